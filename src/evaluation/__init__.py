@@ -1,0 +1,25 @@
+"""Programme evaluation lab.
+
+The package follows the flow of an evaluation, one module per stage::
+
+    data/raw/<world>/  --validate-->  validated tables  --outcomes-->  one row per person
+        --matching-->  matched design  --(effect, survival)-->  estimates  --report-->  reports/<programme>/
+
+Modules
+-------
+config      programme configuration (``programmes/<id>.yaml``), paths
+schemas     the canonical tables as pandera schemas (the data dictionary in code)
+validate    load a world's tables and validate them, with errors that name file, column and rows
+synth       the synthetic world with known true effects
+outcomes    MoJ proven reoffending (binary, frequency, days to first), survival view, first-time entry
+rates       rates and differences with confidence intervals (Wilson, Newcombe, over-dispersed counts)
+matching    MatchIt-faithful propensity-score matching, balance, effects, sensitivity and power
+survival    Kaplan-Meier, log-rank, Cox, RMST that agree with R survival
+disclosure  primary and secondary suppression of published counts
+area        interrupted time series and difference-in-differences for area pilots
+delivery    delivery against targets, reach and referral funnels
+vfm         value for money (unit costs of crime, benefit-cost ratios)
+report      papermill / nbconvert / WeasyPrint build of programme reports
+"""
+
+__version__ = "0.1.0"
