@@ -40,12 +40,16 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------------------------- inputs
+def _rows(idx) -> list[int]:
+    return [int(i) for i in idx]
+
+
 def _as_float(values: Any, name: str, n: int | None = None) -> np.ndarray:
     arr = pd.Series(values).reset_index(drop=True) if not isinstance(values, np.ndarray) else pd.Series(values)
     num = pd.to_numeric(arr, errors="coerce")
     bad = num.isna() | ~np.isfinite(num.to_numpy(dtype=float, na_value=np.nan))
     if bad.any():
-        rows = list(np.flatnonzero(bad.to_numpy())[:5])
+        rows = _rows(np.flatnonzero(bad.to_numpy())[:5])
         raise ValueError(f"argument '{name}': missing or non-numeric values at rows {rows} "
                          f"(values {arr[bad].head(5).tolist()})")
     out = num.to_numpy(dtype=float)
@@ -60,18 +64,18 @@ def _check_inputs(durations, events, weights=None):
     if n == 0:
         raise ValueError("argument 'durations': no observations")
     if (t < 0).any():
-        rows = list(np.flatnonzero(t < 0)[:5])
+        rows = _rows(np.flatnonzero(t < 0)[:5])
         raise ValueError(f"argument 'durations': negative durations (days) at rows {rows}")
     e = _as_float(events, "events", n)
     if not np.isin(e, (0.0, 1.0)).all():
-        rows = list(np.flatnonzero(~np.isin(e, (0.0, 1.0)))[:5])
+        rows = _rows(np.flatnonzero(~np.isin(e, (0.0, 1.0)))[:5])
         raise ValueError(f"argument 'events': must be 0 (censored) or 1 (event), bad rows {rows}")
     if weights is None:
         w = np.ones(n)
     else:
         w = _as_float(weights, "weights", n)
         if (w < 0).any():
-            rows = list(np.flatnonzero(w < 0)[:5])
+            rows = _rows(np.flatnonzero(w < 0)[:5])
             raise ValueError(f"argument 'weights': negative weights at rows {rows}")
     return t, e.astype(int), w
 
@@ -83,7 +87,7 @@ def _groups(groups, n):
     if len(g) != n:
         raise ValueError(f"argument 'groups': has {len(g)} values, expected {n}")
     if g.isna().any():
-        rows = list(np.flatnonzero(g.isna().to_numpy())[:5])
+        rows = _rows(np.flatnonzero(g.isna().to_numpy())[:5])
         raise ValueError(f"argument 'groups': missing group at rows {rows}")
     levels = list(pd.Categorical(g).categories)
     return g.to_numpy(dtype=object), levels
@@ -94,7 +98,7 @@ def _cluster_codes(cluster, n, name="cluster"):
     if len(c) != n:
         raise ValueError(f"argument '{name}': has {len(c)} values, expected {n}")
     if c.isna().any():
-        rows = list(np.flatnonzero(c.isna().to_numpy())[:5])
+        rows = _rows(np.flatnonzero(c.isna().to_numpy())[:5])
         raise ValueError(f"argument '{name}': missing cluster id at rows {rows}")
     return pd.factorize(c, sort=True)[0]
 
