@@ -220,6 +220,7 @@ class KaplanMeier:
     groups: list
     robust: bool
     n: dict
+    weighted: bool = False
 
     def curve(self, group=None) -> pd.DataFrame:
         group = self.groups[0] if group is None else group
@@ -282,7 +283,7 @@ class KaplanMeier:
         labels = labels or {}
         if risk_table:
             fig, (ax, axt) = plt.subplots(2, 1, figsize=figsize, sharex=True,
-                                          gridspec_kw={"height_ratios": [4, 1.1], "hspace": 0.08})
+                                          gridspec_kw={"height_ratios": [4, 1.2], "hspace": 0.3})
         else:
             fig, ax = plt.subplots(figsize=figsize)
             axt = None
@@ -305,7 +306,8 @@ class KaplanMeier:
                 ax.fill_between(x, np.nan_to_num(lo, nan=0.0 if not reoffended else 1.0), up,
                                 step="post", color=col, alpha=0.18, lw=0)
         ax.set_ylim(0, 1.0 if not reoffended else max(0.05, min(1.0, ax.get_ylim()[1] * 1.1)))
-        ax.set_xlim(0, max(tmax, float(np.max(times))))
+        xmax = max(tmax, float(np.max(times)))
+        ax.set_xlim(-0.03 * xmax, xmax * 1.02)
         ax.set_ylabel(ylabel or ("Proportion reoffended" if reoffended else "Proportion not reoffended"))
         ax.grid(alpha=0.3)
         if len(self.groups) > 1 or self.groups != ["all"]:
@@ -328,7 +330,9 @@ class KaplanMeier:
             axt.tick_params(axis="y", length=0)
             for sp in ("top", "right", "left"):
                 axt.spines[sp].set_visible(False)
-            axt.set_title("Number at risk", fontsize=9, loc="left")
+            axt.set_title("Number at risk" + (" (weighted)" if risk_counts == "weighted" and self.weighted else ""),
+                          fontsize=9, loc="left", pad=3)
+            axt.tick_params(axis="y", pad=12)
             axt.set_xlabel(xlabel)
         else:
             ax.set_xlabel(xlabel)
@@ -360,7 +364,8 @@ def kaplan_meier(durations, events, groups=None, weights=None, *, cluster=None, 
         c.insert(0, "group", lev)
         parts.append(c)
         counts[lev] = int(m.sum())
-    return KaplanMeier(pd.concat(parts, ignore_index=True), levels, bool(robust), counts)
+    return KaplanMeier(pd.concat(parts, ignore_index=True), levels, bool(robust), counts,
+                       weighted=bool(np.any(w != 1)))
 
 
 # ---------------------------------------------------------------------------------------------- log-rank
