@@ -504,6 +504,7 @@ class CoxResult:
     n_clusters: int | None
     ties: str
     _zph: pd.DataFrame = field(repr=False, default=None)
+    _zph_resid: pd.DataFrame = field(repr=False, default=None)
 
     @property
     def hazard_ratios(self) -> pd.DataFrame:
@@ -530,6 +531,30 @@ class CoxResult:
         return self._zph
 
     zph = check_assumptions
+
+    def schoenfeld_scaled(self) -> pd.DataFrame:
+        """Scaled Schoenfeld residuals as R ``cox.zph(fit)$y`` (one row per event, in time order) with
+        ``time`` (days) and ``transformed_time`` (1 − KM(t−), R's ``$x``); plot a covariate's column against
+        time to see how its log hazard ratio moves over follow-up (flat = proportional hazards)."""
+        return self._zph_resid
+
+    def plot_zph(self, covariate: str | None = None, ax=None):
+        """Scaled Schoenfeld residuals for one covariate against days, with a lowess smooth and the fitted
+        coefficient (dashed): R's ``plot(cox.zph(fit))`` on the time scale."""
+        import matplotlib.pyplot as plt
+        from statsmodels.nonparametric.smoothers_lowess import lowess
+
+        covariate = covariate or self.params.index[0]
+        r = self._zph_resid
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 4))
+        ax.scatter(r["time"], r[covariate], s=8, alpha=0.4, color="grey")
+        sm = lowess(r[covariate], r["time"], frac=0.5)
+        ax.plot(sm[:, 0], sm[:, 1], lw=2)
+        ax.axhline(self.params[covariate], ls="--", color="k", lw=1)
+        ax.set_xlabel("Days since index date")
+        ax.set_ylabel(f"Beta(t) for {covariate}")
+        return ax.figure
 
 
 def _zph(X, t, e, w, beta, ties, rows, names):
@@ -561,7 +586,26 @@ def _zph(X, t, e, w, beta, ties, rows, names):
     out.append(("GLOBAL", float(u @ np.linalg.solve(imat, u)), p))
     df = pd.DataFrame(out, columns=["term", "chisq", "df"]).set_index("term")
     df["p"] = stats.chi2.sf(df["chisq"], df["df"])
-    return df
+    # scaled Schoenfeld residuals (cox.zph $y): Schoenfeld residual × (I/d)^-1 + coef, one row per event
+    # in time order; x is the transformed time 1 − KM(t−)
+    evidx = np.flatnonzero(ev)
+    evidx = evidx[np.argsort(t[evidx], kind="stable")]
+    pos = np.searchsorted(np.flatnonzero(ev), evidx)
+    schoen = X[evidx] - rows_mbar(rows, p)[rows["jd"][pos]]
+    vmean = I11 / len(evidx)
+    scaled = np.linalg.solve(vmean, schoen.T).T + beta
+    resid = pd.DataFrame(scaled, columns=names)
+    resid.insert(0, "transformed_time", tt[evidx])
+    resid.insert(0, "time", t[evidx])
+    return df, resid
+
+
+def rows_mbar(rows, p):
+    """Mean over the Efron rows of each event time's weighted covariate mean (Schoenfeld centring)."""
+    J = len(rows["etimes"])
+    mbar = np.zeros((J, p))
+    np.add.at(mbar, rows["j"], rows["m"])
+    return mbar / np.bincount(rows["j"], minlength=J)[:, None]
 
 
 def _column_or_array(data: pd.DataFrame, value, name: str):
@@ -635,13 +679,13 @@ def cox(data: pd.DataFrame, duration: str, event: str, covariates: Sequence[str]
         var = dfb.T @ dfb
     else:
         var = naive
-    zph = _zph(X, t, e, w, beta, ties, rows, names)
+    zph, zph_resid = _zph(X, t, e, w, beta, ties, rows, names)
     return CoxResult(
         params=pd.Series(beta, index=names, name="coef"),
         se=pd.Series(np.sqrt(np.diag(var)), index=names, name="se"),
         naive_se=pd.Series(np.sqrt(np.diag(naive)), index=names, name="naive_se"),
         robust=bool(robust), cov=pd.DataFrame(var, index=names, columns=names), loglik=(ll_null, ll),
-        n=len(t), n_events=int(e.sum()), n_clusters=ncl, ties=ties, _zph=zph,
+        n=len(t), n_events=int(e.sum()), n_clusters=ncl, ties=ties, _zph=zph, _zph_resid=zph_resid,
     )
 
 

@@ -106,7 +106,8 @@ cox_out <- function(fit) {
        naive_se = if (is.null(fit$naive.var)) unname(sqrt(diag(fit$var))) else unname(sqrt(diag(fit$naive.var))),
        robust = !is.null(fit$naive.var), loglik = fit$loglik, names = names(coef(fit)),
        zph_chisq = unname(zph$table[, "chisq"]), zph_df = unname(zph$table[, "df"]),
-       zph_p = unname(zph$table[, "p"]), zph_names = rownames(zph$table))
+       zph_p = unname(zph$table[, "p"]), zph_names = rownames(zph$table),
+       zph_time = unname(zph$time), zph_x = unname(zph$x), zph_y = unname(zph$y))
 }
 f <- Surv(duration, event) ~ treat + age + male + prior
 cox <- list(
