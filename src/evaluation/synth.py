@@ -387,8 +387,10 @@ def _draw_people(rng, n: int, *, ages, male, drug, districts, ref_day, rate_key,
         district = _choice(rng, n, districts)
     ethnicity = np.array(ETHNICITY, dtype=object)[_choice(rng, n, _ETHNICITY_P)]
     z = rng.normal(size=n)
-    # drug misuse marker correlated with latent risk
-    drug_misuse = rng.random(n) < 1 / (1 + np.exp(-(np.log(drug / (1 - drug)) + 0.6 * z)))
+    # Drug misuse raises the rate (b_drug) but is drawn independently of the latent risk z: programme candidates
+    # and the pool have different drug prevalences, and a z-dependent marker would make the latent risk given the
+    # observables differ between them (bias that matching on observables could not remove).
+    drug_misuse = rng.random(n) < drug
     rp = _RATE[rate_key]
     logr = (rp["mu"] + rp["sd"] * z + rp["b_male"] * (sex == "M") + rp["b_drug"] * drug_misuse
             + rp["b_age"] * (age - rp["age0"]))
