@@ -175,7 +175,8 @@ def test_matched_survival_treat_only_matches_r():
     close(res.rmst["rmst"], rk["rmean365"]["rmean"], 1e-4)
     d = res.rmst_difference
     assert d["difference"] == pytest.approx(rk["rmean365"]["rmean"][1] - rk["rmean365"]["rmean"][0], abs=1e-4)
-    assert d["se"] == pytest.approx(np.hypot(*rk["rmean365"]["se"]), abs=1e-4)
+    assert d["se"] == pytest.approx(R["rmst_robust"]["tau365"]["weighted_cluster"]["diff_se"], abs=1e-4)
+    assert d["se_independent"] == pytest.approx(np.hypot(*rk["rmean365"]["se"]), abs=1e-4)
     assert d["lower"] < d["difference"] < d["upper"]
     summ = res.summary()
     assert len(summ) == 4 and summ["estimate"].notna().all()
@@ -285,3 +286,19 @@ def test_zph_plot_smoke(tmp_path):
     fig.savefig(out, dpi=80)
     plt.close(fig)
     assert out.stat().st_size > 5_000
+
+
+@pytest.mark.parametrize("tau", [180, 365])
+@pytest.mark.parametrize("case", ["weighted_cluster", "weighted", "unweighted"])
+def test_robust_rmst_matches_integrated_r_influence(case, tau):
+    r = R["rmst_robust"][f"tau{tau}"][case]
+    w = None if case == "unweighted" else DATA.weight
+    cl = DATA.subclass if case == "weighted_cluster" else None
+    tab = sv.rmst(DATA.duration, DATA.event, DATA.treat, tau=tau, weights=w, cluster=cl, robust=True)
+    close(tab["se"], r["se"], 1e-4)
+    # the point estimate is R's whichever variance is used
+    rk = R["km"]["weighted_group" if w is not None else "unweighted_group"][f"rmean{tau}"]
+    close(tab["rmst"], rk["rmean"], 1e-4)
+    d = sv.rmst_difference(DATA.duration, DATA.event, DATA.treat, tau=tau, weights=w, cluster=cl, robust=True)
+    assert d["se"] == pytest.approx(r["diff_se"], abs=1e-4)
+    assert d["se_independent"] == pytest.approx(np.hypot(*rk["se"]), abs=1e-4)

@@ -139,29 +139,7 @@ def _km_curve(t, e, w, cluster=None):
     if cluster is None:
         se_log = np.sqrt(np.cumsum(green))
     else:
-        codes = pd.factorize(cluster, sort=True)[0]
-        nid = codes.max() + 1
-        order = np.argsort(t, kind="stable")
-        ts, ws, es, cs = t[order], w[order], e[order], codes[order]
-        gwt = np.bincount(cs, weights=ws, minlength=nid)  # weight of each cluster still at risk
-        inf1 = np.zeros(nid)
-        km, v1 = 1.0, 0.0
-        se = np.zeros(k)
-        start = 0
-        bounds = np.searchsorted(ts, times, side="right")
-        for i in range(k):
-            stop = bounds[i]
-            if has_event[i]:
-                haz = ev_w[i] / n_risk[i]
-                inf1 = inf1 * (1.0 - haz) + gwt * km * haz / n_risk[i]
-                sl = slice(start, stop)
-                dead = es[sl] == 1
-                np.subtract.at(inf1, cs[sl][dead], km * ws[sl][dead] / n_risk[i])
-                km *= 1.0 - haz
-                v1 = float(np.sum(inf1 ** 2))
-            np.subtract.at(gwt, cs[start:stop], ws[start:stop])
-            start = stop
-            se[i] = np.sqrt(v1)
+        se, _ = _ij_loop(t, e, w, pd.factorize(cluster, sort=True)[0], times, n_risk, ev_w, has_event)
         with np.errstate(divide="ignore", invalid="ignore"):
             se_log = np.where(se == 0, 0.0, se / surv)
     lower, upper = _log_ci(surv, se_log)
@@ -170,6 +148,42 @@ def _km_curve(t, e, w, cluster=None):
         "std_err": se_log, "lower": lower, "upper": upper,
         "n_risk_unweighted": np.cumsum(np.bincount(inv, minlength=k)[::-1])[::-1],
     })
+
+
+def _ij_loop(t, e, w, codes, times, n_risk, ev_w, has_event, nid=None, tau=None):
+    """Infinitesimal-jackknife influence of each cluster on the KM curve (survfitkm.c, type 1).
+
+    Returns the robust SE of S at each time and, when ``tau`` is given, each cluster's influence on the
+    area under the curve to ``tau`` (the RMST), i.e. the integral of its influence on S(t).
+    """
+    nid = int(codes.max() + 1) if nid is None else nid
+    order = np.argsort(t, kind="stable")
+    ts, ws, es, cs = t[order], w[order], e[order], codes[order]
+    gwt = np.bincount(cs, weights=ws, minlength=nid)  # weight of each cluster still at risk
+    inf1 = np.zeros(nid)
+    inf_area = np.zeros(nid)
+    km, v1 = 1.0, 0.0
+    k = len(times)
+    se = np.zeros(k)
+    start = 0
+    bounds = np.searchsorted(ts, times, side="right")
+    for i in range(k):
+        stop = bounds[i]
+        if has_event[i]:
+            haz = ev_w[i] / n_risk[i]
+            inf1 = inf1 * (1.0 - haz) + gwt * km * haz / n_risk[i]
+            sl = slice(start, stop)
+            dead = es[sl] == 1
+            np.subtract.at(inf1, cs[sl][dead], km * ws[sl][dead] / n_risk[i])
+            km *= 1.0 - haz
+            v1 = float(np.sum(inf1 ** 2))
+        np.subtract.at(gwt, cs[start:stop], ws[start:stop])
+        start = stop
+        se[i] = np.sqrt(v1)
+        if tau is not None and times[i] <= tau:
+            nxt = min(times[i + 1], tau) if i + 1 < k else tau
+            inf_area += inf1 * (nxt - times[i])
+    return se, inf_area
 
 
 def _minmin(y, x):
@@ -690,21 +704,52 @@ def cox(data: pd.DataFrame, duration: str, event: str, covariates: Sequence[str]
 
 
 # --------------------------------------------------------------------------------------------------- RMST
-def rmst(durations, events, groups=None, *, tau: float, weights=None) -> pd.DataFrame:
+def _rmst_influence(durations, events, groups, weights, cluster, tau):
+    """Per-group RMST and each cluster's IJ influence on it (clusters coded across all groups)."""
+    t, e, w = _check_inputs(durations, events, weights)
+    g, levels = _groups(groups, len(t))
+    codes = _cluster_codes(cluster, len(t)) if cluster is not None else np.arange(len(t))
+    nid = int(codes.max() + 1)
+    out = {}
+    for lev in levels:
+        m = g == lev
+        c = _km_curve(t[m], e[m], w[m])
+        has_event = (c["n_event"].to_numpy() > 0)
+        _, infl = _ij_loop(t[m], e[m], w[m], codes[m], c["time"].to_numpy(), c["n_risk"].to_numpy(),
+                           c["n_event"].to_numpy(), has_event, nid=nid, tau=tau)
+        out[lev] = (_survmean(c, tau)[0], infl)
+    return out
+
+
+def rmst(durations, events, groups=None, *, tau: float, weights=None, cluster=None,
+         robust: bool = False) -> pd.DataFrame:
     """Restricted mean survival time (days free of reoffending up to day ``tau``) per group.
 
     Equal to R ``print(survfit(...), rmean=tau)``: ``rmst`` is the area under the KM curve to ``tau``;
     ``se`` is R's se(rmean) (Greenwood-type sum with weighted counts; for weighted fits this is the figure R
-    prints, not a robust variance). ``lower``/``upper`` are rmst ± 1.96 se. Indexed by group.
+    prints, not a robust variance). With ``robust=True`` (or a ``cluster``) ``se`` is instead the
+    infinitesimal-jackknife SE: the square root of the sum over clusters of the squared integral to ``tau``
+    of each cluster's influence on S(t), R's ``survfit(..., influence=TRUE)`` integrated (the fixtures
+    check it). ``lower``/``upper`` are rmst ± 1.96 se. Indexed by group.
     """
-    km = kaplan_meier(durations, events, groups, weights)
-    return km.rmst(tau)
+    km = kaplan_meier(durations, events, groups, weights, robust=False)
+    tab = km.rmst(tau)
+    if robust or cluster is not None:
+        infl = _rmst_influence(durations, events, groups, weights, cluster, tau)
+        tab["se"] = [float(np.sqrt(np.sum(infl[g][1] ** 2))) for g in tab.index]
+        tab["lower"] = tab["rmst"] - Z95 * tab["se"]
+        tab["upper"] = tab["rmst"] + Z95 * tab["se"]
+    return tab
 
 
-def rmst_difference(durations, events, groups, *, tau: float, weights=None, reference=None) -> pd.Series:
-    """RMST difference (group − reference, days) at ``tau`` with a 95% CI and p from independent SEs.
+def rmst_difference(durations, events, groups, *, tau: float, weights=None, reference=None, cluster=None,
+                    robust: bool = False) -> pd.Series:
+    """RMST difference (group − reference, days free of reoffending in the first ``tau`` days), 95% CI, p.
 
-    ``reference`` defaults to the first group (sorted). Exactly two groups are required.
+    Default: R's per-group se(rmean) combined as independent groups, sqrt(se1² + se0²). With ``cluster``
+    (e.g. matched subclass) or ``robust=True``: the IJ variance of the difference, sum over clusters of
+    (influence on RMST₁ − influence on RMST₀)², which accounts for matching weights and for the pairing
+    of treated and comparison people within a subclass. ``reference`` defaults to the first (sorted) group.
     """
     tab = rmst(durations, events, groups, tau=tau, weights=weights)
     if len(tab) != 2:
@@ -714,10 +759,17 @@ def rmst_difference(durations, events, groups, *, tau: float, weights=None, refe
         raise ValueError(f"argument 'reference': {ref!r} is not one of the groups {list(tab.index)}")
     other = [g for g in tab.index if g != ref][0]
     diff = tab.loc[other, "rmst"] - tab.loc[ref, "rmst"]
-    se = float(np.hypot(tab.loc[other, "se"], tab.loc[ref, "se"]))
+    se_ind = float(np.hypot(tab.loc[other, "se"], tab.loc[ref, "se"]))
+    if robust or cluster is not None:
+        infl = _rmst_influence(durations, events, groups, weights, cluster, tau)
+        se = float(np.sqrt(np.sum((infl[other][1] - infl[ref][1]) ** 2)))
+        method = "IJ robust, clustered" if cluster is not None else "IJ robust"
+    else:
+        se, method = se_ind, "R se(rmean), independent groups"
     return pd.Series({"group": other, "reference": ref, "tau": tau, "difference": diff, "se": se,
                       "lower": diff - Z95 * se, "upper": diff + Z95 * se,
-                      "p_value": float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else np.nan})
+                      "p_value": float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else np.nan,
+                      "se_independent": se_ind, "se_method": method})
 
 
 # ----------------------------------------------------------------------------------------- matched design
@@ -769,7 +821,8 @@ def matched_survival(matched: Any, duration: str = "duration", event: str = "eve
     unit with ``treat`` (0/1), matching ``weight``, ``subclass`` and the survival view's ``duration`` (days)
     and ``event`` (0/1). Returns weighted KM per group (robust SE clustered on subclass), the Cox hazard
     ratio for treatment (weighted, SE clustered on subclass; on person when subclass is absent, i.e.
-    matching with replacement, if a ``person_id`` column exists), and the RMST difference at ``tau`` days.
+    matching with replacement, if a ``person_id`` column exists), and the RMST difference at ``tau`` days
+    with the IJ variance clustered the same way (``.rmst`` keeps R's printed per-group se(rmean)).
     """
     df = getattr(matched, "matched", matched)
     if not isinstance(df, pd.DataFrame):
@@ -792,5 +845,5 @@ def matched_survival(matched: Any, duration: str = "duration", event: str = "eve
     km = kaplan_meier(df[duration], df[event], grp, w, cluster=cl)
     fit = cox(df.assign(_w=w, _cl=cl), duration, event, [treat], weights="_w", cluster="_cl")
     tab = km.rmst(tau)
-    diff = rmst_difference(df[duration], df[event], grp, tau=tau, weights=w, reference=0)
+    diff = rmst_difference(df[duration], df[event], grp, tau=tau, weights=w, reference=0, cluster=cl)
     return MatchedSurvival(km=km, cox=fit, rmst=tab, rmst_difference=diff, tau=tau, labels=labels)

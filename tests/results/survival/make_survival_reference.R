@@ -86,6 +86,37 @@ for (nm in names(fits)) {
                    rmean365 = rmean_table(fits[[nm]], 365), rmean180 = rmean_table(fits[[nm]], 180))
 }
 
+# Robust (infinitesimal-jackknife) RMST: integrate survfit's per-cluster influence on S(t) to tau.
+# R 3.5.3 prints only the Greenwood-type se(rmean); this is the robust SE evaluation.survival offers
+# for matched designs (weights and subclass pairing), built from R's own influence matrices.
+rmst_ij <- function(fit, tau) {
+  nstrat <- length(fit$strata)
+  grp <- rep(seq_len(nstrat), fit$strata)
+  res <- list(); infl_all <- list()
+  for (i in seq_len(nstrat)) {
+    tt <- fit$time[grp == i]
+    keep <- tt <= tau
+    dt <- diff(c(tt[keep], tau))
+    inf <- fit$influence.surv[[i]][, keep, drop = FALSE] %*% dt
+    infl_all[[i]] <- setNames(drop(inf), rownames(fit$influence.surv[[i]]))
+    res$se <- c(res$se, sqrt(sum(inf^2)))
+  }
+  ids <- union(names(infl_all[[1]]), names(infl_all[[2]]))
+  a <- infl_all[[1]][ids]; a[is.na(a)] <- 0
+  b <- infl_all[[2]][ids]; b[is.na(b)] <- 0
+  res$diff_se <- sqrt(sum((b - a)^2))
+  res
+}
+rmst_robust <- list()
+for (tau in c(180, 365)) {
+  f1 <- survfit(Surv(duration, event) ~ treat, data = d, weights = weight, cluster = subclass, influence = TRUE)
+  f2 <- survfit(Surv(duration, event) ~ treat, data = d, weights = weight, influence = TRUE)
+  d$rowid <- seq_len(nrow(d))
+  f3 <- survfit(Surv(duration, event) ~ treat, data = d, cluster = rowid, influence = TRUE)
+  rmst_robust[[paste0("tau", tau)]] <- list(weighted_cluster = rmst_ij(f1, tau), weighted = rmst_ij(f2, tau),
+                                            unweighted = rmst_ij(f3, tau))
+}
+
 # ---------------------------------------------------------------- log-rank
 sd1 <- survdiff(Surv(duration, event) ~ treat, data = d)
 d$band <- cut(d$prior, c(-Inf, 0, 2, Inf), labels = c("none", "1-2", "3+"))
@@ -135,7 +166,8 @@ lung_out <- list(km = list(curve = km_table(lfit), median = median_table(lfit),
 
 ref <- list(
   r_version = R.version.string, survival_version = as.character(packageVersion("survival")),
-  n = n, at_times = at_times, km = km, logrank = logrank, cox = cox, lung = lung_out
+  n = n, at_times = at_times, km = km, logrank = logrank, cox = cox, lung = lung_out,
+  rmst_robust = rmst_robust
 )
 write_json(ref, file.path(out_dir, "survival_reference.json"), digits = NA, auto_unbox = TRUE,
            pretty = TRUE, na = "null")
