@@ -400,7 +400,7 @@ def logrank(durations, events, groups) -> LogRank:
     """
     t, e, _ = _check_inputs(durations, events)
     g, levels = _groups(groups, len(t))
-    gi = np.searchsorted(np.array(levels, dtype=object), g) if False else pd.Categorical(g, levels).codes
+    gi = pd.Categorical(g, levels).codes
     ng = len(levels)
     times, inv = np.unique(t, return_inverse=True)
     k = len(times)
@@ -841,6 +841,12 @@ def matched_survival(matched: Any, duration: str = "duration", event: str = "eve
     else:
         cl = np.arange(len(df))
     labels = labels or {0: "Comparison", 1: "Participants"}
+    bad = ~df[treat].isin([0, 1])
+    if bad.any():
+        raise ValueError(f"argument 'matched': column '{treat}' must be 0/1, bad rows "
+                         f"{_rows(np.flatnonzero(bad.to_numpy())[:5])}")
+    if df[treat].nunique() != 2:
+        raise ValueError(f"argument 'matched': column '{treat}' needs both treated (1) and comparison (0) rows")
     grp = df[treat].astype(int)
     km = kaplan_meier(df[duration], df[event], grp, w, cluster=cl)
     fit = cox(df.assign(_w=w, _cl=cl), duration, event, [treat], weights="_w", cluster="_cl")
