@@ -379,7 +379,7 @@ def _draw_people(rng, n: int, *, ages, male, drug, districts, ref_day, rate_key,
         age[old] = rng.integers(old_ages[0], old_ages[1] + 1, old.sum())
     dob = _age_days_to_dob(rng, ref_day, age)
     sex = np.where(rng.random(n) < male, "M", "F").astype(object)
-    unknown = rng.random(n) < 0.005
+    unknown = rng.random(n) < (0.005 if 0 < male < 1 else 0.0)  # women-only services record sex
     sex[unknown] = "U"
     if districts is None:
         district = np.array(DISTRICTS, dtype=object)[_choice(rng, n, _DISTRICT_P)]
@@ -425,7 +425,7 @@ def _simulate_offences(rng, people: dict, hr: np.ndarray, history_start: int, ex
     """Poisson offending at each person's constant yearly rate from max(10th birthday, history_start) to the
     extract date; after the reference (index) date the rate is multiplied by ``hr``. Returns arrays of
     (person index, offence day). ``part``: "pre" (up to and including the reference day), "post" or "both"."""
-    start = np.maximum(people["dob"] + int(10 * 365.25), history_start)
+    start = np.maximum(_add_months(people["dob"], 120), history_start)  # 10th birthday
     ref = people["ref"]
     lam = people["rate"] / 365.25
     pre_len = np.maximum(ref - start + 1, 0) * (part != "post")

@@ -1,0 +1,36 @@
+"""Shared fixtures: a small synthetic world, built once per test session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SMALL_WORLD_SEED = 20190401
+SMALL_WORLD_SCALE = 0.2
+
+
+@pytest.fixture(scope="session")
+def _small_world_build(tmp_path_factory) -> tuple[Path, dict[str, pd.DataFrame]]:
+    from evaluation.synth import generate_world
+
+    out = tmp_path_factory.mktemp("small_world")
+    tables = generate_world(SMALL_WORLD_SEED, out=out, scale=SMALL_WORLD_SCALE)
+    return out, tables
+
+
+@pytest.fixture(scope="session")
+def small_world(_small_world_build) -> Path:
+    """Folder of a small synthetic world (seed 20190401, scale 0.2): canonical CSVs, truth.json, meta.json.
+
+    Programme cohorts are full size (Pathways Out 46, WONDER+ 850, ...); the comparison pools are 0.2 of the
+    default (youth 2,400; women 4,000; adults with drug links 1,000). Treat it as read-only: it is shared by the
+    whole session.
+    """
+    return _small_world_build[0]
+
+
+@pytest.fixture(scope="session")
+def small_world_tables(_small_world_build) -> dict[str, pd.DataFrame]:
+    """The tables of :func:`small_world` as returned by ``generate_world`` (dates datetime64[ns]). Do not mutate."""
+    return _small_world_build[1]
