@@ -310,3 +310,10 @@ def test_cli_writes_world(tmp_path, capsys):
     assert len(people) > 0
     with pytest.raises(SystemExit):
         main(["synth", "--seed", "5", "--out", str(tmp_path / "x"), "--scale", "lots"])
+
+
+def test_start_dates_inside_programme_windows(small_world_tables):
+    r = small_world_tables["referrals"]
+    for pid, g in r.groupby("programme_id"):
+        started = g.start_date.dropna()
+        assert started.max() <= pd.Timestamp(PROGRAMMES[pid].end), pid

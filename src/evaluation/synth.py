@@ -99,6 +99,7 @@ def national_tables(
     *,
     index_start: str = "2019-01-01",
     index_end: str = "2021-12-31",
+    progress: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """National-size ``(cohort, offences)`` tables, in memory, for benchmarks.
 
@@ -116,6 +117,9 @@ def national_tables(
     Ids are Arrow strings built from buffers (20 million ids in well under a second, ~14 bytes each), not Python
     objects. Deterministic per ``seed``. About 10–20 s and ~1 GB for the default sizes.
     """
+    from tqdm import tqdm
+
+    steps = tqdm(total=4, desc="national tables", disable=not progress, leave=False)
     rng = np.random.default_rng(seed)
     lo, hi = _days(index_start), _days(index_end)
     pid_num = np.arange(1, n_people + 1, dtype=np.int64)
@@ -130,6 +134,7 @@ def national_tables(
     counts = rng.multinomial(n_offences, weights / weights.sum()) if n_people else np.zeros(0, dtype=np.int64)
     person_idx = np.repeat(np.arange(n_people, dtype=np.int64), counts)
     person_idx = person_idx[rng.permutation(n_offences)]
+    steps.update()
     # offset from index (days): 70% broad (-5y..+3y), 30% near index (sd 180 days)
     near = rng.random(n_offences) < 0.30
     offset = np.where(
@@ -156,6 +161,7 @@ def national_tables(
     group = np.searchsorted(np.cumsum(_GROUP_P), rng.random(n_offences) * _GROUP_P.sum(), side="right")
     group = np.minimum(group, len(OFFENCE_GROUPS) - 1).astype(np.int8)
     drug = np.isin(group, _DRUG_GROUPS) | (np.isin(group, _ACQUISITIVE) & (rng.random(n_offences) < 0.3))
+    steps.update()
 
     offences = pd.DataFrame({
         "offence_id": _string_series(_id_strings(np.arange(1, n_offences + 1), "O", 9 if n_offences < 10**9 else 12),
@@ -168,6 +174,8 @@ def national_tables(
         "offence_group": pd.Categorical.from_codes(group, categories=list(OFFENCE_GROUPS)),
         "drug_related": drug,
     })
+    steps.update(2)
+    steps.close()
     return cohort, offences
 
 
@@ -198,7 +206,7 @@ def _run_cli(args) -> int:
 
     out = Path(args.out)
     if str(args.scale).lower() == "national":
-        cohort, offences = national_tables(seed=args.seed)
+        cohort, offences = national_tables(seed=args.seed, progress=True)
         rows = _write_tables({"cohort": cohort, "offences": offences}, out, "parquet")
         (out / "meta.json").write_text(json.dumps(
             {"seed": args.seed, "generator_version": GENERATOR_VERSION, "scale": "national"}, indent=2))
@@ -510,7 +518,8 @@ def _participants(rng, pid: str, spec: dict, history_start: int, extract_day: in
     m = n * _CANDIDATES_PER_PLACE
     lo, hi = _days(spec["start"]), _days(spec["end"])
     referral = rng.integers(lo, hi + 1, m)
-    start = referral + 1 + np.rint(rng.gamma(2.0, 8.0, m)).astype(np.int64)  # first session, mean ~17 days later
+    # first session a mean ~17 days after referral, and not after the programme's end date
+    start = referral + np.minimum(1 + np.rint(rng.gamma(2.0, 8.0, m)).astype(np.int64), hi - referral)
     ref = start if spec["index"] == "start_date" else referral
     people = _draw_people(rng, m, ages=spec["ages"], male=spec["male"], drug=spec["drug"],
                           districts=spec["districts"], ref_day=ref, rate_key=spec["pool"])
