@@ -8,7 +8,31 @@ Two entry points:
 * :func:`national_tables` builds national-size ``(cohort, offences)`` tables in memory for benchmarks.
 
 Conventions: dates are ``datetime64[ns]`` at midnight; lags and windows are in days unless said otherwise;
-hazard ratios act on the daily hazard of committing an offence that is later proven.
+hazard ratios act on the daily hazard of committing an offence (and so of a proven one) and are conditional on
+the person-level rate.
+
+Model (one place to read it):
+
+* Each person offends as a Poisson process at a constant person-level yearly rate
+  ``exp(mu + sd*z + b_male*male + b_drug*drug_misuse + b_age*(age at reference - age0))`` (``_RATE``), from their
+  10th birthday (or 2010-01-01) to the extract date (``EXTRACT_DATE`` = 2024-12-31). ``z`` is latent; drug
+  misuse is drawn independently of ``z``.
+* Comparison pools (``POOL_SIZES`` x scale) come from police records: each person has police contacts in the
+  programme windows; their first contact is their reference date.
+* Programme participants: ``_CANDIDATES_PER_PLACE`` candidates per place are drawn from the target group
+  (ages, districts, sex, dates from the seeds and ``programmes/*.yaml``); their history up to the index date is
+  simulated; places go to a risk-weighted draw (Gumbel top-k) on observables at the index date — log(1 + proven
+  offences in the 2 years before), drug misuse, age, sex — so selection is on observables only: matching on them
+  removes the bias, a naive comparison does not. After the index date the rate is multiplied by the programme's
+  hazard ratio (by completion status; WONDER+ completers are a lower-risk selected subgroup with a larger effect).
+* Disposals: type by age (youth disposals under 18) and offence group; log-normal lags by type (days for
+  penalty notices and community resolutions, months for convictions); pending when the disposal would fall after
+  the extract date. Custody follows some adult convictions, ends before the next offence and the reference date.
+* truth.json: per programme the hazard ratio(s), and by simulation (400 replicates per participant, common random
+  numbers) the one-year proven (re)offending risk with and without the programme among those with an index date,
+  its difference (ATT risk difference), ratio and the implied marginal cumulative-hazard ratio; overall and by
+  completion status. ``project-adder``: the level (log rate ratio) and slope (log per month) changes in Greater
+  Norwich from 2021-01 for each area measure.
 """
 from __future__ import annotations
 
@@ -853,7 +877,8 @@ def generate_world(seed: int, out=None, scale: float = 1.0, *, fmt: str = "csv",
     if out is not None:
         out = Path(out)
         _write_tables(tables, out, fmt, progress)
-        doc = {**meta, "programmes": truth,
+        pools = {k: max(int(round(v * scale)), 1) for k, v in POOL_SIZES.items()}
+        doc = {**meta, "programmes": truth, "comparison_pools": pools,
                "notes": "True effects used by evaluation.synth; for calibration tests only (reports never read it)."}
         (out / "truth.json").write_text(json.dumps(doc, indent=2) + "\n")
         (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -875,7 +900,11 @@ def _truth(rng, allp: dict, extract_day: int) -> dict:
         def summary(mask):
             p1, p0 = float(sim["risk_treated"][mask].mean()), float(sim["risk_untreated"][mask].mean())
             return {"n": int(mask.sum()), "risk_treated": round(p1, 5), "risk_untreated": round(p0, 5),
-                    "att_risk_difference": round(p1 - p0, 5), "att_risk_ratio": round(p1 / p0, 5) if p0 else None}
+                    "att_risk_difference": round(p1 - p0, 5), "att_risk_ratio": round(p1 / p0, 5) if p0 else None,
+                    # marginal (population-averaged) one-year cumulative-hazard ratio: attenuated towards 1
+                    # relative to the person-level hazard ratio by the heterogeneity in risk
+                    "marginal_hazard_ratio_1y": round(float(np.log1p(-p1) / np.log1p(-p0)), 5) if 0 < p0 < 1
+                    else None}
 
         entry = {
             "hazard_ratio": hrs[0] if len(hrs) == 1 else None,
