@@ -233,7 +233,8 @@ def _run_cli(args) -> int:
         cohort, offences = national_tables(seed=args.seed, progress=True)
         rows = _write_tables({"cohort": cohort, "offences": offences}, out, "parquet")
         (out / "meta.json").write_text(json.dumps(
-            {"seed": args.seed, "generator_version": GENERATOR_VERSION, "scale": "national"}, indent=2))
+            {"extract_date": EXTRACT_DATE, "seed": args.seed, "generator_version": GENERATOR_VERSION,
+             "scale": "national", "n_people": len(cohort), "n_offences": len(offences)}, indent=2) + "\n")
     else:
         try:
             scale = float(args.scale)
@@ -259,7 +260,8 @@ def add_cli(subparsers) -> None:
                     "national-size cohort and offences tables (parquet) for benchmarks.")
     p.add_argument("--seed", type=int, default=20190401, help="random seed (default 20190401)")
     p.add_argument("--out", required=True, help="output folder, e.g. data/raw/synthetic")
-    p.add_argument("--scale", default="1.0", help="float multiplier of the comparison pool, or 'national'")
+    p.add_argument("--scale", default="1.0", help="float multiplier of the comparison pools and background population (default 1.0), or 'national' "
+                        "(1,000,000-person cohort + 20,000,000 offences, always parquet)")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table file format (default csv)")
     p.set_defaults(func=_run_cli)
 
