@@ -428,7 +428,8 @@ def _draw_people(rng, n: int, *, ages, male, drug, districts, ref_day, rate_key,
     rp = _RATE[rate_key]
     logr = (rp["mu"] + rp["sd"] * z + rp["b_male"] * (sex == "M") + rp["b_drug"] * drug_misuse
             + rp["b_age"] * (age - rp["age0"]))
-    return dict(dob=dob, sex=sex, district=district, ethnicity=ethnicity, drug=drug_misuse, rate=np.exp(logr),
+    rate = np.minimum(np.exp(logr), 15.0)  # cap: the most prolific offenders, ~15 offences a year
+    return dict(dob=dob, sex=sex, district=district, ethnicity=ethnicity, drug=drug_misuse, rate=rate,
                 ref=ref_day.astype(np.int64), age=age)
 
 
