@@ -1,0 +1,287 @@
+"""Greedy nearest-neighbour matching on a scalar distance, reproducing R MatchIt 4.7.2 exactly.
+
+This is a port of MatchIt 4.7.2's ``nn_matchC_vec`` / ``find_control_vec`` (src/nn_matchC_vec.cpp,
+src/internal.cpp) with one change that does not alter any result: MatchIt walks outward from the treated
+unit's position in the sorted distance one unit at a time (treated units, used controls and controls of
+other exact strata included), which is O(treated x controls) in the worst case. Here each exact stratum keeps
+its controls in sorted order with two "next unused" union-find pointers (left and right), so used controls
+are skipped in amortised (near) constant time, and the *step count* of MatchIt's alternating left/right walk is
+recovered from global sorted positions so that its tie-breaking (which candidate the walk meets first, and
+which one ``std::partial_sort`` keeps among equal distances) is reproduced exactly.
+
+All functions are numba-compiled; they work on integer codes and float arrays prepared by
+:mod:`evaluation.matching`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _find_root(parent, j):
+    """Union-find root with path compression (parent[j] == j means j is a root)."""
+    root = j
+    while parent[root] != root:
+        root = parent[root]
+    while parent[j] != root:
+        nxt = parent[j]
+        parent[j] = root
+        j = nxt
+    return root
+
+
+@njit(cache=True)
+def _adjust_heap(idx, key, hole, length, value, top):
+    # libstdc++ std::__adjust_heap followed by std::__push_heap, comparator key[a] < key[b]
+    second = hole
+    while second < (length - 1) // 2:
+        second = 2 * (second + 1)
+        if key[idx[top + second]] < key[idx[top + second - 1]]:
+            second -= 1
+        idx[top + hole] = idx[top + second]
+        hole = second
+    if (length & 1) == 0 and second == (length - 2) // 2:
+        second = 2 * (second + 1)
+        idx[top + hole] = idx[top + second - 1]
+        hole = second - 1
+    # push_heap
+    parent = (hole - 1) // 2
+    while hole > 0 and key[idx[top + parent]] < key[value]:
+        idx[top + hole] = idx[top + parent]
+        hole = parent
+        parent = (hole - 1) // 2
+    idx[top + hole] = value
+
+
+@njit(cache=True)
+def _partial_sort(idx, key, middle):
+    """libstdc++ ``std::partial_sort(idx, idx + middle, idx + len, key[a] < key[b])`` in place.
+
+    Not stable: reproduced operation by operation because MatchIt relies on it to break ties between
+    equally distant candidate controls.
+    """
+    n = idx.shape[0]
+    # make_heap(first, middle)
+    if middle >= 2:
+        parent = (middle - 2) // 2
+        while True:
+            value = idx[parent]
+            _adjust_heap(idx, key, parent, middle, value, 0)
+            if parent == 0:
+                break
+            parent -= 1
+    # heap_select
+    for i in range(middle, n):
+        if key[idx[i]] < key[idx[0]]:
+            value = idx[i]
+            idx[i] = idx[0]
+            _adjust_heap(idx, key, 0, middle, value, 0)
+    # sort_heap(first, middle)
+    last = middle
+    while last > 1:
+        last -= 1
+        value = idx[last]
+        idx[last] = idx[0]
+        _adjust_heap(idx, key, 0, last, value, 0)
+
+
+@njit(cache=True)
+def _order_candidates(pot_dist, npot, k):
+    """Indices (into the candidate list) that MatchIt keeps, in its order (find_control_vec's tail)."""
+    if npot <= 1:
+        return np.arange(npot)
+    is_sorted = True
+    for i in range(1, npot):
+        if pot_dist[i] < pot_dist[i - 1]:
+            is_sorted = False
+            break
+    if npot <= k and is_sorted:
+        return np.arange(npot)
+    ind = np.arange(npot)
+    if npot > k:
+        _partial_sort(ind, pot_dist[:npot], k)
+        return ind[:k].copy()
+    # std::sort on <= 16 elements is an insertion sort, i.e. stable
+    return np.argsort(pot_dist[:npot], kind="mergesort")
+
+
+@njit(cache=True)
+def _walk(ii_l, ii_r, di, min_dist, k, caliper, seg_lo, seg_hi, jl, jr, c_rank, c_dist,
+          use_uf, par_l, par_r, pot_j, pot_dist):
+    """One call of MatchIt's find_control_vec for one treated unit.
+
+    ``jl``/``jr`` are the first candidate indices (into the stratum's sorted control array) left of ``ii_l``
+    and right of ``ii_r``; with ``use_uf`` the union-find arrays skip used controls. Candidates are visited
+    in the order of MatchIt's alternating walk: a control at sorted position p is reached at step
+    2*(ii_l - p) - 1 on the left and 2*(p - ii_r) on the right. Returns the number of potential matches
+    written to pot_j / pot_dist (in the order MatchIt pushes them).
+    """
+    l_stop = False
+    r_stop = False
+    nl = 0
+    nr = 0
+    npot = 0
+    # current candidates
+    if use_uf:
+        if jl >= seg_lo:
+            jl = _find_root(par_l, jl + 1) - 1  # par_l is shifted by one: index j+1 holds control j
+        if jr < seg_hi:
+            jr = _find_root(par_r, jr)
+    while True:
+        if not l_stop and jl < seg_lo:
+            l_stop = True
+        if not r_stop and jr >= seg_hi:
+            r_stop = True
+        if l_stop and r_stop:
+            break
+        if l_stop:
+            left = False
+        elif r_stop:
+            left = True
+        else:
+            tl = 2 * (ii_l - c_rank[jl]) - 1
+            tr = 2 * (c_rank[jr] - ii_r)
+            left = tl < tr
+        j = jl if left else jr
+        dc = abs(di - c_dist[j])
+        # advance the cursor of this side
+        if left:
+            jl -= 1
+            if use_uf and jl >= seg_lo:
+                jl = _find_root(par_l, jl + 1) - 1
+        else:
+            jr += 1
+            if use_uf and jr < seg_hi:
+                jr = _find_root(par_r, jr)
+        if dc > caliper:
+            if left:
+                l_stop = True
+            else:
+                r_stop = True
+            continue
+        if dc < min_dist:
+            continue
+        if npot >= k:
+            closer = 0
+            for q in range(npot):
+                if pot_dist[q] < dc:
+                    closer += 1
+                    if closer == k:
+                        break
+            if closer >= k:
+                if left:
+                    l_stop = True
+                else:
+                    r_stop = True
+                continue
+        pot_j[npot] = j
+        pot_dist[npot] = dc
+        npot += 1
+        if left:
+            nl += 1
+            if nl == k:
+                l_stop = True
+        else:
+            nr += 1
+            if nr == k:
+                r_stop = True
+    return npot
+
+
+@njit(cache=True)
+def nn_match(t_rank, t_dist, t_seg, order, ratio, replace, caliper,
+             seg_off, c_rank, c_dist):
+    """Greedy NN matching.
+
+    Parameters (all numpy arrays; treated units indexed 0..n1-1 in data order)
+    t_rank, t_dist: sorted position (stable order of the distance over all units) and distance of each treated
+        unit; t_seg: its exact stratum (-1 when discarded).
+    order: treated indices in matching order (MatchIt's ``ord``), discarded ones may be included (skipped).
+    seg_off: stratum s's controls are c_rank/c_dist[seg_off[s]:seg_off[s+1]], sorted by position.
+    Returns mm (n1 x ratio) of indices into the control arrays, -1 where unmatched.
+    """
+    n1 = t_rank.shape[0]
+    nc = c_rank.shape[0]
+    mm = np.full((n1, ratio), -1, dtype=np.int64)
+    pot_j = np.empty(2 * ratio + 2, dtype=np.int64)
+    pot_dist = np.empty(2 * ratio + 2, dtype=np.float64)
+    if not replace:
+        # par_r[j]: next unused control at or right of j (nc is a permanent sentinel);
+        # par_l[j + 1]: next unused control at or left of j (index 0 is a permanent sentinel).
+        par_r = np.arange(nc + 1)
+        par_l = np.arange(nc + 1)
+        eligible_t = t_seg >= 0
+        n_left = nc
+        nmatched = np.zeros(n1, dtype=np.int64)
+        for r in range(1, ratio + 1):
+            for oi in range(order.shape[0]):
+                t = order[oi]
+                if n_left == 0:
+                    break
+                if not eligible_t[t]:
+                    continue
+                s = t_seg[t]
+                lo = seg_off[s]
+                hi = seg_off[s + 1]
+                ii = t_rank[t]
+                di = t_dist[t]
+                iil = ii
+                iir = ii
+                min_dist = 0.0
+                if r > 1:
+                    for q in range(nmatched[t]):
+                        p = c_rank[mm[t, q]]
+                        if p < iil:
+                            iil = p
+                        if p > iir:
+                            iir = p
+                    if iil == ii:
+                        min_dist = abs(di - c_dist[_pos_to_j(c_rank, lo, hi, iir)])
+                    elif iir == ii:
+                        min_dist = abs(di - c_dist[_pos_to_j(c_rank, lo, hi, iil)])
+                    else:
+                        min_dist = max(abs(di - c_dist[_pos_to_j(c_rank, lo, hi, iil)]),
+                                       abs(di - c_dist[_pos_to_j(c_rank, lo, hi, iir)]))
+                jl = lo + np.searchsorted(c_rank[lo:hi], iil) - 1
+                jr = lo + np.searchsorted(c_rank[lo:hi], iir, side="right")
+                npot = _walk(iil, iir, di, min_dist, 1, caliper, lo, hi, jl, jr, c_rank, c_dist,
+                             True, par_l, par_r, pot_j, pot_dist)
+                if npot == 0:
+                    if r == 1:
+                        eligible_t[t] = False
+                    continue
+                keep = _order_candidates(pot_dist, npot, 1)
+                j = pot_j[keep[0]]
+                mm[t, nmatched[t]] = j
+                nmatched[t] += 1
+                if nmatched[t] >= ratio:
+                    eligible_t[t] = False
+                # remove control j
+                par_r[j] = j + 1
+                par_l[j + 1] = j
+                n_left -= 1
+    else:
+        for oi in range(order.shape[0]):
+            t = order[oi]
+            if t_seg[t] < 0:
+                continue
+            s = t_seg[t]
+            lo = seg_off[s]
+            hi = seg_off[s + 1]
+            ii = t_rank[t]
+            jl = lo + np.searchsorted(c_rank[lo:hi], ii) - 1
+            jr = lo + np.searchsorted(c_rank[lo:hi], ii, side="right")
+            npot = _walk(ii, ii, t_dist[t], 0.0, ratio, caliper, lo, hi, jl, jr, c_rank, c_dist,
+                         False, pot_j, pot_j, pot_j, pot_dist)
+            if npot == 0:
+                continue
+            keep = _order_candidates(pot_dist, npot, ratio)
+            for q in range(keep.shape[0]):
+                mm[t, q] = pot_j[keep[q]]
+    return mm
+
+
+@njit(cache=True)
+def _pos_to_j(c_rank, lo, hi, p):
+    return lo + np.searchsorted(c_rank[lo:hi], p)
