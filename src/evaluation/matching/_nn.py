@@ -32,26 +32,26 @@ def _find_root(parent, j):
 
 
 @njit(cache=True)
-def _adjust_heap(idx, key, hole, length, value, top):
-    # libstdc++ std::__adjust_heap followed by std::__push_heap, comparator key[a] < key[b]
+def _adjust_heap(idx, key, hole, length, value):
+    # libstdc++ std::__adjust_heap (which ends with std::__push_heap); comparator key[a] < key[b]
+    top = hole
     second = hole
     while second < (length - 1) // 2:
         second = 2 * (second + 1)
-        if key[idx[top + second]] < key[idx[top + second - 1]]:
+        if key[idx[second]] < key[idx[second - 1]]:
             second -= 1
-        idx[top + hole] = idx[top + second]
+        idx[hole] = idx[second]
         hole = second
     if (length & 1) == 0 and second == (length - 2) // 2:
         second = 2 * (second + 1)
-        idx[top + hole] = idx[top + second - 1]
+        idx[hole] = idx[second - 1]
         hole = second - 1
-    # push_heap
     parent = (hole - 1) // 2
-    while hole > 0 and key[idx[top + parent]] < key[value]:
-        idx[top + hole] = idx[top + parent]
+    while hole > top and key[idx[parent]] < key[value]:
+        idx[hole] = idx[parent]
         hole = parent
         parent = (hole - 1) // 2
-    idx[top + hole] = value
+    idx[hole] = value
 
 
 @njit(cache=True)
@@ -67,7 +67,7 @@ def _partial_sort(idx, key, middle):
         parent = (middle - 2) // 2
         while True:
             value = idx[parent]
-            _adjust_heap(idx, key, parent, middle, value, 0)
+            _adjust_heap(idx, key, parent, middle, value)
             if parent == 0:
                 break
             parent -= 1
@@ -76,14 +76,14 @@ def _partial_sort(idx, key, middle):
         if key[idx[i]] < key[idx[0]]:
             value = idx[i]
             idx[i] = idx[0]
-            _adjust_heap(idx, key, 0, middle, value, 0)
+            _adjust_heap(idx, key, 0, middle, value)
     # sort_heap(first, middle)
     last = middle
     while last > 1:
         last -= 1
         value = idx[last]
         idx[last] = idx[0]
-        _adjust_heap(idx, key, 0, last, value, 0)
+        _adjust_heap(idx, key, 0, last, value)
 
 
 @njit(cache=True)

@@ -1,0 +1,243 @@
+"""evaluation.matching against R MatchIt 4.7.2 (fixtures in tests/results/matchit/, made by the R scripts there)."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.matching import MatchingError, match, weight
+
+HERE = Path(__file__).parent / "results" / "matchit"
+REF = json.loads((HERE / "reference.json").read_text())
+MORE = json.loads((HERE / "more_reference.json").read_text())
+FULL = ["age", "male", "prior", "drug", "norwich", "yarmouth"]
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    return pd.read_csv(HERE / "synthetic_cohort.csv").set_index("id")
+
+
+def _vars(formula: str) -> list[str]:
+    rhs = formula.split("~")[-1]
+    return [v.strip() for v in rhs.split("+") if v.strip()]
+
+
+def _specs():
+    for name in [k for k in REF if isinstance(REF[k], dict)]:
+        yield pytest.param(REF[name], FULL, id=f"ref-{name}")
+    for name in [k for k in MORE if isinstance(MORE[k], dict)]:
+        yield pytest.param(MORE[name], _vars(MORE[name]["formula"]), id=f"more-{name}")
+
+
+def _run(cohort, spec, covs):
+    a = spec["args"] if isinstance(spec["args"], dict) else {}
+    return match(cohort, "treat", covs, ratio=a.get("ratio", 1), replace=a.get("replace", False),
+                 caliper=a.get("caliper"), std_caliper=a.get("std.caliper", True), link=a.get("link", "logit"),
+                 order=a.get("m.order", "largest"), exact=_vars(a["exact"]) if "exact" in a else None)
+
+
+@pytest.mark.filterwarnings("ignore:exact=")
+@pytest.mark.parametrize("spec,covs", list(_specs()))
+def test_agrees_with_matchit(cohort, spec, covs):
+    m = _run(cohort, spec, covs)
+    # distance (propensity score or its logit)
+    ref_d = pd.Series(spec["distance"])[cohort.index]
+    np.testing.assert_allclose(m.distance.to_numpy(), ref_d.to_numpy(), rtol=0, atol=1e-8)
+    # matched set, weights, subclasses (MatchIt's own labels)
+    md = m.matched
+    ref_w = pd.Series(spec["weights"], dtype=float)
+    assert sorted(md.index) == sorted(ref_w.index)
+    np.testing.assert_allclose(md["weight"].to_numpy(), ref_w[md.index].to_numpy(), rtol=0, atol=1e-12)
+    if spec.get("subclass"):
+        ref_s = pd.Series(spec["subclass"]).astype(int)
+        assert (md["subclass"] == ref_s[md.index]).all()
+    else:
+        assert "subclass" not in md.columns
+    if "match_matrix" in spec:
+        ours = {t: sorted(c) for t, c in m.match_matrix.items() if c}
+        theirs = {t: sorted(c) for t, c in spec["match_matrix"].items() if c}
+        assert ours == theirs
+    # balance
+    bal = m.balance()
+    for col, key in [("smd_before", "smd_before"), ("smd_after", "smd_after"), ("var_ratio_after", "var_ratio_after")]:
+        ref = pd.Series({k: (np.nan if v is None else v) for k, v in spec[key].items()}, dtype=float)
+        ours = bal.loc[ref.index, col]
+        np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-6, equal_nan=True)
+    if "nn" in spec:
+        nn = m.sample_sizes()
+        for lab, i in [("All", 1), ("Matched", 3), ("Unmatched", 4), ("Discarded", 5)]:
+            assert nn.loc[lab, "control"] == spec["nn"]["Control"][i]
+            assert nn.loc[lab, "treated"] == spec["nn"]["Treated"][i]
+        assert nn.loc["Matched (ESS)", "control"] == pytest.approx(spec["nn"]["Control"][2], abs=1e-8)
+    # effect: estimate 1e-6, SE 1e-4 (in fact both agree to ~1e-12)
+    e = m.effect("reoffended")
+    assert abs(e.estimate - spec["effect"]["estimate"]) < 1e-6
+    assert abs(e.se - spec["effect"]["se"]) < 1e-4
+
+
+def test_max_differences_are_tiny(cohort):
+    """Report-level check: over all 20 specs the estimate and SE agree with MatchIt to 1e-10."""
+    import warnings
+    worst_est = worst_se = 0.0
+    for p in _specs():
+        spec, covs = p.values
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            e = _run(cohort, spec, covs).effect("reoffended")
+        worst_est = max(worst_est, abs(e.estimate - spec["effect"]["estimate"]))
+        worst_se = max(worst_se, abs(e.se - spec["effect"]["se"]))
+    print(f"max |estimate - MatchIt| = {worst_est:.1e}, max |SE - MatchIt| = {worst_se:.1e}")
+    assert worst_est < 1e-10 and worst_se < 1e-10
+
+
+def test_effect_interface_binary(cohort):
+    e = match(cohort, "treat", FULL).effect("reoffended")
+    assert e.outcome_type == "binary"
+    assert {"risk_ratio", "odds_ratio"} <= set(e.ratios)
+    rr, lo, hi, p = e.ratios["risk_ratio"]
+    assert lo < rr < hi and rr == pytest.approx(e.mean_treated / e.mean_control)
+    assert e.ci_low < e.estimate < e.ci_high
+    f = e.to_frame()
+    assert list(f.index) == ["difference", "risk_ratio", "odds_ratio"]
+
+
+def test_count_outcome_gets_rate_ratio(cohort):
+    d = cohort.assign(count=(cohort["prior"] + cohort["reoffended"]).astype(int))
+    e = match(d, "treat", ["age", "male", "drug"]).effect("count")
+    assert e.outcome_type == "count" and "rate_ratio" in e.ratios
+
+
+def test_summary_and_plots(cohort):
+    import matplotlib
+    matplotlib.use("Agg")
+    m = match(cohort, "treat", FULL, caliper=0.2)
+    s = m.summary("reoffended")
+    text = str(s)
+    assert "Nearest-neighbour" in text and "smd_after" in text
+    assert m.plot_balance() is not None and m.plot_overlap() is not None
+    bal = m.balance()
+    assert {"smd_before", "smd_after", "var_ratio_before", "var_ratio_after"} <= set(bal.columns)
+    assert "sample_sizes" in bal.attrs
+    un = m.unmatched
+    assert len(un) + len(m.matched) == len(cohort) and (un["exclusion_reason"] == "not matched").all()
+
+
+def test_ipw_design_same_interface(cohort):
+    w = weight(cohort, "treat", FULL)
+    bal = w.balance()
+    assert (bal["smd_after"].abs() < 0.05).all()  # ATT odds weights balance the means closely
+    e = w.effect("reoffended")
+    assert np.isfinite(e.se) and e.se_type == "HC3"
+    assert (w.matched["weight"][w.matched["treat"] == 1] == 1).all()
+
+
+def test_categorical_covariate(cohort):
+    d = cohort.assign(area=np.where(cohort["norwich"] == 1, "Norwich", np.where(cohort["yarmouth"] == 1, "Yarmouth", "Other")))
+    m = match(d, "treat", ["age", "male", "prior", "drug", "area"])
+    ref = match(cohort, "treat", FULL)
+    np.testing.assert_allclose(m.distance, ref.distance, atol=1e-8)
+    assert {"areaNorwich", "areaOther", "areaYarmouth"} <= set(m.balance().index)
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+def test_error_treatment_not_binary(cohort):
+    d = cohort.copy()
+    d.loc[d.index[:3], "treat"] = 2
+    with pytest.raises(MatchingError, match=r"'treat' must be 0/1; 3 row"):
+        match(d, "treat", FULL)
+
+
+def test_error_missing_covariates(cohort):
+    d = cohort.copy().astype({"age": float})
+    d.loc[d.index[[1, 5]], "age"] = np.nan
+    d.loc[d.index[5], "prior"] = np.nan
+    with pytest.raises(MatchingError, match=r"2 row\(s\).*\['age', 'prior'\]"):
+        match(d, "treat", FULL)
+
+
+def test_error_constant_in_one_group(cohort):
+    d = cohort.copy()
+    d.loc[d["treat"] == 1, "drug"] = 1
+    with pytest.raises(MatchingError, match=r"'drug' is constant .* treated"):
+        match(d, "treat", FULL)
+
+
+def test_error_perfect_separation_or_no_overlap(cohort):
+    d = cohort.copy()
+    d["score"] = np.where(d["treat"] == 1, 10.0, 0.0) + np.random.default_rng(1).normal(size=len(d))
+    with pytest.raises(MatchingError, match=r"separat|overlap"):
+        match(d, "treat", ["score", "age"])
+
+
+def test_error_too_few_controls(cohort):
+    with pytest.raises(MatchingError, match=r"fewer controls \(1353\) than ratio x treated"):
+        match(cohort, "treat", FULL, ratio=4)
+
+
+def test_error_missing_column(cohort):
+    with pytest.raises(MatchingError, match=r"no column"):
+        match(cohort, "treat", ["age", "nope"])
+
+
+# ------------------------------------------------------------------------------ algorithm properties
+
+def _brute_force(d, t, order):
+    """O(n1 * n0) reference for 1:1 without replacement, no ties (continuous distance)."""
+    used = np.zeros(len(d), bool)
+    out = {}
+    ti = np.flatnonzero(t == 1)
+    for k in order:
+        i = ti[k]
+        cand = np.flatnonzero((t == 0) & ~used)
+        if cand.size == 0:
+            break
+        j = cand[np.argmin(np.abs(d[cand] - d[i]))]
+        used[j] = True
+        out[i] = j
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_union_find_equals_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n = 600
+    x = rng.normal(size=n)
+    t = (rng.random(n) < 0.3).astype(int)
+    dist = rng.random(n)
+    data = pd.DataFrame({"treat": t, "x": x})
+    m = match(data, "treat", ["x"], distance=dist)
+    order = np.argsort(-dist[t == 1], kind="stable")
+    bf = _brute_force(dist, t, order)
+    ours = {data.index.get_loc(k): data.index.get_loc(v[0]) for k, v in m.match_matrix.items() if v}
+    assert ours == bf
+
+
+def test_partial_sort_port_matches_stl_semantics():
+    from evaluation.matching._nn import _partial_sort
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n = rng.integers(2, 9)
+        k = rng.integers(1, n)
+        key = rng.integers(0, 3, size=n).astype(float)
+        idx = np.arange(n)
+        _partial_sort(idx, key, k)
+        # the first k are the k smallest keys, in non-decreasing order
+        assert list(key[idx[:k]]) == sorted(key)[:k]
+        assert sorted(idx) == list(range(n))
+
+
+def test_partial_sort_port_equals_libstdcxx():
+    """Exact permutation of g++'s std::partial_sort (fixture from partial_sort_cases.cpp), ties included."""
+    from evaluation.matching._nn import _partial_sort
+    cases = json.loads((HERE / "partial_sort_cases.json").read_text())
+    for c in cases:
+        key = np.array(c["key"], dtype=float)
+        idx = np.arange(len(key))
+        _partial_sort(idx, key, c["k"])
+        assert list(idx) == c["ind"], c
