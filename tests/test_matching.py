@@ -27,26 +27,53 @@ def _vars(formula: str) -> list[str]:
     return [v.strip() for v in rhs.split("+") if v.strip()]
 
 
-def _specs():
-    for name in [k for k in REF if isinstance(REF[k], dict)]:
-        yield pytest.param(REF[name], FULL, id=f"ref-{name}")
+# With link="linear.logit" and integer age the linear predictor is equally spaced, so some treated units are
+# exactly half-way between two controls; MatchIt's choice then rests on the last bit of its glm coefficients,
+# which no other fit reproduces. Our fitted distances agree with MatchIt's to 1e-13 and the algorithm agrees
+# exactly on MatchIt's own distances (test_algorithm_on_matchit_distances), but the full pipeline can differ
+# in such float-rounding ties.
+FLOAT_TIE_SPECS = {"linear_caliper_ratio_2"}
+
+
+def _specs(more_only=False):
+    if not more_only:
+        for name in [k for k in REF if isinstance(REF[k], dict)]:
+            yield pytest.param(REF[name], FULL, id=f"ref-{name}")
     for name in [k for k in MORE if isinstance(MORE[k], dict)]:
-        yield pytest.param(MORE[name], _vars(MORE[name]["formula"]), id=f"more-{name}")
+        marks = ()
+        if name in FLOAT_TIE_SPECS and not more_only:
+            marks = pytest.mark.xfail(reason="MatchIt breaks an exact tie in distance differences by float "
+                                      "rounding of its own distances", strict=False)
+        yield pytest.param(MORE[name], _vars(MORE[name]["formula"]), id=f"more-{name}", marks=marks)
 
 
-def _run(cohort, spec, covs):
+def _run(cohort, spec, covs, distance=None):
     a = spec["args"] if isinstance(spec["args"], dict) else {}
     return match(cohort, "treat", covs, ratio=a.get("ratio", 1), replace=a.get("replace", False),
                  caliper=a.get("caliper"), std_caliper=a.get("std.caliper", True), link=a.get("link", "logit"),
-                 order=a.get("m.order", "largest"), exact=_vars(a["exact"]) if "exact" in a else None)
+                 order=a.get("m.order", "largest"), exact=_vars(a["exact"]) if "exact" in a else None,
+                 distance=distance)
+
+
+@pytest.mark.filterwarnings("ignore:exact=")
+@pytest.mark.parametrize("spec,covs", list(_specs(more_only=True)))
+def test_algorithm_on_matchit_distances(cohort, spec, covs):
+    """Matching, weights, subclasses, balance and effect on MatchIt's exact distances (bit for bit)."""
+    dist = np.array([float.fromhex(x) for x in spec["distance_hex"]])
+    _check(_run(cohort, spec, covs, distance=dist), spec)
 
 
 @pytest.mark.filterwarnings("ignore:exact=")
 @pytest.mark.parametrize("spec,covs", list(_specs()))
 def test_agrees_with_matchit(cohort, spec, covs):
+    """Full pipeline: our propensity score (statsmodels), matching, balance, effect."""
     m = _run(cohort, spec, covs)
+    _check(m, spec)
+
+
+def _check(m, spec):
     # distance (propensity score or its logit)
-    ref_d = pd.Series(spec["distance"])[cohort.index]
+    ref_d = pd.Series(spec["distance"])[m.data.index]
     np.testing.assert_allclose(m.distance.to_numpy(), ref_d.to_numpy(), rtol=0, atol=1e-8)
     # matched set, weights, subclasses (MatchIt's own labels)
     md = m.matched
@@ -86,6 +113,8 @@ def test_max_differences_are_tiny(cohort):
     worst_est = worst_se = 0.0
     for p in _specs():
         spec, covs = p.values
+        if spec.get("formula") and p.id.removeprefix("more-") in FLOAT_TIE_SPECS:
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             e = _run(cohort, spec, covs).effect("reoffended")
@@ -241,3 +270,16 @@ def test_partial_sort_port_equals_libstdcxx():
         idx = np.arange(len(key))
         _partial_sort(idx, key, c["k"])
         assert list(idx) == c["ind"], c
+
+
+def test_newton_equals_statsmodels():
+    """The hand-written Newton-Raphson used above 200,000 rows gives statsmodels' Logit estimates."""
+    import statsmodels.api as sm
+    from evaluation.matching import _logit_newton
+    rng = np.random.default_rng(5)
+    n = 300_000
+    X = np.column_stack([np.ones(n), rng.normal(size=n), rng.random(n) < 0.3, rng.poisson(2, n)]).astype(float)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-2 + 0.5 * X[:, 1] + 0.8 * X[:, 2] - 0.2 * X[:, 3])))).astype(np.int8)
+    ours = _logit_newton(X, y, chunk=70_000)
+    ref = sm.Logit(y.astype(float), X).fit(method="newton", disp=0, tol=1e-12).params
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)

@@ -37,6 +37,7 @@ for (nm in names(specs)) {
     formula = deparse(f),
     args = lapply(s, function(x) if (inherits(x, "formula")) deparse(x) else x),
     distance = setNames(as.list(unname(m$distance)), d$id),
+    distance_hex = sprintf("%a", unname(m$distance)),  # exact bits, in data order
     weights = setNames(as.list(md$weights), md$id),
     subclass = if (!isTRUE(s$replace)) setNames(as.list(as.character(md$subclass)), md$id) else NULL,
     match_matrix = setNames(lapply(seq_len(nrow(mm)), function(i) as.list(d$id[as.integer(na.omit(match(mm[i, ], rownames(d))))])),
@@ -48,4 +49,6 @@ for (nm in names(specs)) {
     effect = list(estimate = unname(coef(fit)["treat"]), se = unname(sqrt(vc["treat", "treat"])),
                   se_type = if (isTRUE(s$replace)) "HC3" else "cluster-robust by subclass (sandwich::vcovCL defaults)"))
 }
+# distance_hex holds the exact bits, so the matching algorithm can also be checked on MatchIt's own distances
+# (a few ties in |distance difference| are decided by the last bit of the distances)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null"), "more_reference.json")
