@@ -298,10 +298,11 @@ class KaplanMeier:
 
         labels = labels or {}
         if risk_table:
-            fig, (ax, axt) = plt.subplots(2, 1, figsize=figsize, sharex=True,
-                                          gridspec_kw={"height_ratios": [4, 1.2], "hspace": 0.3})
+            fig, (ax, axt) = plt.subplots(2, 1, figsize=figsize, sharex=True, layout="constrained",
+                                          gridspec_kw={"height_ratios": [4, 1.2]})
+            fig.get_layout_engine().set(h_pad=0.1)
         else:
-            fig, ax = plt.subplots(figsize=figsize)
+            fig, ax = plt.subplots(figsize=figsize, layout="constrained")
             axt = None
         tmax = float(self.table["time"].max())
         if times is None:
@@ -353,7 +354,6 @@ class KaplanMeier:
         else:
             ax.set_xlabel(xlabel)
         ax.set_xticks(times)
-        fig.subplots_adjust(left=0.16)
         return fig
 
 
