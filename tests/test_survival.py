@@ -302,3 +302,18 @@ def test_robust_rmst_matches_integrated_r_influence(case, tau):
     d = sv.rmst_difference(DATA.duration, DATA.event, DATA.treat, tau=tau, weights=w, cluster=cl, robust=True)
     assert d["se"] == pytest.approx(r["diff_se"], abs=1e-4)
     assert d["se_independent"] == pytest.approx(np.hypot(*rk["se"]), abs=1e-4)
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_matched_survival_on_a_matching_design(replace):
+    matching = pytest.importorskip("evaluation.matching")
+    data = DATA.drop(columns=["weight", "subclass"]).assign(person_id=DATA.id.map("P{:07d}".format))
+    design = matching.match(data, "treat", ["age", "male", "prior"], ratio=1, replace=replace, random_state=0)
+    res = sv.matched_survival(design, "duration", "event", tau=365)
+    md = design.matched
+    assert res.cox.n == len(md)
+    # clustered on subclass without replacement, on person with replacement (no subclass then)
+    expected = md["subclass"].nunique() if "subclass" in md.columns else md["person_id"].nunique()
+    assert res.cox.n_clusters == expected
+    assert res.km.robust
+    assert np.isfinite(res.summary()["estimate"]).all()
