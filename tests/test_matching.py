@@ -283,3 +283,17 @@ def test_newton_equals_statsmodels():
     ours = _logit_newton(X, y, chunk=70_000)
     ref = sm.Logit(y.astype(float), X).fit(method="newton", disp=0, tol=1e-12).params
     np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_newton_case_control_warm_start_equals_statsmodels():
+    """Rare treatment (the benchmark's shape) takes the case-control warm start and the quadratic early stop."""
+    import statsmodels.api as sm
+    from evaluation.matching import _logit_newton
+    rng = np.random.default_rng(6)
+    n = 400_000
+    X = np.column_stack([np.ones(n), rng.normal(size=n), rng.random(n) < 0.4, rng.poisson(2, n)]).astype(float)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-5 + 0.5 * X[:, 1] + 0.7 * X[:, 2] + 0.1 * X[:, 3])))).astype(np.int8)
+    assert y.sum() * 4 < 100_000  # stride > 1
+    ours = _logit_newton(X, y)
+    ref = sm.Logit(y.astype(float), X).fit(method="newton", disp=0, tol=1e-12).params
+    np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-11)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._nn import nn_match
+from ._nn import fix_ties, group_minmax, logit_pass, nn_match
 
 __all__ = ["match", "weight", "MatchedDesign", "WeightedDesign", "Effect", "fit_propensity", "MatchingError"]
 
@@ -119,20 +119,19 @@ def _logit_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-12, maxiter: 
     """Maximum-likelihood logistic regression by Newton-Raphson (the same estimator as statsmodels Logit).
 
     Warm-started from a fit on a systematic 1-in-k subsample (~100,000 rows) so that only three or four passes
-    over the full data are needed; the Hessian is accumulated in chunks of ``chunk`` rows to bound memory.
+    over the full data are needed; gradient and Hessian come from one numba pass over the rows (no temporaries).
     """
     n, k = X.shape
     yf = y.astype(float)
 
-    def _fit(Xs, ys, b, maxit):
+    def _fit(Xs, ys, b, maxit, accept):
         for _ in range(maxit):
-            H = np.zeros((k, k))
             g = np.zeros(k)
+            H = np.zeros((k, k))
             for a in range(0, len(Xs), chunk):
-                xc = Xs[a:a + chunk]
-                p = 1.0 / (1.0 + np.exp(-(xc @ b)))
-                g += xc.T @ (ys[a:a + chunk] - p)
-                H += (xc * (p * (1 - p))[:, None]).T @ xc
+                gc, Hc = logit_pass(Xs[a:a + chunk], ys[a:a + chunk], b)  # one numba pass per chunk
+                g += gc
+                H += Hc
             try:
                 step = np.linalg.solve(H, g)
             except np.linalg.LinAlgError as exc:
@@ -141,15 +140,25 @@ def _logit_newton(X: np.ndarray, y: np.ndarray, *, tol: float = 1e-12, maxiter: 
             b = b + step
             if not np.all(np.isfinite(b)):
                 raise MatchingError("propensity model diverged (perfect separation)")
-            if np.max(np.abs(step)) <= tol * max(1.0, float(np.max(np.abs(b)))):
+            # Newton converges quadratically: once a step is below `accept` the next one would be of order
+            # step**2 (< 1e-13 here), so the extra pass over millions of rows is skipped.
+            if np.max(np.abs(step)) <= accept * max(1.0, float(np.max(np.abs(b)))):
                 return b
         return b
 
     b0 = np.zeros(k)
-    stride = max(1, n // 100_000)
+    ybar = float(yf.mean())
+    b0[0] = math.log(ybar / (1 - ybar))  # column 0 is the intercept
+    n1 = int(yf.sum())
+    stride = max(1, (n - n1) // max(4 * n1, 100_000))
     if stride > 1:
-        b0 = _fit(X[::stride], yf[::stride], b0, 25)
-    return _fit(X, yf, b0, maxiter)
+        # case-control warm start: every treated row and every stride-th control; the slopes are consistent
+        # under such sampling and the intercept is shifted by log(stride) (Prentice & Pyke 1979)
+        sub = (yf == 1) | (np.arange(n) % stride == 0)
+        b0[0] += math.log(stride)
+        b0 = _fit(X[sub], yf[sub], b0, 50, tol)
+        b0[0] -= math.log(stride)
+    return _fit(X, yf, b0, maxiter, 1e-7 if stride > 1 else tol)
 
 
 def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str], *, link: str = "logit",
@@ -165,25 +174,31 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
     tt = _check_inputs(data, treatment, covariates) if _tt is None else _tt
     if link not in ("logit", "linear.logit"):
         raise MatchingError(f"link must be 'logit' or 'linear.logit', not {link!r}")
-    X = _model_matrix(data, covariates, drop_first=True)
-    names = list(X.columns)
-    Xc = np.empty((len(X), len(names) + 1))
-    Xc[:, 0] = 1.0
-    Xc[:, 1:] = X.to_numpy(dtype=float)
-    del X
-    lo, hi = Xc[:, 1:].min(axis=0), Xc[:, 1:].max(axis=0)
+    if all(pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]) for c in covariates):
+        names = list(covariates)
+        Xc = np.empty((len(data), len(names) + 1))
+        Xc[:, 0] = 1.0
+        for j, c in enumerate(names):  # column by column: no intermediate frame on pools of millions
+            Xc[:, j + 1] = data[c].to_numpy(dtype=float)
+    else:
+        X = _model_matrix(data, covariates, drop_first=True)
+        names = list(X.columns)
+        Xc = np.empty((len(X), len(names) + 1))
+        Xc[:, 0] = 1.0
+        Xc[:, 1:] = X.to_numpy(dtype=float)
+        del X
+    glo, ghi = group_minmax(Xc[:, 1:], tt.astype(np.int64))
+    lo, hi = glo.min(axis=0), ghi.max(axis=0)
     const = [c for c, a, b in zip(names, lo, hi) if a == b]
     if const:
         raise MatchingError(f"covariate(s) {const} are constant over all rows; drop them from covariates")
     for g, name in ((1, "treated"), (0, "control")):
-        mask = tt == g
         for j, c in enumerate(names):
-            col = Xc[mask, j + 1]  # one column at a time: bounded memory on pools of millions
-            if col.min() == col.max():
+            if glo[g, j] == ghi[g, j]:
                 raise MatchingError(
-                    f"covariate {c!r} is constant ({col[0]:g}) in the {name} group ({len(col)} rows); the "
-                    "propensity score cannot be estimated on it (perfect or quasi-separation). Drop it or use "
-                    "exact=[...] on it instead")
+                    f"covariate {c!r} is constant ({glo[g, j]:g}) in the {name} group ({int((tt == g).sum())} "
+                    "rows); the propensity score cannot be estimated on it (perfect or quasi-separation). Drop it "
+                    "or use exact=[...] on it instead")
     if len(Xc) > _NEWTON_ROWS:
         params = _logit_newton(Xc, tt)
         res = None
@@ -623,13 +638,17 @@ def match(data: pd.DataFrame, treatment: str, covariates: Sequence[str], *, rati
     if caliper is not None:
         cal = caliper * (np.std(d[~discarded], ddof=1) if std_caliper else 1.0)
     # sorted positions over all units (R's stable order())
-    sort_idx = np.argsort(d, kind="stable")
+    # (a fast unstable sort, then equal distances put back in data order: 4x faster than a stable sort)
+    sort_idx = fix_ties(np.argsort(d), d)
     rank = np.empty(n, dtype=np.int64)
     rank[sort_idx] = np.arange(n)
     t_idx = np.flatnonzero(tt == 1)
     # controls grouped by stratum, sorted by position (sort_idx is already in position order)
-    _, seg_code = np.unique(codes, return_inverse=True)
-    seg_code = seg_code.astype(np.int64)
+    if exact is not None:
+        _, seg_code = np.unique(codes, return_inverse=True)
+        seg_code = seg_code.astype(np.int64)
+    else:
+        seg_code = codes
     c_idx = sort_idx[((tt == 0) & ~discarded)[sort_idx]]
     if seg_code.max() > 0:
         c_idx = c_idx[np.argsort(seg_code[c_idx], kind="stable")]

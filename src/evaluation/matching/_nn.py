@@ -285,3 +285,60 @@ def nn_match(t_rank, t_dist, t_seg, order, ratio, replace, caliper,
 @njit(cache=True)
 def _pos_to_j(c_rank, lo, hi, p):
     return lo + np.searchsorted(c_rank[lo:hi], p)
+
+
+@njit(cache=True)
+def logit_pass(X, y, b):
+    """Gradient and (negative) Hessian of the logistic log-likelihood in one pass over the rows."""
+    n, k = X.shape
+    g = np.zeros(k)
+    H = np.zeros((k, k))
+    for i in range(n):
+        eta = 0.0
+        for j in range(k):
+            eta += X[i, j] * b[j]
+        p = 1.0 / (1.0 + np.exp(-eta))
+        r = y[i] - p
+        w = p * (1.0 - p)
+        for j in range(k):
+            xj = X[i, j]
+            g[j] += xj * r
+            wx = w * xj
+            for m in range(j + 1):
+                H[j, m] += wx * X[i, m]
+    for j in range(k):
+        for m in range(j + 1, k):
+            H[j, m] = H[m, j]
+    return g, H
+
+
+@njit(cache=True)
+def group_minmax(X, t):
+    """Column minima and maxima of X within t == 0 and t == 1 (rows 0/1 of the outputs)."""
+    n, k = X.shape
+    lo = np.full((2, k), np.inf)
+    hi = np.full((2, k), -np.inf)
+    for i in range(n):
+        g = t[i]
+        for j in range(k):
+            v = X[i, j]
+            if v < lo[g, j]:
+                lo[g, j] = v
+            if v > hi[g, j]:
+                hi[g, j] = v
+    return lo, hi
+
+
+@njit(cache=True)
+def fix_ties(idx, d):
+    """Make an (unstable) argsort of d stable: within runs of equal d, order the indices increasingly."""
+    n = idx.shape[0]
+    a = 0
+    while a < n:
+        b = a + 1
+        while b < n and d[idx[b]] == d[idx[a]]:
+            b += 1
+        if b - a > 1:
+            idx[a:b] = np.sort(idx[a:b])
+        a = b
+    return idx
