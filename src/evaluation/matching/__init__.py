@@ -700,3 +700,11 @@ def match(data: pd.DataFrame, treatment: str, covariates: Sequence[str], *, rati
     return MatchedDesign(data, treatment, covariates, dist_s, pd.Series(w, index=index, name="weight"),
                          pd.Series(subclass, index=index, name="subclass"), mmat,
                          pd.Series(discarded, index=index, name="discarded"), replace, link, cal, model)
+
+
+# sensitivity and power helpers live in their own modules; re-exported here for notebooks
+from ..power import design_power, minimum_detectable_difference, number_needed  # noqa: E402
+from ..sensitivity import e_value, rosenbaum_binary, rosenbaum_bounds  # noqa: E402
+
+__all__ += ["rosenbaum_binary", "rosenbaum_bounds", "e_value", "design_power", "minimum_detectable_difference",
+            "number_needed"]
