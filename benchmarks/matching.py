@@ -108,6 +108,7 @@ def run(n_treated: int, n_pool: int, tmp: Path, r_version: str | None) -> dict:
     out = subprocess.run([sys.executable, "-c", _PY_CHILD, str(npy)], capture_output=True, text=True, check=True)
     el, rss, tm, mt, mn, base = map(float, out.stdout.split())
     res = {"n_treated": n_treated, "n_pool": n_pool, "python_s": el, "python_peak_gb": rss,
+           "python_rss_before_gb": base, "python_peak_total_gb": base + rss,
            "python_tracemalloc_gb": tm, "python_matched_treated": int(mt), "python_matched": int(mn)}
     if r_version:
         csv = tmp / f"pool_{n_pool}.csv"
@@ -139,7 +140,8 @@ def main(argv=None):
         for n1, n0 in sizes:
             res = run(n1, n0, Path(tmp), r_version)
             line = (f"{n1:>6,} treated vs {n0:>9,} pool | Python {res['python_s']:6.2f} s, peak +"
-                    f"{res['python_peak_gb']:.2f} GB RSS ({res['python_tracemalloc_gb']:.2f} GB tracemalloc), "
+                    f"{res['python_peak_gb']:.2f} GB RSS (process peak {res['python_peak_total_gb']:.2f} GB incl. the data; "
+                    f"tracemalloc {res['python_tracemalloc_gb']:.2f} GB), "
                     f"{res['python_matched_treated']:,} treated matched")
             if "r_s" in res:
                 line += (f" | MatchIt {res['matchit']} {res['r_s']:6.2f} s, max used {res['r_max_used_gb']:.2f} GB, "
