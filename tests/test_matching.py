@@ -336,3 +336,28 @@ def test_recovers_true_effect_in_synthetic_world(small_world):
         assert abs(e.estimate - true) < 3 * e.se, pid
         covered += e.ci_low <= true <= e.ci_high
     assert covered >= 3
+
+
+def test_random_order_is_reproducible_with_seed(cohort):
+    a = match(cohort, "treat", FULL, order="random", random_state=7)
+    b = match(cohort, "treat", FULL, order="random", random_state=7)
+    assert a.match_matrix == b.match_matrix
+    assert len(a.matched) == len(match(cohort, "treat", FULL).matched)
+
+
+def test_error_duplicate_index(cohort):
+    d = pd.concat([cohort, cohort.iloc[:2]])
+    with pytest.raises(MatchingError, match="unique"):
+        match(d, "treat", FULL)
+
+
+def test_exact_on_string_column_and_discarded_rows(cohort):
+    d = cohort.assign(area=np.where(cohort["norwich"] == 1, "Norwich", "Elsewhere"))
+    # a stratum with treated but no controls is discarded and reported
+    d.loc[(d["area"] == "Elsewhere") & (d["male"] == 0) & (d["treat"] == 0), "treat"] = 1
+    d["stratum"] = d["area"] + np.where(d["male"] == 1, "-M", "-F")
+    m = match(d, "treat", ["age", "prior", "drug"], exact="stratum")
+    un = m.unmatched
+    assert (un.loc[un["stratum"] == "Elsewhere-F", "exclusion_reason"].str.startswith("no units")).all()
+    md = m.matched
+    assert (md.groupby("subclass")["stratum"].nunique() == 1).all()

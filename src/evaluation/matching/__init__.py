@@ -65,6 +65,10 @@ def _check_inputs(data: pd.DataFrame, treatment: str, covariates: Sequence[str])
         raise MatchingError(f"data has no column(s) {missing_cols} (argument treatment/covariates)")
     if len(covariates) == 0:
         raise MatchingError("covariates: give at least one covariate")
+    if not data.index.is_unique:
+        dup = data.index[data.index.duplicated()]
+        raise MatchingError(f"data index must be unique (one row per person); {len(dup)} duplicate label(s), e.g. "
+                            f"{_rows(dup)}")
     t = data[treatment]
     tv = t.to_numpy()
     try:
