@@ -77,6 +77,8 @@ _PY_CHILD = textwrap.dedent("""
     tm_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     md = m.matched
+    pairs = np.array([(t, c[0]) for t, c in m.match_matrix.items() if c], dtype=np.int64)
+    np.save(sys.argv[1] + ".pairs.npy", pairs)
     print(el, (peak[0] - base) / 1e9, tm_peak / 1e9, int((md.treat == 1).sum()), int(len(md)), base / 1e9)
 """)
 
@@ -90,6 +92,10 @@ _R_SCRIPT = textwrap.dedent("""
     el <- proc.time()[["elapsed"]] - t0
     g <- gc()
     maxmb <- sum(g[, ncol(g)])  # "max used" (Mb) for Ncells and Vcells
+    mm <- m$match.matrix
+    ok <- !is.na(mm[, 1])
+    write.csv(data.frame(t = as.integer(rownames(mm)[ok]) - 1L, c = as.integer(mm[ok, 1]) - 1L),
+              paste0(args[1], ".pairs.csv"), row.names = FALSE)
     cat(el, maxmb / 1000, sum(m$weights[m$treat == 1] > 0), sum(m$weights > 0), as.character(packageVersion("MatchIt")), "\\n")
 """)
 
@@ -120,6 +126,11 @@ def run(n_treated: int, n_pool: int, tmp: Path, r_version: str | None) -> dict:
             r_el, r_gb, r_mt, r_mn, ver = rout.stdout.split()
             res.update(r_s=float(r_el), r_max_used_gb=float(r_gb), r_matched_treated=int(r_mt),
                        r_matched=int(r_mn), matchit=ver)
+            # same matched pairs? (0-based row numbers of treated and control)
+            ours = {tuple(x) for x in np.load(str(npy) + ".pairs.npy").tolist()}
+            theirs = {tuple(x) for x in pd.read_csv(str(csv) + ".pairs.csv").to_numpy().tolist()}
+            res["pairs_identical"] = ours == theirs
+            res["pairs_differing"] = len(ours ^ theirs) // 2
         else:
             res["r_error"] = rout.stderr[-500:]
         csv.unlink(missing_ok=True)
@@ -145,7 +156,8 @@ def main(argv=None):
                     f"{res['python_matched_treated']:,} treated matched")
             if "r_s" in res:
                 line += (f" | MatchIt {res['matchit']} {res['r_s']:6.2f} s, max used {res['r_max_used_gb']:.2f} GB, "
-                         f"{res['r_matched_treated']:,} treated matched | ratio {res['r_s'] / res['python_s']:.1f}x faster")
+                         f"{res['r_matched_treated']:,} treated matched | ratio {res['r_s'] / res['python_s']:.1f}x faster | "
+                         f"matched pairs identical: {res['pairs_identical']}")
             elif "r_error" in res:
                 line += f" | R failed: {res['r_error']}"
             print(line, flush=True)
