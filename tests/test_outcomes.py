@@ -1,0 +1,321 @@
+"""Proven reoffending (MoJ definition): boundary cases on hand-made frames, input errors, and the fast kernel
+against a plain reference implementation on random data."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.outcomes import (
+    COUNTED_DISPOSALS,
+    NOT_COUNTED_DISPOSALS,
+    WAITING_NOT_ENDED,
+    OutcomeInputError,
+    add_months,
+    first_time_entry,
+    headline_table,
+    proven_reoffending,
+    summarise,
+    survival_view,
+)
+
+EXTRACT = "2024-12-31"
+ENGINES = ["numba", "numpy"]
+
+
+def cohort(*rows):
+    return pd.DataFrame(rows, columns=["person_id", "index_date"]).astype({"index_date": "datetime64[ns]"})
+
+
+def offences(*rows):
+    df = pd.DataFrame(rows, columns=["person_id", "offence_date", "disposal_date", "disposal_type"])
+    df["offence_date"] = pd.to_datetime(df["offence_date"])
+    df["disposal_date"] = pd.to_datetime(df["disposal_date"])
+    df["disposal_type"] = pd.Categorical(df["disposal_type"], categories=list(COUNTED_DISPOSALS + NOT_COUNTED_DISPOSALS))
+    return df
+
+
+def one(index_date, offence_date, disposal_date, disposal="conviction", engine="numba", extract=EXTRACT):
+    out = proven_reoffending(cohort(("A", index_date)), offences(("A", offence_date, disposal_date, disposal)),
+                             extract_date=extract, engine=engine)
+    return out.iloc[0]
+
+
+def days(date):
+    return int((np.datetime64(date, "D") - np.datetime64("1970-01-01", "D")).astype(np.int64))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# calendar months
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("start,months,expected", [
+    ("2019-01-31", 1, "2019-02-28"), ("2020-01-31", 1, "2020-02-29"), ("2019-02-28", 12, "2020-02-28"),
+    ("2020-02-29", 12, "2021-02-28"), ("2019-03-31", 12, "2020-03-31"), ("2020-02-29", 6, "2020-08-29"),
+    ("2019-08-31", 6, "2020-02-29"), ("2019-12-15", 1, "2020-01-15"), ("1969-12-31", 2, "1970-02-28"),
+])
+def test_add_months_examples(start, months, expected):
+    assert add_months(np.array([days(start)]), months)[0] == days(expected)
+
+
+def test_add_months_matches_pandas_dateoffset():
+    rng = np.random.default_rng(1)
+    d = rng.integers(days("1990-01-01"), days("2030-12-31"), 5000)
+    for k in (1, 6, 12, 18, 25):
+        expected = pd.DatetimeIndex(d.astype("datetime64[D]")) + pd.DateOffset(months=k)
+        got = add_months(d, k).astype("datetime64[D]")
+        np.testing.assert_array_equal(got, expected.values.astype("datetime64[D]"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# boundaries of the definition
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("engine", ENGINES)
+class TestBoundaries:
+    def test_offence_on_index_day_not_counted(self, engine):
+        r = one("2019-05-10", "2019-05-10", "2019-06-01", engine=engine)
+        assert r["eligible"] and r["reoffended"] == 0 and r["reoffence_count"] == 0 and np.isnan(r["days_to_first"])
+
+    def test_day_after_index_counted(self, engine):
+        r = one("2019-05-10", "2019-05-11", "2019-06-01", engine=engine)
+        assert r["reoffended"] == 1 and r["days_to_first"] == 1
+
+    def test_last_follow_up_day_counted(self, engine):
+        r = one("2019-05-10", "2020-05-10", "2020-06-01", engine=engine)
+        assert r["reoffended"] == 1 and r["days_to_first"] == 366  # 2020 is a leap year
+
+    def test_day_after_follow_up_not_counted(self, engine):
+        assert one("2019-05-10", "2020-05-11", "2020-06-01", engine=engine)["reoffended"] == 0
+
+    @pytest.mark.parametrize("index,last", [("2019-02-28", "2020-02-28"), ("2020-02-29", "2021-02-28"),
+                                            ("2019-03-31", "2020-03-31"), ("2019-01-31", "2020-01-31")])
+    def test_leap_years_and_month_ends(self, engine, index, last):
+        nxt = str(np.datetime64(last) + 1)
+        assert one(index, last, last, engine=engine)["reoffended"] == 1
+        assert one(index, nxt, nxt, engine=engine)["reoffended"] == 0
+
+    def test_disposal_on_last_waiting_day_counted(self, engine):
+        # follow-up end 2020-05-10, waiting end 2020-11-10
+        assert one("2019-05-10", "2019-09-01", "2020-11-10", engine=engine)["reoffended"] == 1
+
+    def test_disposal_day_after_waiting_not_counted(self, engine):
+        assert one("2019-05-10", "2019-09-01", "2020-11-11", engine=engine)["reoffended"] == 0
+
+    def test_waiting_period_added_to_follow_up_end(self, engine):
+        # index 2020-02-29: follow-up end 2021-02-28, waiting end 2021-08-28 (not index + 18 months = 2021-08-29)
+        assert one("2020-02-29", "2020-06-01", "2021-08-28", engine=engine)["reoffended"] == 1
+        assert one("2020-02-29", "2020-06-01", "2021-08-29", engine=engine)["reoffended"] == 0
+
+    @pytest.mark.parametrize("disposal", list(COUNTED_DISPOSALS))
+    def test_counted_disposals(self, engine, disposal):
+        assert one("2019-05-10", "2019-07-01", "2019-08-01", disposal, engine=engine)["reoffended"] == 1
+
+    @pytest.mark.parametrize("disposal", list(NOT_COUNTED_DISPOSALS))
+    def test_not_counted_disposals(self, engine, disposal):
+        assert one("2019-05-10", "2019-07-01", "2019-08-01", disposal, engine=engine)["reoffended"] == 0
+
+    def test_pending_without_disposal_date(self, engine):
+        assert one("2019-05-10", "2019-07-01", None, "conviction", engine=engine)["reoffended"] == 0
+
+    def test_too_recent_index_is_ineligible(self, engine):
+        # waiting ends 2024-12-31 + ... : index 2023-07-01 -> follow-up end 2024-07-01 -> waiting end 2025-01-01
+        r = one("2023-07-01", "2023-08-01", "2023-09-01", engine=engine)
+        assert not r["eligible"] and r["exclusion_reason"] == WAITING_NOT_ENDED
+        assert pd.isna(r["reoffended"]) and pd.isna(r["reoffence_count"]) and np.isnan(r["days_to_first"])
+        # waiting period ending exactly on the extract date is eligible
+        r = one("2023-06-30", "2023-08-01", "2023-09-01", engine=engine)
+        assert r["eligible"] and pd.isna(r["exclusion_reason"]) and r["reoffended"] == 1
+
+    def test_person_without_offences_and_multiple_reoffences(self, engine):
+        c = cohort(("A", "2019-05-10"), ("B", "2019-06-01"), ("C", "2019-01-01"))
+        o = offences(
+            ("A", "2019-09-01", "2019-10-01", "conviction"),
+            ("A", "2019-06-01", "2019-07-01", "caution"),      # first: 22 days
+            ("A", "2020-01-01", "2020-03-01", "penalty_notice"),  # not counted
+            ("A", "2019-05-01", "2019-05-20", "conviction"),   # before index
+            ("A", "2020-05-10", "2020-05-10", "warning"),      # last day
+            ("Z", "2019-09-01", "2019-10-01", "conviction"),   # not in the cohort
+            ("C", "2019-06-01", None, "pending"),
+        )
+        out = proven_reoffending(c, o, extract_date=EXTRACT, engine=engine)
+        assert list(out["person_id"]) == ["A", "B", "C"]
+        assert list(out["reoffence_count"]) == [3, 0, 0]
+        assert list(out["reoffended"]) == [1, 0, 0]
+        assert out["days_to_first"].iloc[0] == 22 and out["days_to_first"].iloc[1:].isna().all()
+        assert out.columns.tolist() == ["person_id", "eligible", "exclusion_reason", "reoffended",
+                                        "reoffence_count", "days_to_first"]
+
+    def test_custom_windows_and_disposals(self, engine):
+        c = cohort(("A", "2019-05-10"))
+        o = offences(("A", "2019-07-01", "2019-08-01", "penalty_notice"), ("A", "2019-12-01", "2019-12-02", "conviction"))
+        out = proven_reoffending(c, o, extract_date=EXTRACT, follow_up_months=6, waiting_months=0,
+                                 counted_disposals=["penalty_notice"], engine=engine)
+        assert out["reoffence_count"].iloc[0] == 1
+
+
+def test_string_dates_object_ids_and_index_kept():
+    c = pd.DataFrame({"person_id": [101, 102], "index_date": ["2019-05-10", "2019-06-01"]}, index=[7, 3])
+    o = pd.DataFrame({"person_id": [101, 101], "offence_date": ["2019-06-01", "2019-07-01"],
+                      "disposal_date": ["2019-07-01", None], "disposal_type": ["conviction", "pending"]})
+    out = proven_reoffending(c, o, extract_date="2024-12-31")
+    assert list(out.index) == [7, 3] and list(out["reoffence_count"]) == [1, 0]
+
+
+def test_long_ids_use_the_verified_hash_path():
+    ids = [f"person-number-{i:06d}" for i in range(50)]
+    c = pd.DataFrame({"person_id": ids, "index_date": pd.Timestamp("2019-01-01")})
+    o = offences(*[(p, "2019-02-01", "2019-03-01", "conviction") for p in ids[::2]])
+    out = proven_reoffending(c, o, extract_date=EXTRACT)
+    assert out["reoffended"].tolist() == [1, 0] * 25
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# input errors
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("engine", ENGINES)
+def test_duplicate_person_in_cohort(engine):
+    c = cohort(("A", "2019-05-10"), ("B", "2019-05-10"), ("A", "2019-06-10"))
+    with pytest.raises(OutcomeInputError, match=r"cohort: column 'person_id' has duplicate.*'A'"):
+        proven_reoffending(c, offences(("A", "2019-06-01", "2019-07-01", "conviction")), extract_date=EXTRACT,
+                           engine=engine)
+
+
+def test_missing_columns_named():
+    with pytest.raises(OutcomeInputError, match="cohort: missing column.*'index_date'"):
+        proven_reoffending(pd.DataFrame({"person_id": ["A"]}), offences(), extract_date=EXTRACT)
+    with pytest.raises(OutcomeInputError, match="offences: missing column.*'disposal_type'"):
+        proven_reoffending(cohort(("A", "2019-01-01")), pd.DataFrame(
+            {"person_id": ["A"], "offence_date": ["2019-02-01"], "disposal_date": ["2019-03-01"]}),
+            extract_date=EXTRACT)
+
+
+def test_unparseable_dates_named_with_rows():
+    c = pd.DataFrame({"person_id": ["A", "B"], "index_date": ["2019-01-01", "not a date"]})
+    with pytest.raises(OutcomeInputError, match=r"cohort: column 'index_date'.*not dates.*1 \('not a date'\)"):
+        proven_reoffending(c, offences(), extract_date=EXTRACT)
+    c = pd.DataFrame({"person_id": ["A", "B"], "index_date": ["2019-01-01", None]})
+    with pytest.raises(OutcomeInputError, match=r"cohort: column 'index_date' is missing.*row"):
+        proven_reoffending(c, offences(), extract_date=EXTRACT)
+    o = pd.DataFrame({"person_id": ["A"], "offence_date": ["2019-13-45"], "disposal_date": [None],
+                      "disposal_type": ["pending"]})
+    with pytest.raises(OutcomeInputError, match="offences: column 'offence_date'"):
+        proven_reoffending(cohort(("A", "2019-01-01")), o, extract_date=EXTRACT)
+    with pytest.raises(OutcomeInputError, match="extract_date"):
+        proven_reoffending(cohort(("A", "2019-01-01")), offences(), extract_date="soon")
+
+
+def test_unknown_disposal_named():
+    o = pd.DataFrame({"person_id": ["A"], "offence_date": ["2019-02-01"], "disposal_date": ["2019-03-01"],
+                      "disposal_type": ["fine"]})
+    with pytest.raises(OutcomeInputError, match="disposal_type.*'fine'"):
+        proven_reoffending(cohort(("A", "2019-01-01")), o, extract_date=EXTRACT)
+
+
+def test_bad_months():
+    with pytest.raises(OutcomeInputError, match="follow_up_months"):
+        proven_reoffending(cohort(("A", "2019-01-01")), offences(), extract_date=EXTRACT, follow_up_months=1.5)
+
+
+def test_empty_inputs():
+    out = proven_reoffending(cohort(), offences(), extract_date=EXTRACT)
+    assert len(out) == 0 and list(out.columns)[0] == "person_id"
+    out = proven_reoffending(cohort(("A", "2019-01-01")), offences(), extract_date=EXTRACT)
+    assert out["reoffended"].tolist() == [0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# survival view, first-time entry, summaries
+# ---------------------------------------------------------------------------------------------------------------
+def test_survival_view_censoring():
+    c = cohort(("A", "2019-05-10"), ("B", "2019-03-01"), ("C", "2020-03-01"), ("D", "2024-01-01"),
+               ("E", "2019-05-10"))
+    o = offences(("A", "2019-06-01", "2019-07-01", "conviction"), ("E", "2019-09-01", "2019-10-01", "conviction"))
+    cust = pd.DataFrame({"person_id": ["E", "B"], "custody_start": pd.to_datetime(["2019-08-01", "2018-01-01"])})
+    sv = survival_view(c, o, extract_date=EXTRACT).set_index("person_id")
+    assert sv.loc["A"].tolist() == [22, 1]
+    assert sv.loc["B"].tolist() == [366, 0]   # 2019-03-01 -> 2020-03-01 (leap year)
+    assert sv.loc["C"].tolist() == [365, 0]
+    assert "D" not in sv.index and sv.attrs["excluded"] == {WAITING_NOT_ENDED: 1}
+    sv = survival_view(c, o, extract_date=EXTRACT, custody=cust).set_index("person_id")
+    assert sv.loc["E"].tolist() == [83, 0]    # censored at custody start 2019-08-01 before the offence
+    assert sv.loc["B"].tolist() == [366, 0]   # custody before index ignored
+
+
+def test_first_time_entry_flags_prior_record():
+    c = cohort(("A", "2019-05-10"), ("B", "2019-05-10"), ("C", "2019-05-10"))
+    o = offences(("A", "2018-01-01", "2018-02-01", "nfa"), ("A", "2019-06-01", "2019-07-01", "conviction"),
+                 ("B", "2019-06-01", "2019-07-01", "youth_caution"))
+    out = first_time_entry(c, o, extract_date=EXTRACT).set_index("person_id")
+    assert out["no_prior_record"].tolist() == [False, True, True]
+    assert out["first_time_entrant"].tolist() == [0, 1, 0]
+    assert out["reoffended"].tolist() == [1, 1, 0]
+
+
+def test_summarise_and_headline():
+    c = cohort(*[(f"P{i}", "2019-01-01") for i in range(20)], ("R1", "2024-06-01"))
+    o = offences(*[(f"P{i}", "2019-03-01", "2019-04-01", "conviction") for i in range(0, 20, 4)],
+                 ("P0", "2019-05-01", "2019-06-01", "conviction"))
+    out = proven_reoffending(c, o, extract_date=EXTRACT)
+    s = summarise(out)
+    row = s.loc["all"]
+    assert row["n"] == 21 and row["eligible"] == 20 and row[f"excluded: {WAITING_NOT_ENDED}"] == 1
+    assert row["reoffenders"] == 5 and row["rate"] == pytest.approx(0.25)
+    assert row["rate_lo"] < 0.25 < row["rate_hi"]
+    assert row["frequency_per_100"] == pytest.approx(30.0) and row["mean_days_to_first"] == pytest.approx(59.0)
+    treat = np.r_[np.ones(10), np.zeros(11)].astype(int)
+    h = headline_table(out, treat)
+    assert h.loc["participants", "reoffenders"] == "<5" and h.loc["participants", "rate (95% CI)"] == "suppressed"
+    by = summarise(out.assign(g=treat), "g")
+    assert by["n"].tolist() == [11, 10]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# fast implementation == plain reference implementation on random data
+# ---------------------------------------------------------------------------------------------------------------
+def reference(c: pd.DataFrame, o: pd.DataFrame, extract: str) -> pd.DataFrame:
+    """Obviously correct: pandas DateOffset and a row-by-row loop per person."""
+    ext = pd.Timestamp(extract)
+    rows = []
+    by_person = {p: g for p, g in o.groupby("person_id")}
+    for p, idx in zip(c["person_id"], c["index_date"]):
+        fu = idx + pd.DateOffset(months=12)
+        we = fu + pd.DateOffset(months=6)
+        eligible = we <= ext
+        count, first = 0, None
+        for _, r in by_person.get(p, pd.DataFrame(columns=o.columns)).iterrows():
+            if r["disposal_type"] in COUNTED_DISPOSALS and pd.notna(r["disposal_date"]) \
+                    and idx < r["offence_date"] <= fu and r["disposal_date"] <= we:
+                count += 1
+                first = r["offence_date"] if first is None else min(first, r["offence_date"])
+        rows.append((p, eligible, count if eligible else np.nan,
+                     (first - idx).days if (eligible and first is not None) else np.nan))
+    return pd.DataFrame(rows, columns=["person_id", "eligible", "count", "days"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_matches_reference_on_random_data(seed, engine):
+    rng = np.random.default_rng(seed)
+    n, m = 60, 600
+    ids = np.array([f"P{i:04d}" for i in range(n + 10)])  # 10 people with offences are not in the cohort
+    # index dates concentrated on month ends and leap days to stress the calendar arithmetic
+    specials = pd.to_datetime(["2019-01-31", "2019-02-28", "2020-02-29", "2019-03-31", "2023-06-30", "2023-07-01",
+                               "2019-08-31", "2021-12-31"])
+    idx = np.where(rng.random(n) < 0.5, specials[rng.integers(0, len(specials), n)],
+                   pd.Timestamp("2018-06-01") + pd.to_timedelta(rng.integers(0, 2000, n), "D"))
+    c = pd.DataFrame({"person_id": ids[:n], "index_date": pd.to_datetime(idx)}).sample(frac=1, random_state=seed)
+    person = ids[rng.integers(0, n + 10, m)]
+    base = c.set_index("person_id")["index_date"].reindex(person).fillna(pd.Timestamp("2019-06-01")).to_numpy()
+    odate = pd.to_datetime(base) + pd.to_timedelta(rng.integers(-30, 420, m), "D")
+    lag = rng.integers(0, 400, m)
+    disp = rng.choice(list(COUNTED_DISPOSALS + NOT_COUNTED_DISPOSALS), m)
+    ddate = pd.Series(odate + pd.to_timedelta(lag, "D"))
+    ddate[disp == "pending"] = pd.NaT
+    o = pd.DataFrame({"person_id": pd.array(person, dtype="string[pyarrow]"), "offence_date": odate,
+                      "disposal_date": ddate.to_numpy(), "disposal_type": pd.Categorical(disp)})
+    got = proven_reoffending(c, o, extract_date=EXTRACT, engine=engine)
+    ref = reference(c, o, EXTRACT)
+    assert got["person_id"].tolist() == ref["person_id"].tolist()
+    np.testing.assert_array_equal(got["eligible"].to_numpy(), ref["eligible"].to_numpy())
+    np.testing.assert_array_equal(got["reoffence_count"].astype(float).to_numpy(), ref["count"].to_numpy())
+    np.testing.assert_array_equal(got["days_to_first"].to_numpy(), ref["days"].to_numpy())
+    assert got["reoffended"].sum() > 0 and (~got["eligible"]).sum() > 0
