@@ -667,12 +667,21 @@ def headline_table(outcomes: pd.DataFrame, treat, *, threshold: int = 5) -> pd.D
     return pd.DataFrame(rows).set_index("group")
 
 
-def _world_extract_date(world) -> dt.date:
-    """The extract date: ``world.extract_date`` when the loader provides it, else the latest date in the
-    offences, contacts and referrals tables (a lower bound of the real extract date)."""
+def _world_extract_date(world, path=None) -> dt.date:
+    """The extract date: ``world.extract_date`` when the loader provides it, else ``extract_date`` in the world's
+    ``meta.json``, else the latest date in the offences, contacts and referrals tables (a lower bound)."""
     value = getattr(world, "extract_date", None)
     if value is not None:
         return pd.Timestamp(value).date()
+    if path is not None:
+        import json
+        from pathlib import Path
+
+        meta = Path(path) / "meta.json"
+        if meta.exists():
+            value = json.loads(meta.read_text()).get("extract_date")
+            if value:
+                return pd.Timestamp(value).date()
     latest = []
     for table, cols in (("offences", ("offence_date", "disposal_date")), ("contacts", ("contact_date",)),
                         ("referrals", ("referral_date", "start_date", "end_date"))):
@@ -693,7 +702,7 @@ def _run_cli(args) -> int:
     from evaluation.validate import load_world
 
     world = load_world(args.world)
-    extract = pd.Timestamp(args.extract_date).date() if args.extract_date else _world_extract_date(world)
+    extract = pd.Timestamp(args.extract_date).date() if args.extract_date else _world_extract_date(world, args.world)
     programmes = load_programmes()
     wanted = [args.programme] if args.programme else [p for p, c in programmes.items() if c.is_individual]
     print(f"World: {args.world}   extract date: {extract}")
