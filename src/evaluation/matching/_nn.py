@@ -288,31 +288,6 @@ def _pos_to_j(c_rank, lo, hi, p):
 
 
 @njit(cache=True)
-def logit_pass(X, y, b):
-    """Gradient and (negative) Hessian of the logistic log-likelihood in one pass over the rows."""
-    n, k = X.shape
-    g = np.zeros(k)
-    H = np.zeros((k, k))
-    for i in range(n):
-        eta = 0.0
-        for j in range(k):
-            eta += X[i, j] * b[j]
-        p = 1.0 / (1.0 + np.exp(-eta))
-        r = y[i] - p
-        w = p * (1.0 - p)
-        for j in range(k):
-            xj = X[i, j]
-            g[j] += xj * r
-            wx = w * xj
-            for m in range(j + 1):
-                H[j, m] += wx * X[i, m]
-    for j in range(k):
-        for m in range(j + 1, k):
-            H[j, m] = H[m, j]
-    return g, H
-
-
-@njit(cache=True)
 def group_minmax(X, t):
     """Column minima and maxima of X within t == 0 and t == 1 (rows 0/1 of the outputs)."""
     n, k = X.shape
@@ -342,3 +317,50 @@ def fix_ties(idx, d):
             idx[a:b] = np.sort(idx[a:b])
         a = b
     return idx
+
+
+@njit(cache=True)
+def irls_pass(X, y, b, first):
+    """One pass of R's glm.fit IRLS for the logit link (binomial family, unit prior weights).
+
+    Returns (H, rhs, dev): the weighted normal equations H beta = rhs of the next IRLS step (weights
+    w = mu (1 - mu), working response z = eta + (y - mu) / w) and the deviance at ``b``. With ``first`` the
+    current fit is R's starting value mu = (y + 0.5) / 2 instead of ``X b``. mu follows R's C_logit_linkinv
+    (exp(eta) / (1 + exp(eta)), eta clamped at +-30).
+    """
+    n, k = X.shape
+    H = np.zeros((k, k))
+    rhs = np.zeros(k)
+    dev = 0.0
+    eps = 2.220446049250313e-16
+    for i in range(n):
+        if first:
+            mu = (y[i] + 0.5) / 2.0
+            eta = np.log(mu / (1.0 - mu))
+        else:
+            eta = 0.0
+            for j in range(k):
+                eta += X[i, j] * b[j]
+            if eta < -30.0:
+                e = eps
+            elif eta > 30.0:
+                e = 1.0 / eps
+            else:
+                e = np.exp(eta)
+            mu = e / (1.0 + e)
+        if y[i] > 0:
+            dev -= 2.0 * np.log(mu)
+        else:
+            dev -= 2.0 * np.log(1.0 - mu)
+        w = mu * (1.0 - mu)
+        wz = w * eta + (y[i] - mu)
+        for j in range(k):
+            xj = X[i, j]
+            rhs[j] += xj * wz
+            wx = w * xj
+            for m in range(j + 1):
+                H[j, m] += wx * X[i, m]
+    for j in range(k):
+        for m in range(j + 1, k):
+            H[j, m] = H[m, j]
+    return H, rhs, dev
