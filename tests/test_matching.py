@@ -197,6 +197,7 @@ def test_error_constant_in_one_group(cohort):
         match(d, "treat", FULL)
 
 
+@pytest.mark.filterwarnings("ignore:propensity model")
 def test_error_perfect_separation_or_no_overlap(cohort):
     d = cohort.copy()
     d["score"] = np.where(d["treat"] == 1, 10.0, 0.0) + np.random.default_rng(1).normal(size=len(d))

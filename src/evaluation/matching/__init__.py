@@ -7,7 +7,9 @@ balance (MatchIt's ``summary()`` conventions), plots and the ATT as a weighted d
 same interface.
 
 Conventions (MatchIt 4.7.2; checked against its fixtures in ``tests/results/matchit/``)
-- distance: fitted probability (``link="logit"``) or linear predictor (``link="linear.logit"``).
+- distance: fitted probability (``link="logit"``) or linear predictor (``link="linear.logit"``) of a logistic
+  regression fitted along R's glm.fit path (same start, IRLS steps and 1e-8 deviance rule), so that even on
+  pools of millions the distances, and hence the matches, are MatchIt's.
 - order: treated units are matched in decreasing (``"largest"``), increasing (``"smallest"``), data
   (``"data"``) or random (``"random"``, seeded by ``random_state``; not reproducible across languages) order
   of the distance; ties keep data order. With ``ratio > 1`` and no replacement every treated unit gets its
@@ -169,9 +171,11 @@ def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: in
 
 def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str], *, link: str = "logit",
                    _tt=None):
-    """Logistic regression of treatment on covariates (statsmodels Logit, Newton-Raphson).
+    """Logistic regression of treatment on covariates, as MatchIt's ``distance = "glm"``.
 
-    Returns (distance Series on data.index, fitted statsmodels results). ``link="linear.logit"`` returns the
+    The coefficients follow R's ``glm.fit`` iteration path (see :func:`_glm_logit`); up to 200,000 rows the
+    statsmodels ``Logit`` fit (the MLE, started from them) is also returned for its summary, else None.
+    Returns (distance Series on data.index, statsmodels results or None). ``link="linear.logit"`` returns the
     linear predictor instead of the probability. Raises MatchingError on constant covariates within a group
     (which makes the propensity score degenerate), perfect separation and no overlap.
     """
