@@ -97,7 +97,20 @@ METHODS = {"naive pandas": naive_pandas, "DuckDB SQL": duckdb_sql, "library": li
 # ---------------------------------------------------------------------------------------------------------------
 # measuring
 # ---------------------------------------------------------------------------------------------------------------
-def _child(name: str, sizes: tuple[int, int, int], conn) -> None:
+def _phases(tables) -> None:
+    """Where the library's time goes: one extra (untimed above) run under cProfile, top functions by own time."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    library(*tables)
+    prof.disable()
+    print("\nlibrary, where the time goes (cProfile, own time):")
+    pstats.Stats(prof).sort_stats("tottime").print_stats(6)
+
+
+def _child(name: str, sizes: tuple[int, int, int], conn, profile: bool = False) -> None:
     from evaluation.synth import national_tables
 
     seed, people, n_off = sizes
@@ -123,6 +136,8 @@ def _child(name: str, sizes: tuple[int, int, int], conn) -> None:
     stop.set()
     th.join()
     peak[0] = max(peak[0], proc.memory_info().rss)
+    if profile and name == "library":
+        _phases(tables)
     r = result.set_index("person_id")
     slim = pd.DataFrame({"eligible": r["eligible"].astype(bool).to_numpy(),
                          "count": r["reoffence_count"].astype("Int64").fillna(0).astype(np.int64).to_numpy(),
@@ -132,10 +147,10 @@ def _child(name: str, sizes: tuple[int, int, int], conn) -> None:
     conn.close()
 
 
-def run(name: str, sizes: tuple[int, int, int]):
+def run(name: str, sizes: tuple[int, int, int], profile: bool = False):
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    p = ctx.Process(target=_child, args=(name, sizes, child))
+    p = ctx.Process(target=_child, args=(name, sizes, child, profile))
     p.start()
     seconds, mib, slim = parent.recv()
     p.join()
@@ -149,6 +164,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1, help="runs per method (the best time is reported)")
     ap.add_argument("--skip-naive", action="store_true", help="leave out the naive pandas anchor")
+    ap.add_argument("--profile", action="store_true", help="also print where the library's time goes")
     args = ap.parse_args(argv)
 
     print(f"tables: national_tables(seed={args.seed}): {args.people:,} people x {args.offences:,} offence records "
@@ -159,7 +175,7 @@ def main(argv=None) -> int:
     for name in METHODS:
         if name == "naive pandas" and args.skip_naive:
             continue
-        runs = [run(name, sizes) for _ in range(args.repeat)]
+        runs = [run(name, sizes, args.profile and i == 0) for i in range(args.repeat)]
         best = min(runs, key=lambda r: r[0])
         results[name] = (best[0], max(r[1] for r in runs), best[2])
         print(f"  {name:13s} {best[0]:7.2f} s   peak +{results[name][1]:8.0f} MiB", flush=True)

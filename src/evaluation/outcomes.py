@@ -154,7 +154,7 @@ def _check_cohort(cohort: pd.DataFrame, arg: str = "cohort") -> np.ndarray:
 
 
 def _counted_codes(offences: pd.DataFrame, counted_disposals, arg: str = "offences") -> tuple[np.ndarray, np.ndarray]:
-    """(codes int16 per row, -1 for missing; lookup bool per code) for the disposal types."""
+    """(integer codes per row, -1 for missing; lookup bool per code) for the disposal types."""
     counted = tuple(COUNTED_DISPOSALS if counted_disposals is None else counted_disposals)
     s = offences["disposal_type"]
     if isinstance(s.dtype, pd.CategoricalDtype):
@@ -163,16 +163,17 @@ def _counted_codes(offences: pd.DataFrame, counted_disposals, arg: str = "offenc
         cat = pd.Categorical(s)
     cats = np.asarray(cat.categories, dtype=object)
     known = set(COUNTED_DISPOSALS) | set(NOT_COUNTED_DISPOSALS) | set(counted)
-    present = np.bincount(cat.codes[cat.codes >= 0], minlength=len(cats)) > 0 if len(cat) else np.zeros(
-        len(cats), bool)
-    unknown = [c for c, p in zip(cats, present) if p and c not in known]
+    unknown = [c for c in cats if c not in known]
+    if unknown:  # only categories that occur are errors
+        present = np.bincount(cat.codes[cat.codes >= 0], minlength=len(cats)) > 0
+        unknown = [c for c, p in zip(cats, present) if p and c not in known]
     if unknown:
         bad = np.isin(cat.codes, [list(cats).index(u) for u in unknown])
         raise OutcomeInputError(
             f"{arg}: column 'disposal_type' has unknown disposal(s) {unknown}; expected one of "
             f"{sorted(known)}: {_rows(offences.index, bad, s.to_numpy())}")
     lut = np.array([c in counted for c in cats], dtype=np.bool_)
-    return np.asarray(cat.codes, dtype=np.int16), lut
+    return np.asarray(cat.codes), lut
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -437,9 +438,11 @@ def _counts(cohort: pd.DataFrame, offences: pd.DataFrame, index_day: np.ndarray,
         raise _duplicates_error(cohort)
     if n == 0 or len(offences) == 0:
         return count, first
-    missing = offences["person_id"].isna().to_numpy()
-    if missing.any():
-        raise OutcomeInputError(f"offences: column 'person_id' is missing in {_rows(offences.index, missing)}")
+    nulls = getattr(offences["person_id"].array, "_pa_array", None)
+    if nulls is None or nulls.null_count:
+        missing = offences["person_id"].isna().to_numpy()
+        if missing.any():
+            raise OutcomeInputError(f"offences: column 'person_id' is missing in {_rows(offences.index, missing)}")
     od = _date_ns(offences["offence_date"], "offences", "offence_date", allow_missing=False)
     dd = _date_ns(offences["disposal_date"], "offences", "disposal_date", allow_missing=True)
     code, lut = _counted_codes(offences, counted_disposals)
@@ -500,7 +503,7 @@ def proven_reoffending(cohort: pd.DataFrame, offences: pd.DataFrame, *, extract_
     Returns
     -------
     DataFrame with the cohort's index and order: ``person_id``, ``eligible`` (bool), ``exclusion_reason`` (string,
-    ``<NA>`` when eligible), ``reoffended`` (Int64 0/1), ``reoffence_count`` (Int64, offence records),
+    categorical, ``NaN`` when eligible), ``reoffended`` (Int64 0/1), ``reoffence_count`` (Int64, offence records),
     ``days_to_first`` (float days; NaN for non-reoffenders and ineligible people).
 
     Raises
@@ -519,9 +522,10 @@ def _assemble(cohort, eligible, count, first, index_day) -> pd.DataFrame:
     reoff = (count > 0).astype(np.int64)
     days = np.where(count > 0, (first - index_day).astype(np.float64), np.nan)
     days[mask] = np.nan
-    reason = pd.array(np.where(mask, WAITING_NOT_ENDED, None), dtype="string") if n else pd.array([], "string")
+    # a categorical with one category: 1 byte per person instead of a million string objects
+    reason = pd.Categorical.from_codes(np.where(mask, 0, -1).astype(np.int8), categories=[WAITING_NOT_ENDED])
     return pd.DataFrame({
-        "person_id": cohort["person_id"].to_numpy(),
+        "person_id": cohort["person_id"].array,
         "eligible": eligible.astype(bool),
         "exclusion_reason": reason,
         "reoffended": pd.arrays.IntegerArray(reoff, mask.copy()),
