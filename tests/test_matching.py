@@ -298,25 +298,24 @@ INDIVIDUAL = ["pathways-out", "family-support", "pathway-out-adder", "wonder-plu
 
 
 @pytest.mark.slow
-def test_recovers_true_effect_in_synthetic_world(small_world):
+def test_recovers_true_effect_in_synthetic_world(small_world, small_world_tables):
     """Matched ATT on one-year proven reoffending vs the generator's true ATT (truth.json), per individual
     programme, using the programme's matching configuration. Selection in the synthetic world is on observables
     only, so the matched estimate is unbiased: each 95% CI should cover the truth (a fixed seed, so the test is
     deterministic); as a guard against an unlucky draw we require |estimate - truth| < 3 SE for every programme
     and coverage for at least 3 of the 4."""
     cohort_mod = pytest.importorskip("evaluation.cohort")
-    validate = pytest.importorskip("evaluation.validate")
     from evaluation.config import load_programme
     from evaluation.outcomes import proven_reoffending
 
     meta = json.loads((small_world / "meta.json").read_text())
     truth = json.loads((small_world / "truth.json").read_text())["programmes"]
-    world = validate.load_world(small_world)
+    world = small_world_tables  # build_cohort takes the tables as a dict too
     covered = 0
     for pid in INDIVIDUAL:
         prog = load_programme(pid)
         cohort = cohort_mod.build_cohort(world, prog)
-        out = proven_reoffending(cohort.data, world.offences, extract_date=meta["extract_date"])
+        out = proven_reoffending(cohort.data, world["offences"], extract_date=meta["extract_date"])
         data = cohort.data.join(out[["eligible", "reoffended"]])
         data = data[data["eligible"]].astype({"reoffended": int})
         cfg = prog.matching
@@ -356,3 +355,12 @@ def test_exact_on_string_column_and_discarded_rows(cohort):
     assert (un.loc[un["stratum"] == "Elsewhere-F", "exclusion_reason"].str.startswith("no units")).all()
     md = m.matched
     assert (md.groupby("subclass")["stratum"].nunique() == 1).all()
+
+
+def test_aliased_covariate_is_dropped_like_glm(cohort):
+    """norwich + yarmouth + elsewhere == 1: R's glm gives 'elsewhere' an NA coefficient; so do we (with a warning)."""
+    d = cohort.assign(elsewhere=1 - cohort["norwich"] - cohort["yarmouth"])
+    with pytest.warns(UserWarning, match="elsewhere"):
+        m = match(d, "treat", FULL + ["elsewhere"])
+    np.testing.assert_allclose(m.distance, match(cohort, "treat", FULL).distance, atol=1e-12)
+    assert "elsewhere" in m.balance().index

@@ -209,6 +209,21 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
                     f"covariate {c!r} is constant ({glo[g, j]:g}) in the {name} group ({int((tt == g).sum())} "
                     "rows); the propensity score cannot be estimated on it (perfect or quasi-separation). Drop it "
                     "or use exact=[...] on it instead")
+    # Like R's glm (pivoted QR, tolerance 1e-7), a column that is a linear combination of the earlier ones (e.g.
+    # norwich + yarmouth == 1 when a programme only covers those two districts) is aliased: dropped from the fit.
+    G = Xc.T @ Xc
+    keep = [0]
+    for j in range(1, G.shape[0]):
+        K = np.array(keep)
+        r2 = G[j, j] - G[j, K] @ np.linalg.solve(G[np.ix_(K, K)], G[K, j])
+        if G[j, j] > 0 and r2 / G[j, j] > 1e-14:
+            keep.append(j)
+    if len(keep) < Xc.shape[1]:
+        aliased = [names[j - 1] for j in range(1, Xc.shape[1]) if j not in keep]
+        warnings.warn(f"covariate(s) {aliased} are linear combinations of the other covariates (and the intercept) "
+                      "and are left out of the propensity model, as R's glm does (NA coefficients); they are "
+                      "still shown in the balance table", stacklevel=3)
+        Xc = np.ascontiguousarray(Xc[:, keep])
     params, _ = _glm_logit(Xc, tt)
     res = None
     if len(Xc) <= _STATSMODELS_ROWS:
