@@ -107,6 +107,12 @@ def test_duplicate_referral_is_an_error(youth_world):
         build_cohort(youth_world, "pathways-out")
 
 
+def test_duplicate_person_in_people_is_an_error(youth_world):
+    youth_world.people = pd.concat([youth_world.people, youth_world.people.iloc[[2]]], ignore_index=True)
+    with pytest.raises(CohortError, match="people: column 'person_id' has duplicate.*'P1'"):
+        build_cohort(youth_world, "pathways-out")
+
+
 def test_missing_table_or_column(youth_world):
     youth_world.contacts = youth_world.contacts.drop(columns="contact_date")
     with pytest.raises(CohortError, match="contacts: missing column.*'contact_date'"):

@@ -240,6 +240,22 @@ def test_survival_view_censoring():
     assert sv.loc["B"].tolist() == [366, 0]   # custody before index ignored
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_survival_view_consistent_with_outcomes(seed):
+    from evaluation.synth import national_tables
+
+    c, o = national_tables(seed=seed, n_people=3000, n_offences=40000, index_start="2021-01-01",
+                           index_end="2024-01-01")
+    out = proven_reoffending(c, o, extract_date=EXTRACT)
+    sv = survival_view(c, o, extract_date=EXTRACT)
+    el = out[out["eligible"]]
+    assert len(sv) == len(el) and sv.attrs["excluded"][WAITING_NOT_ENDED] == (~out["eligible"]).sum() > 0
+    np.testing.assert_array_equal(sv["event"].to_numpy(), el["reoffended"].astype(int).to_numpy())
+    ev = sv["event"].to_numpy() == 1
+    np.testing.assert_array_equal(sv["duration"].to_numpy()[ev], el["days_to_first"].to_numpy()[ev])
+    assert set(sv["duration"].to_numpy()[~ev]) <= {365, 366}
+
+
 def test_first_time_entry_flags_prior_record():
     c = cohort(("A", "2019-05-10"), ("B", "2019-05-10"), ("C", "2019-05-10"))
     o = offences(("A", "2018-01-01", "2018-02-01", "nfa"), ("A", "2019-06-01", "2019-07-01", "conviction"),

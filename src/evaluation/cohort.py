@@ -163,6 +163,10 @@ def build_cohort(world: Any, programme: Programme | str, *, pool_per_treated: in
     contacts = _table(world, "contacts", ["person_id", "contact_date"])
     offences = _table(world, "offences", ["person_id", "offence_date", "disposal_date", "disposal_type",
                                           "drug_related"])
+    dup = people["person_id"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        raise CohortError(f"people: column 'person_id' has duplicate people: "
+                          f"{_rows(people.index, dup, people['person_id'].to_numpy())}")
     if pool_per_treated is not None and (not isinstance(pool_per_treated, int) or pool_per_treated < 1):
         raise CohortError(f"pool_per_treated: must be a whole number >= 1 or None, got {pool_per_treated!r}")
     rule = prog.index_date_rule
@@ -228,7 +232,7 @@ def build_cohort(world: Any, programme: Programme | str, *, pool_per_treated: in
     # ---- covariates at the index date
     data = pd.concat([treated.assign(treat=1), pool.assign(treat=0)], ignore_index=True)
     data["index_date"] = pd.to_datetime(data["index_date"])
-    p = people.drop_duplicates("person_id").set_index("person_id")
+    p = people.set_index("person_id")
     attrs = p.reindex(data["person_id"])
     data["age"] = age_years(_dates(attrs["date_of_birth"].reset_index(drop=True), "people", "date_of_birth"),
                             data["index_date"])
