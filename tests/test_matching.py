@@ -364,3 +364,44 @@ def test_aliased_covariate_is_dropped_like_glm(cohort):
         m = match(d, "treat", FULL + ["elsewhere"])
     np.testing.assert_allclose(m.distance, match(cohort, "treat", FULL).distance, atol=1e-12)
     assert "elsewhere" in m.balance().index
+
+
+@pytest.mark.slow
+def test_coverage_over_synthetic_worlds(tmp_path):
+    """Small simulation (12 synthetic worlds, scale 0.2): for each individual programme the matched estimate is
+    unbiased for the true ATT and its 95% CI covers it in most worlds (measured: coverage 0.83-1.00; bias within
+    +-0.021). Pathways Out has ~40 participants, so its cluster-robust SE is a little small (mean SE 0.076 vs
+    spread 0.097)."""
+    import warnings
+    pytest.importorskip("evaluation.cohort")
+    from evaluation.cohort import build_cohort
+    from evaluation.config import load_programme
+    from evaluation.outcomes import proven_reoffending
+    from evaluation.synth import generate_world
+
+    res = {p: [] for p in INDIVIDUAL}
+    for seed in range(1, 13):
+        out = tmp_path / f"w{seed}"
+        tabs = generate_world(seed, out=out, scale=0.2)
+        meta = json.loads((out / "meta.json").read_text())
+        truth = json.loads((out / "truth.json").read_text())["programmes"]
+        for pid in INDIVIDUAL:
+            prog = load_programme(pid)
+            co = build_cohort(tabs, prog)
+            o = proven_reoffending(co.data, tabs["offences"], extract_date=meta["extract_date"])
+            d = co.data.join(o[["eligible", "reoffended"]])
+            d = d[d["eligible"]].astype({"reoffended": int})
+            cfg = prog.matching
+            covs = [c for c in cfg["covariates"] if d.groupby("treat")[c].nunique().min() > 1]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                e = match(d, "treat", covs, ratio=int(cfg.get("ratio", 1)), replace=bool(cfg.get("replace", False)),
+                          caliper=cfg.get("caliper")).effect("reoffended")
+            t = truth[pid]["att_risk_difference"]
+            res[pid].append((e.estimate - t, e.ci_low <= t <= e.ci_high))
+    for pid, v in res.items():
+        bias = np.array([b for b, _ in v])
+        cover = np.mean([c for _, c in v])
+        print(f"{pid}: bias {bias.mean():+.3f} (sd {bias.std():.3f}), coverage {cover:.2f}")
+        assert abs(bias.mean()) < 3 * bias.std() / np.sqrt(len(bias)) + 0.01, pid
+        assert cover >= 0.75, pid
