@@ -533,7 +533,7 @@ class _Design:
         s.add_title(f"{self.method} — ATT design")
         info = {"Treatment:": self.treatment, "Covariates:": ", ".join(self.covariates),
                 "Distance:": f"logistic propensity score ({self.link})", "Method:": self.method,
-                "SE:": self.se_type}
+                "SE:": {"cluster": "cluster-robust by subclass (HC1)"}.get(self.se_type, self.se_type)}
         s.add_dict(info)
         s.add_df(self.sample_sizes(), index=True, header=True)
         bal = self.balance()[["smd_before", "smd_after", "var_ratio_before", "var_ratio_after"]]
