@@ -310,43 +310,88 @@ if _HAVE_NUMBA:
     @numba.njit(cache=True, parallel=True)
     def _scan(offs, data, od, dd, code, lut, table, c_offs, c_data, exact, base, fu_lut, we_lut,
               lo_day, hi_day, we_max, acc):  # pragma: no cover - compiled
-        """One pass over offence records, split in acc.shape[0] blocks run in parallel: cheap date/disposal filters
-        first, then the id lookup (one cache line), then the person's window (follow-up and waiting ends come from
-        small look-up tables indexed by index day); acc[block, person] = (count, first day) updated in place."""
+        """One pass over offence records, split in acc.shape[0] blocks run in parallel; acc[block, person] =
+        (count, first day) updated in place. Each block goes through the rows in batches of 512: (1) the cheap
+        disposal/date filters and the id's key and home slot, streaming; (2) the hash-table probes, a short loop whose
+        iterations are independent so the CPU overlaps their cache misses (this halves the time against probing
+        row by row); (3) the person's window test (follow-up and waiting ends from small look-up tables indexed by
+        index day) and the counter update."""
         nat = np.iinfo(np.int64).min
         ns = np.int64(86_400_000_000_000)
         nb = acc.shape[0]
         n = od.size
         step = (n + nb - 1) // nb
+        B = 512
+        mask = table.shape[0] - 1
         for b in numba.prange(nb):
-            for i in range(b * step, min(n, (b + 1) * step)):
-                c = code[i]
-                if c < 0 or not lut[c]:
-                    continue
-                dv = dd[i]
-                ov = od[i]
-                if dv == nat or ov == nat:
-                    continue
-                oday = ov // ns
-                if oday <= lo_day or oday > hi_day:
-                    continue
-                dday = dv // ns
-                if dday > we_max:
-                    continue
-                s = np.int64(offs[i])
-                e = np.int64(offs[i + 1])
-                key = _key(data, s, e, exact)
-                if key == -1:
-                    continue
-                v = _find(table, key, data, s, e, c_offs, c_data, exact)
-                if v < 0:
-                    continue
-                rel = v & 0xFFFFFFFF
-                if oday > base + rel and oday <= fu_lut[rel] and dday <= we_lut[rel]:
-                    j = v >> 32
-                    acc[b, j, 0] += 1
-                    if oday < acc[b, j, 1]:
-                        acc[b, j, 1] = oday
+            ks = np.empty(B, np.int64)
+            ps = np.empty(B, np.int64)
+            ods = np.empty(B, np.int64)
+            dds = np.empty(B, np.int64)
+            ss = np.empty(B, np.int64)
+            es = np.empty(B, np.int64)
+            vs = np.empty(B, np.int64)
+            lo = b * step
+            hi = min(n, (b + 1) * step)
+            i = lo
+            while i < hi:
+                m = 0
+                end = min(hi, i + B)
+                for r in range(i, end):
+                    c = code[r]
+                    if c < 0 or not lut[c]:
+                        continue
+                    dv = dd[r]
+                    ov = od[r]
+                    if dv == nat or ov == nat:
+                        continue
+                    oday = ov // ns
+                    if oday <= lo_day or oday > hi_day:
+                        continue
+                    dday = dv // ns
+                    if dday > we_max:
+                        continue
+                    s = np.int64(offs[r])
+                    e = np.int64(offs[r + 1])
+                    key = _key(data, s, e, exact)
+                    if key == -1:
+                        continue
+                    ks[m] = key
+                    ps[m] = _slot(key, mask)
+                    ods[m] = oday
+                    dds[m] = dday
+                    ss[m] = s
+                    es[m] = e
+                    m += 1
+                i = end
+                # probe: short independent iterations so that the cache misses overlap
+                for k in range(m):
+                    pos = ps[k]
+                    key = ks[k]
+                    v = np.int64(-1)
+                    while True:
+                        t = table[pos, 1]
+                        if t == -1:
+                            break
+                        if table[pos, 0] == key:
+                            row = t >> 32
+                            if exact or _same(data, ss[k], es[k], c_data, np.int64(c_offs[row]),
+                                              np.int64(c_offs[row + 1])):
+                                v = t
+                                break
+                        pos = (pos + 1) & mask
+                    vs[k] = v
+                for k in range(m):
+                    v = vs[k]
+                    if v < 0:
+                        continue
+                    rel = v & 0xFFFFFFFF
+                    oday = ods[k]
+                    if oday > base + rel and oday <= fu_lut[rel] and dds[k] <= we_lut[rel]:
+                        j = v >> 32
+                        acc[b, j, 0] += 1
+                        if oday < acc[b, j, 1]:
+                            acc[b, j, 1] = oday
 
 
 class _IdTable:
