@@ -45,7 +45,10 @@ def test_not_significant_wording_gives_range_and_number_needed():
 def test_p_small_but_too_few_reoffenders_is_explained():
     f = w.rate_finding(-0.2, -0.35, -0.05, 0.01, 10)
     assert not f.significant
-    assert "fewer than 30" in f.sentence
+    assert "by between 5 and 35 percentage points" in f.sentence
+    assert "fewer than 30" in f.sentence and "not called significant" in f.sentence
+    g = w.frequency_finding(-0.6, -1.02, -0.17, 0.006, 10)
+    assert not g.significant and "between 0.17 and 1.02" in g.sentence
 
 
 def test_small_sample_note():

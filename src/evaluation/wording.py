@@ -116,6 +116,16 @@ def rate_finding(
             f"the {measure} was higher by between {round_half_up(100 * lo):.0f} and "
             f"{round_half_up(100 * hi):.0f} percentage points."
         )
+    elif hi < 0 or lo > 0:
+        # the interval excludes no difference, but the JDL rule (>= 30 reoffenders) withholds "significant"
+        word = "lower" if hi < 0 else "higher"
+        a, b = sorted((abs(round_half_up(100 * lo)), abs(round_half_up(100 * hi))))
+        sentence = (
+            f"The {measure} of {who} was {word} than that of similar people who did not take part, by between "
+            f"{a:.0f} and {b:.0f} percentage points, but fewer than {MIN_REOFFENDERS} {who} reoffended, so by "
+            "Justice Data Lab convention the difference is not called significant: it is an indication, "
+            "not evidence."
+        )
     else:
         fewer = max(0.0, -lo)
         more = max(0.0, hi)
@@ -124,11 +134,6 @@ def rate_finding(
             f"as many as {round_half_up(100 * fewer):.0f} fewer or as many as {round_half_up(100 * more):.0f} more "
             f"may have reoffended. More people would need to be analysed to be confident of the effect."
         )
-        if treated_reoffenders < MIN_REOFFENDERS and not _is_missing(p) and p <= ALPHA:
-            sentence += (
-                f" (The difference has p = {p_value(p)}, but fewer than {MIN_REOFFENDERS} {who} reoffended, so by "
-                "Justice Data Lab convention it is not called significant.)"
-            )
         if number_needed:
             sentence += (
                 f" About {number_needed:,} {who} (with a matched comparison group) would be needed to detect a "
@@ -148,6 +153,13 @@ def frequency_finding(
         sentence = (
             f"{who.capitalize()} committed {word} proven reoffences: between {freq(a)} and {freq(b)} {word} "
             "reoffences per person over the year."
+        )
+    elif upper < 0 or lower > 0:
+        word = "fewer" if upper < 0 else "more"
+        a, b = sorted((abs(lower), abs(upper)))
+        sentence = (
+            f"{who.capitalize()} committed {word} proven reoffences (between {freq(a)} and {freq(b)} per person), "
+            f"but fewer than {MIN_REOFFENDERS} {who} reoffended, so the difference is not called significant."
         )
     else:
         sentence = (
