@@ -1,0 +1,341 @@
+"""Value for money: cost per participant, reoffences avoided, monetised benefit and benefit–cost ratio.
+
+Inputs
+------
+* Funding from the programme config (``funding_gbp``, ``funding_price_year``; e.g. Pathway Out (ADDER)
+  £95,000 in 2021). A programme with no published funding raises :class:`VfmError` ("funding not published").
+* The matched effect on the **number of proven reoffences per person** over the one-year follow-up
+  (participants − comparison; negative = fewer reoffences), its 95% CI and p-value, e.g. from
+  ``design.effect("reoffence_count")``.
+* The offence-group mix of the **comparison group's** proven reoffences (what the avoided reoffences would
+  have been), from ``offences.offence_group``.
+* Unit costs per offence from ``config/unit_costs.yaml`` (Home Office RR99, 2nd ed. 2018, 2015/16 prices,
+  editable, with source and price year), uprated to the funding's price year with the GDP deflator table in
+  the same file. Offence groups with no published unit cost in the config are **not valued** (count £0 and
+  are listed), never invented.
+
+Conventions: money in GBP at the stated price year (financial year ``"YYYY/YY"``); a calendar funding year
+``Y`` is taken as financial year ``Y/Y+1`` (the programme's funding started in that year). Reoffences avoided =
+``-(effect per person) × eligible participants``; the interval is the effect's 95% CI scaled the same way.
+The benefit is linear in the effect, so the benefit–cost ratio interval is the effect's CI mapped through
+it. Only benefits from reoffences avoided in the one-year follow-up are counted (no later years, no
+discounting, no other outcomes): a partial, conservative benefit.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import yaml
+
+OFFENCE_GROUPS = ("violence_with_injury", "violence_without_injury", "robbery", "sexual", "burglary", "theft",
+                  "vehicle", "criminal_damage", "arson", "drug_possession", "drug_supply", "public_order", "weapons",
+                  "fraud", "other")
+NOT_SIGNIFICANT = "no reliable evidence of savings"
+
+
+class VfmError(ValueError):
+    """Value-for-money inputs are unusable; the message names the file/argument and key."""
+
+
+def default_unit_costs_path() -> Path:
+    from evaluation.config import repo_root
+
+    return repo_root() / "config" / "unit_costs.yaml"
+
+
+@dataclass(frozen=True)
+class UnitCosts:
+    """Unit costs per offence (``costs`` by RR99 category at ``price_year``), the project group mapping
+    (``groups``: project group -> category or None = not valued) and the deflator index (financial year ->
+    index, base = 100)."""
+
+    costs: dict[str, float]
+    groups: dict[str, str | None]
+    price_year: str
+    deflator: dict[str, float]
+    source: str
+    deflator_source: str
+    path: Path | None = None
+
+    def factor(self, to_year: str) -> float:
+        """Uprating factor from ``price_year`` to ``to_year`` (ratio of GDP deflators)."""
+        for y in (self.price_year, to_year):
+            if y not in self.deflator:
+                raise VfmError(f"{self.path or 'unit costs'}: key 'deflator.index': no value for price year '{y}' "
+                               f"(have {', '.join(self.deflator)})")
+        return self.deflator[to_year] / self.deflator[self.price_year]
+
+    def group_costs(self, price_year: str | None = None) -> pd.DataFrame:
+        """One row per project offence group: RR99 category, unit cost at ``price_year`` (NaN = not valued)."""
+        f = self.factor(price_year) if price_year else 1.0
+        rows = []
+        for g, cat in self.groups.items():
+            base = self.costs.get(cat) if cat else None
+            rows.append({"offence_group": g, "rr99_category": cat,
+                         "unit_cost_base": float(base) if base is not None else np.nan,
+                         "unit_cost": float(base) * f if base is not None else np.nan,
+                         "valued": base is not None})
+        return pd.DataFrame(rows)
+
+
+def load_unit_costs(path: str | Path | None = None) -> UnitCosts:
+    """Read ``config/unit_costs.yaml`` (or ``path``) and check it; errors name the file and key."""
+    path = Path(path) if path else default_unit_costs_path()
+    if not path.exists():
+        raise VfmError(f"{path}: unit cost configuration not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise VfmError(f"{path}: not valid YAML: {exc}") from None
+    for key in ("unit_costs", "offence_groups", "price_year", "deflator", "source"):
+        if not raw or key not in raw:
+            raise VfmError(f"{path}: key '{key}' is required")
+    costs = {}
+    for k, v in (raw["unit_costs"] or {}).items():
+        if not isinstance(v, (int, float)) or v < 0:
+            raise VfmError(f"{path}: key 'unit_costs.{k}': must be a number ≥ 0, got {v!r}")
+        costs[str(k)] = float(v)
+    groups = {}
+    for g, cat in (raw["offence_groups"] or {}).items():
+        if g not in OFFENCE_GROUPS:
+            raise VfmError(f"{path}: key 'offence_groups.{g}': unknown offence group (known: {', '.join(OFFENCE_GROUPS)})")
+        if cat is not None and cat not in costs:
+            raise VfmError(f"{path}: key 'offence_groups.{g}': category '{cat}' has no entry under unit_costs")
+        groups[g] = cat
+    defl = raw["deflator"] or {}
+    index = {str(k): float(v) for k, v in (defl.get("index") or {}).items()}
+    price_year = str(raw["price_year"])
+    if price_year not in index:
+        raise VfmError(f"{path}: key 'deflator.index': needs the unit costs' price year '{price_year}'")
+    return UnitCosts(costs=costs, groups=groups, price_year=price_year, deflator=index, source=str(raw["source"]),
+                     deflator_source=str(defl.get("source", "")), path=path)
+
+
+def financial_year(year: int | str) -> str:
+    """``2021 -> '2021/22'``; a string already in ``'YYYY/YY'`` form is returned unchanged."""
+    if isinstance(year, str) and "/" in year:
+        return year
+    y = int(year)
+    return f"{y}/{(y + 1) % 100:02d}"
+
+
+def programme_funding(programme) -> tuple[float, str | None]:
+    """(funding in GBP, price year) from the programme config; :class:`VfmError` when it is not published."""
+    from evaluation.config import load_programme
+
+    if isinstance(programme, str):
+        programme = load_programme(programme)
+    amount = programme.get("funding_gbp")
+    if amount is None:
+        raise VfmError(f"{programme.path}: key 'funding_gbp': funding not published for '{programme.id}', so cost "
+                       "per participant and value for money cannot be calculated")
+    if not isinstance(amount, (int, float)) or amount <= 0:
+        raise VfmError(f"{programme.path}: key 'funding_gbp': must be a positive amount in GBP, got {amount!r}")
+    year = programme.get("funding_price_year")
+    return float(amount), (financial_year(year) if year is not None else None)
+
+
+def cost_per_participant(funding: float, participants: int, completers: int | None = None) -> dict[str, float]:
+    """Funding divided by participants (people who started) and by completers (GBP per person)."""
+    if participants is None or participants <= 0:
+        raise VfmError(f"participants: must be a positive number of people, got {participants!r}")
+    out = {"funding": float(funding), "participants": int(participants),
+           "cost_per_participant": float(funding) / participants}
+    if completers is not None:
+        if completers < 0 or completers > participants:
+            raise VfmError(f"completers: must be between 0 and participants ({participants}), got {completers}")
+        out["completers"] = int(completers)
+        out["cost_per_completer"] = float(funding) / completers if completers else float("nan")
+    return out
+
+
+def reoffences_avoided(effect: float, ci: tuple[float, float], eligible_participants: int) -> dict[str, float]:
+    """Reoffences avoided over the follow-up year: ``-effect × n`` with the CI scaled the same way.
+
+    ``effect``: matched difference in proven reoffences per person (participants − comparison); ``ci``: its
+    95% CI; ``eligible_participants``: participants with a full follow-up. Positive = reoffences avoided.
+    """
+    if eligible_participants is None or eligible_participants < 0:
+        raise VfmError(f"eligible_participants: must be ≥ 0, got {eligible_participants!r}")
+    lo, hi = sorted(ci)
+    if not (lo <= effect <= hi):
+        raise VfmError(f"ci: the effect {effect} is not inside its confidence interval {ci}")
+    n = int(eligible_participants)
+    return {"avoided": -effect * n, "lower": -hi * n, "upper": -lo * n, "eligible_participants": n,
+            "effect_per_person": float(effect)}
+
+
+def offence_mix(offences: pd.DataFrame | pd.Series, *, column: str = "offence_group") -> pd.Series:
+    """Share of reoffences by offence group (sums to 1) from the comparison group's proven reoffences.
+
+    ``offences``: rows of the canonical offences table (or a Series of offence groups). Unknown groups raise
+    :class:`VfmError` naming the group and the first rows.
+    """
+    groups = offences if isinstance(offences, pd.Series) else offences.get(column)
+    if groups is None:
+        raise VfmError(f"offences: no column '{column}'")
+    groups = groups.astype("string")
+    bad = groups[~groups.isin(OFFENCE_GROUPS) | groups.isna()]
+    if len(bad):
+        raise VfmError(f"offences: column '{column}': unknown offence group(s) "
+                       f"{', '.join(sorted(map(str, bad.dropna().unique()))) or '<missing>'} in rows "
+                       f"{', '.join(map(str, bad.index[:5].tolist()))} (known: {', '.join(OFFENCE_GROUPS)})")
+    if groups.empty:
+        raise VfmError("offences: no reoffences to take the offence mix from")
+    return groups.value_counts(normalize=True).rename("share")
+
+
+@dataclass
+class VfmResult:
+    """Value-for-money figures (GBP at ``price_year``); see the module docstring for conventions."""
+
+    programme_id: str
+    price_year: str
+    funding: float
+    costs: dict[str, float]
+    avoided: dict[str, float]
+    cost_per_reoffence: float
+    valued_share: float
+    not_valued: list[str]
+    benefit: float
+    benefit_ci: tuple[float, float]
+    bcr: float
+    bcr_ci: tuple[float, float]
+    p_value: float
+    significant: bool
+    mix: pd.DataFrame = field(repr=False)
+    unit_cost_source: str = ""
+    deflator_source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"programme_id": self.programme_id, "price_year": self.price_year, "funding": self.funding,
+                **self.costs, "reoffences_avoided": self.avoided["avoided"],
+                "reoffences_avoided_ci": [self.avoided["lower"], self.avoided["upper"]],
+                "cost_per_reoffence": self.cost_per_reoffence, "valued_share": self.valued_share,
+                "not_valued": list(self.not_valued), "benefit": self.benefit, "benefit_ci": list(self.benefit_ci),
+                "bcr": self.bcr, "bcr_ci": list(self.bcr_ci), "p_value": self.p_value,
+                "significant": self.significant, "statement": self.text(),
+                "unit_cost_source": self.unit_cost_source, "deflator_source": self.deflator_source}
+
+    def summary(self) -> pd.DataFrame:
+        rows = [("Funding", self.funding, np.nan, np.nan),
+                ("Cost per participant", self.costs.get("cost_per_participant"), np.nan, np.nan),
+                ("Cost per completer", self.costs.get("cost_per_completer", np.nan), np.nan, np.nan),
+                ("Reoffences avoided (1 year)", self.avoided["avoided"], self.avoided["lower"], self.avoided["upper"]),
+                ("Average cost of a reoffence", self.cost_per_reoffence, np.nan, np.nan),
+                ("Benefit (reoffences avoided × cost)", self.benefit, *self.benefit_ci),
+                ("Benefit–cost ratio", self.bcr, *self.bcr_ci)]
+        return pd.DataFrame(rows, columns=["figure", "value", "lower", "upper"]).assign(price_year=self.price_year)
+
+    def text(self) -> str:
+        """Plain-English statement for a funder."""
+        cpp = self.costs.get("cost_per_participant")
+        s = f"The programme cost £{self.funding:,.0f}, about £{cpp:,.0f} per participant"
+        if "cost_per_completer" in self.costs and not math.isnan(self.costs["cost_per_completer"]):
+            s += f" and £{self.costs['cost_per_completer']:,.0f} per person who completed it"
+        s += f" ({self.price_year} prices). "
+        if not self.significant:
+            s += (f"The analysis found {NOT_SIGNIFICANT}: the effect on reoffending was not statistically reliable "
+                  f"(p = {self.p_value:.2f}), so the savings could be anywhere from £{self.benefit_ci[0]:,.0f} to "
+                  f"£{self.benefit_ci[1]:,.0f} and no benefit–cost ratio can be claimed.")
+        else:
+            s += (f"It prevented an estimated {self.avoided['avoided']:.0f} proven reoffences in a year (between "
+                  f"{self.avoided['lower']:.0f} and {self.avoided['upper']:.0f}), worth about £{self.benefit:,.0f} in "
+                  f"costs of crime: £{self.bcr:.2f} for every £1 spent (between £{self.bcr_ci[0]:.2f} and "
+                  f"£{self.bcr_ci[1]:.2f}).")
+        if self.not_valued:
+            s += (f" {100 * (1 - self.valued_share):.0f}% of reoffences are in offence groups with no published unit "
+                  "cost here and are valued at £0, so the benefit is understated.")
+        return s
+
+    def plot(self, ax=None):
+        """Benefit–cost ratio with its 95% interval against the break-even line (ratio 1)."""
+        import matplotlib.pyplot as plt
+
+        fig = None
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(6, 2.2), constrained_layout=True)
+        ax.errorbar([self.bcr], [0], xerr=[[self.bcr - self.bcr_ci[0]], [self.bcr_ci[1] - self.bcr]], fmt="o",
+                    color="C0" if self.significant else "0.5", capsize=4)
+        ax.axvline(1.0, color="k", ls="--", lw=0.8, label="break-even (£1 back per £1)")
+        ax.axvline(0.0, color="0.6", lw=0.6)
+        ax.set_yticks([])
+        ax.set_xlabel(f"benefit–cost ratio (£ benefit per £1 spent, {self.price_year} prices)")
+        ax.legend(frameon=False, fontsize=8, loc="upper right")
+        ax.set_title("Value for money" + ("" if self.significant else f" ({NOT_SIGNIFICANT})"))
+        return fig if fig is not None else ax.figure
+
+
+def value_for_money(
+    programme,
+    *,
+    effect: float | Any,
+    ci: tuple[float, float] | None = None,
+    p_value: float | None = None,
+    eligible_participants: int,
+    mix: pd.Series | pd.DataFrame,
+    participants: int,
+    completers: int | None = None,
+    treated_reoffenders: int | None = None,
+    unit_costs: UnitCosts | str | Path | None = None,
+    price_year: str | int | None = None,
+    alpha: float = 0.05,
+) -> VfmResult:
+    """Cost per participant/completer, reoffences avoided, monetised benefit and benefit–cost ratio.
+
+    ``effect``: matched difference in proven reoffences per person (participants − comparison), or an object
+    with ``estimate``, ``ci_low``, ``ci_high``, ``p_value`` (``design.effect("reoffence_count")``).
+    ``mix``: offence-group shares of the comparison group's reoffences (:func:`offence_mix`) or the offences
+    themselves. ``price_year``: default the funding's price year (else the latest deflator year).
+    Significance: ``p <= alpha`` and, when ``treated_reoffenders`` is given, at least 30 of them (Justice
+    Data Lab convention, :mod:`evaluation.wording`); otherwise the statement says "no reliable evidence of
+    savings".
+    """
+    from evaluation.config import load_programme
+    from evaluation.wording import MIN_REOFFENDERS
+
+    if isinstance(programme, str):
+        programme = load_programme(programme)
+    if hasattr(effect, "estimate"):
+        ci = (effect.ci_low, effect.ci_high) if ci is None else ci
+        p_value = getattr(effect, "p_value", None) if p_value is None else p_value
+        effect = effect.estimate
+    if ci is None or p_value is None:
+        raise VfmError("effect: needs its confidence interval (ci) and p_value")
+    uc = unit_costs if isinstance(unit_costs, UnitCosts) else load_unit_costs(unit_costs)
+    funding, funding_year = programme_funding(programme)
+    year = financial_year(price_year) if price_year is not None else (funding_year or max(uc.deflator))
+    if isinstance(mix, pd.DataFrame):
+        mix = offence_mix(mix)
+    else:
+        offence_mix(pd.Series(mix.index, dtype="string"))  # checks the group names
+    if not math.isclose(float(mix.sum()), 1.0, abs_tol=1e-6):
+        raise VfmError(f"mix: offence-group shares must sum to 1, got {float(mix.sum()):.4f}")
+    gc = uc.group_costs(year).set_index("offence_group")
+    unmapped = [g for g in mix.index if g not in gc.index]
+    if unmapped:
+        raise VfmError(f"{uc.path}: key 'offence_groups': no entry for offence group(s) {', '.join(unmapped)}")
+    table = pd.DataFrame({"share": mix}).join(gc)
+    table["unit_cost"] = table["unit_cost"].fillna(0.0)
+    table["contribution"] = table["share"] * table["unit_cost"]
+    cost_per_reoffence = float(table["contribution"].sum())
+    valued_share = float(table.loc[table["valued"], "share"].sum())
+    not_valued = [g for g in table.index if not table.loc[g, "valued"]]
+
+    costs = cost_per_participant(funding, participants, completers)
+    avoided = reoffences_avoided(effect, ci, eligible_participants)
+    benefit = avoided["avoided"] * cost_per_reoffence
+    b_ci = (avoided["lower"] * cost_per_reoffence, avoided["upper"] * cost_per_reoffence)
+    significant = (p_value <= alpha) and (treated_reoffenders is None or treated_reoffenders >= MIN_REOFFENDERS)
+    return VfmResult(
+        programme_id=programme.id, price_year=year, funding=funding, costs=costs, avoided=avoided,
+        cost_per_reoffence=cost_per_reoffence, valued_share=valued_share, not_valued=not_valued,
+        benefit=benefit, benefit_ci=b_ci, bcr=benefit / funding, bcr_ci=(b_ci[0] / funding, b_ci[1] / funding),
+        p_value=float(p_value), significant=bool(significant), mix=table.reset_index(names="offence_group"),
+        unit_cost_source=uc.source, deflator_source=uc.deflator_source,
+    )
