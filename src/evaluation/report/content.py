@@ -10,6 +10,7 @@ Formatting follows the Justice Data Lab (see :mod:`evaluation.wording`): whole p
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +272,82 @@ def _json_default(o: Any):
     if isinstance(o, (pd.Timestamp,)):
         return o.isoformat()
     return str(o)
+
+
+# ------------------------------------------------------------------------------------------------ area reports
+def area_cover(programme, extract_date, synthetic: bool) -> str:
+    """Title block for an area-level evaluation (Project ADDER)."""
+    text = cover(programme, extract_date, synthetic)
+    return text.replace("**Impact evaluation: one-year proven reoffending**",
+                        "**Area-level evaluation: interrupted time series and difference-in-differences**")
+
+
+def area_summary(programme, results: dict) -> str:
+    """Plain-English summary of an area evaluation: one bullet per measure, then the attribution caveat."""
+    from evaluation.area import AREA_CAVEAT
+
+    area = (programme.get("area") or {})
+    lines = [f"## Summary\n\n{programme.get('description', '').strip()}\n",
+             f"This evaluation compares monthly figures for {area.get('treated')} before and after the pilot began "
+             f"({programme.start:%B %Y}), against its own past trend (interrupted time series) and against "
+             f"{len(area.get('comparison') or [])} comparison areas ({', '.join(area.get('comparison') or [])}; "
+             "difference-in-differences).\n"]
+    for r in results.values():
+        lines.append(f"- {r['did'].text().replace(AREA_CAVEAT, '').strip()}")
+    lines.append(f"\n*{AREA_CAVEAT}*")
+    return "\n".join(lines)
+
+
+def area_headline(results: dict) -> pd.DataFrame:
+    """The area estimates table, formatted (scale column says what each number means)."""
+    from evaluation.area import area_table
+
+    t = area_table(results).set_index("measure")
+    out = pd.DataFrame(index=t.index)
+
+    def fmt(est, lo, hi, scale):
+        if scale == "log":
+            return f"{100 * (math.exp(est) - 1):+.0f}% ({100 * (math.exp(lo) - 1):+.0f}% to {100 * (math.exp(hi) - 1):+.0f}%)"
+        return f"{est:+.2f} ({lo:+.2f} to {hi:+.2f})"
+
+    for m, r in t.iterrows():
+        out.loc[m, "Change after the pilot began, vs own trend (ITS)"] = fmt(r["its_level"], r["its_level_lower"],
+                                                                            r["its_level_upper"], r["its_scale"])
+        out.loc[m, "p (ITS)"] = wording.p_value(r["its_level_p"])
+        out.loc[m, "Change vs comparison areas (DiD)"] = fmt(r["did"], r["did_lower"], r["did_upper"], r["did_scale"])
+        out.loc[m, "p (DiD)"] = wording.p_value(r["did_p"])
+        out.loc[m, "Pre-trend check p"] = wording.p_value(r["pretrend_p"])
+    out.index = [m.replace("_", " ").capitalize() for m in out.index]
+    out.index.name = "Measure"
+    return out
+
+
+def area_results(programme, extract_date, results: dict) -> dict:
+    """Published figures of an area evaluation (estimates only: no counts of people)."""
+    from evaluation.estimates import _clean
+
+    return {"programme_id": programme.id, "extract_date": pd.Timestamp(extract_date).date().isoformat(),
+            "design": "area", "measures": {m: {"its": _clean(r["its"].to_dict()), "did": _clean(r["did"].to_dict()),
+                                               "its_text": r["its"].text(), "did_text": r["did"].text()}
+                                           for m, r in results.items()}}
+
+
+def area_methods(programme) -> str:
+    return f"""## Methods
+
+**Data.** Monthly series for each area: drug-related offences, drug-related deaths, treatment starts and
+completions, arrests and seizures, as rates per 100,000 residents where population is known.
+
+**Interrupted time series.** For {(programme.get('area') or {}).get('treated')} alone, a segmented regression
+estimates the underlying trend before {programme.start:%B %Y}, then the change in level and in slope after it, with
+calendar-month effects for seasonality and a separate term for the spring-2020 lockdown. Standard errors are
+Newey–West (HAC), which allow for the correlation of neighbouring months; the residual autocorrelation is checked.
+
+**Difference-in-differences.** The treated area's series minus the average of the comparison areas, before and
+after the pilot began, with HAC standard errors on that difference series (with one treated area, clustered
+standard errors are unreliable), a placebo test that pretends each comparison area was treated, and a check that
+the areas were on parallel paths before the pilot (event study).
+
+**Attribution.** Area figures move for many reasons at once; these estimates describe what changed in the area,
+not what any one service achieved.
+"""
