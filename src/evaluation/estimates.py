@@ -55,6 +55,7 @@ class ProgrammeEvaluation:
     findings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     subanalyses: dict = field(default_factory=dict)
+    vfm: Any | None = None  # evaluation.vfm.VfmResult when the config publishes the programme's funding
 
     # ----------------------------------------------------------------------------------------------- helpers
     @property
@@ -180,6 +181,8 @@ class ProgrammeEvaluation:
             out["sensitivity"] = _clean(self.sensitivity)
         if self.power:
             out["power"] = _clean(self.power)
+        if self.vfm is not None:
+            out["value_for_money"] = _clean(self.vfm.to_dict())
         if self.subanalyses:
             out["subanalyses"] = {k: v.results() for k, v in self.subanalyses.items()}
         return out
@@ -216,6 +219,8 @@ def evaluate_programme(world, programme: Programme | str, *, extract_date=None, 
     full = _with_outcomes(cohort, world, programme, extract)
     result = _evaluate(programme, "all participants (intention to treat)", extract, full,
                        _attrition(cohort, full), seed)
+    if programme.get("funding_gbp") and result.design is not None:
+        result.vfm = _value_for_money(result, world)
     if programme.get("completers_analysis"):
         treated = full["treat"] == 1
         keep = ~treated | (full["completion_status"].astype("string") == "completed")
@@ -322,6 +327,36 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
     if note:
         ev.notes.append(note)
     return ev
+
+
+def _value_for_money(ev: ProgrammeEvaluation, world):
+    """Value for money (:mod:`evaluation.vfm`) from the matched effect on the number of proven reoffences.
+
+    The offence mix is that of the matched comparison group's proven reoffences in their follow-up year (what
+    the avoided reoffences would have been). Failures are noted, never fatal.
+    """
+    from evaluation.outcomes import COUNTED_DISPOSALS
+    from evaluation.vfm import value_for_money
+
+    try:
+        md = ev.design.matched
+        controls = md.loc[md["treat"] == 0, ["person_id", "index_date"]]
+        off = world.offences.merge(controls, on="person_id")
+        end = off["index_date"] + pd.DateOffset(months=int(ev.programme.outcome["follow_up_months"]))
+        wait = end + pd.DateOffset(months=int(ev.programme.outcome["waiting_months"]))
+        proven = off[(off["offence_date"] > off["index_date"]) & (off["offence_date"] <= end)
+                     & off["disposal_type"].astype(str).isin(COUNTED_DISPOSALS) & (off["disposal_date"] <= wait)]
+        treated = ev.analysis[ev.analysis["treat"] == 1]
+        completers = int((treated["completion_status"].astype("string") == "completed").sum())
+        att = ev.attrition.set_index("stage")["participants"]
+        referred = int(att.get("Referred", ev.n_treated))  # the money was spent on everyone referred
+        return value_for_money(ev.programme, effect=ev.effects["reoffence_count"],
+                               eligible_participants=ev.n_treated, participants=referred,
+                               completers=completers or None, mix=proven,
+                               treated_reoffenders=ev.treated_reoffenders)
+    except Exception as exc:  # noqa: BLE001 - reported in the notes
+        ev.notes.append(f"Value for money not computed: {exc}")
+        return None
 
 
 def _days_effect(design) -> dict:
