@@ -293,9 +293,11 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
     covariates = [c for c in opts.get("covariates", []) if c in analysis.columns]
     # a covariate that does not vary (e.g. 'yarmouth' for a Norwich-only programme) carries no information and
     # would make the propensity model singular: drop it and say so.
-    constant = [c for c in covariates if analysis[c].nunique() <= 1]
+    # MatchIt/glm cannot use a covariate that is constant within a group (it separates the groups or is aliased)
+    constant = [c for c in covariates if analysis.groupby("treat")[c].nunique().min() <= 1]
     if constant:
-        ev.notes.append(f"Not used for matching because they do not vary in this cohort: {', '.join(constant)}.")
+        ev.notes.append("Not used for matching because they do not vary among participants or among the "
+                        f"comparison pool: {', '.join(constant)}.")
         covariates = [c for c in covariates if c not in constant]
     try:
         design = match(analysis, "treat", covariates, ratio=int(opts.get("ratio", 1)),

@@ -364,3 +364,69 @@ the areas were on parallel paths before the pilot (event study).
 **Attribution.** Area figures move for many reasons at once; these estimates describe what changed in the area,
 not what any one service achieved.
 """
+
+
+# -------------------------------------------------------------------------------------------- delivery reports
+def delivery_cover(programme, extract_date, synthetic: bool) -> str:
+    text = cover(programme, extract_date, synthetic)
+    return text.replace("**Impact evaluation: one-year proven reoffending**",
+                        "**Delivery report: progress against targets and reach**")
+
+
+def delivery_text(result, threshold: int = 5) -> str:
+    """Plain-English delivery summary. When a referral destination has a count that disclosure control would
+    suppress, the destinations are left out of the sentence (they are in the suppressed funnel table)."""
+    funnel = result.funnel
+    if funnel is not None and ((funnel["count"] > 0) & (funnel["count"] < threshold)).any():
+        saved, result.funnel = result.funnel, funnel[funnel["stage"] != "referred_to"]
+        try:
+            return result.text()
+        finally:
+            result.funnel = saved
+    return result.text()
+
+
+def delivery_table(result) -> pd.DataFrame:
+    """Delivery against target per audience, formatted (activities, not people: no suppression needed)."""
+    from evaluation.delivery import AUDIENCE_LABELS
+
+    t = result.table
+    if t.empty:
+        return pd.DataFrame()
+    out = pd.DataFrame(index=[AUDIENCE_LABELS.get(a, a).capitalize() for a in t["audience"]])
+    for k, label in (("sessions", "Sessions"), ("attendees", "Reached")):
+        out[label] = [f"{int(v):,}" for v in t[k]]
+        out[f"{label}: target"] = ["–" if pd.isna(v) else f"{v:,.0f}" for v in t[f"target_{k}"]]
+        out[f"{label}: % of target"] = ["–" if pd.isna(v) else f"{v:.0f}%" for v in t[f"pct_{k}"]]
+    out.index.name = "Audience"
+    return out
+
+
+def funnel_table(result, threshold: int = 5) -> pd.DataFrame:
+    """Contacts → referrals → destinations, with disclosure control on the counts of young people."""
+    from evaluation.disclosure import suppress
+
+    f = result.funnel
+    if f is None or f.empty:
+        return pd.DataFrame()
+    dest = f[f["stage"] == "referred_to"].set_index("destination")[["count"]].rename(columns={"count": "Young people"})
+    shown = suppress(dest, threshold=threshold).display
+    head = pd.DataFrame({"Young people": [int(f.loc[f["stage"] == "contacts", "count"].sum()),
+                                          int(f.loc[f["stage"] == "referrals", "count"].sum())]},
+                        index=["Contacts", "Onward referrals"])
+    shown.index = [f"  → referred to {d}" for d in shown.index]
+    out = pd.concat([head.astype(object), shown.astype(object)])
+    out.index.name = "Stage"
+    return out
+
+
+def delivery_results(programme, extract_date, result, threshold: int = 5) -> dict:
+    """Published delivery figures (funnel counts disclosure-controlled)."""
+    from evaluation.estimates import _clean, _records
+
+    out = {"programme_id": programme.id, "extract_date": pd.Timestamp(extract_date).date().isoformat(),
+           "design": programme.design, "delivery": _records(delivery_table(result)),
+           "delivery_text": delivery_text(result, threshold)}
+    if result.funnel is not None:
+        out["referral_funnel"] = _records(funnel_table(result, threshold))
+    return _clean(out)
