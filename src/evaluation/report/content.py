@@ -265,13 +265,18 @@ def vfm_text(ev) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- output
-def write_results(results: dict, output_dir, name: str = "results.json") -> Path:
-    """Write the published figures after a last disclosure scan (raises if an unsuppressed small count slipped in)."""
+def write_results(results: dict, output_dir, name: str = "results.json") -> Path | None:
+    """Write the published figures after a last disclosure scan (raises if an unsuppressed small count slipped in).
+
+    ``output_dir=None`` (a template opened in JupyterLab) runs the scan and writes nothing.
+    """
     from evaluation.disclosure import check_published
 
+    check_published(results)
+    if output_dir is None:
+        return None
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    check_published(results)
     path = out / name
     path.write_text(json.dumps(results, indent=2, default=_json_default))
     return path
