@@ -38,6 +38,11 @@ OFFENCE_GROUPS = ("violence_with_injury", "violence_without_injury", "robbery", 
 NOT_SIGNIFICANT = "no reliable evidence of savings"
 
 
+def gbp(x: float) -> str:
+    """Money for a funder: ``-43788.2 -> '-£43,788'``."""
+    return f"-£{abs(x):,.0f}" if x < 0 else f"£{x:,.0f}"
+
+
 class VfmError(ValueError):
     """Value-for-money inputs are unusable; the message names the file/argument and key."""
 
@@ -241,8 +246,8 @@ class VfmResult:
         s += f" ({self.price_year} prices). "
         if not self.significant:
             s += (f"The analysis found {NOT_SIGNIFICANT}: the effect on reoffending was not statistically reliable "
-                  f"(p = {self.p_value:.2f}), so the savings could be anywhere from £{self.benefit_ci[0]:,.0f} to "
-                  f"£{self.benefit_ci[1]:,.0f} and no benefit–cost ratio can be claimed.")
+                  f"(p = {self.p_value:.2f}), so the savings could be anywhere from {gbp(self.benefit_ci[0])} to "
+                  f"{gbp(self.benefit_ci[1])} (a negative figure is extra cost) and no benefit–cost ratio can be claimed.")
         else:
             s += (f"It prevented an estimated {self.avoided['avoided']:.0f} proven reoffences in a year (between "
                   f"{self.avoided['lower']:.0f} and {self.avoided['upper']:.0f}), worth about £{self.benefit:,.0f} in "

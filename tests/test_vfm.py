@@ -1,0 +1,119 @@
+"""Value for money: unit-cost config, uprating, reoffences avoided, benefit-cost ratio, wording, bad input."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+matplotlib.use("Agg")
+
+from evaluation import vfm  # noqa: E402
+from evaluation.vfm import VfmError  # noqa: E402
+
+MIX = pd.Series({"violence_with_injury": 0.2, "theft": 0.5, "criminal_damage": 0.3})
+
+
+def test_shipped_config_has_rr99_figures_source_and_price_year():
+    uc = vfm.load_unit_costs()
+    assert uc.price_year == "2015/16"
+    assert "Research Report 99" in uc.source and "HM Treasury" in uc.deflator_source
+    assert uc.costs == {"violence_with_injury": 14050, "robbery": 11320, "theft_of_vehicle": 10290, "arson": 8420,
+                        "other_sexual_offences": 6520, "other_criminal_damage": 1350, "theft_from_vehicle": 870}
+    assert set(uc.groups) == set(vfm.OFFENCE_GROUPS)
+    # groups with no published figure are 'not valued', never given an invented cost
+    gc = uc.group_costs()
+    assert not gc.set_index("offence_group").loc["burglary", "valued"]
+    assert gc.loc[~gc["valued"], "unit_cost"].isna().all()
+    assert uc.factor("2015/16") == 1.0
+    assert uc.factor("2021/22") == pytest.approx(uc.deflator["2021/22"] / 100)
+
+
+def test_costs_and_bcr_by_hand():
+    uc = vfm.load_unit_costs()
+    f = uc.factor("2021/22")
+    r = vfm.value_for_money("pathway-out-adder", effect=-0.3, ci=(-0.5, -0.1), p_value=0.003,
+                            eligible_participants=60, mix=MIX, participants=76, completers=38, unit_costs=uc)
+    assert r.funding == 95000 and r.price_year == "2021/22"
+    assert r.costs["cost_per_participant"] == pytest.approx(95000 / 76)
+    assert r.costs["cost_per_completer"] == pytest.approx(95000 / 38)
+    assert r.avoided["avoided"] == pytest.approx(18) and (r.avoided["lower"], r.avoided["upper"]) == pytest.approx((6, 30))
+    per = (0.2 * 14050 + 0.3 * 1350) * f  # theft is not valued
+    assert r.cost_per_reoffence == pytest.approx(per)
+    assert r.benefit == pytest.approx(18 * per)
+    assert r.bcr == pytest.approx(18 * per / 95000)
+    assert r.bcr_ci == pytest.approx((6 * per / 95000, 30 * per / 95000))
+    assert r.valued_share == pytest.approx(0.5) and r.not_valued == ["theft"]
+    assert r.significant
+    text = r.text()
+    assert "£95,000" in text and "for every £1 spent" in text and "valued at £0" in text
+    d = r.to_dict()
+    json.dumps(d)
+    assert d["bcr"] == pytest.approx(r.bcr)
+    assert r.summary()["figure"].tolist()[-1] == "Benefit–cost ratio"
+    assert isinstance(r.plot(), matplotlib.figure.Figure)
+
+
+def test_not_significant_statement_and_effect_object():
+    eff = SimpleNamespace(estimate=-0.1, ci_low=-0.4, ci_high=0.2, p_value=0.5)
+    r = vfm.value_for_money("pathway-out-adder", effect=eff, eligible_participants=60, mix=MIX, participants=70)
+    assert not r.significant
+    assert vfm.NOT_SIGNIFICANT in r.text() and "no benefit–cost ratio can be claimed" in r.text()
+    assert r.bcr_ci[0] < 0 < r.bcr_ci[1]
+    assert "-£" in r.text()
+
+
+def test_jdl_rule_fewer_than_30_reoffenders_is_not_significant():
+    r = vfm.value_for_money("pathway-out-adder", effect=-0.3, ci=(-0.5, -0.1), p_value=0.01,
+                            eligible_participants=40, mix=MIX, participants=40, treated_reoffenders=12)
+    assert not r.significant and vfm.NOT_SIGNIFICANT in r.text()
+
+
+def test_offence_mix_from_offences_and_unknown_group():
+    off = pd.DataFrame({"offence_group": ["theft", "theft", "robbery", "arson"]})
+    mix = vfm.offence_mix(off)
+    assert mix.to_dict() == {"theft": 0.5, "robbery": 0.25, "arson": 0.25}
+    bad = pd.DataFrame({"offence_group": ["theft", "shoplifting"]}, index=[10, 11])
+    with pytest.raises(VfmError, match="unknown offence group.*shoplifting.*rows 11"):
+        vfm.offence_mix(bad)
+    with pytest.raises(VfmError, match="unknown offence group.*shoplifting"):
+        vfm.value_for_money("pathway-out-adder", effect=-0.1, ci=(-0.2, 0.0), p_value=0.05,
+                            eligible_participants=10, mix=pd.Series({"shoplifting": 1.0}), participants=10)
+
+
+def test_funding_not_published():
+    with pytest.raises(VfmError, match="funding not published for 'sos-plus'"):
+        vfm.value_for_money("sos-plus", effect=-0.1, ci=(-0.2, 0.0), p_value=0.05, eligible_participants=10,
+                            mix=MIX, participants=10)
+
+
+def test_bad_inputs():
+    with pytest.raises(VfmError, match="participants"):
+        vfm.cost_per_participant(95000, 0)
+    with pytest.raises(VfmError, match="completers"):
+        vfm.cost_per_participant(95000, 10, 11)
+    with pytest.raises(VfmError, match="not inside its confidence interval"):
+        vfm.reoffences_avoided(0.5, (-0.2, 0.1), 10)
+    with pytest.raises(VfmError, match="sum to 1"):
+        vfm.value_for_money("pathway-out-adder", effect=-0.1, ci=(-0.2, 0.0), p_value=0.05,
+                            eligible_participants=10, mix=pd.Series({"theft": 0.5}), participants=10)
+
+
+def test_edited_config_errors(tmp_path):
+    raw = yaml.safe_load(vfm.default_unit_costs_path().read_text())
+    raw["offence_groups"]["burglary"] = "domestic_burglary"
+    p = tmp_path / "uc.yaml"
+    p.write_text(yaml.safe_dump(raw))
+    with pytest.raises(VfmError, match="offence_groups.burglary.*domestic_burglary"):
+        vfm.load_unit_costs(p)
+    raw["unit_costs"]["domestic_burglary"] = 5930
+    p.write_text(yaml.safe_dump(raw))
+    uc = vfm.load_unit_costs(p)
+    assert uc.group_costs().set_index("offence_group").loc["burglary", "unit_cost"] == 5930
+    with pytest.raises(VfmError, match="no value for price year '2031/32'"):
+        uc.factor("2031/32")
+    assert vfm.financial_year(2021) == "2021/22" and vfm.financial_year("2019/20") == "2019/20"
