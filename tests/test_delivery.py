@@ -1,0 +1,132 @@
+"""Delivery monitoring: progress against targets by hand, projection, reach, referral funnel, bad input."""
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from evaluation import delivery as dl  # noqa: E402
+from evaluation.delivery import DeliveryError  # noqa: E402
+
+
+def _log(rows):
+    df = pd.DataFrame(rows, columns=["programme_id", "date", "activity", "audience", "sessions", "attendees",
+                                     "referrals_to", "organisations"])
+    df["date"] = pd.to_datetime(df["date"])
+    return df
+
+
+def _sos():
+    return _log([
+        ("sos-plus", "2019-04-10", "session", "pupils", 1, 70, None, None),
+        ("sos-plus", "2019-04-20", "session", "pupils", 1, 80, None, None),
+        ("sos-plus", "2019-06-05", "session", "pupils", 2, 100, None, None),
+        ("sos-plus", "2019-05-01", "session", "teachers", 1, 50, None, None),
+        ("mace", "2019-05-01", "training", "professionals", 1, 20, None, None),  # other programme: ignored
+    ])
+
+
+def test_progress_against_target_by_hand():
+    r = dl.delivery_progress(_sos(), "sos-plus", asof="2019-06-30")
+    t = r.table.set_index("audience")
+    assert list(t.index) == ["pupils", "teachers", "parents"]
+    assert t.loc["pupils", "sessions"] == 4 and t.loc["pupils", "attendees"] == 250
+    assert t.loc["pupils", "pct_sessions"] == pytest.approx(100 * 4 / 120)
+    assert t.loc["pupils", "pct_attendees"] == pytest.approx(100 * 250 / 8600)
+    # 3 months elapsed of 36 (Apr 2019 - Mar 2022): pace 250/3 a month, 33 months to go
+    assert t.loc["pupils", "pace_attendees_per_month"] == pytest.approx(250 / 3)
+    assert t.loc["pupils", "projected_attendees"] == pytest.approx(250 + 250 / 3 * 33)
+    assert t.loc["pupils", "on_track_attendees"] == (250 + 250 / 3 * 33 >= 8600)
+    assert t.loc["parents", "sessions"] == 0 and t.loc["parents", "pct_sessions"] == 0
+    p = r.progress[r.progress["audience"] == "pupils"].set_index("month")
+    assert p["cum_attendees"].tolist() == [150, 150, 250]
+    assert p.loc["2019-06-01", "pct_sessions"] == pytest.approx(100 * 4 / 120)
+    assert r.funnel is None
+    text = r.text()
+    assert "By June 2019" in text and "of the target of 8,600 pupils" in text
+    json.dumps(r.to_dict())
+    assert isinstance(r.plot(), matplotlib.figure.Figure)
+    assert isinstance(r.plot("sessions"), matplotlib.figure.Figure)
+
+
+def test_referral_funnel_by_hand():
+    log = _log([
+        ("detached-youth-work", "2019-04-08", "contact", "young_people", 3, 30, None, None),
+        ("detached-youth-work", "2019-04-15", "contact", "young_people", 2, 20, None, None),
+        ("detached-youth-work", "2019-04-15", "referral", "young_people", 0, 4, "MASH", None),
+        ("detached-youth-work", "2019-05-15", "referral", "young_people", 0, 3, "MASH", None),
+        ("detached-youth-work", "2019-05-15", "referral", "young_people", 0, 2, "MACE", None),
+    ])
+    r = dl.delivery_progress(log, "detached-youth-work")
+    f = r.funnel
+    assert f["stage"].tolist() == ["contacts", "referrals", "referred_to", "referred_to"]
+    assert f["count"].tolist() == [50, 9, 7, 2]
+    assert f["destination"].tolist()[2:] == ["MASH", "MACE"]
+    assert f["share_of_contacts"].iloc[1] == pytest.approx(9 / 50)
+    assert "50 contacts" in r.text() and "9 onward referrals" in r.text() and "MASH 7" in r.text()
+    assert isinstance(r.plot_funnel(), matplotlib.figure.Figure)
+    reach = r.reach.set_index(["activity", "audience"])
+    assert reach.loc[("contact", "young_people"), "attendees_per_session"] == pytest.approx(10)
+
+
+def test_capacity_building_organisations_and_no_target():
+    log = _log([("capacity-building", "2019-05-01", "training", "vcse_organisations", 1, 12, None, 4),
+                ("capacity-building", "2019-06-01", "training", "vcse_organisations", 1, 8, None, 3)])
+    r = dl.delivery_progress(log, "capacity-building")
+    row = r.table.iloc[0]
+    assert row["sessions"] == 2 and np.isnan(row["target_sessions"]) and row["on_track_sessions"] is None
+    assert r.reach["organisations"].iloc[0] == 7
+    assert "no published target" in r.text() and "7 organisations" in r.text()
+
+
+def test_programme_level_targets_are_not_audiences():
+    log = _log([("pathways-out", "2019-05-15", "session", "young_people", 30, 20, None, None)])
+    r = dl.delivery_progress(log, "pathways-out")  # targets: {participants: 40} is not a delivery audience
+    assert r.table["audience"].tolist() == ["young_people"]
+
+
+def test_delivery_outside_programme_dates():
+    log = _sos()
+    log.loc[len(log)] = ["sos-plus", pd.Timestamp("2022-05-01"), "session", "pupils", 1, 10, None, None]
+    with pytest.raises(DeliveryError, match=r"outside the programme dates 2019-04-01 to 2022-03-31.*rows 5 \(2022-05-01\)"):
+        dl.delivery_progress(log, "sos-plus")
+
+
+def test_unknown_audience_and_activity():
+    log = _sos()
+    log.loc[1, "audience"] = "governors"
+    with pytest.raises(DeliveryError, match="unknown audience governors in rows 1"):
+        dl.delivery_progress(log, "sos-plus")
+    log = _sos()
+    log.loc[2, "activity"] = "assembly"
+    with pytest.raises(DeliveryError, match="unknown activity assembly in rows 2"):
+        dl.delivery_progress(log, "sos-plus")
+
+
+def test_bad_counts_missing_columns_and_destination():
+    log = _sos()
+    log.loc[0, "attendees"] = -3
+    with pytest.raises(DeliveryError, match="column 'attendees'.*rows 0"):
+        dl.delivery_progress(log, "sos-plus")
+    with pytest.raises(DeliveryError, match="missing column"):
+        dl.delivery_progress(_sos().drop(columns="audience"), "sos-plus")
+    log = _log([("detached-youth-work", "2019-04-15", "referral", "young_people", 0, 4, None, None)])
+    with pytest.raises(DeliveryError, match="no destination in rows 0"):
+        dl.delivery_progress(log, "detached-youth-work")
+
+
+def test_synthetic_world_delivery(small_world_tables):
+    d = small_world_tables["delivery"]
+    sos = dl.delivery_progress(d, "sos-plus")
+    t = sos.table.set_index("audience")
+    assert (t["pct_sessions"] > 85).all() and (t["pct_sessions"] < 110).all()
+    for pid in ("mace", "detached-youth-work", "capacity-building", "family-support"):
+        r = dl.delivery_progress(d, pid)
+        assert r.records > 0 and r.text()
+        json.dumps(r.to_dict())
+    matplotlib.pyplot.close("all")
