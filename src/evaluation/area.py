@@ -277,6 +277,7 @@ class ITSResult:
     frame: pd.DataFrame = field(repr=False)  # month, observed, fitted, counterfactual (original scale)
     fit: Any = field(repr=False)  # statsmodels results (HAC)
     alpha: float = 0.05
+    per_rate: bool = True  # the series is a rate per 100,000 (labels)
 
     @property
     def level_ratio(self) -> tuple[float, float, float] | None:
@@ -304,6 +305,7 @@ class ITSResult:
             "slope_change": self.slope_change, "slope_ci": list(self.slope_ci), "slope_p": self.slope_p,
             "pre_slope": self.pre_slope, "n_pre": self.n_pre, "n_post": self.n_post, "hac_lags": self.hac_lags,
             "seasonality": self.seasonality, "autocorrelation": dict(self.autocorrelation),
+            "series_unit": "per 100,000 residents per month" if self.per_rate else "count per month",
             "se_type": f"HAC (Newey-West, Bartlett kernel, {self.hac_lags} lags)",
         }
 
@@ -349,7 +351,7 @@ class ITSResult:
         post = f.index >= self.intervention
         ax.plot(f.index[post], f["counterfactual"][post], "--", color="C1", label="counterfactual (no change)")
         ax.axvline(self.intervention, color="k", lw=0.8, ls=":")
-        unit = {"log": "", "rate": " per 100,000", "count": ""}[self.scale]
+        unit = " per 100,000" if (self.per_rate or self.scale == "rate") else ""
         ax.set_ylabel(f"{MEASURE_LABELS.get(self.measure, self.measure)}{unit} per month")
         ax.set_title(f"{self.area + ': ' if self.area else ''}{MEASURE_LABELS.get(self.measure, self.measure)}")
         ax.legend(frameon=False, fontsize=8)
@@ -425,7 +427,7 @@ def interrupted_time_series(
         slope_ci=(float(ci.loc["months_since", 0]), float(ci.loc["months_since", 1])),
         slope_p=float(fit.pvalues["months_since"]), pre_slope=float(fit.params["t"]),
         n_pre=n_pre, n_post=n_post, hac_lags=lags, seasonality=seasonality, autocorrelation=auto,
-        frame=frame, fit=fit, alpha=alpha,
+        frame=frame, fit=fit, alpha=alpha, per_rate=per_rate,
     )
 
 

@@ -249,8 +249,9 @@ class VfmResult:
                   f"(p = {self.p_value:.2f}), so the savings could be anywhere from {gbp(self.benefit_ci[0])} to "
                   f"{gbp(self.benefit_ci[1])} (a negative figure is extra cost) and no benefit–cost ratio can be claimed.")
         else:
-            s += (f"It prevented an estimated {self.avoided['avoided']:.0f} proven reoffences in a year (between "
-                  f"{self.avoided['lower']:.0f} and {self.avoided['upper']:.0f}), worth about £{self.benefit:,.0f} in "
+            s += (f"Compared with similar people, participants committed an estimated {self.avoided['avoided']:.0f} "
+                  f"fewer proven reoffences in a year (between {self.avoided['lower']:.0f} and "
+                  f"{self.avoided['upper']:.0f}), worth about £{self.benefit:,.0f} in "
                   f"costs of crime: £{self.bcr:.2f} for every £1 spent (between £{self.bcr_ci[0]:.2f} and "
                   f"£{self.bcr_ci[1]:.2f}).")
         if self.not_valued:
