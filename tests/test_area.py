@@ -289,3 +289,22 @@ def test_evaluate_area_on_small_world(small_world_tables, small_world):
     assert isinstance(res["arrests"]["did"].plot(), matplotlib.figure.Figure)
     assert isinstance(res["arrests"]["did"].plot_series(), matplotlib.figure.Figure)
     matplotlib.pyplot.close("all")
+
+
+# -------------------------------------------------------------------------------------------- R agreement
+def test_its_agrees_with_r_sandwich():
+    """Fixture from tests/results/area/its_r.R (R 4.2.2, sandwich::NeweyWest lag 4 adjust=TRUE, lmtest)."""
+    from pathlib import Path
+
+    here = Path(__file__).parent / "results" / "area"
+    ref = json.loads((here / "its_r.json").read_text())
+    d = pd.read_csv(here / "its_series.csv", parse_dates=["month"])
+    y = pd.Series(d["value"].to_numpy(), index=d["month"])
+    res = area.interrupted_time_series(y, T0, scale="count", hac_lags=4)
+    names = {"(Intercept)": "const", "t": "t", "post": "post", "months_since": "months_since"}
+    for r_name, py in names.items():
+        assert res.fit.params[py] == pytest.approx(ref["coef"][r_name], rel=1e-8, abs=1e-12)
+        assert res.fit.bse[py] == pytest.approx(ref["se"][r_name], rel=1e-8)
+    assert res.autocorrelation["durbin_watson"] == pytest.approx(ref["durbin_watson"], rel=1e-8)
+    assert res.autocorrelation["breusch_godfrey_stat"] == pytest.approx(ref["breusch_godfrey_stat"], rel=1e-6)
+    assert res.autocorrelation["breusch_godfrey_p"] == pytest.approx(ref["breusch_godfrey_p"], rel=1e-5)
