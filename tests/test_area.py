@@ -308,3 +308,17 @@ def test_its_agrees_with_r_sandwich():
     assert res.autocorrelation["durbin_watson"] == pytest.approx(ref["durbin_watson"], rel=1e-8)
     assert res.autocorrelation["breusch_godfrey_stat"] == pytest.approx(ref["breusch_godfrey_stat"], rel=1e-6)
     assert res.autocorrelation["breusch_godfrey_p"] == pytest.approx(ref["breusch_godfrey_p"], rel=1e-5)
+
+
+def test_did_too_few_pre_months_and_intervention_outside():
+    panel = _panel(np.random.default_rng(0))
+    short = panel[panel["month"] >= "2019-07-01"]
+    with pytest.raises(AreaDataError, match=r"only 18 month\(s\) before the intervention .*at least 24"):
+        area.difference_in_differences(short, "T", list("ABCDE"), T0, "arrests")
+    with pytest.raises(AreaDataError, match="outside"):
+        area.difference_in_differences(panel, "T", list("ABCDE"), "2015-01-01", "arrests")
+    with pytest.raises(AreaDataError, match="population"):
+        area.difference_in_differences(panel[panel["measure"] != "population"], "T", list("ABCDE"), T0, "arrests")
+    res = area.difference_in_differences(panel[panel["measure"] != "population"], "T", list("ABCDE"), T0,
+                                         "arrests", per=None)
+    assert res.scale == "log"

@@ -130,3 +130,9 @@ def test_synthetic_world_delivery(small_world_tables):
         assert r.records > 0 and r.text()
         json.dumps(r.to_dict())
     matplotlib.pyplot.close("all")
+
+
+def test_no_delivery_rows():
+    r = dl.delivery_progress(_sos(), "family-support")
+    assert r.records == 0 and r.table.empty and r.funnel is None
+    assert "No delivery was recorded" in r.text()
