@@ -37,7 +37,6 @@ things (other services, policing, national trends) act on the same area at once.
 """
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence

@@ -15,7 +15,7 @@ For ``activity == "referral"`` rows ``attendees`` is the number of young people 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
