@@ -161,7 +161,9 @@ class ProgrammeEvaluation:
             "participant_reoffenders": safe_count(self.treated_reoffenders, t),
             "attrition": _records(self.attrition_table()),
             "headline": {k: _clean(v) for k, v in head.to_dict(orient="index").items()},
-            "per_100": _records(self.per_100_table()),
+            "per_100": [{"measure": m, "per_100_participants": _num(r["participants"]),
+                         "per_100_comparison": _num(r["comparison"])}
+                        for m, r in self.per_100_table().iterrows()],
             "findings": [f.sentence for f in self.findings],
             "notes": list(self.notes),
         }
@@ -406,7 +408,8 @@ def _sensitivity(design, effect, analysis: pd.DataFrame, covariates: list, opts:
                           exact=opts.get("exact") or None, random_state=seed)
             out["rosenbaum_design"] = "1:1 match of the same cohort (the main design has several controls each)"
         rb = sens.rosenbaum_bounds(pairs, "reoffended")
-        out["rosenbaum"] = rb.to_dict(orient="records")
+        # only Gamma and the p-value bounds are published: the pair counts are small counts of people
+        out["rosenbaum"] = rb[[c for c in ("gamma", "p_lower", "p_upper") if c in rb.columns]].to_dict(orient="records")
         # the largest Gamma at which the one-sided upper p-value stays at or below 0.05
         ok = rb[rb["p_upper"] <= 0.05]
         out["rosenbaum_gamma_max"] = float(ok["gamma"].max()) if len(ok) else None

@@ -416,8 +416,10 @@ def funnel_table(result, threshold: int = 5) -> pd.DataFrame:
         return pd.DataFrame()
     dest = f[f["stage"] == "referred_to"].set_index("destination")[["count"]].rename(columns={"count": "Young people"})
     shown = suppress(dest, threshold=threshold).display
-    head = pd.DataFrame({"Young people": [int(f.loc[f["stage"] == "contacts", "count"].sum()),
-                                          int(f.loc[f["stage"] == "referrals", "count"].sum())]},
+    from evaluation.disclosure import safe_count
+
+    head = pd.DataFrame({"Young people": [safe_count(f.loc[f["stage"] == "contacts", "count"].sum(), threshold),
+                                          safe_count(f.loc[f["stage"] == "referrals", "count"].sum(), threshold)]},
                         index=["Contacts", "Onward referrals"])
     shown.index = [f"  → referred to {d}" for d in shown.index]
     out = pd.concat([head.astype(object), shown.astype(object)])
