@@ -1,0 +1,115 @@
+"""The canonical tables as pandera schemas: the data dictionary of ``data/README.md`` in code.
+
+Each schema states the columns a table must have, their types, the allowed categories, nullability and
+uniqueness. :mod:`evaluation.validate` parses files into these types first (so that an unparseable date is
+reported as such) and then validates with these schemas; relations *between* columns or tables (disposal
+before offence, referral outside the programme's dates, people missing from ``people``) are checked there with
+vectorised masks, so their messages can name the rows.
+
+The constants (disposal types, offence groups, ...) are the one place other modules take them from.
+"""
+from __future__ import annotations
+
+import pandera.pandas as pa
+from pandera.pandas import Check, Column, DataFrameSchema
+
+from evaluation.config import PROGRAMME_IDS
+
+COUNTED_DISPOSALS = ("conviction", "caution", "reprimand", "warning", "youth_caution", "youth_conditional_caution")
+NOT_COUNTED_DISPOSALS = ("penalty_notice", "community_resolution", "nfa", "pending")
+DISPOSAL_TYPES = COUNTED_DISPOSALS + NOT_COUNTED_DISPOSALS
+OFFENCE_GROUPS = (
+    "violence_with_injury", "violence_without_injury", "robbery", "sexual", "burglary", "theft", "vehicle",
+    "criminal_damage", "arson", "drug_possession", "drug_supply", "public_order", "weapons", "fraud", "other",
+)
+SEXES = ("F", "M", "U")
+ETHNICITY_GROUPS = ("White", "Black", "Asian", "Mixed", "Other", "Unknown")
+COMPLETION_STATUSES = ("completed", "disengaged", "ongoing", "not_started")
+CONTACT_TYPES = ("arrest", "stop_search", "intelligence", "safeguarding", "custody", "school_concern")
+AREA_MEASURES = ("drug_offences", "drug_deaths", "treatment_starts", "treatment_completions", "arrests", "seizures",
+                 "population")
+ACTIVITIES = ("session", "training", "contact", "referral")
+AUDIENCES = ("pupils", "teachers", "parents", "professionals", "vcse_organisations", "young_people", "families")
+
+DATE = "datetime64[ns]"
+
+
+def _id(unique: bool = False) -> Column:
+    return Column(str, nullable=False, unique=unique, checks=Check.str_length(min_value=1))
+
+
+def _cat(values) -> Column:
+    return Column(str, nullable=False, checks=Check.isin(list(values)))
+
+
+SCHEMAS: dict[str, DataFrameSchema] = {
+    "people": DataFrameSchema({
+        "person_id": _id(unique=True),
+        "date_of_birth": Column(DATE, nullable=False),
+        "sex": _cat(SEXES),
+        "ethnicity_group": _cat(ETHNICITY_GROUPS),
+        "district": Column(str, nullable=False),
+        "drug_misuse": Column(bool, nullable=False),
+    }, name="people", strict=False, coerce=False),
+    "referrals": DataFrameSchema({
+        "referral_id": _id(unique=True),
+        "person_id": _id(),
+        "programme_id": _cat(PROGRAMME_IDS),
+        "referral_date": Column(DATE, nullable=False),
+        "start_date": Column(DATE, nullable=True),
+        "end_date": Column(DATE, nullable=True),
+        "completion_status": _cat(COMPLETION_STATUSES),
+        "referral_source": Column(str, nullable=False),
+    }, name="referrals", strict=False, coerce=False),
+    "contacts": DataFrameSchema({
+        "person_id": _id(),
+        "contact_date": Column(DATE, nullable=False),
+        "contact_type": _cat(CONTACT_TYPES),
+    }, name="contacts", strict=False, coerce=False),
+    "offences": DataFrameSchema({
+        "offence_id": _id(unique=True),
+        "person_id": _id(),
+        "offence_date": Column(DATE, nullable=False),
+        "disposal_date": Column(DATE, nullable=True),
+        "disposal_type": _cat(DISPOSAL_TYPES),
+        "offence_group": _cat(OFFENCE_GROUPS),
+        "drug_related": Column(bool, nullable=False),
+    }, name="offences", strict=False, coerce=False),
+    "custody": DataFrameSchema({
+        "person_id": _id(),
+        "custody_start": Column(DATE, nullable=False),
+        "custody_end": Column(DATE, nullable=False),
+    }, name="custody", strict=False, coerce=False),
+    "area_monthly": DataFrameSchema({
+        "area": Column(str, nullable=False),
+        "month": Column(DATE, nullable=False, checks=Check(lambda s: s.dt.day == 1, element_wise=False,
+                                                           error="month must be the first day of the month")),
+        "measure": _cat(AREA_MEASURES),
+        "value": Column(float, nullable=False, checks=Check.ge(0)),
+    }, name="area_monthly", strict=False, coerce=False),
+    "delivery": DataFrameSchema({
+        "programme_id": _cat(PROGRAMME_IDS),
+        "date": Column(DATE, nullable=False),
+        "activity": _cat(ACTIVITIES),
+        "audience": _cat(AUDIENCES),
+        "sessions": Column("Int64", nullable=False, checks=Check.ge(0)),
+        "attendees": Column("Int64", nullable=False, checks=Check.ge(0)),
+        "referrals_to": Column(str, nullable=True),
+        "organisations": Column("Int64", nullable=True, checks=Check.ge(0)),
+    }, name="delivery", strict=False, coerce=False),
+}
+
+# how each column is parsed from a file before validation
+COLUMN_KINDS: dict[str, dict[str, str]] = {
+    name: {col: ("date" if str(c.dtype) == DATE else "bool" if str(c.dtype) == "bool" else
+                 "int" if str(c.dtype) == "Int64" else "float" if str(c.dtype) == "float64" else "str")
+           for col, c in schema.columns.items()}
+    for name, schema in SCHEMAS.items()
+}
+REQUIRED_TABLES = ("people", "referrals", "contacts", "offences")
+OPTIONAL_TABLES = ("custody", "area_monthly", "delivery")
+TABLES = REQUIRED_TABLES + OPTIONAL_TABLES
+
+__all__ = ["SCHEMAS", "COLUMN_KINDS", "TABLES", "REQUIRED_TABLES", "OPTIONAL_TABLES", "COUNTED_DISPOSALS",
+           "NOT_COUNTED_DISPOSALS", "DISPOSAL_TYPES", "OFFENCE_GROUPS", "COMPLETION_STATUSES", "AREA_MEASURES",
+           "SEXES", "ETHNICITY_GROUPS", "CONTACT_TYPES", "ACTIVITIES", "AUDIENCES", "pa"]
