@@ -1,0 +1,229 @@
+"""The commissioner's portfolio overview: one page per programme and a forest plot of effects.
+
+``python -m evaluation portfolio`` (run by ``make reports`` after the programme builds) reads every
+``reports/<id>/results.json`` — the published, disclosure-controlled figures — and writes
+``reports/portfolio/report.pdf`` (and ``report.html``). It never reads person-level data, so it cannot publish
+any: everything on it has already passed :mod:`evaluation.disclosure`.
+
+Each programme page gives its headline, how much confidence the evidence deserves, and its data quality. The
+confidence rating is the lab's plain summary of the Justice Data Lab rules, not a new test:
+
+* **Evidence of an effect** — the one-year reoffending difference is significant by the JDL rule (p ≤ 0.05 and at
+  least 30 participants reoffended);
+* **Indication only** — the 95% CI excludes no difference but fewer than 30 participants reoffended;
+* **Inconclusive** — the CI includes no difference;
+* **Delivery only** / **Area-level** — no individual comparison is possible; see the programme report.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from evaluation import wording
+
+RATE = "One-year proven reoffending rate"
+
+
+def _load(reports: Path) -> dict[str, dict]:
+    from evaluation.config import PROGRAMME_IDS
+
+    out = {}
+    for pid in PROGRAMME_IDS:
+        f = reports / pid / "results.json"
+        if f.exists():
+            out[pid] = json.loads(f.read_text())
+    return out
+
+
+def confidence(res: dict) -> str:
+    """The confidence rating of one programme's results (see the module docstring)."""
+    design = res.get("design")
+    if design == "area":
+        return "Area-level"
+    if design == "delivery":
+        return "Delivery only"
+    h = (res.get("headline") or {}).get(RATE)
+    if not h:
+        return "No estimate"
+    if h.get("significant"):
+        return "Evidence of an effect"
+    if h["lower"] is not None and h["upper"] is not None and (h["upper"] < 0 or h["lower"] > 0):
+        return "Indication only"
+    return "Inconclusive"
+
+
+def data_quality(res: dict) -> list[str]:
+    """Short data-quality notes: size, reoffenders, balance after matching, exclusions."""
+    notes = []
+    n = res.get("participants_analysed")
+    if n is not None:
+        notes.append(f"Participants analysed: {n}" + (" (fewer than the 60 the Justice Data Lab asks for)"
+                                                        if isinstance(n, int) and n < 60 else ""))
+    if (res.get("power") or {}).get("few_events"):
+        notes.append("Fewer than 30 participants reoffended: no significance is claimed.")
+    bal = res.get("balance") or {}
+    if bal:
+        worst = max(abs(v.get("smd_after") or 0) for v in bal.values())
+        notes.append(f"Largest standardised difference after matching: {worst:.2f}"
+                     + (" (balanced)" if worst <= 0.1 else " (above 0.1: residual imbalance)"))
+    for row in res.get("attrition") or []:
+        if str(row.get("stage", "")).startswith("Excluded"):
+            notes.append(f"{row['stage']}: {row.get('participants')} participants")
+    return notes
+
+
+def forest_plot(results: dict[str, dict], names: dict[str, str]):
+    """Differences in the one-year proven reoffending rate (percentage points, 95% CI) across programmes."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    rows = []
+    for pid, res in results.items():
+        h = (res.get("headline") or {}).get(RATE)
+        if h:
+            rows.append((names.get(pid, pid), h, confidence(res)))
+        for key, sub in (res.get("subanalyses") or {}).items():
+            hs = (sub.get("headline") or {}).get(RATE)
+            if hs:
+                rows.append((f"{names.get(pid, pid)}: {key} (secondary)", hs, confidence(sub)))
+    fig, ax = plt.subplots(figsize=(8.0, 0.42 * len(rows) + 1.5))
+    colours = {"Evidence of an effect": "C2", "Indication only": "C1", "Inconclusive": "0.45"}
+    for k, (label, h, conf) in enumerate(rows[::-1]):
+        ax.errorbar(100 * h["difference"], k, xerr=[[100 * (h["difference"] - h["lower"])],
+                                                      [100 * (h["upper"] - h["difference"])]],
+                    fmt="o", color=colours.get(conf, "0.3"), capsize=3)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows[::-1]], fontsize=9)
+    ax.set_xlabel("Difference in one-year proven reoffending rate,\nparticipants − matched comparison "
+                  "(percentage points, 95% CI)", fontsize=9)
+    ax.set_title("Effects across programmes\n(green: evidence; orange: indication only; grey: inconclusive)",
+                 fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _headline_html(res: dict) -> str:
+    design = res.get("design")
+    if design == "area":
+        items = []
+        for m, r in (res.get("measures") or {}).items():
+            items.append(f"<li>{html.escape(r['did_text'])}</li>")
+        return "<ul>" + "".join(items) + "</ul>"
+    if design == "delivery":
+        return f"<p>{html.escape(res.get('delivery_text', ''))}</p>"
+    parts = [f"<li>{html.escape(s)}</li>" for s in res.get("findings") or []]
+    v = res.get("value_for_money")
+    if v:
+        parts.append(f"<li>{html.escape(v.get('statement', ''))}</li>")
+    return "<ul>" + "".join(parts) + "</ul>"
+
+
+CSS = """
+@page { size: A4; margin: 18mm 16mm 20mm 16mm;
+        @bottom-right { content: "Page " counter(page) " of " counter(pages); font-size: 8pt; color: #555; }
+        @bottom-left { content: "Portfolio overview — Police and Crime Commissioner's programmes"; font-size: 8pt; color: #555; } }
+@page synthetic { @top-center { content: "SYNTHETIC DATA — illustrative"; color: #b00; font-weight: bold; font-size: 9pt; } }
+body { font-family: "DejaVu Sans", sans-serif; font-size: 10pt; line-height: 1.4; color: #111; }
+body.synthetic { page: synthetic; }
+h1 { font-size: 20pt; margin-bottom: 4pt; } h2 { font-size: 14pt; border-bottom: 1px solid #999; padding-bottom: 2pt; }
+.programme { page-break-before: always; }
+.badge { display: inline-block; padding: 2pt 6pt; border-radius: 3pt; color: white; font-weight: bold; font-size: 9pt; }
+.b-evidence { background: #2a7d2a; } .b-indication { background: #c77700; } .b-inconclusive { background: #666; }
+.b-other { background: #2a5d9f; }
+table { border-collapse: collapse; font-size: 9pt; } td, th { border: 1px solid #bbb; padding: 3pt 5pt; text-align: left; }
+img { max-width: 100%; }
+.mark { border: 2px solid #b00; color: #b00; padding: 6pt; font-weight: bold; }
+"""
+
+
+def _badge(conf: str) -> str:
+    cls = {"Evidence of an effect": "b-evidence", "Indication only": "b-indication",
+           "Inconclusive": "b-inconclusive"}.get(conf, "b-other")
+    return f'<span class="badge {cls}">{html.escape(conf)}</span>'
+
+
+def build_portfolio(reports: str | Path, *, synthetic: bool | None = None) -> Path:
+    """Write ``<reports>/portfolio/report.html`` and ``report.pdf`` from the programmes' ``results.json``."""
+    from weasyprint import HTML
+
+    from evaluation.config import load_programmes
+
+    reports = Path(reports)
+    results = _load(reports)
+    if not results:
+        raise FileNotFoundError(f"{reports}: no reports/<programme>/results.json found; run the build first")
+    programmes = load_programmes()
+    names = {pid: programmes[pid].name for pid in results}
+    if synthetic is None:
+        manifest = reports / "manifest.json"
+        synthetic = True
+        if manifest.exists():
+            synthetic = bool(json.loads(manifest.read_text()).get("synthetic", True))
+    rows = []
+    for pid, res in results.items():
+        h = (res.get("headline") or {}).get(RATE)
+        effect = (f"{wording.pp(h['difference'])} ({wording.pp(h['lower'])} to {wording.pp(h['upper'])})"
+                  if h else "–")
+        rows.append(f"<tr><td>{html.escape(names[pid])}</td><td>{_badge(confidence(res))}</td>"
+                    f"<td>{effect}</td></tr>")
+    forest = forest_plot(results, {pid: n.split(" (")[0].split(",")[0] for pid, n in names.items()})
+    mark = ('<p class="mark">SYNTHETIC DATA — illustrative. Every figure comes from the synthetic world the '
+            'evaluation library generates; none describes the real programmes.</p>') if synthetic else ""
+    pages = [f"""<h1>Portfolio overview</h1>
+<p>Programmes funded by the Police and Crime Commissioner against County Lines exploitation, drug-related crime and
+reoffending. Built {dt.date.today():%d %B %Y} from the published figures of each programme report.</p>{mark}
+<table><tr><th>Programme</th><th>Confidence</th><th>One-year reoffending, participants − comparison (95% CI)</th></tr>
+{''.join(rows)}</table>
+<p><img src="data:image/png;base64,{_png(forest)}"></p>
+<p style="font-size:8pt">Confidence: <b>evidence</b> — significant by the Justice Data Lab rule (p ≤ 0.05 and at
+least 30 participants reoffended); <b>indication</b> — the interval excludes no difference but too few participants
+reoffended; <b>inconclusive</b> — no reliable difference. Area-level and delivery-only programmes are described in
+their own reports.</p>"""]
+    for pid, res in results.items():
+        p = programmes[pid]
+        dq = "".join(f"<li>{html.escape(str(n))}</li>" for n in data_quality(res)) or "<li>–</li>"
+        pages.append(f"""<section class="programme"><h2>{html.escape(p.name)}</h2>
+<p>{html.escape(p.provider)} · {p.start:%B %Y} – {p.end:%B %Y} · {_badge(confidence(res))}</p>
+<h3>Headline</h3>{_headline_html(res)}
+<h3>Data quality</h3><ul>{dq}</ul>
+<p style="font-size:8pt">Full report: reports/{pid}/report.pdf</p></section>""")
+    body_class = "synthetic" if synthetic else ""
+    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>Portfolio overview</title><style>{CSS}</style>"
+           f"</head><body class='{body_class}'>{''.join(pages)}</body></html>")
+    out = reports / "portfolio"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.html").write_text(doc)
+    HTML(string=doc, base_url=str(out)).write_pdf(out / "report.pdf")
+    return out / "report.pdf"
+
+
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser("portfolio", help="build reports/portfolio/report.pdf from the programme reports")
+    p.add_argument("--out", default=None, help="reports folder (default: <repo>/reports)")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args) -> int:
+    from evaluation.config import repo_root
+
+    path = build_portfolio(Path(args.out) if args.out else repo_root() / "reports")
+    print(f"Portfolio written to {path}")
+    return 0
