@@ -40,6 +40,7 @@ synth: $(STAMP)
 
 reports: $(STAMP) $(WORLD)/people.csv
 	$(PY) -m evaluation build --world $(WORLD) --jobs $(JOBS)
+	$(PY) -m evaluation portfolio
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
@@ -49,9 +50,12 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/matching.py
 	$(PY) benchmarks/reports.py
 
-# Regenerate the R reference fixtures (needs R; CI does not).
+# Regenerate the R reference fixtures (needs R with survival, sandwich, lmtest, jsonlite, and MatchIt 4.7.2
+# for the matching ones; CI does not need R: it reads the fixtures).
 fixtures-r:
-	cd tests/results && Rscript make_survival_reference.R && Rscript make_matchit_reference.R
+	cd tests/results/survival && Rscript make_survival_reference.R
+	cd tests/results/area && Rscript its_r.R
+	cd tests/results/matchit && Rscript make_reference.R && Rscript make_more_reference.R
 
 clean-reports:
 	rm -rf reports/*/ reports/index.html reports/manifest.json
