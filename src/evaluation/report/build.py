@@ -1,0 +1,722 @@
+"""``python -m evaluation build``: run every programme's report template with papermill, in parallel.
+
+For each programme (``--programme ID``, repeatable; default all nine) the template is picked by the design in its
+config (:data:`TEMPLATES_BY_DESIGN`), papermill injects the parameters (``programme_id``, ``config_path``,
+``world_path``, ``extract_date``, ``seed``, ``output_dir``, ``synthetic``) and a worker process:
+
+1. executes the notebook in its own kernel into ``reports/.staging/<id>-<pid>/report.ipynb`` (the template writes
+   ``results.json`` there);
+2. checks the published figures: ``results.json`` passes :func:`evaluation.disclosure.check_published` at the
+   programme's threshold, and no output (ipynb, HTML, JSON) holds a person id of the world;
+3. renders ``report.html`` (no code) and ``report.pdf`` (:mod:`evaluation.report.render`);
+4. only when every requested format exists, publishes atomically: the old ``reports/<id>/`` is renamed away, the
+   staging folder renamed in, the old one deleted. A failure leaves the previous good report untouched, keeps the
+   failed notebook in ``reports/.failed/<id>/report.ipynb`` and records the cell and exception.
+
+A programme whose inputs are unchanged (see :func:`input_hash`) is skipped; ``--force`` rebuilds. The build ends
+with a summary table (programme, status ok/failed/skipped, seconds, error), writes ``reports/manifest.json`` (code
+commit and dirty flag, data hash, parameters, build time, package versions, status per programme) and
+``reports/index.html``, and exits non-zero when any programme failed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+FORMATS = ("ipynb", "html", "pdf")
+DEFAULT_SEED = 20190401
+DEFAULT_JOBS = 2
+BUILD_FORMAT_VERSION = "1"  # bump to invalidate every skip hash when the build itself changes meaning
+
+#: Report template (file name in the notebooks folder) per programme design; edit here to re-route a design.
+TEMPLATES_BY_DESIGN: dict[str, str] = {
+    "individual": "programme_report.ipynb",
+    "delivery_and_individual": "programme_report.ipynb",
+    "area": "area_report.ipynb",
+    "delivery": "delivery_report.ipynb",
+}
+
+WORLD_TABLES = ("people", "referrals", "contacts", "offences", "custody", "area_monthly", "delivery")
+
+
+class BuildError(RuntimeError):
+    """A build cannot start (bad argument, missing world); the message names the argument or path."""
+
+
+# ------------------------------------------------------------------------------------------------ job types
+@dataclass
+class Job:
+    """One programme's build, sent to a worker process (plain data: picklable)."""
+
+    programme_id: str
+    template: str
+    parameters: dict[str, Any]
+    out: str
+    formats: tuple[str, ...]
+    cover: dict[str, Any]
+    synthetic: bool
+    input_hash: str
+    threshold: int
+    world: str
+    timeout: int | None = None
+    threads: int | None = None
+
+
+@dataclass
+class JobResult:
+    programme_id: str
+    status: str  # ok | failed | skipped
+    seconds: float = 0.0
+    error: str = ""
+    outputs: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    failed_notebook: str = ""
+    traceback: str = ""
+
+
+# -------------------------------------------------------------------------------------------------- hashing
+def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def world_files(world: Path) -> list[Path]:
+    """The files of a world that a report can read: the canonical tables (csv/parquet) and meta/truth JSON."""
+    files = []
+    for name in WORLD_TABLES:
+        for ext in ("csv", "parquet"):
+            p = world / f"{name}.{ext}"
+            if p.exists():
+                files.append(p)
+    files += [p for p in (world / "meta.json", world / "truth.json") if p.exists()]
+    return files
+
+
+def world_hash(world: Path, cache_file: Path | None = None) -> dict[str, str]:
+    """Content hash (SHA-256) of each world file, and ``"*"`` for the whole world.
+
+    Content, not size+mtime: regenerating the same synthetic world (same seed) or copying an extract must not force
+    a rebuild, and an edit that keeps size and mtime must not be missed; the hash is also the manifest's data hash,
+    which should identify the data, not the file system. The cost (about 0.3 s per 100 MB) is paid once per file
+    version: digests are memoised in ``cache_file`` keyed by (path, size, mtime_ns), so an unchanged multi-GB
+    extract is not re-read on every build.
+    """
+    cache: dict[str, Any] = {}
+    if cache_file is not None and cache_file.exists():
+        try:
+            cache = json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            cache = {}
+    out, changed = {}, False
+    for p in world_files(world):
+        st = p.stat()
+        key = str(p.resolve())
+        memo = cache.get(key)
+        if memo and memo["size"] == st.st_size and memo["mtime_ns"] == st.st_mtime_ns:
+            digest = memo["sha256"]
+        else:
+            digest = _sha256_file(p)
+            cache[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+            changed = True
+        out[p.name] = digest
+    out["*"] = hashlib.sha256(json.dumps(sorted(out.items())).encode()).hexdigest()
+    if cache_file is not None and changed:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, cache_file)
+    return out
+
+
+def library_hash() -> str:
+    """Hash of the library's source and report templates (catches uncommitted edits that the commit does not)."""
+    root = Path(__file__).resolve().parents[1]  # src/evaluation
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".j2", ".css", ".yaml", ".json",
+                                                                          ".csv", ".html"):
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def input_hash(*, template: Path, config: Path, world_digest: str, library: str, parameters: Mapping[str, Any],
+               formats: Iterable[str]) -> str:
+    """The skip key of one programme: template bytes, config bytes, world content, library source, injected
+    parameters (minus the staging ``output_dir``) and requested formats."""
+    h = hashlib.sha256()
+    for part in (BUILD_FORMAT_VERSION, template.read_bytes(), config.read_bytes(), world_digest, library,
+                 json.dumps({k: v for k, v in parameters.items() if k != "output_dir"}, sort_keys=True, default=str),
+                 ",".join(sorted(formats))):
+        h.update(part if isinstance(part, bytes) else str(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- environment
+def git_state(root: Path) -> dict[str, Any]:
+    """``{"commit": sha or None, "dirty": bool or None}`` of the repository holding the code."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=20)
+        dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"commit": commit, "dirty": dirty}
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("evaluation", "numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "duckdb",
+                 "pandera", "papermill", "nbconvert", "nbclient", "ipykernel", "jupyter_client", "weasyprint"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def is_synthetic(world: Path) -> bool:
+    """A world written by :func:`evaluation.synth.generate_world` (it leaves truth.json or a generator version)."""
+    if (world / "truth.json").exists():
+        return True
+    meta = world / "meta.json"
+    if meta.exists():
+        try:
+            return "generator_version" in json.loads(meta.read_text())
+        except ValueError:
+            return False
+    return False
+
+
+def person_ids(world: Path) -> set[str]:
+    """Every ``person_id`` of the world's people table (for the output scan)."""
+    import pandas as pd
+
+    if (world / "people.parquet").exists():
+        ids = pd.read_parquet(world / "people.parquet", columns=["person_id"])["person_id"]
+    elif (world / "people.csv").exists():
+        ids = pd.read_csv(world / "people.csv", usecols=["person_id"], dtype=str)["person_id"]
+    else:
+        return set()
+    return set(ids.dropna().astype(str))
+
+
+def find_person_ids(texts: Mapping[str, str], ids: set[str]) -> list[tuple[str, str]]:
+    """``(output name, id)`` for each person id found as a whole token in the texts.
+
+    Tokenising (letters, digits, ``_``, ``-``) and looking tokens up in the id set is linear in the text and
+    independent of the number of ids. Ids of fewer than 6 characters, or all digits shorter than 8, are not
+    looked for: they would collide with ordinary figures (a count of 1234 is not a person)."""
+    import re
+
+    wanted = {i for i in ids if len(i) >= 6 and not (i.isdigit() and len(i) < 8)}
+    hits = []
+    if not wanted:
+        return hits
+    token = re.compile(r"[A-Za-z0-9_\-]+")
+    for name, text in texts.items():
+        found = sorted(set(token.findall(text)) & wanted)
+        hits += [(name, i) for i in found[:5]]
+    return hits
+
+
+# ------------------------------------------------------------------------------------------------- workers
+def _kernel_manager_class(conn_dir: str):
+    """A KernelManager whose kernel talks over IPC (Unix sockets) in ``conn_dir``.
+
+    Why: jupyter_client picks TCP ports by binding port 0 and releasing it before the kernel binds; kernels started
+    at the same moment by parallel jobs can be handed the same free port and one dies with "Address already in
+    use" (jupyter/jupyter_client#487, nbclient#44). IPC sockets are files in a folder private to the job, so
+    parallel kernels cannot collide and no start-up lock serialising the jobs is needed. On Windows (no IPC
+    transport in ZMQ) the default TCP manager is used; run with ``--jobs 1`` there if starts clash.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+            self.ip = os.path.join(conn_dir, "k")
+            self.connection_file = os.path.join(conn_dir, "kernel.json")
+
+        async def start_kernel(self, **kw):  # the kernel's own log (not cell output) goes to a file kept on failure
+            kw.setdefault("stderr", open(os.path.join(conn_dir, "kernel.log"), "ab"))  # noqa: SIM115
+            return await super().start_kernel(**kw)
+
+    return IPCKernelManager
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """The failing cell and exception, in one readable line (papermill's error names the cell)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        first = next((ln for ln in (exc.source or "").splitlines() if ln.strip()), "")
+        return f"cell {exc.exec_count} [{first.strip()[:80]}]: {exc.ename}: {exc.evalue}".strip()
+    msg = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {msg[0] if msg else ''}"
+
+
+def run_job(job: Job) -> JobResult:
+    """Build one programme (see the module docstring); never raises: a failure is returned as a result."""
+    t0 = time.perf_counter()
+    out = Path(job.out)
+    final = out / job.programme_id
+    staging = out / ".staging" / f"{job.programme_id}-{os.getpid()}"
+    conn_dir = tempfile.mkdtemp(prefix="evk-")  # short path: Unix socket paths are limited to ~100 characters
+    timings: dict[str, float] = {}
+    try:
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        if job.threads:
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+                os.environ.setdefault(var, str(job.threads))
+        params = {**job.parameters, "output_dir": str(staging)}
+        nb_path = staging / "report.ipynb"
+        t = time.perf_counter()
+        _execute(job, params, nb_path, staging, conn_dir)
+        timings["papermill"] = time.perf_counter() - t
+        results = staging / "results.json"
+        if not results.exists():
+            raise RuntimeError("the template did not write results.json to output_dir")
+        from evaluation.disclosure import check_published
+
+        check_published(json.loads(results.read_text()), job.threshold)
+        t = time.perf_counter()
+        import nbformat
+
+        from evaluation.report.render import Cover, render_notebook
+
+        nb = nbformat.read(str(nb_path), as_version=4)
+        render_notebook(nb, staging, Cover(**job.cover), synthetic=job.synthetic,
+                        formats=[f for f in job.formats if f != "ipynb"])
+        timings["render"] = time.perf_counter() - t
+        _scan_outputs(staging, Path(job.world))
+        if "ipynb" not in job.formats:
+            nb_path.unlink()
+        expected = ["results.json"] + [f"report.{f}" for f in job.formats]
+        missing = [name for name in expected if not (staging / name).is_file()]
+        if missing:
+            raise RuntimeError(f"incomplete report: {', '.join(missing)} not written")
+        (staging / ".build-hash").write_text(job.input_hash + "\n")
+        publish(staging, final)
+        failed = out / ".failed" / job.programme_id
+        if failed.exists():
+            shutil.rmtree(failed, ignore_errors=True)
+        return JobResult(job.programme_id, "ok", time.perf_counter() - t0, outputs=sorted(expected),
+                         timings=timings)
+    except BaseException as exc:  # noqa: BLE001 - one programme's failure must not stop the others
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        failed_nb = ""
+        if (staging / "report.ipynb").exists():
+            dest = out / ".failed" / job.programme_id
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(staging / "report.ipynb"), dest / "report.ipynb")
+            failed_nb = str(dest / "report.ipynb")
+            log = Path(conn_dir) / "kernel.log"
+            if log.exists() and log.stat().st_size:
+                shutil.copy(log, dest / "kernel.log")
+        return JobResult(job.programme_id, "failed", time.perf_counter() - t0, error=_describe_failure(exc),
+                         timings=timings, failed_notebook=failed_nb, traceback=traceback.format_exc(limit=-4))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(conn_dir, ignore_errors=True)
+
+
+def _execute(job: Job, params: dict, nb_path: Path, cwd: Path, conn_dir: str) -> None:
+    import logging
+
+    import papermill as pm
+
+    logging.getLogger("papermill").setLevel(logging.WARNING)
+    kwargs: dict[str, Any] = {}
+    if os.name == "posix":
+        kwargs["kernel_manager_class"] = _kernel_manager_class(conn_dir)
+    # cwd: the staging folder, so a template's relative paths land in its own output and nothing in the caller's
+    # folder can shadow a module in the kernel (the kernel's sys.path starts with its cwd).
+    pm.execute_notebook(str(job.template), str(nb_path), parameters=params, cwd=str(cwd), progress_bar=False,
+                        log_output=False, request_save_on_cell_execute=False,
+                        execution_timeout=job.timeout, **kwargs)
+
+
+def _scan_outputs(folder: Path, world: Path) -> None:
+    """Refuse to publish an output that holds a person id of the world (HTML/ipynb/JSON are scanned; the PDF is
+    printed from the scanned HTML)."""
+    ids = person_ids(world)
+    if not ids:
+        return
+    texts = {p.name: p.read_text(encoding="utf-8", errors="replace") for p in folder.iterdir()
+             if p.suffix in (".ipynb", ".html", ".json")}
+    hits = find_person_ids(texts, ids)
+    if hits:
+        shown = ", ".join(f"{i} in {name}" for name, i in hits[:5])
+        raise RuntimeError(f"person-level identifiers in the outputs ({shown}); a template displays person rows")
+
+
+def publish(staging: Path, final: Path) -> None:
+    """Replace ``final`` by ``staging`` (same file system): rename the old away, rename the new in, delete the old.
+
+    Readers see the old report or the new one, never a mixture; if the second rename fails the old one is put
+    back."""
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if old.exists():
+        shutil.rmtree(old)
+    had_old = final.exists()
+    if had_old:
+        os.replace(final, old)
+    try:
+        os.replace(staging, final)
+    except BaseException:
+        if had_old:
+            os.replace(old, final)
+        raise
+    if had_old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------ the build
+@dataclass
+class BuildOptions:
+    world: Path
+    programmes: list[str] | None = None
+    jobs: int = DEFAULT_JOBS
+    formats: tuple[str, ...] = FORMATS
+    out: Path = Path("reports")
+    force: bool = False
+    extract_date: str | None = None
+    seed: int = DEFAULT_SEED
+    notebooks_dir: Path | None = None
+    templates: Mapping[str, str] | None = None  # design -> template file (name in notebooks_dir, or a path)
+    config_dir: Path | None = None
+    timeout: int | None = 1800  # seconds per cell
+    progress: bool = True
+
+
+@dataclass
+class BuildSummary:
+    results: list[JobResult]
+    manifest: dict[str, Any]
+
+    @property
+    def failed(self) -> list[JobResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def table(self) -> str:
+        """Summary table: programme, status, seconds, error."""
+        rows = [("programme", "status", "seconds", "error")]
+        for r in self.results:
+            rows.append((r.programme_id, r.status, f"{r.seconds:.1f}", r.error))
+        w = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines = [f"{a:<{w[0]}}  {b:<{w[1]}}  {c:>{w[2]}}  {d}".rstrip() for a, b, c, d in rows]
+        lines.insert(1, "-" * max(len(ln) for ln in lines))
+        counts = {s: sum(r.status == s for r in self.results) for s in ("ok", "skipped", "failed")}
+        lines.append(f"{counts['ok']} built, {counts['skipped']} skipped (unchanged), {counts['failed']} failed")
+        return "\n".join(lines)
+
+
+def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
+    items = [t.strip().lower() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    bad = [t for t in items if t not in FORMATS]
+    if bad or not items:
+        raise BuildError(f"--formats: unknown format(s) {', '.join(bad) or '(none)'}; choose from {','.join(FORMATS)}")
+    return tuple(f for f in FORMATS if f in items)
+
+
+def plan(opts: BuildOptions) -> tuple[list[Job], list[JobResult], dict[str, Any]]:
+    """Jobs to run, programmes skipped (unchanged) and the shared facts for the manifest."""
+    from evaluation.config import PROGRAMME_IDS, load_programme, programmes_dir, repo_root
+
+    world = Path(opts.world).resolve()
+    if not world.is_dir():
+        raise BuildError(f"--world: {world} is not a folder of world tables")
+    wanted = list(dict.fromkeys(opts.programmes or PROGRAMME_IDS))
+    unknown = [p for p in wanted if p not in PROGRAMME_IDS]
+    if unknown:
+        raise BuildError(f"--programme: unknown programme(s) {', '.join(unknown)}; known: {', '.join(PROGRAMME_IDS)}")
+    out = Path(opts.out).resolve()
+    config_dir = Path(opts.config_dir).resolve() if opts.config_dir else programmes_dir().resolve()
+    notebooks = Path(opts.notebooks_dir).resolve() if opts.notebooks_dir else repo_root() / "notebooks"
+    templates = dict(TEMPLATES_BY_DESIGN if opts.templates is None else opts.templates)
+    synthetic = is_synthetic(world)
+    digests = world_hash(world, out / ".cache" / "world-hash.json")
+    library = library_hash()
+    git = git_state(repo_root())
+    now = dt.datetime.now()
+    threads = max(1, (os.cpu_count() or 1) // max(1, opts.jobs))
+    jobs, skipped = [], []
+    for pid in wanted:
+        programme = load_programme(pid, config_dir)  # a wrong config fails fast, naming the key
+        name = templates.get(programme.design)
+        if name is None:
+            raise BuildError(f"no report template for design '{programme.design}' ({pid}); "
+                             f"known designs: {', '.join(templates)}")
+        template = Path(name) if Path(name).is_absolute() else notebooks / name
+        if not template.exists():
+            raise BuildError(f"{pid}: report template {template} does not exist")
+        parameters = {"programme_id": pid, "config_path": str(config_dir), "world_path": str(world),
+                      "extract_date": opts.extract_date, "seed": int(opts.seed), "output_dir": None,
+                      "synthetic": synthetic}
+        key = input_hash(template=template, config=config_dir / f"{pid}.yaml", world_digest=digests["*"],
+                         library=library, parameters=parameters, formats=opts.formats)
+        final = out / pid
+        previous = (final / ".build-hash").read_text().strip() if (final / ".build-hash").exists() else None
+        complete = all((final / f"report.{f}").is_file() for f in opts.formats) and (final / "results.json").is_file()
+        if not opts.force and previous == key and complete:
+            skipped.append(JobResult(pid, "skipped", 0.0))
+            continue
+        from evaluation.report.render import Cover
+
+        extract = opts.extract_date or _meta_extract_date(world)
+        cover = asdict(Cover.from_programme(programme, extract_date=extract, build_date=now,
+                                            commit=git["commit"] or ""))
+        jobs.append(Job(programme_id=pid, template=str(template), parameters=parameters, out=str(out),
+                        formats=tuple(opts.formats), cover=cover, synthetic=synthetic, input_hash=key,
+                        threshold=programme.disclosure_threshold, world=str(world), timeout=opts.timeout,
+                        threads=threads))
+    shared = {"world": str(world), "data_hash": digests["*"], "data_files": {k: v for k, v in digests.items()
+                                                                            if k != "*"},
+              "synthetic": synthetic, "git": git, "library_hash": library, "seed": int(opts.seed),
+              "extract_date": opts.extract_date, "formats": list(opts.formats), "templates": templates,
+              "notebooks_dir": str(notebooks), "config_dir": str(config_dir)}
+    return jobs, skipped, shared
+
+
+def _meta_extract_date(world: Path) -> str | None:
+    meta = world / "meta.json"
+    if meta.exists():
+        try:
+            return json.loads(meta.read_text()).get("extract_date")
+        except ValueError:
+            return None
+    return None
+
+
+def build(opts: BuildOptions) -> BuildSummary:
+    """Run the build (see the module docstring) and return its summary; writes the manifest and index."""
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    out = Path(opts.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    jobs, skipped, shared = plan(opts)
+    done: dict[str, JobResult] = {r.programme_id: r for r in skipped}
+    if jobs:
+        done.update({r.programme_id: r for r in _run_jobs(jobs, opts)})
+    order = list(dict.fromkeys([j.programme_id for j in jobs] + [r.programme_id for r in skipped]))
+    from evaluation.config import PROGRAMME_IDS
+
+    order.sort(key=lambda p: PROGRAMME_IDS.index(p))
+    results = [done[p] for p in order]
+    shutil.rmtree(out / ".staging", ignore_errors=True)
+    manifest = write_manifest(out, results, {j.programme_id: j for j in jobs}, shared, started,
+                              time.perf_counter() - t0)
+    write_index(out, manifest)
+    return BuildSummary(results, manifest)
+
+
+def _run_jobs(jobs: list[Job], opts: BuildOptions) -> list[JobResult]:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(jobs), desc="Building reports", unit="report", disable=not opts.progress,
+               file=sys.stderr, dynamic_ncols=True)
+    results = []
+    try:
+        if opts.jobs <= 1 or len(jobs) == 1:
+            for job in jobs:
+                bar.set_postfix_str(job.programme_id)
+                r = run_job(job)
+                results.append(r)
+                bar.update(1)
+        else:
+            # spawn, not fork: the parent may hold threads (tqdm's monitor) and imported numba/BLAS state.
+            broken = _pool_run(jobs, opts.jobs, bar, results)
+            # A worker that dies outright (killed, out of memory) breaks the whole pool, so every job still in it
+            # fails with BrokenProcessPool. Rerun those one per fresh process: the culprit fails alone.
+            for job in broken:
+                _pool_run([job], 1, bar, results, last_chance=True)
+    finally:
+        bar.close()
+    return results
+
+
+def _pool_run(jobs: list[Job], workers: int, bar, results: list[JobResult], last_chance: bool = False) -> list[Job]:
+    import multiprocessing as mp
+    from concurrent.futures.process import BrokenProcessPool
+
+    broken = []
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(run_job, job): job for job in jobs}
+        for fut in as_completed(futures):
+            job = futures[fut]
+            try:
+                r = fut.result()
+            except BrokenProcessPool as exc:
+                if not last_chance:
+                    broken.append(job)
+                    continue
+                r = JobResult(job.programme_id, "failed", 0.0, error=f"worker process died: {exc}")
+            except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result: record it, keep going
+                r = JobResult(job.programme_id, "failed", 0.0, error=f"worker error: {exc!r}")
+            results.append(r)
+            bar.set_postfix_str(f"{r.programme_id} {r.status}")
+            bar.update(1)
+    return broken
+
+
+def write_manifest(out: Path, results: list[JobResult], jobs: Mapping[str, Job], shared: dict[str, Any],
+                   started: dt.datetime, seconds: float) -> dict[str, Any]:
+    """``reports/manifest.json``; programmes not in this build keep their previous entry."""
+    path = out / "manifest.json"
+    previous: dict[str, Any] = {}
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text()).get("programmes", {})
+        except ValueError:
+            previous = {}
+    programmes = dict(previous)
+    for r in results:
+        entry = dict(previous.get(r.programme_id, {}))
+        entry.update({"status": r.status, "seconds": round(r.seconds, 2), "error": r.error or None})
+        job = jobs.get(r.programme_id)
+        if job is not None:
+            entry.update({"template": job.template, "parameters": {k: v for k, v in job.parameters.items()
+                                                                   if k != "output_dir"},
+                          "input_hash": job.input_hash})
+        if r.status == "ok":
+            entry.update({"built_at": started.isoformat(timespec="seconds"), "outputs": r.outputs,
+                          "timings": {k: round(v, 2) for k, v in r.timings.items()}})
+            entry.pop("failed_notebook", None)
+        elif r.status == "failed":
+            entry["failed_notebook"] = r.failed_notebook or None
+            entry["previous_report_kept"] = (out / r.programme_id / ".build-hash").exists()
+        programmes[r.programme_id] = entry
+    manifest = {
+        "built_at": started.isoformat(timespec="seconds"),
+        "build_seconds": round(seconds, 2),
+        "code": shared["git"],
+        "library_hash": shared["library_hash"],
+        "world": shared["world"],
+        "data_hash": shared["data_hash"],
+        "data_files": shared["data_files"],
+        "synthetic": shared["synthetic"],
+        "seed": shared["seed"],
+        "extract_date": shared["extract_date"],
+        "formats": shared["formats"],
+        "templates": shared["templates"],
+        "packages": package_versions(),
+        "programmes": programmes,
+    }
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str))
+    os.replace(tmp, path)
+    return manifest
+
+
+def write_index(out: Path, manifest: dict[str, Any]) -> Path:
+    """``reports/index.html``: each programme with its status and links to its HTML and PDF."""
+    import jinja2
+
+    from evaluation.config import PROGRAMME_IDS, load_programme
+    from evaluation.report.render import TEMPLATES, css
+
+    rows = []
+    for pid in PROGRAMME_IDS:
+        entry = manifest["programmes"].get(pid)
+        folder = out / pid
+        if entry is None and not folder.exists():
+            continue
+        try:
+            name = load_programme(pid).name
+        except Exception:  # noqa: BLE001 - the index must not fail on a config the build did not use
+            name = pid
+        rows.append({"id": pid, "name": name, "status": (entry or {}).get("status", "unknown"),
+                     "error": (entry or {}).get("error"), "built_at": (entry or {}).get("built_at"),
+                     "html": (folder / "report.html").exists(), "pdf": (folder / "report.pdf").exists(),
+                     "json": (folder / "results.json").exists()})
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True)
+    text = env.get_template("index.html.j2").render(rows=rows, m=manifest, css=jinja2.utils.markupsafe.Markup(css()),
+                                                     portfolio=(out / "portfolio" / "report.pdf").exists())
+    path = out / "index.html"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------------- CLI
+def add_cli(subparsers) -> None:
+    p = subparsers.add_parser("build", help="build programme reports (papermill → HTML → PDF) in parallel",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--world", default=None,
+                   help="world folder (default: EVALUATION_WORLD or data/raw/synthetic, generated if absent)")
+    p.add_argument("--programme", action="append", default=None, metavar="ID",
+                   help="programme id (repeatable; default: all nine)")
+    p.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help=f"parallel builds (default {DEFAULT_JOBS})")
+    p.add_argument("--formats", default=",".join(FORMATS), help="comma-separated: ipynb,html,pdf (default all)")
+    p.add_argument("--out", default=None, help="reports folder (default: <repo>/reports)")
+    p.add_argument("--force", action="store_true", help="rebuild even when the inputs are unchanged")
+    p.add_argument("--extract-date", default=None, help="data extract date YYYY-MM-DD (default: the world's)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help=f"seed for the reports and for generating the default synthetic world (default {DEFAULT_SEED})")
+    p.add_argument("--notebooks", default=None, help="folder of report templates (default: <repo>/notebooks)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args) -> int:
+    from evaluation.config import ConfigError, default_world, repo_root
+
+    try:
+        formats = parse_formats(args.formats)
+        if args.jobs < 1:
+            raise BuildError(f"--jobs: must be at least 1, got {args.jobs}")
+        if args.extract_date:
+            try:
+                dt.date.fromisoformat(args.extract_date)
+            except ValueError:
+                raise BuildError(f"--extract-date: '{args.extract_date}' is not a date (YYYY-MM-DD)") from None
+        world = Path(args.world) if args.world else default_world()
+        if not world.exists():
+            if world.resolve() == default_world().resolve():
+                from evaluation.synth import generate_world
+
+                print(f"No world at {world}: generating the synthetic world (seed {args.seed})", file=sys.stderr)
+                generate_world(args.seed, out=world)
+            else:
+                raise BuildError(f"--world: {world} does not exist")
+        opts = BuildOptions(world=world, programmes=args.programme, jobs=args.jobs, formats=formats,
+                            out=Path(args.out) if args.out else repo_root() / "reports", force=args.force,
+                            extract_date=args.extract_date, seed=args.seed,
+                            notebooks_dir=Path(args.notebooks) if args.notebooks else None,
+                            progress=not args.no_progress)
+        summary = build(opts)
+    except (BuildError, ConfigError) as exc:
+        print(f"build: {exc}", file=sys.stderr)
+        return 2
+    print(summary.table())
+    print(f"Reports in {opts.out}; index {opts.out / 'index.html'}")
+    return summary.exit_code
