@@ -683,6 +683,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help=f"seed for the reports and for generating the default synthetic world (default {DEFAULT_SEED})")
     p.add_argument("--notebooks", default=None, help="folder of report templates (default: <repo>/notebooks)")
+    p.add_argument("--template", action="append", default=None, metavar="DESIGN=NOTEBOOK",
+                   help="use NOTEBOOK for programmes of DESIGN (repeatable; default: "
+                        + ", ".join(f"{k}={v}" for k, v in TEMPLATES_BY_DESIGN.items()) + ")")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_cli)
 
@@ -699,6 +702,13 @@ def _run_cli(args) -> int:
                 dt.date.fromisoformat(args.extract_date)
             except ValueError:
                 raise BuildError(f"--extract-date: '{args.extract_date}' is not a date (YYYY-MM-DD)") from None
+        templates = dict(TEMPLATES_BY_DESIGN)
+        for item in args.template or []:
+            design, sep, nb = item.partition("=")
+            if not sep or design not in TEMPLATES_BY_DESIGN:
+                raise BuildError(f"--template: '{item}' is not DESIGN=NOTEBOOK with DESIGN one of "
+                                 f"{', '.join(TEMPLATES_BY_DESIGN)}")
+            templates[design] = str(Path(nb).resolve()) if Path(nb).exists() else nb
         world = Path(args.world) if args.world else default_world()
         if not world.exists():
             if world.resolve() == default_world().resolve():
@@ -711,7 +721,7 @@ def _run_cli(args) -> int:
         opts = BuildOptions(world=world, programmes=args.programme, jobs=args.jobs, formats=formats,
                             out=Path(args.out) if args.out else repo_root() / "reports", force=args.force,
                             extract_date=args.extract_date, seed=args.seed,
-                            notebooks_dir=Path(args.notebooks) if args.notebooks else None,
+                            notebooks_dir=Path(args.notebooks) if args.notebooks else None, templates=templates,
                             progress=not args.no_progress)
         summary = build(opts)
     except (BuildError, ConfigError) as exc:

@@ -1,0 +1,279 @@
+"""The report build: papermill per programme in parallel, atomic publication, skip cache, manifest, disclosure.
+
+End-to-end tests use the tiny templates in tests/fixtures/notebooks (injected through the design → template
+mapping) on the session's small synthetic world; one slow test runs the real templates.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from evaluation.report import build as b
+from evaluation.report import render
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "notebooks"
+TINY = str(FIXTURES / "tiny_report.ipynb")
+FAILING = str(FIXTURES / "failing_report.ipynb")
+LEAKY = str(FIXTURES / "leaky_report.ipynb")
+ALL_TINY = {d: TINY for d in b.TEMPLATES_BY_DESIGN}
+# one programme of each kind of design: individual, delivery, area
+SOME = ["pathways-out", "capacity-building", "project-adder"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "evaluation", "build", "--no-progress", *args],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+
+def _pdf_text(path: Path) -> str:
+    if shutil.which("pdftotext"):
+        return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                              check=True).stdout
+    pypdf = pytest.importorskip("pypdf")
+    return "\n".join(page.extract_text() or "" for page in pypdf.PdfReader(str(path)).pages)
+
+
+def _all_output_text(reports: Path) -> dict[str, str]:
+    texts = {}
+    for p in reports.rglob("*"):
+        if not p.is_file() or ".failed" in p.parts:
+            continue
+        if p.suffix == ".pdf":
+            texts[str(p)] = _pdf_text(p)
+        elif p.suffix in (".ipynb", ".html", ".json"):
+            texts[str(p)] = p.read_text(encoding="utf-8", errors="replace")
+    return texts
+
+
+def _assert_no_person_ids(reports: Path, world: Path) -> int:
+    ids = set(pd.read_csv(world / "people.csv", usecols=["person_id"], dtype=str)["person_id"])
+    assert ids and all(re.fullmatch(r"P\d{7}", i) for i in list(ids)[:100])
+    texts = _all_output_text(reports)
+    assert any(k.endswith(".pdf") for k in texts) and any(k.endswith(".ipynb") for k in texts)
+    for name, text in texts.items():
+        found = set(re.findall(r"P\d{7}", text)) & ids
+        assert not found, f"{name} holds person ids {sorted(found)[:5]}"
+    return len(texts)
+
+
+# ------------------------------------------------------------------------------------------- fast unit tests
+def test_formats_are_checked_and_ordered():
+    assert b.parse_formats("pdf,ipynb") == ("ipynb", "pdf")
+    assert b.parse_formats(" HTML ") == ("html",)
+    with pytest.raises(b.BuildError, match="--formats: unknown format.*docx"):
+        b.parse_formats("html,docx")
+    with pytest.raises(b.BuildError, match="--formats"):
+        b.parse_formats("")
+
+
+def test_template_is_chosen_by_design():
+    from evaluation.config import load_programmes
+
+    chosen = {pid: b.TEMPLATES_BY_DESIGN[p.design] for pid, p in load_programmes().items()}
+    assert chosen["wonder-plus"] == chosen["sos-plus"] == "programme_report.ipynb"
+    assert chosen["project-adder"] == "area_report.ipynb"
+    assert chosen["capacity-building"] == "delivery_report.ipynb"
+
+
+def test_publish_replaces_atomically_and_keeps_nothing_old(tmp_path):
+    final = tmp_path / "p"
+    final.mkdir()
+    (final / "report.pdf").write_text("old")
+    (final / "stale.txt").write_text("old only")
+    staging = tmp_path / ".staging" / "p-1"
+    staging.mkdir(parents=True)
+    (staging / "report.pdf").write_text("new")
+    b.publish(staging, final)
+    assert (final / "report.pdf").read_text() == "new" and not (final / "stale.txt").exists()
+    assert not staging.exists() and sorted(x.name for x in tmp_path.iterdir()) == [".staging", "p"]
+
+
+def test_person_id_scan_finds_whole_tokens_only():
+    ids = {"P0000123", "P0000999", "12345"}
+    hits = b.find_person_ids({"a.html": "<td>P0000123</td> XP0000999 count 12345"}, ids)
+    assert hits == [("a.html", "P0000123")]  # XP0000999 is another token; short numeric ids are not looked for
+
+
+def test_input_hash_follows_every_input(tmp_path):
+    t, c = tmp_path / "t.ipynb", tmp_path / "c.yaml"
+    t.write_text("template")
+    c.write_text("config")
+    base = dict(template=t, config=c, world_digest="w", library="l", parameters={"seed": 1, "output_dir": "x"},
+                formats=("pdf",))
+    h = b.input_hash(**base)
+    assert h == b.input_hash(**{**base, "parameters": {"seed": 1, "output_dir": "elsewhere"}})  # staging path
+    assert h != b.input_hash(**{**base, "parameters": {"seed": 2}})
+    assert h != b.input_hash(**{**base, "world_digest": "w2"})
+    assert h != b.input_hash(**{**base, "library": "l2"})
+    assert h != b.input_hash(**{**base, "formats": ("pdf", "html")})
+    c.write_text("config edited")
+    assert h != b.input_hash(**base)
+
+
+def test_world_hash_is_content_based_and_memoised(tmp_path):
+    w = tmp_path / "w"
+    w.mkdir()
+    (w / "people.csv").write_text("person_id\nP0000001\n")
+    cache = tmp_path / "cache.json"
+    first = b.world_hash(w, cache)
+    assert set(first) == {"people.csv", "*"} and cache.exists()
+    copy = tmp_path / "copy"
+    shutil.copytree(w, copy)  # same content elsewhere, new mtime: same data hash
+    assert b.world_hash(copy, cache)["*"] == first["*"]
+    (w / "people.csv").write_text("person_id\nP0000002\n")
+    assert b.world_hash(w, cache)["*"] != first["*"]
+
+
+def test_bad_arguments_are_named(tmp_path, small_world):
+    with pytest.raises(b.BuildError, match="--programme: unknown programme.*no-such"):
+        b.plan(b.BuildOptions(world=small_world, programmes=["no-such"], out=tmp_path))
+    with pytest.raises(b.BuildError, match="--world"):
+        b.plan(b.BuildOptions(world=tmp_path / "absent", out=tmp_path))
+    with pytest.raises(b.BuildError, match="no report template for design 'area'"):
+        b.plan(b.BuildOptions(world=small_world, programmes=["project-adder"], out=tmp_path,
+                              templates={"individual": TINY}))
+    with pytest.raises(b.BuildError, match="does not exist"):
+        b.plan(b.BuildOptions(world=small_world, programmes=["project-adder"], out=tmp_path,
+                              templates={"area": "missing.ipynb"}))
+
+
+def test_cli_errors_exit_2_naming_the_argument(tmp_path):
+    proc = _cli("--world", str(tmp_path / "absent"), "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "--world" in proc.stderr
+    proc = _cli("--formats", "docx", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "--formats" in proc.stderr
+    proc = _cli("--template", "nonsense", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "--template" in proc.stderr
+
+
+def test_wrong_config_fails_fast_naming_the_key(tmp_path, small_world):
+    from evaluation.config import ConfigError
+
+    cfg = tmp_path / "programmes"
+    shutil.copytree(ROOT / "programmes", cfg)
+    text = (cfg / "mace.yaml").read_text()
+    (cfg / "mace.yaml").write_text(re.sub(r"(?m)^design:.*$", "design: randomised", text))
+    with pytest.raises(ConfigError, match="mace.yaml: key 'design'"):
+        b.plan(b.BuildOptions(world=small_world, out=tmp_path / "r", config_dir=cfg, templates=ALL_TINY))
+
+
+def test_render_writes_html_without_code_and_an_a4_pdf(tmp_path):
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(14, 4))  # wider than the page: must be scaled, not cut
+    ax.plot([0, 1], [0, 1])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    png = base64.b64encode(buf.getvalue()).decode()
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell("secret_source_code = 1\ndisplay(x)")
+    code.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/markdown": "# Title here\n\n## A section\n\nSome text."}),
+        nbformat.v4.new_output("execute_result", data={"text/html": "<table><tr><td>cell42</td></tr></table>",
+                                                       "text/plain": "x"}, execution_count=1),
+        nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}),
+        nbformat.v4.new_output("stream", name="stderr", text="UserWarning: noisy"),
+    ]
+    nb.cells = [code]
+    cover = render.Cover(title="Test Programme", provider="Provider Ltd", funders="A, B", period="April 2019 – March 2020",
+                         extract_date="31 December 2024", threshold=5)
+    out = render.render_notebook(nb, tmp_path, cover, synthetic=True)
+    html = out["html"].read_text()
+    assert "cell42" in html and "Title here" in html and "data:image/png;base64" in html
+    assert "secret_source_code" not in html and "In&nbsp;[" not in html and "noisy" not in html
+    text = _pdf_text(out["pdf"])
+    assert "Test Programme" in text and "Provider Ltd" in text and "cell42" in text
+    pages = text.count("\f") + (0 if text.endswith("\f") else 1)
+    assert f"Page 1 of {pages}" in text and f"Page {pages} of {pages}" in text
+    assert text.count("SYNTHETIC DATA — illustrative") >= pages  # on every page
+    assert "secret_source_code" not in text
+    info = subprocess.run(["pdfinfo", str(out["pdf"])], capture_output=True, text=True).stdout if shutil.which(
+        "pdfinfo") else "595.276 x 841.89"
+    assert "595.276 x 841.89" in info  # A4 in points
+    real = render.render_notebook(nb, tmp_path / "real", cover, synthetic=False, formats=("pdf",))
+    assert "SYNTHETIC" not in _pdf_text(real["pdf"])
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_build_end_to_end_failure_isolated_previous_report_kept(small_world, tmp_path):
+    out = tmp_path / "reports"
+    first = b.build(b.BuildOptions(world=small_world, programmes=SOME, jobs=2, out=out, templates=ALL_TINY,
+                                   progress=False))
+    assert [r.status for r in first.results] == ["ok", "ok", "ok"] and first.exit_code == 0
+    for pid in SOME:
+        assert {p.name for p in (out / pid).iterdir()} == {"report.ipynb", "report.html", "report.pdf",
+                                                          "results.json", ".build-hash"}
+    good_pdf = (out / "capacity-building" / "report.pdf").read_bytes()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["synthetic"] is True and len(manifest["data_hash"]) == 64
+    assert manifest["code"]["commit"] and "papermill" in manifest["packages"]
+    assert manifest["programmes"]["pathways-out"]["parameters"]["programme_id"] == "pathways-out"
+    assert "capacity-building/report.pdf" in (out / "index.html").read_text()
+
+    # unchanged inputs are skipped
+    again = b.build(b.BuildOptions(world=small_world, programmes=SOME, jobs=2, out=out, templates=ALL_TINY,
+                                   progress=False))
+    assert [r.status for r in again.results] == ["skipped"] * 3
+
+    # the CLI: one forced failure (capacity-building's template raises) does not stop the others
+    proc = _cli("--world", str(small_world), "--out", str(out), "--jobs", "2", "--force",
+                *[a for pid in SOME for a in ("--programme", pid)],
+                "--template", f"individual={TINY}", "--template", f"area={TINY}", "--template", f"delivery={FAILING}")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    table = proc.stdout
+    assert re.search(r"pathways-out\s+ok", table) and re.search(r"project-adder\s+ok", table)
+    assert re.search(r"capacity-building\s+failed.*ValueError: forced failure for capacity-building", table)
+    assert "2 built, 0 skipped (unchanged), 1 failed" in table
+    assert (out / "capacity-building" / "report.pdf").read_bytes() == good_pdf  # previous good report kept
+    assert (out / ".failed" / "capacity-building" / "report.ipynb").exists()
+    m = json.loads((out / "manifest.json").read_text())["programmes"]["capacity-building"]
+    assert m["status"] == "failed" and m["previous_report_kept"] and "cell" in m["error"]
+    assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
+    _assert_no_person_ids(out, small_world)
+
+
+@pytest.mark.slow
+def test_build_refuses_person_level_outputs_and_partial_formats(small_world, tmp_path):
+    out = tmp_path / "reports"
+    s = b.build(b.BuildOptions(world=small_world, programmes=["pathways-out", "project-adder"], jobs=1, out=out,
+                               templates={**ALL_TINY, "individual": LEAKY}, formats=("ipynb", "html"),
+                               progress=False))
+    status = {r.programme_id: r for r in s.results}
+    assert status["pathways-out"].status == "failed" and "person-level identifiers" in status["pathways-out"].error
+    assert not (out / "pathways-out").exists()
+    assert status["project-adder"].status == "ok"
+    assert {p.name for p in (out / "project-adder").iterdir()} == {"report.ipynb", "report.html", "results.json",
+                                                                  ".build-hash"}
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_real_templates_build_and_hold_no_person_ids(small_world, tmp_path):
+    """The lead's templates (one per design) through the whole pipeline; every output scanned for person ids."""
+    out = tmp_path / "reports"
+    s = b.build(b.BuildOptions(world=small_world, programmes=["pathways-out", "capacity-building", "project-adder"],
+                               jobs=2, out=out, progress=False))
+    assert s.exit_code == 0, s.table() + "\n".join(r.traceback for r in s.results)
+    n = _assert_no_person_ids(out, small_world)
+    assert n >= 9
+    from evaluation.disclosure import check_published
+
+    for pid in ("pathways-out", "capacity-building", "project-adder"):
+        check_published(json.loads((out / pid / "results.json").read_text()))
