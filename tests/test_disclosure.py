@@ -74,3 +74,128 @@ def test_check_published_names_the_key_path():
     with pytest.raises(DisclosureError, match=r"attrition\[1\]\.comparison"):
         check_published({"attrition": [{"comparison": 7}, {"comparison": 3}]})
     check_published({"per_100_participants": 3, "number_needed": 2, "rate": 3})  # not counts of people
+
+
+# ------------------------------------------------------------------------------ classic cases, margins, exact check
+def _equations(t: pd.DataFrame, total_row, total_col):
+    """The published additive relations of a table as rows of coefficients over its cells (row-major), written
+    independently of the module: column sums when total_row, row sums when total_col; a margin enters with -1."""
+    x = t.to_numpy(dtype=float)
+    n, m = x.shape
+    mr = None if isinstance(total_row, bool) else list(t.index).index(total_row)
+    mc = None if isinstance(total_col, bool) else list(t.columns).index(total_col)
+    eqs = []
+    if total_row is not False:
+        for j in range(m):
+            e = np.zeros(n * m)
+            for i in range(n):
+                e[i * m + j] = -1.0 if i == mr else 1.0
+            eqs.append(e)
+    if total_col is not False:
+        for i in range(n):
+            e = np.zeros(n * m)
+            for j in range(m):
+                e[i * m + j] = -1.0 if j == mc else 1.0
+            eqs.append(e)
+    return np.array(eqs)
+
+
+def _recoverable_cells(t, mask, total_row, total_col):
+    """Suppressed cells a reader can compute exactly from the shown cells and published totals: those for which
+    the unit vector lies in the row space of the equations restricted to the suppressed cells."""
+    eqs = _equations(t, total_row, total_col)
+    hidden = np.flatnonzero(mask.to_numpy().ravel())
+    if not len(hidden) or not len(eqs):
+        return []
+    a = eqs[:, hidden]
+    rank = np.linalg.matrix_rank(a)
+    out = []
+    for k in range(len(hidden)):
+        unit = np.zeros(len(hidden))
+        unit[k] = 1.0
+        if np.abs(a[:, k]).sum() and np.linalg.matrix_rank(np.vstack([a, unit])) == rank:
+            out.append(divmod(int(hidden[k]), t.shape[1]))
+    return out
+
+
+def test_row_with_one_small_cell_and_a_total_gets_a_second_cell():
+    t = pd.DataFrame({"completed": [20], "disengaged": [3], "ongoing": [9], "not_started": [14]}, index=["Norwich"])
+    display, mask = suppress(t, total_row=False, total_col=True)
+    assert display.loc["Norwich"].tolist() == [20, SUPPRESSED, SUPPRESSED, 14]  # 9 is the next smallest
+    assert _recoverable_cells(t, mask, False, True) == []
+
+
+def test_margins_inside_the_table():
+    t = pd.DataFrame({"a": [3, 10, 13], "b": [8, 12, 20], "Total": [11, 22, 33]}, index=["x", "y", "Total"])
+    s = suppress(t, total_row="Total", total_col="Total")
+    m = s.mask.to_numpy()
+    assert m[0, 0] and m.sum() >= 4  # the 3, and enough partners that no row or column reveals it
+    assert _recoverable_cells(t, s.mask, "Total", "Total") == []
+    assert s.display.loc["Total", "Total"] == 33  # the grand total survives: hiding interior cells is enough
+
+
+def test_small_totals_are_suppressed_and_all_small_rows():
+    t = pd.DataFrame({"a": [1, 10, 11], "b": [2, 30, 32], "Total": [3, 40, 43]}, index=["x", "y", "Total"])
+    s = suppress(t, total_row="Total", total_col="Total")
+    assert s.mask.loc["x"].all()  # 1, 2 and their total 3 are all small
+    assert _recoverable_cells(t, s.mask, "Total", "Total") == []
+    all_small = pd.DataFrame({"a": [1, 12], "b": [2, 15], "c": [4, 9]}, index=["r1", "r2"])
+    s = suppress(all_small, total_row=True, total_col=True)
+    assert s.mask.loc["r1"].all() and s.mask.loc["r2"].sum() >= 2
+    assert _recoverable_cells(all_small, s.mask, True, True) == []
+
+
+def test_lone_cell_with_only_zeros_beside_it_takes_a_zero_as_partner():
+    t = pd.DataFrame({"n": [3, 0, 0]})
+    s = suppress(t)  # the column total is 3: the zero is the only cell left to hide it with
+    assert s.mask["n"].sum() == 2 and s.mask["n"].iloc[0]
+
+
+def test_exact_check_catches_a_cell_the_line_rule_misses():
+    # two blocks of small cells joined by one small cell: every row and column has >= 2 suppressed cells, yet
+    # (rows 0+1 totals) - (columns 0+1 totals) isolates the joining cell (1, 2)
+    x = np.full((5, 5), 50)
+    for i, j in [(0, 0), (0, 1), (1, 0), (1, 1), (2, 2), (2, 3), (3, 2), (3, 3), (1, 2)]:
+        x[i, j] = 2
+    t = pd.DataFrame(x, columns=list("abcde"))
+    primary = pd.DataFrame(x < 5, columns=list("abcde"))
+    assert _recoverable_cells(t, primary, True, True) == [(1, 2)]
+    s = suppress(t, total_row=True, total_col=True)
+    assert s.mask.to_numpy().sum() > 9 and _recoverable_cells(t, s.mask, True, True) == []
+
+
+def test_count_cols_and_argument_errors():
+    t = pd.DataFrame({"n": [3, 40, 12], "year": [2019, 2020, 2021]})
+    s = suppress(t, count_cols=["n"])
+    assert s.display["year"].tolist() == [2019, 2020, 2021] and s.mask["n"].sum() == 2
+    with pytest.raises(ValueError, match="count_cols.*'missing'"):
+        suppress(t, count_cols=["missing"])
+    with pytest.raises(ValueError, match="total_row='All'"):
+        suppress(t, total_row="All")
+    with pytest.raises(ValueError, match="threshold"):
+        suppress(t, threshold=0)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_property_no_suppressed_cell_recoverable_from_published_totals(seed):
+    """Random tables, totals outside or inside (margins), rows/columns/both: primary cells are suppressed and no
+    suppressed cell can be computed exactly from the shown cells and the published totals."""
+    rng = np.random.default_rng(1000 + seed)
+    n, m = rng.integers(1, 7), rng.integers(1, 6)
+    x = rng.choice([0, 1, 2, 3, 4, 5, 7, 12, 30, 80], size=(n, m), p=[.1, .12, .1, .08, .1, .1, .1, .1, .1, .1])
+    t = pd.DataFrame(x, columns=[f"c{j}" for j in range(m)], index=[f"r{i}" for i in range(n)])
+    kind = seed % 4
+    if kind == 3:  # margins inside the table
+        t["Total"] = t.sum(axis=1)
+        t.loc["Total"] = t.sum(axis=0)
+        total_row, total_col = "Total", "Total"
+    else:
+        total_row, total_col = [(True, False), (False, True), (True, True)][kind]
+    threshold = int(rng.choice([3, 5, 10]))
+    s = suppress(t, threshold=threshold, total_row=total_row, total_col=total_col)
+    v = t.to_numpy()
+    assert s.mask.to_numpy()[(v >= 1) & (v < threshold)].all()
+    left = _recoverable_cells(t, s.mask, total_row, total_col)
+    # the only tolerated exception: a line holding a single cell, whose published total *is* that cell
+    for i, j in left:
+        assert (not isinstance(total_row, str)) and (t.shape[0] == 1 or t.shape[1] == 1), (i, j, t, s.display)

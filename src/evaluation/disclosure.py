@@ -9,16 +9,27 @@ and statistical releases, as its R package *mojSuppression* implements them:
 * **secondary (complementary) suppression**: a published total minus the shown cells must not reveal a
   suppressed cell. Whenever a line that adds up to a published total (each column, when ``total_row``; each row,
   when ``total_col``) has exactly one suppressed cell, the smallest other non-zero cell in that line is suppressed
-  too. This repeats until no line has a lone suppressed cell (a fixed point), as cells suppressed for a column can
-  leave a row with a lone one and vice versa.
+  too (a zero only when nothing else is left, a margin total last). This repeats until no line has a lone
+  suppressed cell (a fixed point), as cells suppressed for a column can leave a row with a lone one and vice versa.
+  A final exact check then looks for cells still recoverable from *combinations* of lines (the published totals
+  form a linear system; a suppressed cell is recoverable iff the system fixes its value) and suppresses a partner
+  for each, returning to the line rule until neither finds anything.
+
+Totals may be outside the table (``total_row=True``: column totals are published elsewhere) or inside it as
+margins (``total_row="Total"``: that row holds the column totals, as ``pd.crosstab(..., margins=True)`` makes);
+margin cells are counts like any other (a total of 3 is suppressed).
 
 Conventions: suppressed cells are shown as ``"[c]"`` (the ONS/GSS symbol for "confidential") in display tables,
 and are NaN in data tables with a boolean mask beside them. Rates and estimates are not counts and are not
 suppressed here; a rate computed from a suppressed count is the caller's to withhold.
 
-Unlike *mojSuppression*, which picks secondary cells to minimise information loss over hierarchies, this module
-handles one two-way table at a time and picks the smallest cell: simple, deterministic and sufficient for the
-report tables (attrition, profiles, referral funnels), whose lines are short.
+Relation to *mojSuppression* (MoJ analytical services, R): it applies the same two steps to rows, columns or both
+of one data frame (``simple_suppression``, ``suppress_single_group``; ``suppress_tidy_data`` per group), and where
+several secondary cells would do it explores the choices by branching to lose the least information. This
+module picks the smallest candidate (deterministic, no search), handles margins inside the table, and adds the
+exact linear-algebra check, which the line rule alone does not guarantee. Known limit shared with both: a reader
+who knows the rule and that suppressed primary cells are at least 1 can bound cells (e.g. two suppressed cells
+with a residual of 2 must both be 1). Suppress zeros too (``suppress_zero=True``) where that matters.
 """
 from __future__ import annotations
 
@@ -40,11 +51,16 @@ class DisclosureError(ValueError):
 @dataclass
 class Suppressed:
     """A table after suppression: ``values`` (NaN where suppressed), ``mask`` (True = suppressed) and
-    ``display`` (the table to show: counts as integers, suppressed cells ``"[c]"``, missing ``"–"``)."""
+    ``display`` (the table to show: counts as integers, suppressed cells ``"[c]"``, missing ``"–"``).
+
+    Unpacks as ``display, mask = suppress(...)``."""
 
     values: pd.DataFrame
     mask: pd.DataFrame
     display: pd.DataFrame
+
+    def __iter__(self):
+        return iter((self.display, self.mask))
 
 
 def _count_columns(table: pd.DataFrame) -> list:
@@ -52,29 +68,49 @@ def _count_columns(table: pd.DataFrame) -> list:
             pd.api.types.is_bool_dtype(table[c])]
 
 
-def suppress(table: pd.DataFrame, threshold: int = DEFAULT_THRESHOLD, *, suppress_zero: bool = False,
-             total_row: bool = True, total_col: bool = False) -> Suppressed:
+def suppress(table: pd.DataFrame, threshold: int = DEFAULT_THRESHOLD, *, count_cols=None,
+             total_row: bool | Any = True, total_col: bool | Any = False, suppress_zero: bool = False) -> Suppressed:
     """Primary and secondary suppression of the count columns of ``table`` (see the module docstring).
 
-    ``total_row=True``: each column's total is (or may be) published, so each column must not have a lone
-    suppressed cell. ``total_col=True``: likewise each row's total. NaN cells (not applicable) are neither counted
-    nor suppressed.
+    ``count_cols``: the columns holding counts of people (default: every numeric, non-boolean column).
+
+    ``total_row``: the column totals are published. ``True`` — outside the table (e.g. in the text or another
+    table); a row *label* — that row of ``table`` holds them (a margin, e.g. ``"Total"`` from
+    ``pd.crosstab(..., margins=True, margins_name="Total")``); ``False`` — no column totals. ``total_col`` likewise
+    for the row totals (a column label names a margin column, which must be one of ``count_cols``). Margin cells
+    are counts too: a small total is suppressed, and a margin may be the secondary cell of last resort.
+
+    NaN cells (not applicable) are neither counted nor suppressed.
     """
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"suppress: expected a DataFrame, got {type(table).__name__}")
-    if not isinstance(threshold, (int, np.integer)) or threshold < 1:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or threshold < 1:
         raise ValueError(f"suppress: threshold must be a whole number >= 1, got {threshold!r}")
-    cols = _count_columns(table)
+    if count_cols is None:
+        cols = _count_columns(table)
+    else:
+        cols = list(count_cols)
+        missing = [c for c in cols if c not in table.columns]
+        if missing:
+            raise ValueError(f"suppress: count_cols {missing} are not columns of the table "
+                             f"(columns: {list(table.columns)})")
+        not_num = [c for c in cols if not pd.api.types.is_numeric_dtype(table[c])]
+        if not_num:
+            raise ValueError(f"suppress: count column(s) {not_num} are not numeric")
     x = table[cols].to_numpy(dtype=float) if cols else np.zeros((len(table), 0))
     bad = ~np.isnan(x) & ((x < 0) | (x != np.round(x)))
     if bad.any():
         r, c = np.argwhere(bad)[0]
         raise ValueError(f"suppress: column '{cols[c]}' row '{table.index[r]}' is not a count ({x[r, c]!r})")
+    margin_row = _margin_position(total_row, list(table.index), "total_row", "row of the table")
+    margin_col = _margin_position(total_col, cols, "total_col", "count column")
     present = ~np.isnan(x)
     low = 0 if suppress_zero else 1
     mask = present & (x >= low) & (x < threshold)
-    if total_row or total_col:
-        mask = _secondary(x, present, mask, by_column=total_row, by_row=total_col)
+    lines = _lines(x.shape, present, by_column=bool(total_row is not False), by_row=bool(total_col is not False),
+                   margin_row=margin_row, margin_col=margin_col)
+    if lines:
+        mask = _secondary(x, present, mask, lines)
     values = table.copy()
     display = table.copy().astype(object)
     for j, c in enumerate(cols):
@@ -85,32 +121,105 @@ def suppress(table: pd.DataFrame, threshold: int = DEFAULT_THRESHOLD, *, suppres
     return Suppressed(values=values, mask=mask_df, display=display)
 
 
-def _secondary(x: np.ndarray, present: np.ndarray, mask: np.ndarray, *, by_column: bool, by_row: bool) -> np.ndarray:
+def _margin_position(spec, labels: list, arg: str, what: str) -> int | None:
+    if isinstance(spec, (bool, np.bool_)) or spec is None:
+        return None
+    hits = [i for i, lab in enumerate(labels) if lab == spec]
+    if len(hits) != 1:
+        raise ValueError(f"suppress: {arg}={spec!r} must be True/False or the label of one {what} "
+                         f"({'not found' if not hits else 'label not unique'})")
+    return hits[0]
+
+
+def _lines(shape, present, *, by_column: bool, by_row: bool, margin_row: int | None, margin_col: int | None):
+    """Each published additive relation as ``(cells, coefficients)``: interior cells +1, the margin cell −1 (its
+    right-hand side, a total outside the table or zero, is known to a reader)."""
+    n, m = shape
+    lines = []
+    if by_column:
+        for j in range(m):
+            cells = [(i, j) for i in range(n) if i != margin_row and present[i, j]]
+            coef = [1.0] * len(cells)
+            if margin_row is not None and present[margin_row, j]:
+                cells.append((margin_row, j))
+                coef.append(-1.0)
+            if cells:
+                lines.append((cells, coef))
+    if by_row:
+        for i in range(n):
+            cells = [(i, j) for j in range(m) if j != margin_col and present[i, j]]
+            coef = [1.0] * len(cells)
+            if margin_col is not None and present[i, margin_col]:
+                cells.append((i, margin_col))
+                coef.append(-1.0)
+            if cells:
+                lines.append((cells, coef))
+    return lines
+
+
+def _secondary(x: np.ndarray, present: np.ndarray, mask: np.ndarray, lines) -> np.ndarray:
+    """Complementary suppression to a fixed point.
+
+    Step 1 (the classic rule, as in *mojSuppression*): a line with exactly one suppressed cell gets a second one —
+    the smallest non-zero interior cell; failing that a zero cell; failing that the line's margin cell.
+    Step 2 (exact check): a suppressed cell may still be recoverable from *combinations* of lines (e.g. two
+    blocks of suppressed cells joined by one cell: adding and subtracting their totals isolates it). A cell is
+    recoverable iff every solution of the published equations gives it the same value, i.e. the null space of
+    the equations restricted to the suppressed cells is zero at that cell (the Gaussian-elimination test of
+    Statistics Norway's GaussSuppression). Such a cell gets a partner as in step 1, and step 1 runs again.
+    """
     mask = mask.copy()
-    changed = True
-    while changed:
+    margins = set()
+    for cells, coef in lines:
+        margins.update(c for c, a in zip(cells, coef) if a < 0)
+
+    def partner(cells) -> tuple | None:
+        free = [c for c in cells if not mask[c] and present[c]]
+        if not free:
+            return None
+        return min(free, key=lambda c: (c in margins, x[c] == 0, x[c]))
+
+    while True:
         changed = False
-        lines = []
-        if by_column:
-            lines += [(slice(None), j) for j in range(x.shape[1])]
-        if by_row:
-            lines += [(i, slice(None)) for i in range(x.shape[0])]
-        for line in lines:
-            m = mask[line]
-            if m.sum() != 1:
-                continue
-            vals = x[line]
-            ok = present[line] & ~m & (vals > 0)  # a zero cell reveals nothing when suppressed alongside
-            if not ok.any():
-                continue  # nothing else in the line: the total itself equals the suppressed cell (caller's to hide)
-            k = np.flatnonzero(ok)[np.argmin(vals[ok])]
-            idx = np.arange(len(vals))[k]
-            if isinstance(line[0], slice):
-                mask[idx, line[1]] = True
-            else:
-                mask[line[0], idx] = True
-            changed = True
-    return mask
+        for cells, _ in lines:
+            if sum(bool(mask[c]) for c in cells) == 1:
+                c = partner(cells)
+                if c is not None:
+                    mask[c] = True
+                    changed = True
+        if changed:
+            continue
+        for k in _recoverable(x.shape, lines, mask):
+            options = [partner(cells) for cells, _ in lines if k in cells]
+            options = [c for c in options if c is not None]
+            if options:
+                mask[min(options, key=lambda c: (c in margins, x[c] == 0, x[c]))] = True
+                changed = True
+                break
+        if not changed:
+            return mask
+
+
+def _recoverable(shape, lines, mask: np.ndarray) -> list[tuple[int, int]]:
+    """Suppressed cells whose value the published lines determine exactly (see :func:`_secondary`)."""
+    unknown = [tuple(c) for c in np.argwhere(mask)]
+    if not unknown:
+        return []
+    pos = {c: k for k, c in enumerate(unknown)}
+    a = np.zeros((len(lines), len(unknown)))
+    for r, (cells, coef) in enumerate(lines):
+        for c, v in zip(cells, coef):
+            if c in pos:
+                a[r, pos[c]] = v
+    a = a[np.abs(a).sum(axis=1) > 0]
+    if a.size == 0:
+        return []
+    _, sv, vt = np.linalg.svd(a, full_matrices=True)
+    rank = int((sv > 1e-9 * max(1.0, sv[0])).sum())
+    null = vt[rank:]  # rows span the null space
+    touched = np.abs(a).sum(axis=0) > 0
+    fixed = touched & (np.abs(null).max(axis=0, initial=0.0) < 1e-9)
+    return [unknown[k] for k in np.flatnonzero(fixed)]
 
 
 def safe_count(n, threshold: int = DEFAULT_THRESHOLD):
