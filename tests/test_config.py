@@ -65,3 +65,20 @@ def test_file_name_must_match_id_and_missing_file(tmp_path):
     (tmp_path / "mace.yaml").write_text("id: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_programme("mace", tmp_path)
+
+
+def test_funding_keys_are_checked(tmp_path):
+    from evaluation.config import programmes_dir
+
+    raw = yaml.safe_load((programmes_dir() / "wonder-plus.yaml").read_text())
+    for key, bad in (("funding_gbp", -5), ("funding_gbp", "lots"), ("funding_note", 3)):
+        (tmp_path / "wonder-plus.yaml").write_text(yaml.safe_dump({**raw, key: bad}))
+        with pytest.raises(ConfigError, match=f"key '{key}'"):
+            load_programme("wonder-plus", tmp_path)
+
+
+def test_no_programme_borrows_another_programmes_funding_fact():
+    eiyf = {"pathways-out", "sos-plus", "mace", "detached-youth-work", "family-support", "capacity-building"}
+    for pid, prog in load_programmes().items():
+        note = prog.get("funding_note") or ""
+        assert ("Early Intervention Youth Fund" in note) == (pid in eiyf), pid

@@ -123,6 +123,12 @@ def parse_programme(raw: dict[str, Any], path: Path | str = "<config>") -> Progr
         raise _fail(path, "end", f"{raw['end']} is before start {raw['start']}")
     if raw.get("index_date", "referral_date") not in ("referral_date", "start_date"):
         raise _fail(path, "index_date", "must be 'referral_date' or 'start_date'")
+    if raw.get("funding_gbp") is not None and (isinstance(raw["funding_gbp"], bool)
+                                               or not isinstance(raw["funding_gbp"], (int, float))
+                                               or raw["funding_gbp"] <= 0):
+        raise _fail(path, "funding_gbp", f"must be an amount in pounds > 0 or null, got {raw['funding_gbp']!r}")
+    if raw.get("funding_note") is not None and not isinstance(raw["funding_note"], str):
+        raise _fail(path, "funding_note", f"must be text, got {type(raw['funding_note']).__name__}")
     outcome = raw.get("outcome") or {}
     for key in ("follow_up_months", "waiting_months"):
         if key in outcome and (not isinstance(outcome[key], int) or outcome[key] < 0):

@@ -256,9 +256,9 @@ def vfm_text(ev) -> str:
     if ev.vfm is None:
         if ev.programme.get("funding_gbp"):
             return "## Value for money\n\nNot computed: " + "; ".join(n for n in ev.notes if "Value for money" in n)
-        return ("## Value for money\n\nThe programme's funding is not published separately (Norfolk's Early "
-                "Intervention Youth Fund award of £700,000 covered six streams), so no cost per participant or "
-                "benefit–cost ratio is given.")
+        note = ev.programme.get("funding_note") or "The programme's funding is not published"
+        return (f"## Value for money\n\n{note.rstrip('.')}, so no cost per participant or benefit–cost ratio is "
+                "given.")
     v = ev.vfm
     return (f"## Value for money\n\n{v.text()}\n\nUnit costs: {v.unit_cost_source}. Uprated with "
             f"{v.deflator_source}. Only reoffences avoided in the one-year follow-up are counted.")
