@@ -318,15 +318,16 @@ def area_summary(programme, results: dict) -> str:
 
 def area_headline(results: dict) -> pd.DataFrame:
     """The area estimates table, formatted (scale column says what each number means)."""
-    from evaluation.area import area_table
+    from evaluation.area import _signed, area_table
 
     t = area_table(results).set_index("measure")
     out = pd.DataFrame(index=t.index)
 
     def fmt(est, lo, hi, scale):
         if scale == "log":
-            return f"{100 * (math.exp(est) - 1):+.0f}% ({100 * (math.exp(lo) - 1):+.0f}% to {100 * (math.exp(hi) - 1):+.0f}%)"
-        return f"{est:+.2f} ({lo:+.2f} to {hi:+.2f})"
+            pct = [_signed(100 * (math.exp(v) - 1), "+.0f") for v in (est, lo, hi)]
+            return f"{pct[0]}% ({pct[1]}% to {pct[2]}%)"
+        return f"{_signed(est, '+.2f')} ({_signed(lo, '+.2f')} to {_signed(hi, '+.2f')})"
 
     for m, r in t.iterrows():
         out.loc[m, "Change after the pilot began, vs own trend (ITS)"] = fmt(r["its_level"], r["its_level_lower"],
@@ -338,6 +339,27 @@ def area_headline(results: dict) -> pd.DataFrame:
     out.index = [m.replace("_", " ").capitalize() for m in out.index]
     out.index.name = "Measure"
     return out
+
+
+def area_measure_text(measure: str, result: dict) -> str:
+    """One measure's section (Markdown): heading, the ITS and DiD sentences. The attribution caveat is said once in
+    the summary and the methods, not after every sentence."""
+    from evaluation.area import AREA_CAVEAT
+
+    its = result["its"].text().replace(AREA_CAVEAT, "").strip()
+    did = result["did"].text().replace(AREA_CAVEAT, "").strip()
+    return f"### {measure.replace('_', ' ').capitalize()}\n\n{its}\n\n{did}"
+
+
+def area_measure_figure(result: dict):
+    """The measure's two panels: observed/fitted/counterfactual series (ITS) and the event study (DiD)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    result["its"].plot(ax=axes[0])
+    result["did"].plot(ax=axes[1])
+    fig.tight_layout()
+    return fig
 
 
 def area_results(programme, extract_date, results: dict) -> dict:
