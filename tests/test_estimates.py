@@ -64,3 +64,16 @@ def test_small_programme_is_honest_about_power(world):
 def test_non_individual_programme_is_refused(world):
     with pytest.raises(ValueError, match="no individual participants"):
         evaluate_programme(world, "project-adder")
+
+
+def test_display_tables_put_the_index_name_in_the_header_corner():
+    import pandas as pd
+
+    from evaluation.report.content import table
+
+    df = pd.DataFrame({"n": [1, 2]}, index=pd.Index(["a", "b"], name="stage"))
+    html = table(df).to_html()
+    assert html.count("<tr") == 3  # one header row, not two
+    assert "Stage" in html and table(df)["n"].tolist() == [1, 2]
+    multi = df.set_index(pd.MultiIndex.from_tuples([("x", "a"), ("x", "b")], names=["k", "g"]))
+    assert table(multi) is multi

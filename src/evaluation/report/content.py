@@ -147,6 +147,18 @@ def limitations(ev) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- tables
+def table(df: pd.DataFrame) -> pd.DataFrame:
+    """A table ready to show: a single index's name moves into the header's corner cell.
+
+    pandas renders an index name as a second, almost empty header row, which reads as a broken table in a PDF;
+    as the columns' name it sits in the top-left cell instead. A MultiIndex is left as it is.
+    """
+    if df.empty or isinstance(df.index, pd.MultiIndex) or df.index.name is None or df.columns.name is not None:
+        return df
+    name = str(df.index.name)
+    return df.rename_axis(index=None, columns=name[:1].upper() + name[1:])
+
+
 def headline(ev) -> pd.DataFrame:
     """Headline measures formatted for display (JDL rounding)."""
     h = ev.headline_table()
@@ -169,14 +181,15 @@ def headline(ev) -> pd.DataFrame:
         out.loc[measure, "95% CI"] = ci
         out.loc[measure, "p-value"] = wording.p_value(r["p_value"])
         out.loc[measure, "Significant?"] = "Yes" if r["significant"] else "No"
-    return out
+    return table(out)
 
 
 def per_100(ev) -> pd.DataFrame:
     t = ev.per_100_table()
     if t.empty:
         return t
-    return t.rename(columns={"participants": "100 typical participants", "comparison": "100 similar non-participants"})
+    return table(t.rename(columns={"participants": "100 typical participants",
+                                   "comparison": "100 similar non-participants"}))
 
 
 def balance(ev) -> pd.DataFrame:
@@ -190,7 +203,7 @@ def balance(ev) -> pd.DataFrame:
     out["Variance ratio after"] = b["var_ratio_after"].map(lambda x: "–" if pd.isna(x) else f"{x:.2f}")
     out["Balanced (|SMD| ≤ 0.1)"] = np.where(b["balanced"], "✓", "✗")
     out.index.name = "Characteristic"
-    return out
+    return table(out)
 
 
 def survival_table(ev) -> pd.DataFrame:
@@ -209,7 +222,7 @@ def survival_table(ev) -> pd.DataFrame:
             out.loc[m, "Estimate"] = f"{r['estimate']:+.0f} days"
             out.loc[m, "95% CI"] = f"{r['lower']:+.0f} to {r['upper']:+.0f}"
         out.loc[m, "p-value"] = wording.p_value(r["p_value"])
-    return out
+    return table(out)
 
 
 def sensitivity_text(ev) -> str:
@@ -338,7 +351,7 @@ def area_headline(results: dict) -> pd.DataFrame:
         out.loc[m, "Pre-trend check p"] = wording.p_value(r["pretrend_p"])
     out.index = [m.replace("_", " ").capitalize() for m in out.index]
     out.index.name = "Measure"
-    return out
+    return table(out)
 
 
 def area_measure_text(measure: str, result: dict) -> str:
@@ -413,6 +426,11 @@ def delivery_text(result, threshold: int = 5) -> str:
     return result.text()
 
 
+def _first_upper(text: str) -> str:
+    """Capitalise the first letter only (``str.capitalize`` would turn "VCSE" into "Vcse")."""
+    return text[:1].upper() + text[1:]
+
+
 def delivery_table(result) -> pd.DataFrame:
     """Delivery against target per audience, formatted (activities, not people: no suppression needed)."""
     from evaluation.delivery import AUDIENCE_LABELS
@@ -420,13 +438,13 @@ def delivery_table(result) -> pd.DataFrame:
     t = result.table
     if t.empty:
         return pd.DataFrame()
-    out = pd.DataFrame(index=[AUDIENCE_LABELS.get(a, a).capitalize() for a in t["audience"]])
+    out = pd.DataFrame(index=[_first_upper(AUDIENCE_LABELS.get(a, a)) for a in t["audience"]])
     for k, label in (("sessions", "Sessions"), ("attendees", "Reached")):
         out[label] = [f"{int(v):,}" for v in t[k]]
         out[f"{label}: target"] = ["–" if pd.isna(v) else f"{v:,.0f}" for v in t[f"target_{k}"]]
         out[f"{label}: % of target"] = ["–" if pd.isna(v) else f"{v:.0f}%" for v in t[f"pct_{k}"]]
     out.index.name = "Audience"
-    return out
+    return table(out)
 
 
 def funnel_table(result, threshold: int = 5) -> pd.DataFrame:
@@ -446,7 +464,7 @@ def funnel_table(result, threshold: int = 5) -> pd.DataFrame:
     shown.index = [f"  → referred to {d}" for d in shown.index]
     out = pd.concat([head.astype(object), shown.astype(object)])
     out.index.name = "Stage"
-    return out
+    return table(out)
 
 
 def delivery_results(programme, extract_date, result, threshold: int = 5) -> dict:
