@@ -138,9 +138,9 @@ def _headline_html(res: dict) -> str:
 
 CSS = """
 @page { size: A4; margin: 18mm 16mm 20mm 16mm;
-        @bottom-right { content: "Page " counter(page) " of " counter(pages); font-size: 8pt; color: #555; }
-        @bottom-left { content: "Portfolio overview — Police and Crime Commissioner's programmes"; font-size: 8pt; color: #555; } }
-@page synthetic { @top-center { content: "SYNTHETIC DATA — illustrative"; color: #b00; font-weight: bold; font-size: 9pt; } }
+        @bottom-right { content: "Page " counter(page) " of " counter(pages); font-size: 8pt; color: #555; font-family: "DejaVu Sans", sans-serif; }
+        @bottom-left { content: "Portfolio overview — Police and Crime Commissioner's programmes"; font-size: 8pt; color: #555; font-family: "DejaVu Sans", sans-serif; } }
+@page synthetic { @top-center { content: "SYNTHETIC DATA — illustrative"; color: #b00; font-weight: bold; font-size: 9pt; font-family: "DejaVu Sans", sans-serif; } }
 body { font-family: "DejaVu Sans", sans-serif; font-size: 10pt; line-height: 1.4; color: #111; }
 body.synthetic { page: synthetic; }
 h1 { font-size: 20pt; margin-bottom: 4pt; } h2 { font-size: 14pt; border-bottom: 1px solid #999; padding-bottom: 2pt; }
