@@ -10,6 +10,21 @@ SMALL_WORLD_SEED = 20190401
 SMALL_WORLD_SCALE = 0.2
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_validated_cache(tmp_path_factory):
+    """Validated-world caches go to a folder of this session, not the repository's data/processed (the variable
+    is inherited by the papermill kernels and build workers the tests start)."""
+    import os
+
+    old = os.environ.get("EVALUATION_CACHE")
+    os.environ["EVALUATION_CACHE"] = str(tmp_path_factory.mktemp("validated_cache"))
+    yield
+    if old is None:
+        os.environ.pop("EVALUATION_CACHE", None)
+    else:
+        os.environ["EVALUATION_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def _small_world_build(tmp_path_factory) -> tuple[Path, dict[str, pd.DataFrame]]:
     from evaluation.synth import generate_world

@@ -9,6 +9,7 @@ from evaluation.validate import DataError, load_table, load_world
 
 def tiny_world(tmp_path, fmt="csv", **overrides):
     """A hand-written world of three people; ``overrides`` replace whole tables (DataFrames)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     tables = {
         "people": pd.DataFrame({"person_id": ["P1", "P2", "P3"], "date_of_birth": ["2004-05-01", "1990-01-31", "1985-12-12"],
                                 "sex": ["M", "F", "F"], "ethnicity_group": ["White", "Black", "Unknown"],
@@ -169,3 +170,41 @@ def test_synthetic_world_validates(small_world):
     w = load_world(small_world)
     assert w.synthetic and w.extract_date.isoformat() == "2024-12-31"
     assert w.referrals["programme_id"].nunique() == 7  # every programme with individual participants
+
+
+# ------------------------------------------------------------------------------------------ validated cache
+def test_cached_world_equals_a_fresh_load_and_keeps_exclusions(tmp_path):
+    path, _ = tiny_world(tmp_path / "w")
+    (path / "meta.json").write_text(json.dumps({"extract_date": "2019-07-15"}))
+    fresh = load_world(path)
+    first = load_world(path, cache=tmp_path / "cache")
+    (entry,) = [p for p in (tmp_path / "cache").iterdir()]
+    assert (entry / "world.json").exists() and (entry / "offences.parquet").exists()
+    again = load_world(path, cache=tmp_path / "cache")
+    for w in (first, again):
+        assert w.path == path and w.extract_date == fresh.extract_date and w.synthetic == fresh.synthetic
+        assert w.custody is None and w.delivery is None
+        for name, df in fresh.tables().items():
+            pd.testing.assert_frame_equal(df, w.tables()[name])
+        pd.testing.assert_frame_equal(w.exclusions, fresh.exclusions, check_dtype=False)
+
+
+def test_cache_never_hides_a_changed_or_bad_raw_file(tmp_path):
+    path, t = tiny_world(tmp_path / "w")
+    load_world(path, cache=tmp_path / "cache")
+    bad = t["offences"].copy()
+    bad.loc[0, "disposal_date"] = "2019-01-01"  # before the offence
+    bad.to_csv(path / "offences.csv", index=False)
+    with pytest.raises(DataError, match="disposal before offence"):
+        load_world(path, cache=tmp_path / "cache")
+    t["offences"].iloc[:2].to_csv(path / "offences.csv", index=False)  # a valid change
+    assert len(load_world(path, cache=tmp_path / "cache").offences) == 2
+    assert len(list((tmp_path / "cache").iterdir())) == 1  # the stale entry was replaced, not kept
+
+
+def test_half_written_cache_is_ignored(tmp_path):
+    path, _ = tiny_world(tmp_path / "w")
+    load_world(path, cache=tmp_path / "cache")
+    (entry,) = list((tmp_path / "cache").iterdir())
+    (entry / "world.json").write_text("{not json")
+    assert len(load_world(path, cache=tmp_path / "cache").people) == 3

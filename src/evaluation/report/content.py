@@ -30,7 +30,7 @@ def load_context(programme_id: str, world_path=None, extract_date=None, config_d
     from evaluation.validate import load_world
 
     programme = load_programme(programme_id, config_dir)
-    world = load_world(world_path or default_world())
+    world = load_world(world_path or default_world(), cache=True)  # validated once, then read as parquet
     extract = pd.Timestamp(extract_date).date() if extract_date else _world_extract_date(world)
     return programme, world, extract
 
