@@ -5,6 +5,8 @@ Commands
 synth     write a synthetic world (``--seed``, ``--out``, ``--scale``)
 outcomes  print headline proven-reoffending tables for every programme of a world
 build     build programme reports with papermill (``--programme``, ``--jobs``, ``--formats``)
+portfolio the commissioner's overview from the built reports
+calibrate check by simulation that the pipeline recovers the synthetic world's true effects
 
 Each command lives with the module that owns it (``<module>.add_cli(subparsers)`` registers it and sets
 ``func``); this file only dispatches, so a newcomer finds a command's code next to the logic it runs.
@@ -17,7 +19,7 @@ import sys
 
 # (module, command) in the order of the flow; a module that is missing is skipped so that
 # the CLI works while a stage is being built.
-_COMMAND_MODULES = ["synth", "outcomes", "report.build", "report.portfolio"]
+_COMMAND_MODULES = ["synth", "outcomes", "report.build", "report.portfolio", "calibration"]
 
 
 def build_parser() -> argparse.ArgumentParser:
