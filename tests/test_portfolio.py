@@ -34,3 +34,32 @@ def test_portfolio_pdf_from_results(tmp_path):
 def test_no_results_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the build first"):
         build_portfolio(tmp_path)
+
+
+def test_synthetic_truth_is_shown_only_for_a_synthetic_world(tmp_path):
+    from evaluation.report.portfolio import synthetic_truth
+
+    world = tmp_path / "world"
+    world.mkdir()
+    (world / "truth.json").write_text(json.dumps({"programmes": {
+        "wonder-plus": {"att_risk_difference": -0.02, "by_status": {"completed": {"att_risk_difference": -0.035}}},
+        "project-adder": {"measures": {}}}}))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "manifest.json").write_text(json.dumps({"synthetic": True, "world": str(world)}))
+    assert synthetic_truth(reports) == {"wonder-plus": -0.02, "wonder-plus:completers": -0.035}
+    (reports / "manifest.json").write_text(json.dumps({"synthetic": False, "world": str(world)}))
+    assert synthetic_truth(reports) == {}
+    (reports / "manifest.json").write_text(json.dumps({"synthetic": True, "world": str(tmp_path / "gone")}))
+    assert synthetic_truth(reports) == {}
+
+
+def test_forest_plot_marks_the_truth():
+    from evaluation.report.portfolio import forest_plot
+
+    fig = forest_plot({"wonder-plus": _res(-0.06, -0.08, -0.03, True)}, {"wonder-plus": "WONDER+"},
+                      {"wonder-plus": -0.02})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["true effect (synthetic world)"]
+    fig_real = forest_plot({"wonder-plus": _res(-0.06, -0.08, -0.03, True)}, {"wonder-plus": "WONDER+"})
+    assert fig_real.axes[0].get_legend() is None

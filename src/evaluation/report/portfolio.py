@@ -41,6 +41,32 @@ def _load(reports: Path) -> dict[str, dict]:
     return out
 
 
+def synthetic_truth(reports: Path) -> dict[str, float]:
+    """True one-year effects (risk differences, proportions) of a synthetic build, by forest-plot key.
+
+    Read from the ``truth.json`` of the world named in ``reports/manifest.json``; empty for a real extract (no
+    truth exists) or when the world is gone. Keys: programme id, and ``"<id>:completers"`` for a completers
+    sub-analysis (the completers' own ATT). Showing the truth beside the estimates lets a reader of a synthetic
+    build see calibration at work: about one 95% interval in twenty should miss it.
+    """
+    manifest = reports / "manifest.json"
+    try:
+        m = json.loads(manifest.read_text())
+        if not m.get("synthetic"):
+            return {}
+        truth = json.loads((Path(m["world"]) / "truth.json").read_text())["programmes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    out = {}
+    for pid, t in truth.items():
+        if isinstance(t, dict) and t.get("att_risk_difference") is not None:
+            out[pid] = float(t["att_risk_difference"])
+            completed = (t.get("by_status") or {}).get("completed") or {}
+            if completed.get("att_risk_difference") is not None:
+                out[f"{pid}:completers"] = float(completed["att_risk_difference"])
+    return out
+
+
 def confidence(res: dict) -> str:
     """The confidence rating of one programme's results (see the module docstring)."""
     design = res.get("design")
@@ -78,28 +104,39 @@ def data_quality(res: dict) -> list[str]:
     return notes
 
 
-def forest_plot(results: dict[str, dict], names: dict[str, str]):
-    """Differences in the one-year proven reoffending rate (percentage points, 95% CI) across programmes."""
+def forest_plot(results: dict[str, dict], names: dict[str, str], truth: dict[str, float] | None = None):
+    """Differences in the one-year proven reoffending rate (percentage points, 95% CI) across programmes.
+
+    ``truth`` (synthetic builds only, see :func:`synthetic_truth`) adds the world's true effect as a cross."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    truth = truth or {}
     rows = []
     for pid, res in results.items():
         h = (res.get("headline") or {}).get(RATE)
         if h:
-            rows.append((names.get(pid, pid), h, confidence(res)))
+            rows.append((names.get(pid, pid), h, confidence(res), truth.get(pid)))
         for key, sub in (res.get("subanalyses") or {}).items():
             hs = (sub.get("headline") or {}).get(RATE)
             if hs:
-                rows.append((f"{names.get(pid, pid)}: {key} (secondary)", hs, confidence(sub)))
+                rows.append((f"{names.get(pid, pid)}: {key} (secondary)", hs, confidence(sub),
+                             truth.get(f"{pid}:{key}")))
     fig, ax = plt.subplots(figsize=(8.0, 0.42 * len(rows) + 1.5))
     colours = {"Evidence of an effect": "C2", "Indication only": "C1", "Inconclusive": "0.45"}
-    for k, (label, h, conf) in enumerate(rows[::-1]):
+    shown_truth = False
+    for k, (label, h, conf, true) in enumerate(rows[::-1]):
         ax.errorbar(100 * h["difference"], k, xerr=[[100 * (h["difference"] - h["lower"])],
                                                       [100 * (h["upper"] - h["difference"])]],
                     fmt="o", color=colours.get(conf, "0.3"), capsize=3)
+        if true is not None:
+            ax.plot(100 * true, k, marker="x", color="#b00020", ms=8, mew=2, ls="none",
+                    label=None if shown_truth else "true effect (synthetic world)")
+            shown_truth = True
+    if shown_truth:
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.16), fontsize=8, frameon=False)  # below: never on a row
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(range(len(rows)), [r[0] for r in rows[::-1]], fontsize=9)
     ax.set_xlabel("Difference in one-year proven reoffending rate,\nparticipants − matched comparison "
@@ -177,26 +214,32 @@ def build_portfolio(reports: str | Path, *, synthetic: bool | None = None) -> Pa
         synthetic = True
         if manifest.exists():
             synthetic = bool(json.loads(manifest.read_text()).get("synthetic", True))
+    truth = synthetic_truth(reports) if synthetic else {}
     rows = []
     for pid, res in results.items():
         h = (res.get("headline") or {}).get(RATE)
         effect = (f"{wording.pp(h['difference'])} ({wording.pp(h['lower'])} to {wording.pp(h['upper'])})"
                   if h else "–")
+        true = (f"<td>{wording.pp(truth[pid])}</td>" if pid in truth and h else "<td>–</td>") if truth else ""
         rows.append(f"<tr><td>{html.escape(names[pid])}</td><td>{_badge(confidence(res))}</td>"
-                    f"<td>{effect}</td></tr>")
-    forest = forest_plot(results, {pid: n.split(" (")[0].split(",")[0] for pid, n in names.items()})
+                    f"<td>{effect}</td>{true}</tr>")
+    forest = forest_plot(results, {pid: n.split(" (")[0].split(",")[0] for pid, n in names.items()}, truth)
+    truth_head = "<th>True effect in the synthetic world</th>" if truth else ""
+    truth_note = (" <b>×</b> marks the true effect built into the synthetic world (<code>truth.json</code>): an "
+                  "honest 95% interval misses it about one time in twenty, and <code>python -m evaluation "
+                  "calibrate</code> measures how often it does over many worlds.") if truth else ""
     mark = ('<p class="mark">SYNTHETIC DATA — illustrative. Every figure comes from the synthetic world the '
             'evaluation library generates; none describes the real programmes.</p>') if synthetic else ""
     pages = [f"""<h1>Portfolio overview</h1>
 <p>Programmes funded by the Police and Crime Commissioner against County Lines exploitation, drug-related crime and
 reoffending. Built {dt.date.today():%d %B %Y} from the published figures of each programme report.</p>{mark}
-<table><tr><th>Programme</th><th>Confidence</th><th>One-year reoffending, participants − comparison (95% CI)</th></tr>
+<table><tr><th>Programme</th><th>Confidence</th><th>One-year reoffending, participants − comparison (95% CI)</th>{truth_head}</tr>
 {''.join(rows)}</table>
 <p><img src="data:image/png;base64,{_png(forest)}"></p>
 <p style="font-size:8pt">Confidence: <b>evidence</b> — significant by the Justice Data Lab rule (p ≤ 0.05 and at
 least 30 participants reoffended); <b>indication</b> — the interval excludes no difference but too few participants
 reoffended; <b>inconclusive</b> — no reliable difference. Area-level and delivery-only programmes are described in
-their own reports.</p>"""]
+their own reports.{truth_note}</p>"""]
     for pid, res in results.items():
         p = programmes[pid]
         dq = "".join(f"<li>{html.escape(str(n))}</li>" for n in data_quality(res)) or "<li>–</li>"
