@@ -330,3 +330,19 @@ def test_signed_numbers_have_no_negative_zero():
     assert _signed(-0.0004, "+.1f") == "0.0" and _signed(0.26, "+.1f") == "+0.3" and _signed(-0.3, "+.0f") == "0"
     assert "-0%" not in _change_text(-0.001, -0.2, 0.3, "log", "a change of")
     assert "(95% CI -18% to +35%)" in _change_text(0.0, -0.2, 0.3, "log", "a change of")
+
+
+def test_event_study_centred_on_the_pre_period_average():
+    rng = np.random.default_rng(8)
+    res = area.difference_in_differences(_panel(rng, effect=0.2), "T", list("ABCDE"), T0, "arrests")
+    es = res.event_study
+    pre = es[es["period"] < 0]
+    assert pre["estimate_vs_pre"].mean() == pytest.approx(0, abs=1e-12)
+    # only the origin moves: differences between periods are those of the last-period reference
+    shift = es["estimate"] - es["estimate_vs_pre"]
+    assert np.allclose(shift, shift.iloc[0])
+    assert ((es["lower_vs_pre"] < es["estimate_vs_pre"]) & (es["estimate_vs_pre"] < es["upper_vs_pre"])).all()
+    post = es[es["period"] >= 0]
+    assert ((post["lower_vs_pre"] < 0.2) & (0.2 < post["upper_vs_pre"])).mean() >= 0.75
+    ax = res.plot().axes[0]
+    assert "average before the intervention" in ax.get_xlabel()

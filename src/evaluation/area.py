@@ -536,14 +536,18 @@ def plot_event_study(es: pd.DataFrame, result: DiDResult | None = None, ax=None)
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
     x = es["period_start"].to_numpy()
-    ax.errorbar(x, es["estimate"], yerr=[es["estimate"] - es["lower"], es["upper"] - es["estimate"]], fmt="o",
-                color="C0", capsize=2)
+    centred = "estimate_vs_pre" in es  # centred on the pre-period average (see did()); older frames: last period
+    est, lo, hi = (es[c] for c in (("estimate_vs_pre", "lower_vs_pre", "upper_vs_pre") if centred
+                                   else ("estimate", "lower", "upper")))
+    ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="o", color="C0", capsize=2)
     ax.axhline(0, color="0.5", lw=0.8)
     ax.axvline(-0.5, color="k", lw=0.8, ls=":")
     bin_ = result.event_bin if result is not None else int(es["period_start"].diff().dropna().min() or 1)
-    ax.set_xlabel(f"months relative to the intervention (periods of {bin_} months; reference = last pre-period)")
+    ref_text = "0 = average before the intervention" if centred else "reference = last pre-period"
+    ax.set_xlabel(f"months relative to the intervention (periods of {bin_} months; {ref_text})")
     scale = result.scale if result is not None else ""
-    ax.set_ylabel("difference vs reference period" + (" (log)" if scale == "log" else ""))
+    ax.set_ylabel(("difference vs pre-period average" if centred else "difference vs reference period")
+                  + (" (log)" if scale == "log" else ""))
     if result is not None:
         ax.set_title(f"{MEASURE_LABELS.get(result.measure, result.measure)}: {result.treated} vs comparison areas")
     return fig if fig is not None else ax.figure
@@ -696,6 +700,26 @@ def difference_in_differences(
                         "lower": float(es_ci.loc[c, 0]), "upper": float(es_ci.loc[c, 1]),
                         "p": float(es_fit.pvalues[c]), "n_months": int((period == k).sum()), "reference": False})
     es = pd.DataFrame(es_rows).sort_values("period").reset_index(drop=True)
+    # The same contrasts re-centred on the average of all pre-periods (reference included), for the plot: against
+    # one 6-month reference period, that period's own noise shifts every point (with AR(1) area noise the plot
+    # could show all the pre-periods above zero). The pre-trend F test below is unchanged by the centring (it
+    # tests that all pre-periods are equal, whichever is the reference).
+    cols = list(Xe.columns)
+    pre_ks = [k for k in periods if k < 0]
+    n_pre_periods = len(pre_ks) + 1
+    cov = es_fit.cov_params().to_numpy()
+    crit = float(stats.t.ppf(1 - alpha / 2, es_fit.df_resid))
+    centred = []
+    for k in es["period"]:
+        a = np.zeros(len(cols))
+        if k != ref:
+            a[cols.index(f"p{k}")] += 1.0
+        for j in pre_ks:
+            a[cols.index(f"p{j}")] -= 1.0 / n_pre_periods
+        est_c = float(a @ es_fit.params.to_numpy())
+        se_c = float(np.sqrt(max(a @ cov @ a, 0.0)))
+        centred.append((est_c, est_c - crit * se_c, est_c + crit * se_c))
+    es[["estimate_vs_pre", "lower_vs_pre", "upper_vs_pre"]] = np.array(centred)
     leads = [f"p{k}" for k in periods if k < ref]
     if leads:
         R = np.zeros((len(leads), len(Xe.columns)))
