@@ -285,6 +285,8 @@ def test_glm_path_equals_statsmodels_and_r(cohort):
     ref = sm.Logit(y.astype(float), X).fit(method="newton", disp=0, tol=1e-12).params
     np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-7)  # glm stops at a 1e-8 change in deviance
     assert 3 <= it <= 25
+    # chunks are summed in parallel threads but in a fixed order: bit-identical run to run
+    assert np.array_equal(ours, _glm_logit(X, y, chunk=70_000)[0])
     # on the fixture cohort the distances are MatchIt's to ~1e-15
     spec = MORE["ties_default"]
     m = match(cohort, "treat", _vars(spec["formula"]))

@@ -32,6 +32,8 @@ Conventions (MatchIt 4.7.2; checked against its fixtures in ``tests/results/matc
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -119,7 +121,7 @@ _STATSMODELS_ROWS = 200_000
 
 
 def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: int = 25,
-               chunk: int = 1_000_000) -> tuple[np.ndarray, int]:
+               chunk: int = 250_000) -> tuple[np.ndarray, int]:
     """Logistic regression along R's ``glm.fit`` iteration path (what MatchIt's ``distance = "glm"`` runs).
 
     Why not only statsmodels: glm stops when the relative change in deviance is below 1e-8, so its coefficients
@@ -133,17 +135,31 @@ def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: in
     """
     n, k = X.shape
     yf = y.astype(float)
+    starts = list(range(0, n, chunk))
+    # Fixed-size chunks, summed in chunk order: the result does not depend on the number of threads or cores.
+    workers = min(len(starts), os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
 
     def _pass(b, first):
         H = np.zeros((k, k))
         rhs = np.zeros(k)
         dev = 0.0
-        for a in range(0, n, chunk):
-            Hc, rc, dc = irls_pass(X[a:a + chunk], yf[a:a + chunk], b, first)
+        run = (lambda a: irls_pass(X[a:a + chunk], yf[a:a + chunk], b, first))
+        for Hc, rc, dc in (pool.map(run, starts) if pool is not None else map(run, starts)):
             H += Hc
             rhs += rc
             dev += dc
         return H, rhs, dev
+
+    try:
+        return _glm_iterate(_pass, k, epsilon, maxit)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _glm_iterate(_pass, k: int, epsilon: float, maxit: int) -> tuple[np.ndarray, int]:
+    """R glm.fit's loop: start, then IRLS steps until the relative change in deviance is below ``epsilon``."""
 
     def _solve(H, rhs):
         try:
@@ -165,7 +181,7 @@ def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: in
             return b, it
         devold = dev
         b = _solve(H, rhs)
-    warnings.warn(f"propensity model: glm-style IRLS did not converge in {maxit} iterations", stacklevel=3)
+    warnings.warn(f"propensity model: glm-style IRLS did not converge in {maxit} iterations", stacklevel=4)
     return b, maxit
 
 

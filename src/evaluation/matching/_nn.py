@@ -319,7 +319,7 @@ def fix_ties(idx, d):
     return idx
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # nogil: the chunks of a large pool are summed in parallel threads
 def irls_pass(X, y, b, first):
     """One pass of R's glm.fit IRLS for the logit link (binomial family, unit prior weights).
 
