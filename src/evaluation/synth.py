@@ -13,11 +13,12 @@ the person-level rate.
 
 Model (one place to read it):
 
-* Each person offends as a Poisson process at a constant person-level yearly rate
+* Each person offends as a Poisson process with yearly rate
   ``exp(mu + sd*z + b_male*male + b_drug*drug_misuse + b_young*(min(age,18)-14) + b_old*(max(age,18)-18))``
-  (``_RATE``, age at the reference date), from their 10th birthday (or 2010-01-01) to the extract date
-  (``EXTRACT_DATE`` = 2024-12-31). ``z`` is latent; drug misuse is drawn independently of ``z``. The model is the
-  same for every population, so the only confounders are observables (see ``_RATE``).
+  (``_RATE``), ``age`` the person's age on the day (rising to 18, then falling; simulated by thinning draws at the
+  peak rate), from their 10th birthday (or 2010-01-01) to the extract date (``EXTRACT_DATE`` = 2024-12-31).
+  ``z`` is latent; drug misuse is drawn independently of ``z``. The model is the same for every population and
+  follows age, so the only confounders are observables at the index date (see ``_RATE``).
 * Comparison pools (``POOL_SIZES`` x scale) come from police records: each person has police contacts in the
   programme windows; their first contact is their reference date.
 * Programme participants: ``_CANDIDATES_PER_PLACE`` candidates per place are drawn from the target group
@@ -404,6 +405,23 @@ def _add_months(day: np.ndarray, months: int) -> np.ndarray:
     return ((idx.values.astype("datetime64[D]") - _EPOCH).astype(np.int64))
 
 
+def _age_effect(age_years: np.ndarray) -> np.ndarray:
+    """The age part of the log offending rate at (fractional) age in years: rising to 18, then falling."""
+    rp = _RATE
+    return rp["b_young"] * (np.minimum(age_years, 18.0) - 14.0) + rp["b_old"] * (np.maximum(age_years, 18.0) - 18.0)
+
+
+_AGE_PEAK = _RATE["b_young"] * 4.0  # _age_effect(18): the maximum over age (b_young > 0 > b_old)
+
+
+def _age_factor(dob_day: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """rate(age at ``day``) / peak rate, in (0, 1]: the acceptance probability when thinning offences drawn at the
+    peak rate. The rate follows the person's age on the day, so a person's risk is the same function of age
+    whenever the index date falls (an index date a year later means a year older, not the same rate)."""
+    age = (day - dob_day) / 365.25
+    return np.exp(_age_effect(age) - _AGE_PEAK)
+
+
 def _draw_people(rng, n: int, *, ages, male, drug, districts, ref_day, rate_key, old_share=0.0,
                  old_ages=None) -> dict[str, np.ndarray]:
     """Draw n people with reference dates ref_day: demographics and a person-level yearly offending rate."""
@@ -432,7 +450,8 @@ def _draw_people(rng, n: int, *, ages, male, drug, districts, ref_day, rate_key,
     drug_misuse = rng.random(n) < drug
     rp = _RATE  # the same model for every population (see _RATE); rate_key only names the population
     logr = (rp["mu"] + rp["sd"] * z + rp["b_male"] * (sex == "M") + rp["b_drug"] * drug_misuse
-            + rp["b_young"] * (np.minimum(age, 18) - 14) + rp["b_old"] * (np.maximum(age, 18) - 18))
+            + _age_effect(np.full(n, 18.0)))
+    # ``rate`` is the person's peak yearly rate (at 18); at other ages it is scaled by _age_factor
     rate = np.minimum(np.exp(logr), 15.0)  # cap: the most prolific offenders, ~15 offences a year
     return dict(dob=dob, sex=sex, district=district, ethnicity=ethnicity, drug=drug_misuse, rate=rate,
                 ref=ref_day.astype(np.int64), age=age)
@@ -462,22 +481,26 @@ def _offence_attributes(rng, offence_day, age, drug_person, extract_day):
 
 def _simulate_offences(rng, people: dict, hr: np.ndarray, history_start: int, extract_day: int,
                        part: str = "both"):
-    """Poisson offending at each person's constant yearly rate from max(10th birthday, history_start) to the
+    """Poisson offending at each person's age-dependent yearly rate (peak rate thinned by _age_factor) from max(10th birthday, history_start) to the
     extract date; after the reference (index) date the rate is multiplied by ``hr``. Returns arrays of
     (person index, offence day). ``part``: "pre" (up to and including the reference day), "post" or "both"."""
     start = np.maximum(_add_months(people["dob"], 120), history_start)  # 10th birthday
     ref = people["ref"]
-    lam = people["rate"] / 365.25
+    lam = people["rate"] / 365.25  # peak daily rate; offences drawn at it are kept with the age factor (thinning)
     pre_len = np.maximum(ref - start + 1, 0) * (part != "post")
     n_pre = rng.poisson(lam * pre_len)
     idx_pre = np.repeat(np.arange(ref.size), n_pre)
     day_pre = start[idx_pre] + np.floor(rng.random(idx_pre.size) * pre_len[idx_pre]).astype(np.int64)
+    keep = rng.random(idx_pre.size) < _age_factor(people["dob"][idx_pre], day_pre)
+    idx_pre, day_pre = idx_pre[keep], day_pre[keep]
     if part == "pre":
         return idx_pre, day_pre
     post_len = np.maximum(extract_day - ref, 0)
     n_post = rng.poisson(lam * hr * post_len)
     idx_post = np.repeat(np.arange(ref.size), n_post)
     day_post = ref[idx_post] + 1 + np.floor(rng.random(idx_post.size) * post_len[idx_post]).astype(np.int64)
+    keep = rng.random(idx_post.size) < _age_factor(people["dob"][idx_post], day_post)
+    idx_post, day_post = idx_post[keep], day_post[keep]
     if part == "post":
         return idx_post, day_post
     return np.concatenate([idx_pre, idx_post]), np.concatenate([day_pre, day_post])
@@ -518,6 +541,7 @@ def _one_year_truth(rng, people: dict, hr: np.ndarray, extract_day: int, reps: i
     _, _, disp, disp_day = _offence_attributes(rng, day, _age_at(people["dob"][p], day), people["drug"][p],
                                                extract_day)
     proven = (disp < len(COUNTED_DISPOSALS)) & (np.nan_to_num(disp_day, nan=np.inf) <= wait[p])
+    proven &= rng.random(rep_id.size) < _age_factor(people["dob"][p], day)  # the offence happens at this age
     keep = rng.random(rep_id.size) < hr[p]
     any0 = np.zeros(n * reps, bool)
     any1 = np.zeros(n * reps, bool)
@@ -597,7 +621,7 @@ def _participants(rng, pid: str, spec: dict, history_start: int, extract_day: in
 
 def _pool(rng, key: str, n: int, history_start: int, extract_day: int):
     """Comparison pool from police records: people with police contacts in the programme windows; the first
-    contact is their reference date. Offending at a constant rate (no programme)."""
+    contact is their reference date. Offending at their age-dependent rate (no programme)."""
     spec = _POOL_SPEC[key]
     plo, phi = _days(spec["primary"][0]), _days(spec["primary"][1])
     wlo, whi = _days(spec["window"][0]), _days(spec["window"][1])
@@ -764,9 +788,9 @@ def generate_world(seed: int, out=None, scale: float = 1.0, *, fmt: str = "csv",
     across Norfolk; adult women; adults with drug links); programme sizes follow the seeds (Pathways Out 46,
     WONDER+ 850, ...). Selection into each programme is a risk-weighted draw on observables at the index date
     (prior proven offences in 2 years, drug misuse, age, sex) from its target group, so naive comparisons are
-    biased and matching on those covariates removes the bias. Each person offends at a constant person-level
-    yearly rate (log-normal, by age, sex, drug misuse); after the index date a participant's rate is multiplied
-    by the programme's true hazard ratio (``truth.json``), which also holds the implied true ATT on one-year
+    biased and matching on those covariates removes the bias. Each person offends at a person-level yearly rate
+    (log-normal; by sex and drug misuse, and following their age); after the index date a participant's rate is
+    multiplied by the programme's true hazard ratio (``truth.json``), which also holds the implied true ATT on one-year
     proven (re)offending (risk difference, by simulation) and the ADDER area-series changes.
     """
     import json
