@@ -24,7 +24,7 @@ def test_summary_by_hand():
 
 
 def test_individual_programmes_are_the_seven():
-    assert set(calibration.INDIVIDUAL) == {"pathways-out", "sos-plus", "mace", "detached-youth-work",
+    assert set(calibration.individual_programmes()) == {"pathways-out", "sos-plus", "mace", "detached-youth-work",
                                            "family-support", "pathway-out-adder", "wonder-plus"}
 
 

@@ -30,8 +30,12 @@ import pandas as pd
 
 from evaluation.config import PROGRAMME_IDS, load_programme
 
-#: Programmes with individual participants (the ones with a matched estimate).
-INDIVIDUAL = tuple(p for p in PROGRAMME_IDS if load_programme(p).is_individual)
+def individual_programmes() -> tuple[str, ...]:
+    """Programmes with individual participants (the ones with a matched estimate), from their configs.
+
+    A function, not a module constant: the CLI imports every command's module, and reading the configs at import
+    would make a broken config fail every command, not just the ones that use it."""
+    return tuple(p for p in PROGRAMME_IDS if load_programme(p).is_individual)
 
 
 def calibrate(seeds: Iterable[int], programmes: Iterable[str] | None = None, *, scale: float = 1.0,
@@ -49,7 +53,7 @@ def calibrate(seeds: Iterable[int], programmes: Iterable[str] | None = None, *, 
     from evaluation.validate import load_world
 
     seeds = list(seeds)
-    programmes = list(programmes or INDIVIDUAL)
+    programmes = list(programmes or individual_programmes())
     rows = []
     bar = tqdm(total=len(seeds) * len(programmes), desc="calibration", unit="evaluation", disable=not progress)
     with tempfile.TemporaryDirectory(prefix="calibration-") as tmp:
@@ -111,10 +115,11 @@ def add_cli(subparsers) -> None:
 def _run_cli(args) -> int:
     import sys
 
-    unknown = [p for p in (args.programme or []) if p not in INDIVIDUAL]
+    individual = individual_programmes()
+    unknown = [p for p in (args.programme or []) if p not in individual]
     if unknown:
         print(f"calibrate: --programme: {', '.join(unknown)} has no individual impact estimate; choose from "
-              f"{', '.join(INDIVIDUAL)}", file=sys.stderr)
+              f"{', '.join(individual)}", file=sys.stderr)
         return 2
     if args.seeds < 1:
         print("calibrate: --seeds must be at least 1", file=sys.stderr)

@@ -310,7 +310,7 @@ def _write_cached(world: World, folder: Path) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        present = [t for t, df in world.tables().items()]
+        present = list(world.tables())
         for t in present:
             getattr(world, t).to_parquet(tmp / f"{t}.parquet", index=False)
         facts = {"path": str(world.path), "extract_date": world.extract_date.isoformat() if world.extract_date else None,
