@@ -325,9 +325,10 @@ def test_did_too_few_pre_months_and_intervention_outside():
 
 
 def test_signed_numbers_have_no_negative_zero():
-    from evaluation.area import _change_text, _signed
+    from evaluation.area import _change_text
+    from evaluation.wording import signed
 
-    assert _signed(-0.0004, "+.1f") == "0.0" and _signed(0.26, "+.1f") == "+0.3" and _signed(-0.3, "+.0f") == "0"
+    assert signed(-0.0004, "+.1f") == "0.0" and signed(0.26, "+.1f") == "+0.3" and signed(-0.3, "+.0f") == "0"
     assert "-0%" not in _change_text(-0.001, -0.2, 0.3, "log", "a change of")
     assert "(95% CI -18% to +35%)" in _change_text(0.0, -0.2, 0.3, "log", "a change of")
 

@@ -48,6 +48,8 @@ from scipy import stats
 from statsmodels.stats.diagnostic import acorr_breusch_godfrey, acorr_ljungbox
 from statsmodels.stats.stattools import durbin_watson
 
+from evaluation.wording import signed
+
 MIN_PRE_MONTHS = 24
 MIN_POST_MONTHS = 3
 SCALES = ("auto", "log", "rate", "count")
@@ -245,18 +247,12 @@ def _ci(est, se, alpha, df=None):
     return est - z * se, est + z * se
 
 
-def _signed(value: float, spec: str) -> str:
-    """``format(value, spec)`` with a sign, except that a value that rounds to zero has none ("0.0%", not "-0.0%")."""
-    text = format(value, spec)
-    return text.lstrip("+-") if float(text) == 0 else text
-
-
 def _change_text(est: float, lo: float, hi: float, scale: str, what: str) -> str:
     if scale == "log":
-        pct = [_signed(100 * (math.exp(v) - 1), "+.0f") for v in (est, lo, hi)]
+        pct = [signed(100 * (math.exp(v) - 1), "+.0f") for v in (est, lo, hi)]
         return f"{what} {pct[0]}% (95% CI {pct[1]}% to {pct[2]}%)"
     unit = "per 100,000 a month" if scale == "rate" else "a month"
-    return f"{what} {_signed(est, '+.2f')} {unit} (95% CI {_signed(lo, '+.2f')} to {_signed(hi, '+.2f')})"
+    return f"{what} {signed(est, '+.2f')} {unit} (95% CI {signed(lo, '+.2f')} to {signed(hi, '+.2f')})"
 
 
 # -------------------------------------------------------------------------------- interrupted time series
@@ -336,11 +332,11 @@ class ITSResult:
                  + (f"changed beyond the earlier trend and seasonal pattern: {lvl}." if sig else
                     f"showed no reliable change beyond the earlier trend and seasonal pattern ({lvl})."))
         if self.scale == "log":
-            pct = [_signed(100 * (math.exp(v) - 1), "+.1f") for v in (self.slope_change, *self.slope_ci)]
+            pct = [signed(100 * (math.exp(v) - 1), "+.1f") for v in (self.slope_change, *self.slope_ci)]
             slo = f"{pct[0]}% a month (95% CI {pct[1]}% to {pct[2]}%)"
         else:
-            slo = (f"{_signed(self.slope_change, '+.3f')} a month (95% CI {_signed(self.slope_ci[0], '+.3f')} to "
-                   f"{_signed(self.slope_ci[1], '+.3f')})")
+            slo = (f"{signed(self.slope_change, '+.3f')} a month (95% CI {signed(self.slope_ci[0], '+.3f')} to "
+                   f"{signed(self.slope_ci[1], '+.3f')})")
         second = (f" The trend {'changed' if self.slope_p <= self.alpha else 'did not change reliably'} afterwards: "
                   f"{slo}. {AREA_CAVEAT}")
         return first + second

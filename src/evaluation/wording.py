@@ -190,3 +190,9 @@ def small_sample_note(n_treated: int, treated_reoffenders: int | None, *, minimu
             "to first reoffence is not a headline measure."
         )
     return " ".join(notes) or None
+
+
+def signed(value: float, spec: str) -> str:
+    """``format(value, spec)`` with a sign, except that a value that rounds to zero has none ("0.0%", not "-0.0%")."""
+    text = format(value, spec)
+    return text.lstrip("+-") if float(text) == 0 else text

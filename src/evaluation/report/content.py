@@ -155,8 +155,7 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     """
     if df.empty or isinstance(df.index, pd.MultiIndex) or df.index.name is None or df.columns.name is not None:
         return df
-    name = str(df.index.name)
-    return df.rename_axis(index=None, columns=name[:1].upper() + name[1:])
+    return df.rename_axis(index=None, columns=_first_upper(str(df.index.name)))
 
 
 def headline(ev) -> pd.DataFrame:
@@ -331,16 +330,16 @@ def area_summary(programme, results: dict) -> str:
 
 def area_headline(results: dict) -> pd.DataFrame:
     """The area estimates table, formatted (scale column says what each number means)."""
-    from evaluation.area import _signed, area_table
+    from evaluation.area import area_table
 
     t = area_table(results).set_index("measure")
     out = pd.DataFrame(index=t.index)
 
     def fmt(est, lo, hi, scale):
         if scale == "log":
-            pct = [_signed(100 * (math.exp(v) - 1), "+.0f") for v in (est, lo, hi)]
+            pct = [wording.signed(100 * (math.exp(v) - 1), "+.0f") for v in (est, lo, hi)]
             return f"{pct[0]}% ({pct[1]}% to {pct[2]}%)"
-        return f"{_signed(est, '+.2f')} ({_signed(lo, '+.2f')} to {_signed(hi, '+.2f')})"
+        return f"{wording.signed(est, '+.2f')} ({wording.signed(lo, '+.2f')} to {wording.signed(hi, '+.2f')})"
 
     for m, r in t.iterrows():
         out.loc[m, "Change after the pilot began, vs own trend (ITS)"] = fmt(r["its_level"], r["its_level_lower"],
