@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._nn import fix_ties, group_minmax, irls_pass, nn_match
+from ._nn import fix_ties, group_minmax, irls_pass, logit_linkinv, nn_match
 
 __all__ = ["match", "weight", "MatchedDesign", "WeightedDesign", "Effect", "fit_propensity", "MatchingError"]
 
@@ -252,20 +252,16 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
             except Exception:  # noqa: BLE001 - the distance does not depend on it
                 res = None
     eta = Xc @ params
-    with np.errstate(over="ignore"):
-        e = np.exp(np.clip(eta, -30.0, 30.0))
-    e[eta < -30.0] = np.finfo(float).eps
-    e[eta > 30.0] = 1 / np.finfo(float).eps
-    p = e / (1.0 + e)  # R's binomial()$linkinv (C_logit_linkinv), bit for bit
+    p = logit_linkinv(eta)  # R's binomial()$linkinv (C_logit_linkinv)
     if np.any(p > 1 - 1e-10) or np.any(p < 1e-10) or not np.all(np.isfinite(params)):
         n_extreme = int(np.sum((p > 1 - 1e-10) | (p < 1e-10)))
         raise MatchingError(
             f"perfect separation: the propensity model predicts treatment with certainty for {n_extreme} "
             f"row(s) (covariates {list(covariates)}); there is no overlap to match on")
-    p1, p0 = p[tt == 1], p[tt == 0]
-    if p1.min() > p0.max() or p1.max() < p0.min():
+    plo, phi = group_minmax(p[:, None], tt.astype(np.int64))  # per group (control row 0, treated row 1)
+    if plo[1, 0] > phi[0, 0] or phi[1, 0] < plo[0, 0]:
         raise MatchingError("no overlap: treated and control propensity scores do not overlap at all "
-                            f"(treated {p1.min():.3g}-{p1.max():.3g}, control {p0.min():.3g}-{p0.max():.3g})")
+                            f"(treated {plo[1, 0]:.3g}-{phi[1, 0]:.3g}, control {plo[0, 0]:.3g}-{phi[0, 0]:.3g})")
     dist = eta if link == "linear.logit" else p
     return pd.Series(dist, index=data.index, name="distance"), res
 

@@ -319,6 +319,45 @@ def fix_ties(idx, d):
     return idx
 
 
+@njit(cache=True)
+def logit_linkinv(eta):
+    """R's C_logit_linkinv in one pass: exp(eta) / (1 + exp(eta)) with eta clamped at +-30 (exp(-30) -> DBL_EPSILON,
+    exp(30) -> 1 / DBL_EPSILON), as binomial()$linkinv computes the fitted propensity score."""
+    eps = 2.220446049250313e-16
+    p = np.empty(eta.shape[0])
+    for i in range(eta.shape[0]):
+        x = eta[i]
+        if x < -30.0:
+            e = eps
+        elif x > 30.0:
+            e = 1.0 / eps
+        else:
+            e = np.exp(x)
+        p[i] = e / (1.0 + e)
+    return p
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def _irls_accumulate(Xt, w, wz, B, H, rhs):
+    """H += Xt[:, :B] diag(w) Xt[:, :B]' (lower triangle) and rhs += Xt[:, :B] wz for one block of rows.
+
+    Why fastmath here (and only here): reassociation lets LLVM vectorise these sums over the block's rows (the
+    IRLS pass runs ~1.7x faster); the result is deterministic and within ~1e-14 (relative) of the row-by-row sum,
+    well inside the 1e-13 at which the propensity scores match R's glm.
+    """
+    k = Xt.shape[0]
+    for j in range(k):
+        s = 0.0
+        for i in range(B):
+            s += Xt[j, i] * wz[i]
+        rhs[j] += s
+        for m in range(j + 1):
+            s = 0.0
+            for i in range(B):
+                s += w[i] * Xt[j, i] * Xt[m, i]
+            H[j, m] += s
+
+
 @njit(cache=True, nogil=True)  # nogil: the chunks of a large pool are summed in parallel threads
 def irls_pass(X, y, b, first):
     """One pass of R's glm.fit IRLS for the logit link (binomial family, unit prior weights).
@@ -326,40 +365,48 @@ def irls_pass(X, y, b, first):
     Returns (H, rhs, dev): the weighted normal equations H beta = rhs of the next IRLS step (weights
     w = mu (1 - mu), working response z = eta + (y - mu) / w) and the deviance at ``b``. With ``first`` the
     current fit is R's starting value mu = (y + 0.5) / 2 instead of ``X b``. mu follows R's C_logit_linkinv
-    (exp(eta) / (1 + exp(eta)), eta clamped at +-30).
+    (exp(eta) / (1 + exp(eta)), eta clamped at +-30). Rows are taken in blocks of 512, transposed into a small
+    buffer, so that the weighted cross-products vectorise (:func:`_irls_accumulate`).
     """
     n, k = X.shape
     H = np.zeros((k, k))
     rhs = np.zeros(k)
     dev = 0.0
     eps = 2.220446049250313e-16
-    for i in range(n):
-        if first:
-            mu = (y[i] + 0.5) / 2.0
-            eta = np.log(mu / (1.0 - mu))
-        else:
-            eta = 0.0
-            for j in range(k):
-                eta += X[i, j] * b[j]
-            if eta < -30.0:
-                e = eps
-            elif eta > 30.0:
-                e = 1.0 / eps
+    BS = 512
+    Xt = np.empty((k, BS))
+    wb = np.empty(BS)
+    wzb = np.empty(BS)
+    for a in range(0, n, BS):
+        B = min(BS, n - a)
+        for i in range(B):
+            r = a + i
+            if first:
+                mu = (y[r] + 0.5) / 2.0
+                eta = np.log(mu / (1.0 - mu))
+                for j in range(k):
+                    Xt[j, i] = X[r, j]
             else:
-                e = np.exp(eta)
-            mu = e / (1.0 + e)
-        if y[i] > 0:
-            dev -= 2.0 * np.log(mu)
-        else:
-            dev -= 2.0 * np.log(1.0 - mu)
-        w = mu * (1.0 - mu)
-        wz = w * eta + (y[i] - mu)
-        for j in range(k):
-            xj = X[i, j]
-            rhs[j] += xj * wz
-            wx = w * xj
-            for m in range(j + 1):
-                H[j, m] += wx * X[i, m]
+                eta = 0.0
+                for j in range(k):
+                    v = X[r, j]
+                    Xt[j, i] = v
+                    eta += v * b[j]
+                if eta < -30.0:
+                    e = eps
+                elif eta > 30.0:
+                    e = 1.0 / eps
+                else:
+                    e = np.exp(eta)
+                mu = e / (1.0 + e)
+            if y[r] > 0:
+                dev -= 2.0 * np.log(mu)
+            else:
+                dev -= 2.0 * np.log(1.0 - mu)
+            w = mu * (1.0 - mu)
+            wb[i] = w
+            wzb[i] = w * eta + (y[r] - mu)
+        _irls_accumulate(Xt, wb, wzb, B, H, rhs)
     for j in range(k):
         for m in range(j + 1, k):
             H[j, m] = H[m, j]
