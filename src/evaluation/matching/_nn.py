@@ -319,21 +319,26 @@ def fix_ties(idx, d):
     return idx
 
 
+@njit(cache=True, nogil=True)
+def _linkinv(x):
+    """R's C_logit_linkinv for one value: exp(x) / (1 + exp(x)), x clamped at +-30 (exp(-30) -> DBL_EPSILON,
+    exp(30) -> 1 / DBL_EPSILON)."""
+    eps = 2.220446049250313e-16
+    if x < -30.0:
+        e = eps
+    elif x > 30.0:
+        e = 1.0 / eps
+    else:
+        e = np.exp(x)
+    return e / (1.0 + e)
+
+
 @njit(cache=True)
 def logit_linkinv(eta):
-    """R's C_logit_linkinv in one pass: exp(eta) / (1 + exp(eta)) with eta clamped at +-30 (exp(-30) -> DBL_EPSILON,
-    exp(30) -> 1 / DBL_EPSILON), as binomial()$linkinv computes the fitted propensity score."""
-    eps = 2.220446049250313e-16
+    """R's binomial()$linkinv over an array in one pass: the fitted propensity score."""
     p = np.empty(eta.shape[0])
     for i in range(eta.shape[0]):
-        x = eta[i]
-        if x < -30.0:
-            e = eps
-        elif x > 30.0:
-            e = 1.0 / eps
-        else:
-            e = np.exp(x)
-        p[i] = e / (1.0 + e)
+        p[i] = _linkinv(eta[i])
     return p
 
 
@@ -372,7 +377,6 @@ def irls_pass(X, y, b, first):
     H = np.zeros((k, k))
     rhs = np.zeros(k)
     dev = 0.0
-    eps = 2.220446049250313e-16
     BS = 512
     Xt = np.empty((k, BS))
     wb = np.empty(BS)
@@ -392,13 +396,7 @@ def irls_pass(X, y, b, first):
                     v = X[r, j]
                     Xt[j, i] = v
                     eta += v * b[j]
-                if eta < -30.0:
-                    e = eps
-                elif eta > 30.0:
-                    e = 1.0 / eps
-                else:
-                    e = np.exp(eta)
-                mu = e / (1.0 + e)
+                mu = _linkinv(eta)
             if y[r] > 0:
                 dev -= 2.0 * np.log(mu)
             else:
