@@ -36,18 +36,29 @@ def load_context(programme_id: str, world_path=None, extract_date=None, config_d
 
 
 def configure_figures() -> None:
-    """Matplotlib defaults for reports: readable sizes, PNG at print resolution, no clipped labels."""
+    """Report display settings: matplotlib figures as SVG with text kept as text, and the table formatter.
+
+    SVG with ``svg.fonttype: none`` keeps every label as text: sharp at any zoom, selectable in the PDF, and
+    readable by the output guard (a PNG's text cannot be checked for identifiers). ``svg.hashsalt`` and no date
+    in the metadata keep the SVG byte-identical across rebuilds. The DataFrame formatter
+    (:func:`evaluation.report.guard.install_table_formatter`) marks tables that came from :func:`table` as
+    published; the build refuses any other table.
+    """
     import matplotlib as mpl
+
+    from evaluation.report.guard import install_table_formatter
 
     mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "figure.figsize": (7.0, 4.2), "font.size": 10,
                          "axes.spines.top": False, "axes.spines.right": False, "figure.autolayout": False,
-                         "savefig.bbox": "tight"})
+                         "savefig.bbox": "tight", "svg.fonttype": "none", "svg.hashsalt": "evaluation-report",
+                         "font.family": "DejaVu Sans"})
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-        set_matplotlib_formats("png")
+        set_matplotlib_formats("svg", metadata={"Date": None})
     except ImportError:  # pragma: no cover
         pass
+    install_table_formatter()
 
 
 # ------------------------------------------------------------------------------------------------ markdown
@@ -153,9 +164,11 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     pandas renders an index name as a second, almost empty header row, which reads as a broken table in a PDF;
     as the columns' name it sits in the top-left cell instead. A MultiIndex is left as it is.
     """
+    from evaluation.report.guard import mark_published  # the build publishes only tables marked here
+
     if df.empty or isinstance(df.index, pd.MultiIndex) or df.index.name is None or df.columns.name is not None:
-        return df
-    return df.rename_axis(index=None, columns=_first_upper(str(df.index.name)))
+        return mark_published(df)
+    return mark_published(df.rename_axis(index=None, columns=_first_upper(str(df.index.name))))
 
 
 def headline(ev) -> pd.DataFrame:
