@@ -105,8 +105,9 @@ def test_person_rows_without_ids_are_refused(small_world, tmp_path):
     s = b.build(b.BuildOptions(world=small_world, programmes=["pathways-out"], jobs=1, out=out,
                                templates={"individual": PERSON_ROWS}, progress=False))
     r = s.results[0]
-    assert r.status == "failed" and "unpublished table" in r.error and "cell 4" in r.error, r.error
-    assert "cell 3" not in r.error  # the published headline table passes
+    assert r.status == "failed" and "unpublished table" in r.error, r.error
+    # cell 5: after papermill's injected parameters; the published headline table (cell 4) passes
+    assert 'cell 5 [display(ev.analysis.drop(columns="person_id").head(10))]' in r.error and "cell 4" not in r.error
     assert not (out / "pathways-out").exists() and not (out / ".failed").exists()
     entry = json.loads((out / "manifest.json").read_text())["programmes"]["pathways-out"]
     assert "failed_notebook" not in entry and "unpublished table" in entry["error"]

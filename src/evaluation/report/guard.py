@@ -123,7 +123,9 @@ def unpublished_tables(nb: Any) -> list[str]:
     Returns
     -------
     list of str
-        One description per offending output, e.g. ``"cell 12 (execution 11)"``; empty when all are marked.
+        One description per offending cell: its number in the executed notebook (papermill's injected parameters
+        cell counts) and its last line of code, e.g. ``"cell 5 [display(ev.analysis.head(10))]"``; empty when all
+        tables are marked.
     """
     import nbformat
 
@@ -136,9 +138,15 @@ def unpublished_tables(nb: Any) -> list[str]:
             if html is None:
                 continue
             html = "".join(html) if isinstance(html, list) else str(html)
-            for tag in _TABLE.findall(html):
-                if PUBLISHED_CLASS not in tag:
-                    bad.append(f"cell {i} (execution {cell.get('execution_count')})")
+            # each table: its opening tag and what follows up to the next table (an empty frame has no <td>: no
+            # rows, nothing person-level, e.g. content functions returning pd.DataFrame() when there is no data)
+            starts = [m for m in _TABLE.finditer(html)]
+            for k, m in enumerate(starts):
+                rest = html[m.end(): starts[k + 1].start() if k + 1 < len(starts) else len(html)]
+                if PUBLISHED_CLASS not in m.group(0) and re.search(r"<td\b", rest, re.I):
+                    code = [ln.strip() for ln in str(cell.source).splitlines() if ln.strip()
+                            and not ln.strip().startswith("#")]
+                    bad.append(f"cell {i} [{code[-1][:70] if code else ''}]")
                     break
     return list(dict.fromkeys(bad))
 

@@ -30,6 +30,7 @@ Safe by construction (every text from data or configuration is inert wherever it
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -218,7 +219,8 @@ def inert_markdown(text: Any) -> str:
     """
     import nh3
 
-    html = _markdown()(str(text or ""))
+    # HTML comments (template notes) are never content: drop them rather than show them escaped
+    html = _markdown()(re.sub(r"<!--.*?-->", "", str(text or ""), flags=re.S))
     return nh3.clean(html, tags=MARKDOWN_TAGS, attributes={"th": {"align", "style"}, "td": {"align", "style"},
                                                             "ol": {"start"}},
                      url_schemes=set(), link_rel=None, strip_comments=True,
