@@ -279,9 +279,14 @@ def test_build_end_to_end_failure_isolated_previous_report_kept(small_world, tmp
     assert re.search(r"capacity-building\s+failed.*ValueError: forced failure for capacity-building", table)
     assert "2 built, 0 skipped (unchanged), 1 failed" in table
     assert (out / "capacity-building" / "report.pdf").read_bytes() == good_pdf  # previous good report kept
-    assert (out / ".failed" / "capacity-building" / "report.ipynb").exists()
+    # the failed notebook (may be person-level) is never kept under reports/: its path is on the terminal only
+    assert not (out / ".failed").exists()
+    kept = re.search(r"capacity-building failed; its notebook .* is at (\S+report\.ipynb)", proc.stderr)
+    assert kept and Path(kept.group(1)).exists() and not Path(kept.group(1)).is_relative_to(out)
+    shutil.rmtree(Path(kept.group(1)).parent)
     m = json.loads((out / "manifest.json").read_text())["programmes"]["capacity-building"]
     assert m["status"] == "failed" and m["previous_report_kept"] and "cell" in m["error"]
+    assert "failed_notebook" not in m and "evaluation-failed" not in (out / "index.html").read_text()
     assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
     _assert_no_person_ids(out, small_world)
 
@@ -294,6 +299,8 @@ def test_build_refuses_person_level_outputs_and_partial_formats(small_world, tmp
                                progress=False))
     status = {r.programme_id: r for r in s.results}
     assert status["pathways-out"].status == "failed" and "person-level identifiers" in status["pathways-out"].error
+    assert "P0" not in status["pathways-out"].error  # counts and outputs, never the ids
+    shutil.rmtree(Path(status["pathways-out"].failed_notebook).parent, ignore_errors=True)
     assert not (out / "pathways-out").exists()
     assert status["project-adder"].status == "ok"
     assert {p.name for p in (out / "project-adder").iterdir()} == {"report.ipynb", "report.html", "results.json",
