@@ -179,3 +179,55 @@ def test_cover_escapes_programme_facts(tmp_path):
                          funders="<img src=x onerror=alert(2)>")
     html = render.page("<p>body</p>", cover, synthetic=False, print_=True)
     assert not _live(html) and "&lt;script&gt;" in html
+
+
+def test_figures_are_svg_with_text_kept_as_text():
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from evaluation.report.content import configure_figures
+
+    configure_figures()
+    assert matplotlib.rcParams["svg.fonttype"] == "none"
+    fig, ax = plt.subplots()
+    ax.set_title("Proportion reoffending")
+    ax.plot([0, 1], [0, 1])
+    svgs = []
+    for _ in range(2):
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+        svgs.append(buf.getvalue())
+    plt.close(fig)
+    assert "<text" in svgs[0] and "Proportion reoffending" in svgs[0]  # text, not glyph paths
+    assert svgs[0] == svgs[1]  # byte-identical (svg.hashsalt, no date)
+    html = render.notebook_body(_svg_notebook(svgs[0]))
+    assert "data:image/svg+xml;base64," in html and "<svg" not in html  # an <img>, never inline
+
+
+def _svg_notebook(svg: str):
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell("plt.show()")
+    code.outputs = [nbformat.v4.new_output("display_data", data={"image/svg+xml": svg, "text/plain": "<Figure>"})]
+    nb.cells = [code]
+    return nb
+
+
+def test_tables_from_content_table_are_marked_and_derived_frames_are_not():
+    from evaluation.report import guard
+    from evaluation.report.content import table
+
+    df = table(pd.DataFrame({"Participants": [10, 20]}, index=pd.Index(["A", "B"], name="group")))
+    assert guard.is_published(df)
+    assert guard.PUBLISHED_CLASS in guard._published_html(df)
+    assert not guard.is_published(df.head(1)) and not guard.is_published(df.assign(x=1))
+    assert guard.PUBLISHED_CLASS not in guard._published_html(pd.DataFrame({"age": [31, 42]}))
+    nb = nbformat.v4.new_notebook()
+    ok, bad = nbformat.v4.new_code_cell("display(t)"), nbformat.v4.new_code_cell("# rows\ndisplay(people.head())")
+    ok.outputs = [nbformat.v4.new_output("display_data", data={"text/html": guard._published_html(df)})]
+    bad.outputs = [nbformat.v4.new_output("display_data", data={"text/html": pd.DataFrame({"age": [31]})._repr_html_()})]
+    nb.cells = [ok, bad]
+    assert guard.unpublished_tables(nb) == ["cell 2 [display(people.head())]"]
