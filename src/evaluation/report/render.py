@@ -1,6 +1,6 @@
 """Executed report notebook → HTML without code → funder PDF (WeasyPrint, A4).
 
-Offline by design: nbconvert renders the cell *outputs* (Markdown, pandas tables, matplotlib PNGs) into an HTML
+Offline by design: nbconvert renders the cell *outputs* (Markdown, pandas tables, matplotlib figures) into an HTML
 body with the template ``templates/body.html.j2`` (no code, no prompts, no stderr), and
 ``templates/page.html.j2`` + ``templates/report.css`` wrap it into
 
@@ -10,8 +10,9 @@ body with the template ``templates/body.html.j2`` (no code, no prompts, no stder
   ``counter(pages)`` in an ``@page`` margin box) and, for a synthetic world, the mark in the top margin box of every
   page and on the cover. No TeX and no headless browser are involved.
 
-Figures are embedded as PNG data URIs (``evaluation.report.content.configure_figures`` makes matplotlib emit PNG at
-print resolution) and are scaled to the page width with their aspect ratio kept (``max-width: 100%``,
+Figures are embedded as SVG data URIs in ``<img>`` (``evaluation.report.content.configure_figures`` makes matplotlib
+emit SVG with its text kept as text, ``svg.fonttype: none``: sharp in print, selectable in the PDF and readable by
+the output guard; WeasyPrint draws SVG text as PDF text); PNG outputs still work. They are scaled to the page width with their aspect ratio kept (``max-width: 100%``,
 ``height: auto``), so a wide figure is shrunk rather than cut.
 
 Safe by construction (every text from data or configuration is inert wherever it is rendered):
