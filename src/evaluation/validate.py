@@ -48,7 +48,7 @@ from evaluation.schemas import (COLUMN_KINDS, COUNTED_DISPOSALS, EVENT_DATE_COLU
                                 REQUIRED_TABLES, RULES_VERSION, SCHEMAS, TABLES, is_identifying)
 
 MAX_ROWS_SHOWN = 5
-MAX_VALUE_CHARS = 40
+MAX_VALUE_CHARS = 80
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
