@@ -426,3 +426,15 @@ def test_validate_world_collects_problems_from_several_tables(tmp_path):
     rep = validate_world(path)
     assert not rep.ok and len(rep.problems) == 2 and "problem(s)" in repr(rep)
     assert rep.summary().set_index("table").loc["people", "status"] == "problem"
+
+
+def test_extract_date_of_a_dict_of_tables_and_reprs(tmp_path):
+    from evaluation.validate import extract_date, validate_world
+
+    path, _ = tiny_world(tmp_path)
+    w = load_world(path)
+    assert extract_date(w.tables()) == dt.date(2019, 9, 1)
+    assert repr(w).count("\n") == 0 and "offences 3" in repr(w)
+    rep = validate_world(path)
+    assert rep.ok and repr(rep).count("\n") == 0 and "valid" in repr(rep)
+    assert list(rep.summary().columns) == ["table", "file", "rows", "dropped columns", "status"]

@@ -504,8 +504,9 @@ def extract_date(world_or_path) -> dt.date | None:
 
     Parameters
     ----------
-    world_or_path : World, str or Path
-        A loaded world, or a world folder (loaded and validated, through the cache, to apply the same rule).
+    world_or_path : World, str, Path, dict of DataFrame or world-like object
+        A loaded world, or a world folder (loaded and validated, through the cache, to apply the same rule); for a
+        dict of tables or an object without ``extract_date``, the latest offence or disposal date.
 
     Returns
     -------
@@ -526,8 +527,9 @@ def extract_date(world_or_path) -> dt.date | None:
         return world_or_path.extract_date
     if isinstance(world_or_path, (str, Path)):
         return load_world(world_or_path, cache=True).extract_date
-    value = getattr(world_or_path, "extract_date", None)  # a world-like object (e.g. a dict-free stand-in)
-    return None if value is None else pd.Timestamp(value).date()
+    # a world-like object or a dict of tables (tests, notebooks): its own extract date, else the same fallback
+    value = None if isinstance(world_or_path, dict) else getattr(world_or_path, "extract_date", None)
+    return latest_record_date(world_or_path) if value is None else pd.Timestamp(value).date()
 
 
 def _unknown_people(world: World, table: str, people_ids: pd.Index) -> None:
@@ -753,6 +755,9 @@ def load_world(path: str | Path, *, programmes=None, tables: Iterable[str] | Non
                   dropped_columns={t: df.attrs["dropped_columns"] for t, df in loaded.items()
                                    if df is not None and df.attrs.get("dropped_columns")},
                   **{t: loaded.get(t) for t in TABLES})
+    for df in loaded.values():
+        if df is not None:
+            df.attrs.clear()  # the facts are on the World now; plain tables downstream
     world.latest_record = latest_record_date(world)
     allow = allow_extract_date_after_data
     if extract_date is not None:
@@ -782,9 +787,7 @@ def load_world(path: str | Path, *, programmes=None, tables: Iterable[str] | Non
             if late.any():
                 rows.append({"table": table, "reason": f"{col} after the extract date {extract}",
                              "count": int(late.sum())})
-                kept = df.loc[~late].reset_index(drop=True)
-                kept.attrs = dict(df.attrs)
-                setattr(world, table, kept)
+                setattr(world, table, df.loc[~late].reset_index(drop=True))
         if rows:
             world.exclusions = pd.DataFrame(rows)
     return world
