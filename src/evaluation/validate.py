@@ -155,17 +155,19 @@ def _read(file: Path, name: str) -> tuple[pd.DataFrame, list[str]]:
     except (OSError, ValueError, csv.Error) as exc:
         raise DataError(f"{file}: cannot be read as {file.suffix[1:] or 'a table'}: {type(exc).__name__}",
                         file=file, detail=f"{file}: cannot be read: {exc}") from None
+    missing = [c for c in wanted if c not in header]
+    if missing:  # the header's names go to detail only: in a file without a header, line 1 is a person's data
+        shown = ", ".join(_quote(c) for c in header[:30])
+        head = f"{file}: missing column(s) {', '.join(repr(c) for c in missing)} (expected {', '.join(wanted)}"
+        raise DataError(f"{head}; the header (line 1) has {len(header)} column(s), {len(wanted) - len(missing)} of "
+                        "them expected: is line 1 a header?)", file=file, column=missing[0], lines=[1],
+                        detail=f"{head}; found {shown})")
     dup = [c for c, k in Counter(header).items() if k > 1]
     if dup:
         where = "; ".join(f"'{c}' in columns {', '.join(str(i + 1) for i, h in enumerate(header) if h == c)}"
                           for c in dup[:5])
         raise DataError(f"{file}: duplicate column name(s) in the header (line 1): {where}", file=file,
                         column=dup[0], lines=[1])
-    missing = [c for c in wanted if c not in header]
-    if missing:
-        shown = ", ".join(_quote(c) for c in header[:30])
-        raise DataError(f"{file}: missing column(s) {', '.join(repr(c) for c in missing)} "
-                        f"(expected {', '.join(wanted)}; found {shown})", file=file, column=missing[0])
     extra = [c for c in header if c not in wanted]
     try:
         if file.suffix == ".parquet":
@@ -191,7 +193,7 @@ def _parse(df: pd.DataFrame, name: str, file: Path) -> pd.DataFrame:
             if pd.api.types.is_datetime64_any_dtype(s):
                 parsed = s.astype("datetime64[ns]") if s.dt.tz is None else s.dt.tz_localize(None)
             else:
-                text = s.astype("string").str.strip()
+                text = s.astype("string[pyarrow]").str.strip()
                 text = text.where(~text.str.lower().isin(MISSING_TEXT), pd.NA)
                 parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
                 bad = text.notna() & parsed.isna()
@@ -203,7 +205,7 @@ def _parse(df: pd.DataFrame, name: str, file: Path) -> pd.DataFrame:
             if pd.api.types.is_bool_dtype(s) and not s.isna().any():
                 out[col] = s.astype(bool)
                 continue
-            text = s.astype("string").str.strip().str.lower()
+            text = s.astype("string[pyarrow]").str.strip().str.lower()
             bad = (~(text.isin(_TRUE) | text.isin(_FALSE))).fillna(True)
             if bad.any():
                 pos = np.flatnonzero(bad.to_numpy())
@@ -221,8 +223,8 @@ def _parse(df: pd.DataFrame, name: str, file: Path) -> pd.DataFrame:
                             pos, s.iloc[pos[:5]].tolist())
             out[col] = num.astype("Int64") if kind == "int" else num.astype(float)
         else:
-            text = s.astype("string")
-            missing = text.isna() | text.str.strip().str.lower().isin(MISSING_TEXT).fillna(True)
+            text = s.astype("string[pyarrow]")  # Arrow kernels: strip/lower vectorised in C
+            missing = (text.isna() | text.str.strip().str.lower().isin(MISSING_TEXT)).fillna(True)
             out[col] = text.astype(object).where(~missing.to_numpy(), None)
     return out
 

@@ -164,6 +164,9 @@ CASES = [
          Error(r"unparseable date", "date_of_birth", (3,))),
     Case("duplicate-header", _then(_set("people"), _dup_header),
          Error(r"duplicate column name\(s\) in the header \(line 1\): 'sex' in columns 3, 7", "sex", (1,))),
+    Case("headerless-csv", _then(_set("people"), lambda f: (f / "people.csv").write_text(
+        "\n".join((f / "people.csv").read_text().splitlines()[1:]) + "\n")),
+         Error(r"people.csv: missing column\(s\) .*is line 1 a header\?", "person_id", (1,))),
     Case("dangling-symlink-optional-table", _then(_set("people"), _dangling("custody")),
          Error(r"custody.csv: is a symbolic link to a file that does not exist")),
     Case("dangling-symlink-required-table", _then(_set("people"), _dangling("contacts")),
