@@ -16,7 +16,7 @@ For each person of a cohort, with an index date ``I``:
 * an offence counts when committed strictly after ``I``       ``proven``: ``offence_date > index_date``
   and on or before ``F`` (an offence on the index day is       ``AND offence_date <= follow_up_end``
   not counted; one on ``F`` is);
-* and it is proven: a counted disposal (conviction, caution,  ``list_contains($counted, disposal_type)``
+* and it is proven: a counted disposal (conviction, caution,  ``disposal_type IN ({counted})``
   reprimand, warning, youth caution, youth conditional        ``AND disposal_date <= waiting_end``
   caution) given on or before ``W``. Penalty notices,         (a pending case has no disposal date: ``NULL <= W``
   community resolutions, NFA and pending cases never count;   is not true, so it never counts)
@@ -80,10 +80,12 @@ class OutcomeInputError(EvaluationError):
 # ---------------------------------------------------------------------------------------------------------------
 # the definition, in SQL (see the module docstring for the rule each line implements)
 # ---------------------------------------------------------------------------------------------------------------
-#: The two common table expressions that *are* the definition. Inputs: ``cohort(row_id, person_key, index_date)``
+#: The common table expressions that *are* the definition. Inputs: ``cohort(row_id, person_key, index_date)``
 #: (one row per person) and ``offences(person_key, offence_date, disposal_date, disposal_type, ...)``, dates as
-#: DATE; parameters ``$follow_up_months``, ``$waiting_months`` (whole months) and ``$counted`` (the counted
-#: disposal types). ``proven`` holds one row per proven reoffence, with the person's cohort ``row_id``.
+#: DATE. ``{counted}`` is the list of counted disposal types (quoted SQL literals, filled in by :func:`_sql`);
+#: parameters ``$follow_up_months`` and ``$waiting_months`` (whole months), and ``$first_index``,
+#: ``$last_follow_up_end``, ``$last_waiting_end`` (the cohort's earliest index date and latest window ends,
+#: :data:`BOUNDS_SQL`). ``proven`` holds one row per proven reoffence, with the person's cohort ``row_id``.
 DEFINITION_SQL = """
 windows AS (                                      -- one row per person of the cohort
     SELECT row_id, person_key, index_date,
@@ -94,15 +96,28 @@ windows_w AS (
     SELECT *, CAST(follow_up_end + to_months($waiting_months) AS DATE) AS waiting_end  -- W = F + 6 months
     FROM windows
 ),
+candidates AS (                                   -- records that can count for someone: the rules below with
+    SELECT * FROM offences                        -- the widest window; only saves work, decides nothing
+    WHERE disposal_type IN ({counted})
+      AND offence_date > $first_index AND offence_date <= $last_follow_up_end
+      AND disposal_date <= $last_waiting_end
+),
 proven AS (                                       -- proven reoffences in each person's follow-up
     SELECT w.row_id, o.*
-    FROM offences AS o
+    FROM candidates AS o
     JOIN windows_w AS w ON o.person_key = w.person_key
     WHERE o.offence_date >  w.index_date          -- committed strictly after the index date
       AND o.offence_date <= w.follow_up_end       -- ... and on or before the follow-up end
-      AND list_contains($counted, o.disposal_type)   -- a counted disposal
+      AND o.disposal_type IN ({counted})          -- a counted disposal
       AND o.disposal_date <= w.waiting_end        -- given by the end of the waiting period (pending: NULL, never)
 )
+"""
+
+#: The window bounds over the whole cohort (parameters of :data:`DEFINITION_SQL`'s ``candidates``).
+BOUNDS_SQL = "WITH" + DEFINITION_SQL.split("candidates AS")[0].rstrip().rstrip(",") + """
+SELECT min(index_date) AS first_index, max(follow_up_end) AS last_follow_up_end,
+       max(waiting_end) AS last_waiting_end
+FROM windows_w
 """
 
 #: The measure per person: ``row_id``, ``eligible`` (waiting period ended by ``$extract_date``),
@@ -272,12 +287,15 @@ def _duplicates_error(cohort: pd.DataFrame, arg: str = "cohort") -> OutcomeInput
 # inputs as DuckDB relations
 # ---------------------------------------------------------------------------------------------------------------
 def _arrow_column(s: pd.Series) -> pa.ChunkedArray:
-    """A pandas column as Arrow without Python objects where possible (categoricals decoded to their values)."""
+    """A pandas column as Arrow without Python objects where possible. Categoricals stay dictionary-encoded
+    (DuckDB reads a dictionary as its values; decoding 20 million disposal types would cost more than the
+    measure)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         cats = s.cat.categories
         inner = pa.array(cats.to_numpy(dtype=object) if cats.dtype == object else cats.to_numpy(), from_pandas=True)
         codes = s.cat.codes.to_numpy()
-        arr = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), inner).dictionary_decode()
+        mask = codes < 0
+        arr = pa.DictionaryArray.from_arrays(pa.array(codes, mask=mask if mask.any() else None), inner)
         return pa.chunked_array([arr])
     try:
         arr = pa.array(s.array if hasattr(s.array, "__arrow_array__") else s.to_numpy(), from_pandas=True)
@@ -288,6 +306,8 @@ def _arrow_column(s: pd.Series) -> pa.ChunkedArray:
 
 def _key_kind(t) -> str:
     """'int', 'str' or 'other' for an Arrow type or a DuckDB type name."""
+    if isinstance(t, pa.DictionaryType):
+        t = t.value_type
     name = str(t).upper()
     if any(k in name for k in ("INT", "HUGEINT")) and "INTERVAL" not in name:
         return "int"
@@ -338,10 +358,13 @@ class _Inputs:
         # ---- offences
         if isinstance(offences, pd.DataFrame):
             _require(offences, "offences", OFFENCE_COLUMNS + tuple(extra_columns))
+            od = _date_ns(offences["offence_date"], "offences", "offence_date", allow_missing=True)
+            dd = _date_ns(offences["disposal_date"], "offences", "disposal_date", allow_missing=True)
             cols = {"person_id": _arrow_column(offences["person_id"]),
-                    "offence_date": _date_arrow(offences["offence_date"], "offence_date"),
-                    "disposal_date": _date_arrow(offences["disposal_date"], "disposal_date"),
+                    "offence_date": _date32(od), "disposal_date": _date32(dd),
                     "disposal_type": _arrow_column(offences["disposal_type"])}
+            if check:
+                self._check_frame(offences, cols, od, dd)
             for c in extra_columns:
                 cols[c] = _arrow_column(offences[c])
             self.raw_offences = pa.table(cols)
@@ -382,11 +405,45 @@ class _Inputs:
         dup = self.con.execute("SELECT count(*) - count(DISTINCT person_key) FROM cohort").fetchall()[0][0]
         if dup:
             raise _duplicates_error(cohort)
-        if check:
+        if check and self.source is not None:
             self._check_offences()
 
-    def params(self, **kw) -> dict:
-        return {"counted": self.counted, **kw}
+    def run(self, template: str, *, follow_up_months: int, waiting_months: int, **kw):
+        """Run one of the module's SQL texts on these inputs; returns a DuckDB relation."""
+        months = {"follow_up_months": follow_up_months, "waiting_months": waiting_months}
+        bounds = self.con.execute(BOUNDS_SQL, months).fetchall()[0]
+        params = {**months, **dict(zip(("first_index", "last_follow_up_end", "last_waiting_end"), bounds)), **kw}
+        sql = _sql(template, self.counted)
+        used = {k: v for k, v in params.items() if "$" + k in sql}
+        return self.con.sql(sql, params=used)
+
+    def _check_frame(self, offences: pd.DataFrame, cols: dict, od: np.ndarray, dd: np.ndarray) -> None:
+        """The checks of :data:`_CHECKS` on an in-memory table, vectorised (no second pass through DuckDB)."""
+        idx = offences.index
+        pid = cols["person_id"]
+        if pid.null_count:
+            raise OutcomeInputError(f"offences: {_CHECKS['missing_person'][1]} "
+                                    f"{_rows(idx, offences['person_id'].isna().to_numpy())}")
+        if (od == _NAT).any():
+            raise OutcomeInputError(f"offences: {_CHECKS['missing_offence_date'][1]} {_rows(idx, od == _NAT)}")
+        before = (dd != _NAT) & (dd // _NS_PER_DAY < od // _NS_PER_DAY)
+        if before.any():
+            raise OutcomeInputError(f"offences: {_CHECKS['disposal_before_offence'][1]} {_rows(idx, before)}")
+        disp = cols["disposal_type"]
+        if pa.types.is_dictionary(disp.type):
+            codes = offences["disposal_type"].cat.codes.to_numpy()
+            cats = offences["disposal_type"].cat.categories
+            present = np.bincount(codes[codes >= 0], minlength=len(cats)) > 0
+            values = [str(c) for c, p in zip(cats, present) if p]
+        else:
+            import pyarrow.compute as pc
+
+            values = [v for v in pc.unique(disp).to_pylist() if v is not None]
+        unknown = sorted(v for v in values if v not in self.known)
+        if unknown:
+            bad = offences["disposal_type"].astype("string").isin(unknown).fillna(False).to_numpy(dtype=bool)
+            message = _CHECKS["unknown_disposal"][1].format(values=unknown, known=self.known)
+            raise OutcomeInputError(f"offences: {message} {_rows(idx, bad)}")
 
     def _check_offences(self) -> None:
         varchar_dd = self.date_types["disposal_date"].upper() == "VARCHAR"
@@ -405,27 +462,32 @@ class _Inputs:
             raise OutcomeInputError(f"offences: {message} {self._bad_rows(cond, n)}")
 
     def _bad_rows(self, cond: str, n: int, limit: int = 5) -> str:
-        """Where the bad rows are: index labels of a DataFrame, or file and row number (0-based) of parquet."""
+        """Where the bad rows of a parquet source are: file name and row number (0-based) in it."""
         more = f" and {n - limit} more" if n > limit else ""
         params = {"known": self.known} if "$known" in cond else {}
-        if self.source is None:
-            con = self.con
-            con.register("positions", pa.table({"pos": pa.array(np.arange(self.raw_offences.num_rows))}))
-            rows = con.execute(
-                f"SELECT pos FROM (SELECT * FROM offences POSITIONAL JOIN positions) WHERE {cond} "
-                f"ORDER BY pos LIMIT {limit}", params).fetchall()
-            labels = [repr(self.offences.index[r[0]]) for r in rows]
-        else:
-            quoted = self.source.replace("'", "''")
-            inner = self.con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'offences'").fetchall()[0][0]
-            select = inner[inner.upper().index("SELECT"):].rstrip(";")
-            select = select.replace("FROM offences_in", f"FROM read_parquet('{quoted}', union_by_name = true, "
-                                                        "filename = true, file_row_number = true)")
-            select = select.replace("SELECT ", "SELECT filename, file_row_number, ", 1)
-            rows = self.con.execute(f"SELECT filename, file_row_number FROM ({select}) WHERE {cond} "
-                                    f"ORDER BY filename, file_row_number LIMIT {limit}", params).fetchall()
-            labels = [f"{Path(f).name} row {int(r)}" for f, r in rows]
+        quoted = self.source.replace("'", "''")
+        inner = self.con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'offences'").fetchall()[0][0]
+        select = inner[inner.upper().index("SELECT"):].rstrip(";")
+        select = select.replace("FROM offences_in", f"FROM read_parquet('{quoted}', union_by_name = true, "
+                                                    "filename = true, file_row_number = true)")
+        select = select.replace("SELECT ", "SELECT filename, file_row_number, ", 1)
+        rows = self.con.execute(f"SELECT filename, file_row_number FROM ({select}) WHERE {cond} "
+                                f"ORDER BY filename, file_row_number LIMIT {limit}", params).fetchall()
+        labels = [f"{Path(f).name} row {int(r)}" for f, r in rows]
         return f"{n} row(s): " + ", ".join(labels) + more
+
+
+def _date32(ns: np.ndarray) -> pa.Array:
+    """int64 ns since the epoch (NaT = int64 min) as an Arrow date32 array (days, floor; NaT -> null)."""
+    missing = ns == _NAT
+    days = (ns // _NS_PER_DAY).astype(np.int32)
+    return pa.array(days, mask=missing if missing.any() else None).cast(pa.date32())
+
+
+def _sql(template: str, counted: Sequence[str]) -> str:
+    """The SQL with the counted disposal types written in as quoted literals (a constant list lets DuckDB filter
+    while it scans; a list parameter becomes a join)."""
+    return template.replace("{counted}", ", ".join("'" + str(d).replace("'", "''") + "'" for d in counted))
 
 
 def _arrow(relation) -> pa.Table:
@@ -436,12 +498,6 @@ def _arrow(relation) -> pa.Table:
 
 def _ident(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
-
-
-def _date_arrow(s: pd.Series, col: str) -> pa.Array:
-    """A date column as an Arrow timestamp array (NaT -> null), parsed and checked like the cohort's."""
-    ns = _date_ns(s, "offences", col, allow_missing=True)
-    return pa.array(ns.view("datetime64[ns]"), mask=ns == _NAT)
 
 
 _ENGINES = ("auto", "duckdb", "numba", "numpy")
@@ -469,9 +525,8 @@ class _Derived:
         extract = _extract_day(extract_date)
         self.index_day = _check_cohort(cohort)
         self.inputs = _Inputs(cohort, self.index_day, offences, counted_disposals=counted_disposals)
-        res = _arrow(self.inputs.con.sql(PROVEN_REOFFENDING_SQL, params=self.inputs.params(
-            follow_up_months=fu_m, waiting_months=wait_m,
-            extract_date=dt.date(1970, 1, 1) + dt.timedelta(days=extract))))
+        res = _arrow(self.inputs.run(PROVEN_REOFFENDING_SQL, follow_up_months=fu_m, waiting_months=wait_m,
+                                     extract_date=dt.date(1970, 1, 1) + dt.timedelta(days=extract)))
         n = len(cohort)
         row = res.column("row_id").to_numpy()
         self.eligible = np.zeros(n, bool)
@@ -654,8 +709,8 @@ def proven_offences(cohort: pd.DataFrame, offences, *, follow_up_months: int = 1
     index_day = _check_cohort(cohort)
     inputs = _Inputs(cohort, index_day, offences, extra_columns=tuple(columns), counted_disposals=counted_disposals)
     cols = ", ".join(["row_id", "offence_date", "disposal_date", "disposal_type"] + [_ident(c) for c in columns])
-    res = inputs.con.execute(f"SELECT {cols} FROM ({PROVEN_OFFENCES_SQL}) ORDER BY row_id, offence_date",
-                             inputs.params(follow_up_months=fu_m, waiting_months=wait_m)).df()
+    res = inputs.run(f"SELECT {cols} FROM ({PROVEN_OFFENCES_SQL}) ORDER BY row_id, offence_date",
+                     follow_up_months=fu_m, waiting_months=wait_m).df()
     row = res.pop("row_id").to_numpy()
     out = pd.DataFrame({"person_id": cohort["person_id"].to_numpy()[row],
                         "index_date": (index_day[row] + _EPOCH.astype(np.int64)).astype("datetime64[D]")
@@ -769,6 +824,6 @@ def _world_extract_date(world, path=None) -> dt.date:
 
 
 __all__ = ["COUNTED_DISPOSALS", "NOT_COUNTED_DISPOSALS", "WAITING_NOT_ENDED", "OUTCOME_COLUMNS", "OutcomeInputError",
-           "DEFINITION_SQL", "PROVEN_REOFFENDING_SQL", "PROVEN_OFFENCES_SQL", "PRIOR_RECORD_SQL", "add_months",
+           "DEFINITION_SQL", "BOUNDS_SQL", "PROVEN_REOFFENDING_SQL", "PROVEN_OFFENCES_SQL", "PRIOR_RECORD_SQL", "add_months",
            "proven_reoffending", "survival_view", "first_time_entry", "proven_offences", "summarise",
            "headline_table"]
