@@ -358,10 +358,10 @@ class _Inputs:
         # ---- offences
         if isinstance(offences, pd.DataFrame):
             _require(offences, "offences", OFFENCE_COLUMNS + tuple(extra_columns))
-            od = _date_ns(offences["offence_date"], "offences", "offence_date", allow_missing=True)
-            dd = _date_ns(offences["disposal_date"], "offences", "disposal_date", allow_missing=True)
+            od = _days(_date_ns(offences["offence_date"], "offences", "offence_date", allow_missing=True))
+            dd = _days(_date_ns(offences["disposal_date"], "offences", "disposal_date", allow_missing=True))
             cols = {"person_id": _arrow_column(offences["person_id"]),
-                    "offence_date": _date32(od), "disposal_date": _date32(dd),
+                    "offence_date": _date32(*od), "disposal_date": _date32(*dd),
                     "disposal_type": _arrow_column(offences["disposal_type"])}
             if check:
                 self._check_frame(offences, cols, od, dd)
@@ -424,9 +424,10 @@ class _Inputs:
         if pid.null_count:
             raise OutcomeInputError(f"offences: {_CHECKS['missing_person'][1]} "
                                     f"{_rows(idx, offences['person_id'].isna().to_numpy())}")
-        if (od == _NAT).any():
-            raise OutcomeInputError(f"offences: {_CHECKS['missing_offence_date'][1]} {_rows(idx, od == _NAT)}")
-        before = (dd != _NAT) & (dd // _NS_PER_DAY < od // _NS_PER_DAY)
+        (od, od_missing), (dd, dd_missing) = od, dd
+        if od_missing.any():
+            raise OutcomeInputError(f"offences: {_CHECKS['missing_offence_date'][1]} {_rows(idx, od_missing)}")
+        before = (dd < od) & ~dd_missing
         if before.any():
             raise OutcomeInputError(f"offences: {_CHECKS['disposal_before_offence'][1]} {_rows(idx, before)}")
         disp = cols["disposal_type"]
@@ -477,10 +478,14 @@ class _Inputs:
         return f"{n} row(s): " + ", ".join(labels) + more
 
 
-def _date32(ns: np.ndarray) -> pa.Array:
-    """int64 ns since the epoch (NaT = int64 min) as an Arrow date32 array (days, floor; NaT -> null)."""
+def _days(ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int64 ns since the epoch (NaT = int64 min) -> (int32 days since the epoch, floor; missing mask)."""
     missing = ns == _NAT
-    days = (ns // _NS_PER_DAY).astype(np.int32)
+    return (ns // _NS_PER_DAY).astype(np.int32), missing
+
+
+def _date32(days: np.ndarray, missing: np.ndarray) -> pa.Array:
+    """int32 days since the epoch as an Arrow date32 array (missing -> null)."""
     return pa.array(days, mask=missing if missing.any() else None).cast(pa.date32())
 
 
