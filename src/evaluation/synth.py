@@ -44,16 +44,11 @@ import pyarrow as pa
 
 GENERATOR_VERSION = "1.0.0"
 
-OFFENCE_GROUPS = (
-    "violence_with_injury", "violence_without_injury", "robbery", "sexual", "burglary", "theft", "vehicle",
-    "criminal_damage", "arson", "drug_possession", "drug_supply", "public_order", "weapons", "fraud", "other",
-)
+from evaluation.schemas import OFFENCE_GROUPS  # noqa: E402 - the code list is defined once, in schemas
 # Rough shares of recorded offences by group (police recorded crime, offender-linked), sum to 1.
 _GROUP_P = np.array([0.12, 0.14, 0.02, 0.02, 0.05, 0.20, 0.04, 0.09, 0.01, 0.09, 0.03, 0.08, 0.03, 0.03, 0.04])
 _GROUP_P = _GROUP_P / _GROUP_P.sum()
-COUNTED_DISPOSALS = ("conviction", "caution", "reprimand", "warning", "youth_caution", "youth_conditional_caution")
-NOT_COUNTED_DISPOSALS = ("penalty_notice", "community_resolution", "nfa", "pending")
-DISPOSAL_TYPES = COUNTED_DISPOSALS + NOT_COUNTED_DISPOSALS
+from evaluation.schemas import COUNTED_DISPOSALS, DISPOSAL_TYPES, NOT_COUNTED_DISPOSALS  # noqa: E402
 # Adult disposals (reprimands/warnings/youth cautions are for under-18s).
 _DISP_ADULT_P = np.array([0.46, 0.14, 0.0, 0.0, 0.0, 0.0, 0.06, 0.12, 0.17, 0.05])
 _DISP_YOUTH_P = np.array([0.22, 0.0, 0.02, 0.02, 0.16, 0.10, 0.0, 0.20, 0.23, 0.05])

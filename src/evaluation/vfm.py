@@ -32,9 +32,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-OFFENCE_GROUPS = ("violence_with_injury", "violence_without_injury", "robbery", "sexual", "burglary", "theft",
-                  "vehicle", "criminal_damage", "arson", "drug_possession", "drug_supply", "public_order", "weapons",
-                  "fraud", "other")
+from evaluation.schemas import OFFENCE_GROUPS  # noqa: E402 - the code list is defined once, in schemas
 NOT_SIGNIFICANT = "no reliable evidence of savings"
 
 
