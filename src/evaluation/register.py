@@ -166,7 +166,18 @@ class Register:
 
     # ------------------------------------------------------------------------------------------------ reading
     def section(self, name: str, *, published_only: bool = True) -> list[Figure]:
-        return [f for f in self.figures.values() if f.section == name and (f.published or not published_only)]
+        """Figures of one section, in the order added (a sub-analysis's figures, merged under a prefix, are left
+        out: read them through :meth:`view`)."""
+        prefixes = tuple(p + "." for p in self.meta.get("prefixes", ()))
+        return [f for k, f in self.figures.items() if f.section == name and (f.published or not published_only)
+                and not (prefixes and k.startswith(prefixes))]
+
+    def together(self, ids) -> None:
+        """Figures withheld together: when one is withheld, so are the rest (e.g. a rate, and the difference and
+        ratios that would give it back from the other group's rate)."""
+        ids = [i for i in ids if i in self.figures]
+        if len(ids) > 1:
+            self.meta.setdefault("together", []).append(ids)
 
     def value(self, id: str, default=None):
         """The published value of a figure (``None`` when suppressed, withheld or absent)."""
@@ -197,6 +208,9 @@ class Register:
         for k, f in other.figures.items():
             g = Figure(**{**f.__dict__, "id": f"{prefix}.{k}", "meta": dict(f.meta)})
             self.figures[g.id] = g
+        self.meta.setdefault("prefixes", []).append(prefix)
+        for grp in other.meta.get("together", []):
+            self.meta.setdefault("together", []).append([f"{prefix}.{i}" for i in grp])
         for r in other.relations:
             self.relations.append(Relation({f"{prefix}.{k}": c for k, c in r.terms.items()}, r.rhs, r.why,
                                            tuple(f"{prefix}.{v}" for v in r.via)))

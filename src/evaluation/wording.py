@@ -126,7 +126,7 @@ def pp_bound(x: float) -> str:
 
 def plural(n_text: str, word: str) -> str:
     """``'1' day``, ``'2' days`` (the word follows the printed number)."""
-    return f"{n_text} {word}" if n_text in ("1", "1.0") else f"{n_text} {word}s"
+    return f"{n_text} {word}" if n_text.lstrip("+−-") == "1" else f"{n_text} {word}s"
 
 
 def crosses_zero(lower: float, upper: float) -> bool:

@@ -66,25 +66,57 @@ def cover(programme, extract_date, synthetic: bool) -> str:
 
 
 def summary(ev) -> str:
-    """Plain-English summary (Markdown) — the first thing a funder reads."""
+    """Plain-English summary (Markdown) — the first thing a funder reads. Every number comes from the register."""
     p = ev.programme
-    lines = [f"## Summary\n\n{p.get('description', '').strip()}\n",
-             f"This evaluation compares the people who took part ({ev.label}) with a comparison group of similar "
-             "people who did not, matched on their age, sex, offending history, drug misuse and area. It measures "
-             "**proven reoffending** in the year after they started, as the Ministry of Justice defines it.\n"]
+    reg = ev.register()
+    label = p.outcome.get("label")
+    measure = f"**{label}**" if label else "**proven reoffending**"
+    n = reg.display("n.participants")
+    scope = (" (the people who received its individual support, not everyone reached by its group sessions)"
+             if p.design == "delivery_and_individual" else "")
+    lines = [f"## Summary\n\n{_escape(p.get('description', '').strip())}\n",
+             f"This evaluation compares the {n} participants analysed{scope} — {ev.label} — with a comparison group "
+             "of similar people who did not take part, matched on their age, sex, offending history, drug misuse "
+             f"and area. It measures {measure} in the year after they started, as the Ministry of Justice defines "
+             "it.\n"]
+    if label:
+        lines.append("Some participants had no proven offence before they started, so a proven offence in the year "
+                     "is first offending for them and reoffending for the others; first-time entrants are shown "
+                     "separately.\n")
     if not ev.effects:
-        lines.append("**No impact estimate could be made.** " + " ".join(ev.notes))
+        reason = " ".join(n for n in ev.notes if n.startswith("No impact estimate")) or \
+            "No impact estimate was possible."
+        lines.append(f"**No impact estimate was possible.** {_escape(reason.replace('No impact estimate was possible: ', ''))}")
+        others = [n for n in ev.notes if not n.startswith("No impact estimate")]
+        lines += [f"\n*{_escape(n)}*" for n in others]
         return "\n".join(lines)
     for f in ev.findings:
         lines.append(f"- {f.sentence}")
-    if ev.survival is not None:
-        d = ev.survival.rmst_difference
-        lines.append(f"- Over the first 365 days, participants spent on average {abs(d['difference']):.0f} "
-                     f"{'more' if d['difference'] > 0 else 'fewer'} days without a proven reoffence than the "
-                     f"comparison group (95% CI {d['lower']:.0f} to {d['upper']:.0f} days).")
+    d = reg.get("survival.rmst_difference")
+    if d is not None and d.value is not None:
+        offence = "proven offence" if label else "proven reoffence"
+        lines.append(f"- {wording.days_finding(d.value, d.lower, d.upper, ev.treated_reoffenders, offence=offence)}")
     for note in ev.notes:
-        lines.append(f"\n*{note}*")
+        lines.append(f"\n*{_escape(note)}*")
     return "\n".join(lines)
+
+
+def no_estimate(ev) -> str:
+    """Markdown shown instead of the estimate sections when matching could not run (empty otherwise)."""
+    if ev.effects:
+        return ""
+    reason = next((n for n in ev.notes if n.startswith("No impact estimate")), "No impact estimate was possible.")
+    return f"## No impact estimate\n\n{_escape(reason)} The attrition table shows where people were lost."
+
+
+def _escape(text) -> str:
+    """Text from data or config, made inert in Markdown/HTML (``<``, ``>``, ``&`` and Markdown markup)."""
+    import html as _html
+
+    t = _html.escape(str(text), quote=False)
+    for ch in ("*", "_", "`", "[", "]"):
+        t = t.replace(ch, "\\" + ch)
+    return t
 
 
 def methods(ev) -> str:
@@ -121,16 +153,23 @@ errors (Austin 2013) and the difference in restricted mean survival time to 365 
 risk ratio away; Rosenbaum bounds say how much hidden bias in who takes part would overturn the result. The
 minimum detectable difference is the smallest reduction this design would find with 80% power.
 
-**Disclosure control.** Counts from 1 to {ev.threshold - 1} are suppressed, with secondary suppression so they
-cannot be recovered from totals. No person-level information appears in this report.
+**Disclosure control.** Counts from 1 to {ev.threshold - 1} people are suppressed (shown as [c]). Counts in the
+attrition, profile and numbers-at-risk tables are rounded to the nearest 5 (ONS practice), except the number of
+participants analysed, which is the same everywhere. Every published figure and every sum or difference a reader
+could form between them (table totals, attrition steps, adjacent numbers at risk, rates with their counts, the
+main against the secondary analysis) was checked together: no suppressed count, and no count of 1 to
+{ev.threshold - 1} people, can be worked out from them. No person-level information appears in this report.
 """
 
 
 def limitations(ev) -> str:
     """Limitations (Markdown): what the design cannot show."""
+    young = ((ev.programme.get("target_group") or {}).get("max_age") or 99) < 18
+    unmeasured = "motivation, family support or school engagement" if young else \
+        "motivation, housing, relationships or employment"
     items = [
-        "Matching balances only what the data record. Motivation, family support or school engagement may differ "
-        "between participants and the comparison group, and could explain part of any difference.",
+        f"Matching balances only what the data record. Things like {unmeasured} may differ between participants "
+        "and the comparison group, and could explain part of any difference.",
         "Proven reoffending counts only offences that led to a caution or conviction; offending that was not "
         "detected, or was dealt with by a community resolution, is not counted.",
         "The comparison group's index date is a police contact, not a referral: people referred to a programme may "
@@ -140,7 +179,7 @@ def limitations(ev) -> str:
         items.append("The provider reports that completers were less likely to reoffend. Completers are a selected "
                      "group, so the headline is the intention-to-treat comparison of everyone referred; the "
                      "completers-only comparison is shown for context and overstates the effect.")
-    if ev.n_treated < 60:
+    if ev.n_analysed < 60:
         items.append(f"The programme is small (fewer than 60 people analysed); a real effect of plausible size "
                      "(the YEF Toolkit suggests mentoring reduces reoffending by about a fifth) could go undetected.")
     return "## Limitations\n\n" + "\n".join(f"- {i}" for i in items)
@@ -159,28 +198,101 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline(ev) -> pd.DataFrame:
-    """Headline measures formatted for display (JDL rounding)."""
-    h = ev.headline_table()
-    if h.empty:
-        return h
-    out = pd.DataFrame(index=h.index)
-    for measure, r in h.iterrows():
-        if measure.startswith("One-year"):
-            fmt, dfmt = wording.pct, lambda x: wording.pp(x)
-            ci = f"{wording.pp(r['lower'])} to {wording.pp(r['upper'])}"
-        elif measure.startswith("Frequency"):
-            fmt, dfmt = wording.freq, lambda x: f"{x:+.2f}"
-            ci = f"{r['lower']:+.2f} to {r['upper']:+.2f}"
+    """Headline measures formatted for display (JDL rounding), with the group sizes, from the register."""
+    reg = ev.register()
+    if "rate.difference" not in reg:
+        return pd.DataFrame()
+    out = pd.DataFrame()
+    n_p, n_c = reg.display("n.participants"), reg.display("n.comparison")
+    for key, label in ev.labels.items():
+        stem = {"reoffended": "rate", "reoffence_count": "frequency", "days_to_first": "days_to_first",
+                "first_time_entrant": "fte"}[key]
+        if f"{stem}.difference" not in reg:
+            continue
+        d = reg[f"{stem}.difference"]
+        if stem in ("rate", "fte"):
+            fmt, dfmt = wording.pct, (lambda x: wording.signed_num(100 * x) + " pp")
+            ci = f"{wording.signed_num(100 * d.lower)} to {wording.signed_num(100 * d.upper)} pp"
+        elif stem == "frequency":
+            fmt, dfmt = wording.freq, (lambda x: wording.signed_num(x, 2))
+            ci = f"{wording.signed_num(d.lower, 2)} to {wording.signed_num(d.upper, 2)}"
         else:
-            fmt, dfmt = (lambda x: f"{x:.0f}"), (lambda x: f"{x:+.0f} days")
-            ci = f"{r['lower']:+.0f} to {r['upper']:+.0f} days"
-        out.loc[measure, "Participants"] = fmt(r["participants"])
-        out.loc[measure, "Matched comparison"] = fmt(r["comparison"])
-        out.loc[measure, "Difference"] = dfmt(r["difference"])
-        out.loc[measure, "95% CI"] = ci
-        out.loc[measure, "p-value"] = wording.p_value(r["p_value"])
-        out.loc[measure, "Significant?"] = "Yes" if r["significant"] else "No"
+            fmt, dfmt = (lambda x: wording.magnitude(x)), (lambda x: wording.signed_num(x) + " days")
+            ci = f"{wording.signed_num(d.lower)} to {wording.signed_num(d.upper)} days"
+        name = label
+        out.loc[name, "Participants"] = reg.display(f"{stem}.participants", fmt)
+        out.loc[name, "Matched comparison"] = reg.display(f"{stem}.comparison", fmt)
+        out.loc[name, "Difference"] = reg.display(f"{stem}.difference", dfmt)
+        out.loc[name, "95% CI"] = ci if d.status == "shown" else "–"
+        out.loc[name, "p-value"] = wording.p_value(d.p_value)
+        out.loc[name, "Significant?"] = "Yes" if d.significant else "No"
+    out.loc["Group size (people)", "Participants"] = n_p
+    out.loc["Group size (people)", "Matched comparison"] = n_c
+    out = out.fillna("")
+    out.index.name = "Measure"
     return table(out)
+
+
+def headline_note(ev) -> str:
+    """The note under the headline table: where differences come from, and the group sizes."""
+    reg = ev.register()
+    if "rate.difference" not in reg:
+        return ""
+    notes = []
+    d = wording.difference_note(reg["rate.participants"].value, reg["rate.comparison"].value,
+                                reg["rate.difference"].value)
+    if d:
+        notes.append(d)
+    notes.append("Comparison figures are weighted means over the matched comparison group.")
+    if "days_to_first" in ev.effects and "days_to_first.difference" not in reg:
+        notes.append("Days to first proven offence is not shown: fewer than 30 participants reoffended, and the "
+                     "Justice Data Lab does not report it as a headline below 30.")
+    if "fte.difference" in reg:
+        notes.append(f"First-time entrants: participants with no proven offence before they started "
+                     f"({reg.display('fte.no_prior_record.participants')} of the participants analysed) who "
+                     "received their first caution, conviction or youth caution in the year, as a share of all "
+                     "participants analysed.")
+    return " ".join(notes)
+
+
+def subanalysis_text(ev, name: str) -> str:
+    """A secondary analysis (e.g. completers): its N, its result, its own sensitivity, and — when the
+    intention-to-treat result is not significant — the statement that it is not evidence of an effect."""
+    sub = ev.subanalyses[name]
+    ev.register()
+    reg, sreg = ev.register(), sub.register()
+    main_sig = bool(reg.get("rate.difference") is not None and reg["rate.difference"].significant)
+    lines = [f"## Secondary analysis: {_escape(sub.label)}\n",
+             f"{sreg.display('n.participants')} participants analysed ({_escape(sub.label)}), against their own "
+             f"matched comparison group of {sreg.display('n.comparison')} people."]
+    d = sreg.get("rate.difference")
+    if d is None or d.value is None:
+        lines.append("No estimate was possible for this group. " + " ".join(_escape(n) for n in sub.notes))
+        return "\n".join(lines)
+    if main_sig:
+        lines += [f"- {f.sentence}" for f in sub.findings]
+    else:
+        lines.append(f"- The difference in the one-year rate for this group was {wording.signed_num(100 * d.value)} "
+                     f"percentage points (95% CI {wording.signed_num(100 * d.lower)} to "
+                     f"{wording.signed_num(100 * d.upper)}). **This is not evidence that the programme works:** the "
+                     "intention-to-treat result for everyone referred is not significant, and this group was "
+                     "selected by finishing the programme.")
+    lines += [f"\n*{_escape(n)}*" for n in sub.notes]
+    lines.append(sensitivity_text(sub).replace("## Sensitivity to hidden bias", "**Sensitivity of this analysis "
+                                                                              "to hidden bias**"))
+    return "\n".join(lines)
+
+
+def subanalysis_headline(ev, name: str) -> pd.DataFrame:
+    """The secondary analysis's headline table; 'Significant?' never says Yes when the main result is not."""
+    sub = ev.subanalyses[name]
+    ev.register()
+    out = headline(sub)
+    reg = ev.register()
+    main_sig = bool(reg.get("rate.difference") is not None and reg["rate.difference"].significant)
+    if not out.empty and not main_sig and "Significant?" in out.columns:
+        out["Significant?"] = [("Not claimed (secondary)" if v == "Yes" else v) for v in out["Significant?"]]
+    return out
 
 
 def per_100(ev) -> pd.DataFrame:
@@ -189,6 +301,39 @@ def per_100(ev) -> pd.DataFrame:
         return t
     return table(t.rename(columns={"participants": "100 typical participants",
                                    "comparison": "100 similar non-participants"}))
+
+
+def attrition(ev) -> pd.DataFrame:
+    """Attrition as published (rounded to 5 except the analysed N; [c] for 1-4)."""
+    return table(ev.attrition_table().rename(columns={"participants": "Participants",
+                                                       "comparison": "Comparison pool"}))
+
+
+def profile(ev) -> pd.DataFrame:
+    """Who took part: participants analysed, all eligible participants and the matched comparison group."""
+    return ev.profile_table()
+
+
+def rounding_note(ev) -> str:
+    return (f"Counts are rounded to the nearest {ev.register().base} (ONS practice) and counts of 1 to "
+            f"{ev.threshold - 1} are shown as [c]; the number of participants analysed is exact. Percentages are "
+            "of the rounded counts.")
+
+
+def survival_figure(ev):
+    """The time-to-reoffence chart without its numbers-at-risk table (that is :func:`risk_table`, from the
+    register, rounded)."""
+    if ev.survival is None:
+        return None
+    return ev.survival.plot(risk_table=False, figsize=(7.5, 4.0))
+
+
+def risk_table(ev) -> pd.DataFrame:
+    t = ev.risk_table()
+    if t.empty:
+        return t
+    t.index.name = "Number at risk"
+    return table(t)
 
 
 def balance(ev) -> pd.DataFrame:
@@ -206,58 +351,68 @@ def balance(ev) -> pd.DataFrame:
 
 
 def survival_table(ev) -> pd.DataFrame:
-    if ev.survival is None:
+    reg = ev.register()
+    figs = reg.section("survival")
+    if not figs:
         return pd.DataFrame()
-    s = ev.survival.summary()
-    out = pd.DataFrame(index=s.index)
-    for m, r in s.iterrows():
-        if m.startswith("Proportion"):
-            out.loc[m, "Estimate"] = wording.pct(r["estimate"])
-            out.loc[m, "95% CI"] = f"{wording.pct(r['lower'])} to {wording.pct(r['upper'])}"
-        elif m.startswith("Hazard"):
-            out.loc[m, "Estimate"] = f"{r['estimate']:.2f}"
-            out.loc[m, "95% CI"] = f"{r['lower']:.2f} to {r['upper']:.2f}"
+    out = pd.DataFrame()
+    for f in figs:
+        m = f.label
+        if f.unit == "proportion":
+            out.loc[m, "Estimate"] = wording.pct(f.value)
+            out.loc[m, "95% CI"] = f"{wording.pct(f.lower)} to {wording.pct(f.upper)}"
+        elif f.unit == "ratio":
+            out.loc[m, "Estimate"] = f"{f.value:.2f}"
+            out.loc[m, "95% CI"] = f"{f.lower:.2f} to {f.upper:.2f}"
         else:
-            out.loc[m, "Estimate"] = f"{r['estimate']:+.0f} days"
-            out.loc[m, "95% CI"] = f"{r['lower']:+.0f} to {r['upper']:+.0f}"
-        out.loc[m, "p-value"] = wording.p_value(r["p_value"])
+            out.loc[m, "Estimate"] = wording.plural(wording.signed_num(f.value), "day")
+            out.loc[m, "95% CI"] = f"{wording.signed_num(f.lower)} to {wording.signed_num(f.upper)} days"
+        out.loc[m, "p-value"] = wording.p_value(f.p_value)
     return table(out)
 
 
 def sensitivity_text(ev) -> str:
-    s = ev.sensitivity or {}
+    """Sensitivity to hidden bias: the E-value, and Rosenbaum bounds only for a significant headline whose own
+    1:1 design gave them."""
+    reg = ev.register()
     parts = ["## Sensitivity to hidden bias\n"]
-    e = s.get("e_value")
-    if e:
-        parts.append(f"- **E-value:** {e.get('point', float('nan')):.2f} for the risk ratio "
-                     f"({e.get('ci', float('nan')) or 1:.2f} for the confidence limit nearer 1). An unmeasured "
-                     "factor would need to be associated with both taking part and reoffending by a risk ratio "
-                     "of this size to explain the difference away; 1 means the interval already includes no effect.")
-    g = s.get("rosenbaum_gamma_max")
-    if "rosenbaum" in s:
-        if g:
-            parts.append(f"- **Rosenbaum bounds:** the reduction stays significant unless hidden bias makes some "
-                         f"people up to {g:.2f} times as likely to take part as their matched comparison.")
-        else:
-            parts.append("- **Rosenbaum bounds:** the reduction is not significant even with no hidden bias "
-                         "(Γ = 1), so there is no finding for hidden bias to overturn.")
-    elif "rosenbaum_error" in s:
-        parts.append(f"- Rosenbaum bounds not computed: {s['rosenbaum_error']}")
+    d = reg.get("rate.difference")
+    sig = bool(d is not None and d.significant)
+    e = reg.get("sensitivity.e_value")
+    if e is not None and e.value is not None:
+        ci = reg.value("sensitivity.e_value_ci") or 1.0
+        parts.append(f"- **E-value:** {e.value:.2f} for the risk ratio ({ci:.2f} for the confidence limit nearer 1). "
+                     "An unmeasured factor would need to be associated with both taking part and reoffending by a "
+                     "risk ratio of this size to explain the difference away; 1 means the interval already "
+                     "includes no effect.")
+    g = reg.value("sensitivity.gamma_max")
+    sentence = wording.sensitivity_sentence(sig, g, d.value if d is not None else 0.0)
+    if sentence:
+        parts.append(f"- **Rosenbaum bounds:** {sentence}")
+    elif not sig:
+        parts.append("- **Rosenbaum bounds:** the headline difference is not significant, so there is no finding "
+                     "for hidden bias to overturn.")
+    else:
+        why = (ev.sensitivity or {}).get("rosenbaum_error") or "not available for this design"
+        parts.append(f"- **Rosenbaum bounds:** not computed ({_escape(why)}).")
     return "\n".join(parts)
 
 
 def power_text(ev) -> str:
-    pw = ev.power or {}
-    if not pw or "mdd" not in pw:
+    reg = ev.register()
+    mdd = reg.value("power.mdd")
+    if mdd is None:
         return "## Power\n\nPower could not be computed for this design."
-    text = (f"## Power and the number needed\n\nWith the people analysed here, the smallest reduction in the "
-            f"one-year reoffending rate this design would detect with 80% power is "
-            f"**{wording.pp(pw['mdd'], signed=False)}** (the comparison group's rate is "
-            f"{wording.pct(pw['p_control'])}).")
-    if pw.get("number_needed"):
-        text += (f" To detect a difference of the size observed, about **{pw['number_needed']:,}** participants "
+    text = (f"## Power and the number needed\n\nWith the {reg.display('n.participants')} participants analysed "
+            f"here, the smallest difference in the one-year rate this design would detect with 80% power is "
+            f"**{wording.magnitude(mdd, scale=100)} percentage points** (the comparison group's rate is "
+            f"{wording.pct(reg.value('power.p_control'))}).")
+    nn = reg.value("power.number_needed")
+    d = reg.get("rate.difference")
+    if nn and d is not None and not d.significant:
+        text += (f" To detect a difference of the size observed, about **{wording.approx(nn)}** participants "
                  "would be needed, each with a matched comparison group of the same make-up.")
-    if pw.get("few_events"):
+    if ev.treated_reoffenders < wording.MIN_REOFFENDERS:
         text += (" Fewer than 30 participants reoffended, so following the Justice Data Lab no difference is called "
                  "significant and time to first reoffence is not a headline measure.")
     return text
@@ -278,13 +433,17 @@ def vfm_text(ev) -> str:
 
 # ---------------------------------------------------------------------------------------------------- output
 def write_results(results: dict, output_dir, name: str = "results.json") -> Path | None:
-    """Write the published figures after a last disclosure scan (raises if an unsuppressed small count slipped in).
+    """Write the published figures after a last disclosure scan (raises if an unsuppressed small count slipped in,
+    or if the register-wide check did not pass).
 
     ``output_dir=None`` (a template opened in JupyterLab) runs the scan and writes nothing.
     """
-    from evaluation.disclosure import check_published
+    from evaluation.disclosure import DisclosureError, check_published
 
     check_published(results)
+    disc = results.get("disclosure")
+    if isinstance(disc, dict) and not disc.get("check_passed"):
+        raise DisclosureError("results: the register-wide disclosure check did not pass; the report is not written")
     if output_dir is None:
         return None
     out = Path(output_dir)
@@ -446,33 +605,77 @@ def delivery_table(result) -> pd.DataFrame:
     return table(out)
 
 
-def funnel_table(result, threshold: int = 5) -> pd.DataFrame:
-    """Contacts → referrals → destinations, with disclosure control on the counts of young people."""
-    from evaluation.disclosure import suppress
+def delivery_register(programme, result, threshold: int = 5, *, synthetic: bool | None = None):
+    """The delivery report's figures (activities per audience, and the funnel of young people) as a register,
+    disclosure-controlled: contacts, onward referrals and referrals by destination are counts of people; when the
+    destinations add up to the referrals that relation is published too."""
+    from evaluation.disclosure import protect_register
+    from evaluation.register import Register, slug
 
+    cached = getattr(result, "_register", None)
+    if cached is not None:
+        return cached
+    reg = Register(threshold=threshold, synthetic=synthetic)
+    t = result.table
+    if t is not None and not t.empty:
+        for _, r in t.iterrows():
+            a = slug(r["audience"])
+            for k in ("sessions", "attendees"):
+                reg.add(f"delivery.{a}.{k}", f"{r['audience']}: {k}", _plain(r[k]), "number", "delivery")
+                reg.add(f"delivery.{a}.target_{k}", f"{r['audience']}: target {k}", _plain(r[f"target_{k}"]),
+                        "number", "delivery")
     f = result.funnel
-    if f is None or f.empty:
-        return pd.DataFrame()
-    dest = f[f["stage"] == "referred_to"].set_index("destination")[["count"]].rename(columns={"count": "Young people"})
-    shown = suppress(dest, threshold=threshold).display
-    from evaluation.disclosure import safe_count
+    if f is not None and not f.empty:
+        reg.count("funnel.contacts", "Contacts", int(f.loc[f["stage"] == "contacts", "count"].sum()), "funnel")
+        reg.count("funnel.referrals", "Onward referrals", int(f.loc[f["stage"] == "referrals", "count"].sum()),
+                  "funnel")
+        dest = f[f["stage"] == "referred_to"]
+        ids = []
+        for _, r in dest.iterrows():
+            fid = f"funnel.referred_to.{slug(r['destination'])}"
+            fig = reg.count(fid, f"Referred to {r['destination']}", int(r["count"]), "funnel")
+            fig.meta["destination"] = str(r["destination"])
+            ids.append(fid)
+        if ids and int(dest["count"].sum()) == reg["funnel.referrals"].value:
+            reg.relate({**{i: 1.0 for i in ids}, "funnel.referrals": -1.0}, 0.0, "destinations add to referrals")
+    protect_register(reg, round_sections=())
+    result._register = reg
+    return reg
 
-    head = pd.DataFrame({"Young people": [safe_count(f.loc[f["stage"] == "contacts", "count"].sum(), threshold),
-                                          safe_count(f.loc[f["stage"] == "referrals", "count"].sum(), threshold)]},
-                        index=["Contacts", "Onward referrals"])
-    shown.index = [f"  → referred to {d}" for d in shown.index]
-    out = pd.concat([head.astype(object), shown.astype(object)])
+
+def _plain(v):
+    from evaluation.estimates import _num
+
+    return _num(v)
+
+
+def funnel_table(result, threshold: int = 5) -> pd.DataFrame:
+    """Contacts → referrals → destinations, from the disclosure-controlled delivery register."""
+    import html as _html
+
+    reg = delivery_register(None, result, threshold)
+    if "funnel.contacts" not in reg:
+        return pd.DataFrame()
+    rows = {"Contacts": reg.display("funnel.contacts"), "Onward referrals": reg.display("funnel.referrals")}
+    for fig in reg.section("funnel"):
+        if fig.id.startswith("funnel.referred_to."):
+            rows[f"  → referred to {_html.escape(fig.meta.get('destination', ''))}"] = reg.display(fig.id)
+    out = pd.DataFrame({"Young people": list(rows.values())}, index=list(rows))
     out.index.name = "Stage"
     return table(out)
 
 
-def delivery_results(programme, extract_date, result, threshold: int = 5) -> dict:
-    """Published delivery figures (funnel counts disclosure-controlled)."""
-    from evaluation.estimates import _clean, _records
+def delivery_results(programme, extract_date, result, threshold: int = 5, *, synthetic: bool | None = None) -> dict:
+    """Published delivery figures keyed by register id (funnel counts disclosure-controlled; see
+    ``docs/results-schema.md``)."""
+    from evaluation.estimates import RESULTS_SCHEMA
 
-    out = {"programme_id": programme.id, "extract_date": pd.Timestamp(extract_date).date().isoformat(),
-           "design": programme.design, "delivery": _records(delivery_table(result)),
-           "delivery_text": delivery_text(result, threshold)}
-    if result.funnel is not None:
-        out["referral_funnel"] = _records(funnel_table(result, threshold))
-    return _clean(out)
+    reg = delivery_register(programme, result, threshold, synthetic=synthetic)
+    if synthetic is not None:
+        reg.synthetic = bool(synthetic)
+    return {"schema": RESULTS_SCHEMA, "programme_id": programme.id, "design": programme.design,
+            "analysis": "delivery", "extract_date": pd.Timestamp(extract_date).date().isoformat(),
+            "synthetic": reg.synthetic,
+            "disclosure": {"threshold": reg.threshold, "rounding_base": reg.base, "check_passed": reg.checked},
+            "estimate_possible": False, "figures": reg.to_json(),
+            "findings": [delivery_text(result, threshold)], "notes": [], "subanalyses": {}}
