@@ -79,6 +79,10 @@ def summary(ev) -> str:
              "of similar people who did not take part, matched on their age, sex, offending history, drug misuse "
              f"and area. It measures {measure} in the year after they started, as the Ministry of Justice defines "
              "it.\n"]
+    if not ev.effects:
+        lines[1] = (f"This evaluation set out to compare participants ({ev.label}) with a matched comparison group "
+                    f"of similar people who did not take part, measuring {measure} in the year after they "
+                    "started.\n")
     if label:
         lines.append("Some participants had no proven offence before they started, so a proven offence in the year "
                      "is first offending for them and reoffending for the others; first-time entrants are shown "
@@ -679,3 +683,13 @@ def delivery_results(programme, extract_date, result, threshold: int = 5, *, syn
             "disclosure": {"threshold": reg.threshold, "rounding_base": reg.base, "check_passed": reg.checked},
             "estimate_possible": False, "figures": reg.to_json(),
             "findings": [delivery_text(result, threshold)], "notes": [], "subanalyses": {}}
+
+
+def add_delivery(results: dict, result, threshold: int = 5) -> dict:
+    """Add a delivery-and-individual programme's delivery figures (``delivery.*``, ``funnel.*``) to its
+    ``results.json`` dict, so it holds every figure the report shows (the funnel is about different people from
+    the impact analysis, so it is disclosure-checked on its own)."""
+    reg = delivery_register(None, result, threshold)
+    results["figures"].update(reg.to_json())
+    results["disclosure"]["check_passed"] = bool(results["disclosure"]["check_passed"] and reg.checked)
+    return results
