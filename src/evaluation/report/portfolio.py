@@ -184,7 +184,7 @@ def _headline_html(res: dict) -> str:
             items.append(f"<li>{html.escape(r['did_text'])}</li>")
         return "<ul>" + "".join(items) + "</ul>"
     if design == "delivery":
-        return f"<p>{html.escape(res.get('delivery_text', ''))}</p>"
+        return f"<p>{html.escape(' '.join(res.get('findings') or [res.get('delivery_text', '')]))}</p>"
     parts = [f"<li>{html.escape(s)}</li>" for s in res.get("findings") or []]
     v = _fig(res, "vfm.statement")
     if v:
