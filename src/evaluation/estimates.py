@@ -198,19 +198,18 @@ class ProgrammeEvaluation:
             if parts[-1] != "participants":
                 continue
             char, cat = f.meta.get("characteristic"), f.meta.get("category")
-            row = {"characteristic": char, "group": cat}
+            row = {"Characteristic": char, "Group": cat}
             for g, head in groups:
                 fid = ".".join(parts[:-1] + [g])
                 if fid not in reg:
                     continue
                 tot = reg.value(PROFILE_TOTALS[g])
                 v = reg.value(fid)
-                row[head] = reg.display(fid)
-                row[f"{head}: %"] = ("–" if v is None or not tot else wording.pct(v / tot))
+                row[head] = reg.display(fid) + ("" if v is None or not tot else f" ({wording.pct(v / tot)})")
             rows.append(row)
         if not rows:
             return pd.DataFrame()
-        return pd.DataFrame(rows).set_index(["characteristic", "group"])
+        return pd.DataFrame(rows).set_index(["Characteristic", "Group"])
 
     def risk_table(self) -> pd.DataFrame:
         """Numbers at risk (people) under the time-to-reoffence chart, as published (rounded to 5)."""

@@ -318,10 +318,11 @@ def profile(ev) -> pd.DataFrame:
     return ev.profile_table()
 
 
-def rounding_note(ev) -> str:
+def rounding_note(ev, *, shares: bool = False) -> str:
+    """The table note for rounded tables (attrition, profile, numbers at risk)."""
     return (f"Counts are rounded to the nearest {ev.register().base} (ONS practice) and counts of 1 to "
-            f"{ev.threshold - 1} are shown as [c]; the number of participants analysed is exact. Percentages are "
-            "of the rounded counts.")
+            f"{ev.threshold - 1} are shown as [c]; the numbers of people in the matched groups are exact."
+            + (" Percentages (in brackets) are of the rounded counts." if shares else ""))
 
 
 def survival_figure(ev):
@@ -329,6 +330,10 @@ def survival_figure(ev):
     register, rounded)."""
     if ev.survival is None:
         return None
+    if ev.programme.outcome.get("label"):
+        return ev.survival.plot(risk_table=False, figsize=(7.5, 4.0),
+                                title="Proportion with a proven offence (first or repeat) by day t",
+                                ylabel="Proportion with a proven offence")
     return ev.survival.plot(risk_table=False, figsize=(7.5, 4.0))
 
 
