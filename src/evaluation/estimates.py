@@ -393,9 +393,10 @@ def build_register(ev: "ProgrammeEvaluation"):
     for cov, r in ev.balance_table().iterrows():
         for k in ("smd_before", "smd_after"):
             reg.add(f"balance.{_slug(cov)}.{k}", f"{cov}: standardised mean difference {k.split('_')[1]} matching",
-                    _num(r[k]), "smd", "balance")
+                    _num(r[k]), "smd", "balance", meta={"covariate": str(cov), "measure": k})
         reg.add(f"balance.{_slug(cov)}.var_ratio_after", f"{cov}: variance ratio after matching",
-                _num(r["var_ratio_after"]), "ratio", "balance")
+                _num(r["var_ratio_after"]), "ratio", "balance", meta={"covariate": str(cov),
+                                                                      "measure": "var_ratio_after"})
     # ---- sensitivity (published only when the headline is significant: there is nothing to overturn otherwise)
     s = ev.sensitivity or {}
     head_sig = bool(reg.get("rate.difference") and reg["rate.difference"].significant)
@@ -416,8 +417,17 @@ def build_register(ev: "ProgrammeEvaluation"):
             reg.add(f"power.{k}", label, pw[k], unit, "power")
     # ---- value for money (figures as computed by evaluation.vfm)
     if ev.vfm is not None:
+        people = {"participants", "completers", "eligible_participants", "treated_reoffenders", "referred"}
         for k, v in _clean(ev.vfm.to_dict()).items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if k in people and isinstance(v, (int, float)):
+                # counts of people behind the cost per head: under disclosure control like every other count
+                reg.count(f"vfm.{_slug(k)}", k.replace("_", " "), v, "vfm")
+                same = {"participants": "attrition.referred.participants",
+                        "eligible_participants": "attrition.with_a_full_follow_up_and_waiting_period.participants",
+                        }.get(k)
+                if same and same in reg and reg[same].value == int(v):
+                    reg.relate({f"vfm.{_slug(k)}": 1.0, same: -1.0}, 0.0, "the same people in two places")
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
                 reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "gbp" if "gbp" in k or "cost" in k or
                         "benefit" in k else "number", "vfm")
             elif isinstance(v, str):
@@ -465,6 +475,9 @@ def _register_survival(reg, ev) -> None:
 def _relate_subanalysis(reg, ev, sub, name: str) -> None:
     """When a sub-analysis's matched participants are a subset of the main analysis's, the difference of their
     Ns and of their reoffenders are people a reader can count (e.g. non-completers who reoffended)."""
+    same = f"{name}.attrition.completed_the_programme.participants"
+    if "vfm.completers" in reg and same in reg and reg["vfm.completers"].value == reg[same].value:
+        reg.relate({"vfm.completers": 1.0, same: -1.0}, 0.0, "the same people in two places")
     if ev.design is None or sub.design is None:
         return
     a = ev.matched[(ev.matched["treat"] == 1) & (ev.matched["weight"] > 0)]["person_id"]

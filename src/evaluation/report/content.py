@@ -355,15 +355,23 @@ def risk_table(ev) -> pd.DataFrame:
 
 
 def balance(ev) -> pd.DataFrame:
-    """Matching-quality table: SMD before/after (2 dp) and a tick where |SMD| ≤ 0.1."""
-    b = ev.balance_table()
-    if b.empty:
-        return b
-    out = pd.DataFrame(index=b.index)
-    out["SMD before"] = b["smd_before"].map(lambda x: f"{x:.2f}")
-    out["SMD after"] = b["smd_after"].map(lambda x: f"{x:.2f}")
-    out["Variance ratio after"] = b["var_ratio_after"].map(lambda x: "–" if pd.isna(x) else f"{x:.2f}")
-    out["Balanced (|SMD| ≤ 0.1)"] = np.where(b["balanced"], "✓", "✗")
+    """Matching-quality table from the register: SMD before/after (2 dp) and a tick where |SMD| ≤ 0.1."""
+    reg = ev.register()
+    figs = reg.section("balance")
+    if not figs:
+        return pd.DataFrame()
+    rows: dict = {}
+    for f in figs:
+        rows.setdefault(f.meta["covariate"], {})[f.meta["measure"]] = f.value
+    out = pd.DataFrame(index=list(rows))
+    out["SMD before"] = [wording.signed(rows[c]["smd_before"], ".2f") if rows[c].get("smd_before") is not None
+                         else "–" for c in out.index]
+    out["SMD after"] = [wording.signed(rows[c]["smd_after"], ".2f") if rows[c].get("smd_after") is not None
+                        else "–" for c in out.index]
+    out["Variance ratio after"] = ["–" if rows[c].get("var_ratio_after") is None else f"{rows[c]['var_ratio_after']:.2f}"
+                                   for c in out.index]
+    out["Balanced (|SMD| ≤ 0.1)"] = ["✓" if rows[c].get("smd_after") is not None and abs(rows[c]["smd_after"]) <= 0.1
+                                     else "✗" for c in out.index]
     out.index.name = "Characteristic"
     return table(out)
 
