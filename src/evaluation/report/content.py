@@ -142,7 +142,7 @@ first such contact.
 date and within {oc['follow_up_months']} calendar months, that received a caution, conviction, reprimand, warning
 or youth caution within a further {oc['waiting_months']}-month waiting period. People whose waiting period had not
 ended by the extract date are excluded and counted in the attrition table. Frequency is the number of such
-offences per person; days to first reoffence is shown for reoffenders only.
+offences per person; days to first reoffence is shown for reoffenders only.{_fte_methods(p)}
 
 **Matching.** A logistic regression of taking part on {', '.join(m.get('covariates', []))} gives each person a
 propensity score. Each participant is matched, greedily from the highest score, to the {m.get('ratio', 1)}
@@ -167,6 +167,16 @@ could form between them (table totals, attrition steps, adjacent numbers at risk
 main against the secondary analysis) was checked together: no suppressed count, and no count of 1 to
 {ev.threshold - 1} people, can be worked out from them. No person-level information appears in this report.
 """
+
+
+def _fte_methods(p) -> str:
+    if not p.outcome.get("label"):
+        return ""
+    return ("\n\n**First or repeat offending.** Some participants had no proven offence before their index date. "
+            "For them a proven offence in the follow-up is first offending, not reoffending, so the measure is "
+            "called proven offending (first or repeat). First-time entrants (Ministry of Justice: people receiving "
+            "their first caution, conviction or youth caution) are the participants with no earlier offence record "
+            "and a proven offence in the follow-up, reported as a share of everyone analysed.")
 
 
 def limitations(ev) -> str:
