@@ -49,7 +49,10 @@ def _signature(df) -> tuple:
 
 
 def mark_published(df):
-    """Return a shallow copy of ``df`` marked as a publishable (aggregate, disclosure-controlled) table.
+    """Mark ``df`` (in place, and return it) as a publishable (aggregate, disclosure-controlled) table.
+
+    Only ``attrs`` is touched; the mark holds the frame's signature, so a later edit of the frame (or a frame derived
+    from it) is no longer published.
 
     Parameters
     ----------
@@ -59,7 +62,7 @@ def mark_published(df):
     Returns
     -------
     pandas.DataFrame
-        The same data (shallow copy) with ``attrs["evaluation.published"]`` set to its signature.
+        ``df`` itself, with ``attrs["evaluation.published"]`` set to its signature.
 
     Examples
     --------
@@ -67,9 +70,8 @@ def mark_published(df):
     >>> is_published(mark_published(pd.DataFrame({"n": [1]})))
     True
     """
-    out = df.copy(deep=False)
-    out.attrs = {**df.attrs, _ATTR: _signature(df)}
-    return out
+    df.attrs[_ATTR] = _signature(df)
+    return df
 
 
 def is_published(df) -> bool:
