@@ -113,3 +113,20 @@ def test_no_estimate_possible_when_the_pool_is_empty(pathways):
                    pathways.attrition[pathways.attrition["stage"] != "Matched"], 0)
     assert "comparison pool is empty" in rc.summary(ev)
     rc.write_results(ev.results(), None)
+
+
+def test_a_report_whose_register_failed_the_check_is_not_written(tmp_path):
+    from evaluation.disclosure import DisclosureError
+    from evaluation.report import content as rc
+
+    res = {"figures": {}, "disclosure": {"threshold": 5, "rounding_base": 5, "check_passed": False}}
+    with pytest.raises(DisclosureError, match="not written"):
+        rc.write_results(res, tmp_path)
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_value_for_money_head_counts_are_disclosure_controlled(pathways):
+    reg = pathways.register()
+    for k, f in reg.figures.items():
+        if k.startswith("vfm.") and k.split(".")[1] in {"participants", "completers"}:
+            assert f.unit == "people"
