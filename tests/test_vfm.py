@@ -64,7 +64,43 @@ def test_not_significant_statement_and_effect_object():
     assert not r.significant
     assert vfm.NOT_SIGNIFICANT in r.text() and "no benefit–cost ratio can be claimed" in r.text()
     assert r.bcr_ci[0] < 0 < r.bcr_ci[1]
-    assert "-£" in r.text()
+    assert "\u2212£" in r.text() and "-£" not in r.text()  # a true minus sign, never a hyphen
+
+
+def test_minus_sign_and_range_do_not_break():
+    assert vfm.gbp(-92420.4) == "\u2212£92,420" and vfm.gbp(-0.2) == "£0" and vfm.gbp(18000) == "£18,000"
+    eff = SimpleNamespace(estimate=-0.1, ci_low=-0.4, ci_high=0.2, p_value=0.5, n_treated=55)
+    text = vfm.value_for_money("pathway-out-adder", effect=eff, eligible_participants=60, mix=MIX,
+                               participants=70).text()
+    # the range is joined by non-breaking spaces: "from −£x to £y" cannot split between sign and amount
+    assert "\u00a0to\u00a0" in text and "from \u2212£" in text
+
+
+def test_one_denominator_chain_named_in_the_text():
+    """Cost per head uses everyone referred; the effect and the benefit use the matched N; the text says so."""
+    eff = SimpleNamespace(estimate=-0.3, ci_low=-0.5, ci_high=-0.1, p_value=0.003, n_treated=134)
+    r = vfm.value_for_money("pathway-out-adder", effect=eff, eligible_participants=136, mix=MIX, participants=160)
+    assert r.denominators == {"referred": 160, "analysed": 136, "matched": 134}
+    assert r.costs["cost_per_participant"] == pytest.approx(95000 / 160)
+    assert r.avoided["avoided"] == pytest.approx(0.3 * 134)  # effect × matched N, not × 136
+    assert r.benefit == pytest.approx(0.3 * 134 * r.cost_per_reoffence)
+    text = r.text()
+    assert "160 people referred" in text and "per person referred" in text
+    assert "134 participants who could be matched" in text and "of 136 with a full follow-up" in text
+    assert "other referrals add cost but no counted benefit" in text
+    assert r.to_dict()["denominators"]["matched"] == 134
+    # an explicit matched N wins over the effect object's
+    r2 = vfm.value_for_money("pathway-out-adder", effect=eff, eligible_participants=136, mix=MIX, participants=160,
+                             matched_participants=130)
+    assert r2.denominators["matched"] == 130
+
+
+def test_unit_cost_caveat_is_kept_in_the_statement():
+    r = vfm.value_for_money("pathway-out-adder", effect=-0.3, ci=(-0.5, -0.1), p_value=0.003,
+                            eligible_participants=60, mix=MIX, participants=76)
+    assert "press summary only" in r.text() and "press summary only" in r.caveat()
+    assert "provisional" in r.to_dict()["statement"] and "press summary only" in r.to_dict()["caveat"]
+    assert "VfmResult(" in repr(r) and "\n" not in repr(r)
 
 
 def test_jdl_rule_fewer_than_30_reoffenders_is_not_significant():

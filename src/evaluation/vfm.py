@@ -15,8 +15,14 @@ Inputs
   are listed), never invented.
 
 Conventions: money in GBP at the stated price year (financial year ``"YYYY/YY"``); a calendar funding year
-``Y`` is taken as financial year ``Y/Y+1`` (the programme's funding started in that year). Reoffences avoided =
-``-(effect per person) × eligible participants``; the interval is the effect's 95% CI scaled the same way.
+``Y`` is taken as financial year ``Y/Y+1`` (the programme's funding started in that year).
+
+One denominator chain, said in the text: the cost per head divides the funding by everyone **referred** (the
+money was spent on all of them); the effect is estimated for the **matched** participants (the average effect
+on those treated, ATT), so reoffences avoided = ``-(effect per person) × matched participants`` and the
+benefit is for those people only; the interval is the effect's 95% CI scaled the same way. Referred people who
+were not analysed (no full follow-up, never started, unmatched) add cost but no counted benefit, so the
+benefit–cost ratio is conservative. The statement names each N.
 The benefit is linear in the effect, so the benefit–cost ratio interval is the effect's CI mapped through
 it. Only benefits from reoffences avoided in the one-year follow-up are counted (no later years, no
 discounting, no other outcomes): a partial, conservative benefit.
@@ -38,9 +44,30 @@ OFFENCE_GROUPS = ("violence_with_injury", "violence_without_injury", "robbery", 
 NOT_SIGNIFICANT = "no reliable evidence of savings"
 
 
+MINUS = "\u2212"  # a true minus sign: a hyphen can be read as a dash and lets a line break after it
+NBSP = "\u00a0"
+
+
 def gbp(x: float) -> str:
-    """Money for a funder: ``-43788.2 -> '-£43,788'``."""
-    return f"-£{abs(x):,.0f}" if x < 0 else f"£{x:,.0f}"
+    """Money for a funder, with a true minus sign: ``-43788.2 -> '−£43,788'`` (U+2212).
+
+    A hyphen-minus lets a PDF break the line between the sign and the amount ("from -⏎£92,420") and reads as a
+    dash; the minus sign (U+2212) does not break from the figure that follows it.
+
+    Examples
+    --------
+    >>> gbp(-43788.2)
+    '−£43,788'
+    >>> gbp(1500)
+    '£1,500'
+    """
+    text = f"£{abs(x):,.0f}"
+    return MINUS + text if x < 0 and text != "£0" else text
+
+
+def _range(lo: float, hi: float) -> str:
+    """``'−£92,420 to £18,000'`` with non-breaking spaces, so a range never splits across lines."""
+    return f"{gbp(lo)}{NBSP}to{NBSP}{gbp(hi)}"
 
 
 class VfmError(ValueError):
@@ -66,6 +93,7 @@ class UnitCosts:
     source: str
     deflator_source: str
     path: Path | None = None
+    checked: str = ""  # how far the figures were checked (``source_checked``), said in every statement
 
     def factor(self, to_year: str) -> float:
         """Uprating factor from ``price_year`` to ``to_year`` (ratio of GDP deflators)."""
@@ -118,7 +146,8 @@ def load_unit_costs(path: str | Path | None = None) -> UnitCosts:
     if price_year not in index:
         raise VfmError(f"{path}: key 'deflator.index': needs the unit costs' price year '{price_year}'")
     return UnitCosts(costs=costs, groups=groups, price_year=price_year, deflator=index, source=str(raw["source"]),
-                     deflator_source=str(defl.get("source", "")), path=path)
+                     deflator_source=str(defl.get("source", "")), path=path,
+                     checked=str(raw.get("source_checked") or ""))
 
 
 def financial_year(year: int | str) -> str:
@@ -216,6 +245,20 @@ class VfmResult:
     mix: pd.DataFrame = field(repr=False)
     unit_cost_source: str = ""
     deflator_source: str = ""
+    unit_cost_checked: str = ""  # how far the unit costs were checked (config ``source_checked``)
+    denominators: dict = field(default_factory=dict)  # referred, analysed, matched: the N each figure uses
+
+    def __repr__(self) -> str:
+        return (f"VfmResult({self.programme_id!r}, funding={self.funding:,.0f}, bcr={self.bcr:.2f} "
+                f"[{self.bcr_ci[0]:.2f}, {self.bcr_ci[1]:.2f}], significant={self.significant}, "
+                f"N={self.denominators})")
+
+    def caveat(self) -> str:
+        """Where the unit costs come from, how far they were checked, and what the benefit leaves out."""
+        checked = (f" Unit costs checked: {self.unit_cost_checked}; the money figures are provisional until they "
+                   "are verified." if self.unit_cost_checked else "")
+        return (f"Unit costs: {self.unit_cost_source}.{checked} Uprated with {self.deflator_source}. Only "
+                "reoffences avoided in the one-year follow-up are counted.")
 
     def to_dict(self) -> dict[str, Any]:
         return {"programme_id": self.programme_id, "price_year": self.price_year, "funding": self.funding,
@@ -225,7 +268,9 @@ class VfmResult:
                 "not_valued": list(self.not_valued), "benefit": self.benefit, "benefit_ci": list(self.benefit_ci),
                 "bcr": self.bcr, "bcr_ci": list(self.bcr_ci), "p_value": self.p_value,
                 "significant": self.significant, "statement": self.text(),
-                "unit_cost_source": self.unit_cost_source, "deflator_source": self.deflator_source}
+                "unit_cost_source": self.unit_cost_source, "deflator_source": self.deflator_source,
+                "unit_cost_checked": self.unit_cost_checked, "caveat": self.caveat(),
+                "denominators": dict(self.denominators)}
 
     def summary(self) -> pd.DataFrame:
         rows = [("Funding", self.funding, np.nan, np.nan),
@@ -238,25 +283,39 @@ class VfmResult:
         return pd.DataFrame(rows, columns=["figure", "value", "lower", "upper"]).assign(price_year=self.price_year)
 
     def text(self) -> str:
-        """Plain-English statement for a funder."""
+        """Plain-English statement for a funder, naming the N behind each figure (one denominator chain)."""
         cpp = self.costs.get("cost_per_participant")
-        s = f"The programme cost £{self.funding:,.0f}, about £{cpp:,.0f} per participant"
+        n = self.denominators
+        referred = n.get("referred", self.costs.get("participants"))
+        matched = n.get("matched", self.avoided.get("eligible_participants"))
+        s = (f"The programme cost £{self.funding:,.0f} for the {referred:,} people referred, about £{cpp:,.0f} per "
+             "person referred")
         if "cost_per_completer" in self.costs and not math.isnan(self.costs["cost_per_completer"]):
             s += f" and £{self.costs['cost_per_completer']:,.0f} per person who completed it"
         s += f" ({self.price_year} prices). "
+        chain = f"The effect on reoffending was estimated for the {matched:,} participants who could be matched"
+        if n.get("analysed") and n["analysed"] != matched:
+            chain += f" (of {n['analysed']:,} with a full follow-up)"
+        chain += (", so any saving below is for those people only; the other referrals add cost but no counted "
+                  "benefit. ") if referred and matched and referred != matched else ". "
+        s += chain
         if not self.significant:
             s += (f"The analysis found {NOT_SIGNIFICANT}: the effect on reoffending was not statistically reliable "
-                  f"(p = {self.p_value:.2f}), so the savings could be anywhere from {gbp(self.benefit_ci[0])} to "
-                  f"{gbp(self.benefit_ci[1])} (a negative figure is extra cost) and no benefit–cost ratio can be claimed.")
+                  f"(p = {self.p_value:.2f}), so the savings could be anywhere from "
+                  f"{_range(*self.benefit_ci)} (a figure below zero is extra cost) and no benefit–cost ratio can be "
+                  "claimed.")
         else:
-            s += (f"Compared with similar people, participants committed an estimated {self.avoided['avoided']:.0f} "
+            s += (f"Compared with similar people, they committed an estimated {self.avoided['avoided']:.0f} "
                   f"fewer proven reoffences in a year (between {self.avoided['lower']:.0f} and "
                   f"{self.avoided['upper']:.0f}), worth about £{self.benefit:,.0f} in "
-                  f"costs of crime: £{self.bcr:.2f} for every £1 spent (between £{self.bcr_ci[0]:.2f} and "
-                  f"£{self.bcr_ci[1]:.2f}).")
+                  f"costs of crime: £{self.bcr:.2f} for every £1 spent on the whole programme (between "
+                  f"£{self.bcr_ci[0]:.2f}{NBSP}and{NBSP}£{self.bcr_ci[1]:.2f}).")
         if self.not_valued:
             s += (f" {100 * (1 - self.valued_share):.0f}% of reoffences are in offence groups with no published unit "
                   "cost here and are valued at £0, so the benefit is understated.")
+        if self.unit_cost_checked:
+            s += (f" Unit costs checked: {self.unit_cost_checked}; the money figures are provisional until they are "
+                  "verified.")
         return s
 
     def plot(self, ax=None):
@@ -288,6 +347,7 @@ def value_for_money(
     participants: int,
     completers: int | None = None,
     treated_reoffenders: int | None = None,
+    matched_participants: int | None = None,
     unit_costs: UnitCosts | str | Path | None = None,
     price_year: str | int | None = None,
     alpha: float = 0.05,
@@ -301,16 +361,25 @@ def value_for_money(
     Significance: ``p <= alpha`` and, when ``treated_reoffenders`` is given, at least 30 of them (Justice
     Data Lab convention, :mod:`evaluation.wording`); otherwise the statement says "no reliable evidence of
     savings".
+
+    Denominators (one chain, named in the text): ``participants`` (everyone referred) for the cost per head;
+    the matched participants for reoffences avoided and the benefit: ``matched_participants``, else the
+    effect object's ``n_treated``, else ``eligible_participants`` (``eligible_participants`` is then only
+    reported as the number analysed).
     """
     from evaluation.config import load_programme
     from evaluation.wording import MIN_REOFFENDERS
 
     if isinstance(programme, str):
         programme = load_programme(programme)
+    matched = None
     if hasattr(effect, "estimate"):
         ci = (effect.ci_low, effect.ci_high) if ci is None else ci
         p_value = getattr(effect, "p_value", None) if p_value is None else p_value
+        matched = getattr(effect, "n_treated", None)
         effect = effect.estimate
+    if matched_participants is not None:
+        matched = int(matched_participants)
     if ci is None or p_value is None:
         raise VfmError("effect: needs its confidence interval (ci) and p_value")
     uc = unit_costs if isinstance(unit_costs, UnitCosts) else load_unit_costs(unit_costs)
@@ -334,7 +403,9 @@ def value_for_money(
     not_valued = [g for g in table.index if not table.loc[g, "valued"]]
 
     costs = cost_per_participant(funding, participants, completers)
-    avoided = reoffences_avoided(effect, ci, eligible_participants)
+    n_effect = matched if matched is not None else eligible_participants
+    avoided = reoffences_avoided(effect, ci, n_effect)
+    denominators = {"referred": int(participants), "analysed": int(eligible_participants), "matched": int(n_effect)}
     benefit = avoided["avoided"] * cost_per_reoffence
     b_ci = (avoided["lower"] * cost_per_reoffence, avoided["upper"] * cost_per_reoffence)
     significant = (p_value <= alpha) and (treated_reoffenders is None or treated_reoffenders >= MIN_REOFFENDERS)
@@ -343,5 +414,6 @@ def value_for_money(
         cost_per_reoffence=cost_per_reoffence, valued_share=valued_share, not_valued=not_valued,
         benefit=benefit, benefit_ci=b_ci, bcr=benefit / funding, bcr_ci=(b_ci[0] / funding, b_ci[1] / funding),
         p_value=float(p_value), significant=bool(significant), mix=table.reset_index(names="offence_group"),
-        unit_cost_source=uc.source, deflator_source=uc.deflator_source,
+        unit_cost_source=uc.source, deflator_source=uc.deflator_source, unit_cost_checked=uc.checked,
+        denominators=denominators,
     )
