@@ -22,7 +22,7 @@ Model (one place to read it):
 * Comparison pools (``POOL_SIZES`` x scale) come from police records: each person has police contacts in the
   programme windows; their first contact is their reference date.
 * Programme participants: ``_CANDIDATES_PER_PLACE`` candidates per place are drawn from the target group
-  (ages, districts, sex, dates from the seeds and ``programmes/*.yaml``); their history up to the index date is
+  (ages, districts, sex, dates from ``programmes/*.yaml``); their history up to the index date is
   simulated; places go to a risk-weighted draw (Gumbel top-k) on observables at the index date — log(1 + proven
   offences in the 2 years before), drug misuse, age, sex — so selection is on observables only: matching on them
   removes the bias, a naive comparison does not. After the index date the rate is multiplied by the programme's
@@ -309,7 +309,7 @@ POOL_SIZES = {"youth": 12_000, "women": 20_000, "adult_drug": 5_000}
 # The populations differ through the observables instead (sex, age, drug misuse), which matching does see.
 _RATE = dict(mu=np.log(0.10), sd=1.0, b_male=0.5, b_drug=1.2, b_young=0.12, b_old=-0.02)
 
-# Programme specifications (sizes and places from the seeds and programmes/*.yaml).
+# Programme specifications (sizes and places from the public pages cited in programmes/*.yaml).
 # hr: true hazard ratio on offending after the index date (by completion status where it differs).
 _PROGRAMMES = {
     "pathways-out": dict(
@@ -785,7 +785,7 @@ def generate_world(seed: int, out=None, scale: float = 1.0, *, fmt: str = "csv",
     ``.parquet`` with ``fmt="parquet"``), ``truth.json`` and ``meta.json`` there.
 
     ``scale`` multiplies the comparison pools (police-record non-participants: youth aged 10-19, mostly 10-17,
-    across Norfolk; adult women; adults with drug links); programme sizes follow the seeds (Pathways Out 46,
+    across Norfolk; adult women; adults with drug links); programme sizes follow the public pages (Pathways Out 46,
     WONDER+ 850, ...). Selection into each programme is a risk-weighted draw on observables at the index date
     (prior proven offences in 2 years, drug misuse, age, sex) from its target group, so naive comparisons are
     biased and matching on those covariates removes the bias. Each person offends at a person-level yearly rate
