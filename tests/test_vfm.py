@@ -153,3 +153,69 @@ def test_edited_config_errors(tmp_path):
     with pytest.raises(VfmError, match="no value for price year '2031/32'"):
         uc.factor("2031/32")
     assert vfm.financial_year(2021) == "2021/22" and vfm.financial_year("2019/20") == "2019/20"
+
+
+# ------------------------------------------------------------------------- ETE (Pathway Out (ADDER), issue 11)
+def _ete_world(small_world, small_world_tables):
+    return SimpleNamespace(referrals=small_world_tables["referrals"], path=small_world)
+
+
+def test_ete_outcomes_on_the_synthetic_world_agree_with_truth(small_world, small_world_tables):
+    truth = json.loads((small_world / "truth.json").read_text())["programmes"]["pathway-out-adder"]["ete"]
+    res = vfm.ete_outcomes(_ete_world(small_world, small_world_tables), "pathway-out-adder")
+    t = res.table.set_index("id")
+    assert res.referred == 160 and res.started == truth["n_started"] == t.loc["ete.at_start", "denominator"]
+    # the recorded exit rate is within sampling error of the generator's expected rate (binomial, 3 SE)
+    p, n = truth["expected_ete_at_exit_rate_started"], t.loc["ete.at_exit", "denominator"]
+    assert abs(t.loc["ete.at_exit", "rate"] - p) < 3 * np.sqrt(p * (1 - p) / n)
+    assert abs(t.loc["ete.at_start", "rate"] - truth["p_ete_at_start"]) < 3 * np.sqrt(0.12 * 0.88 / res.started)
+    assert t.loc["ete.at_exit.employment", "count"] + t.loc["ete.at_exit.education_training", "count"] == \
+        t.loc["ete.at_exit", "count"]
+    assert (t["count"] <= t["denominator"]).all()
+    text = res.text()
+    assert "cannot show what the programme changed" in text and "160 people referred" in text
+    d = res.to_dict()
+    json.dumps(d)
+    assert d["design"].startswith("descriptive")
+    assert res.summary().shape == (6, 4) and "EteResult(" in repr(res)
+    assert isinstance(res.plot(), matplotlib.figure.Figure)
+
+
+def _fake_ete(n_in=20, n_out=100, n_unknown=10, emp=12):
+    ids = [f"P{i:05d}" for i in range(n_in + n_out + n_unknown)]
+    refs = pd.DataFrame({"person_id": ids, "programme_id": "pathway-out-adder",
+                         "start_date": pd.Timestamp("2021-06-01")})
+    status = ["employment"] * emp + ["education_training"] * (n_in - emp) + ["none"] * n_out + ["unknown"] * n_unknown
+    ete = pd.DataFrame({"person_id": ids, "programme_id": "pathway-out-adder", "ete_at_start": False,
+                        "status_at_exit": status,
+                        "sustained_3m": pd.array([1] * n_in + [0] * n_out + [None] * n_unknown, dtype="Int64"),
+                        "sustained_6m": pd.array([1] * n_in + [0] * n_out + [None] * n_unknown, dtype="Int64")})
+    return SimpleNamespace(referrals=refs, ete=ete)
+
+
+def test_ete_small_counts_are_withheld_with_their_complements():
+    w = _fake_ete(emp=18)  # 18 employment, 2 education or training: the 2 and its partner are withheld
+    t = vfm.ete_outcomes(w, "pathway-out-adder").table.set_index("id")
+    assert t.loc["ete.at_exit", "shown"]
+    assert not t.loc["ete.at_exit.employment", "shown"] and not t.loc["ete.at_exit.education_training", "shown"]
+    assert not t.loc["ete.at_start", "shown"] or t.loc["ete.at_start", "count"] == 0
+    res = vfm.ete_outcomes(_fake_ete(emp=18), "pathway-out-adder")
+    assert "[c]" in res.summary().to_string() and None in [m["count"] for m in res.to_dict()["measures"]]
+    # a small number of unknown exits cannot be recovered as started minus the known-status denominator
+    t2 = vfm.ete_outcomes(_fake_ete(n_unknown=3), "pathway-out-adder").table.set_index("id")
+    assert t2.loc["ete.at_exit", "denominator"] == t2.loc["ete.at_start", "denominator"]
+
+
+def test_ete_bad_input_is_named_without_ids():
+    w = _fake_ete()
+    w.ete = pd.concat([w.ete, w.ete.iloc[[0]]])
+    with pytest.raises(vfm.EteError, match="duplicated") as exc:
+        vfm.ete_outcomes(w, "pathway-out-adder")
+    assert "P0" not in str(exc.value)
+    w = _fake_ete()
+    w.referrals = w.referrals.iloc[5:]
+    with pytest.raises(vfm.EteError, match="5 row\\(s\\) for people with no referral") as exc:
+        vfm.ete_outcomes(w, "pathway-out-adder")
+    assert "P0" not in str(exc.value)
+    with pytest.raises(vfm.EteError, match="ETE records"):
+        vfm.ete_outcomes(SimpleNamespace(referrals=w.referrals, path="/nonexistent"), "pathway-out-adder")

@@ -417,3 +417,201 @@ def value_for_money(
         unit_cost_source=uc.source, deflator_source=uc.deflator_source, unit_cost_checked=uc.checked,
         denominators=denominators,
     )
+
+
+# -------------------------------------------------------------------------- education, training and employment
+ETE_STATUSES = ("employment", "education_training", "none", "unknown")
+
+
+class EteError(ValueError):
+    """ETE records missing or unusable; the message names the file/table, column and how many rows."""
+
+
+@dataclass
+class EteResult:
+    """Education, training and employment (ETE) outcomes of a programme's participants (descriptive).
+
+    ``table``: one row per measure with ``count``, ``denominator`` (people), ``rate`` (0–1), ``shown`` (False
+    when disclosure control withholds the row) and ``denominator_label``. There is no comparison group (no ETE
+    records exist for non-participants), so nothing here is an effect of the programme.
+    """
+
+    programme_id: str
+    programme_name: str
+    table: pd.DataFrame
+    referred: int
+    started: int
+    threshold: int
+    excluded: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"EteResult({self.programme_id!r}, referred={self.referred}, started={self.started}, rows={len(self.table)})"
+
+    def summary(self) -> pd.DataFrame:
+        """The published table: counts and rates with withheld rows shown as ``[c]`` (strings, ready to print)."""
+        t = self.table
+        out = pd.DataFrame({
+            "People": [f"{int(c):,}" if s else "[c]" for c, s in zip(t["count"], t["shown"])],
+            "Out of": [f"{int(d):,}" for d in t["denominator"]],
+            "Rate": [f"{100 * r:.0f}%" if s and d else ("[c]" if not s else "–")
+                     for r, s, d in zip(t["rate"], t["shown"], t["denominator"])],
+            "Out of whom": t["denominator_label"].tolist(),
+        }, index=t["measure"].tolist())
+        out.index.name = "Education, training and employment"
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = []
+        for r in self.table.itertuples(index=False):
+            rows.append({"id": r.id, "measure": r.measure, "denominator": int(r.denominator),
+                         "denominator_label": r.denominator_label,
+                         "count": int(r.count) if r.shown else None, "rate": float(r.rate) if r.shown else None,
+                         "suppressed": not bool(r.shown)})
+        return {"programme_id": self.programme_id, "referred": self.referred, "started": self.started,
+                "design": "descriptive (no comparison group)", "threshold": self.threshold, "measures": rows,
+                "statement": self.text()}
+
+    def _row(self, key: str):
+        t = self.table.set_index("id")
+        return t.loc[key] if key in t.index else None
+
+    def text(self) -> str:
+        """Plain-English statement; says that the figures are descriptive and which N each uses."""
+        s = (f"Of the {self.referred:,} people referred to {self.programme_name}, {self.started:,} started. "
+             "These figures describe participants only: no education, training or employment records exist for "
+             "similar people who did not take part, so they cannot show what the programme changed.")
+        parts = []
+        for key, what in (("ete.at_start", "were in education, training or employment when they started"),
+                          ("ete.at_exit", "were in education, training or employment when they left"),
+                          ("ete.sustained_3m", "were still in it three months after leaving"),
+                          ("ete.sustained_6m", "were still in it six months after leaving")):
+            r = self._row(key)
+            if r is None or not r["denominator"]:
+                continue
+            if r["shown"]:
+                parts.append(f"{100 * r['rate']:.0f}% ({int(r['count']):,} of {int(r['denominator']):,} "
+                             f"{r['denominator_label']}) {what}")
+            else:
+                parts.append(f"the number who {what} is withheld (fewer than {self.threshold} people, or too few "
+                             "not to be)")
+        if parts:
+            s += " " + "; ".join(p[:1].upper() + p[1:] if i == 0 else p for i, p in enumerate(parts)) + "."
+        return s
+
+    def plot(self, ax=None):
+        """Rates of the shown measures as horizontal bars (withheld rows are left out and named in the title)."""
+        import matplotlib.pyplot as plt
+
+        fig = None
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(6, 2.4), constrained_layout=True)
+        t = self.table[self.table["shown"] & (self.table["denominator"] > 0)]
+        ax.barh(t["measure"], 100 * t["rate"], color="C0")
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("% of participants (descriptive; no comparison group)")
+        return fig if fig is not None else ax.figure
+
+
+def _ete_table(world) -> pd.DataFrame:
+    df = getattr(world, "ete", None)
+    if df is not None:
+        return df
+    from evaluation.validate import DataError, load_table
+
+    path = getattr(world, "path", None)
+    if path is None:
+        raise EteError("world: no 'ete' table and no world folder to read it from")
+    try:
+        return load_table(path, "ete")
+    except DataError as exc:
+        raise EteError(f"ete outcomes need the provider's ETE records (table 'ete', data/README.md): {exc}") from None
+
+
+def ete_outcomes(world, programme, ev=None, *, threshold: int | None = None) -> EteResult:
+    """Education, training and employment outcomes of a programme's participants, disclosure-ready.
+
+    Parameters
+    ----------
+    world : World
+        A loaded world (``referrals``; the ``ete`` table is read from ``world.ete`` or ``<world.path>/ete.csv``).
+    programme : Programme or str
+        The programme (e.g. ``"pathway-out-adder"``).
+    ev : ProgrammeEvaluation, optional
+        Not needed for the figures; accepted so a report can pass its evaluation (the referred N is taken from
+        the referrals table, the same source as the evaluation's attrition).
+    threshold : int, optional
+        Disclosure threshold (default: the programme's ``disclosure.threshold``). A row is withheld when its count,
+        or the denominator minus it, is from 1 to ``threshold - 1`` (either would reveal a small group).
+
+    Returns
+    -------
+    EteResult
+        Rows (``id``): ``ete.at_start`` (of those who started), ``ete.at_exit`` (of those who started with a
+        known exit status), ``ete.at_exit.employment`` and ``ete.at_exit.education_training`` (same denominator),
+        ``ete.sustained_3m`` and ``ete.sustained_6m`` (of those due, with a known status). Rates are 0–1.
+
+    Raises
+    ------
+    EteError
+        No ETE records; ETE rows for people not referred to the programme (count given, no ids); duplicate
+        people.
+
+    Examples
+    --------
+    >>> res = ete_outcomes(world, "pathway-out-adder")  # doctest: +SKIP
+    >>> res.summary()  # doctest: +SKIP
+    """
+    from evaluation.config import load_programme
+    from evaluation.report.guidance import md_escape
+
+    if isinstance(programme, str):
+        programme = load_programme(programme)
+    thr = int(threshold if threshold is not None else programme.disclosure_threshold)
+    ete = _ete_table(world)
+    ete = ete[ete["programme_id"] == programme.id]
+    refs = world.referrals[world.referrals["programme_id"] == programme.id]
+    if ete.empty:
+        raise EteError(f"ete: no rows for programme '{programme.id}'")
+    unknown = ~ete["person_id"].isin(refs["person_id"])
+    if unknown.any():
+        raise EteError(f"ete: {int(unknown.sum())} row(s) for people with no referral to '{programme.id}' "
+                       "(column person_id)")
+    dup = ete["person_id"].duplicated()
+    if dup.any():
+        raise EteError(f"ete: {int(dup.sum())} duplicated person(s) for '{programme.id}' (column person_id)")
+    started_ids = refs.loc[refs["start_date"].notna(), "person_id"]
+    excluded = {"ete rows for people with no start date": int((~ete["person_id"].isin(started_ids)).sum())}
+    e = ete[ete["person_id"].isin(started_ids)]
+    started = int(len(started_ids))
+    n_unknown = int((e["status_at_exit"] == "unknown").sum())
+    if 0 < n_unknown < thr:
+        # started minus the known-status denominator would reveal a small group: count the few unknown exits as
+        # not known to be in ETE, over everyone who started (and say so in the label)
+        known, exit_label = e, "who started (exit status unknown counted as not in ETE)"
+    else:
+        known, exit_label = e[e["status_at_exit"] != "unknown"], "who left with a known status"
+    in_exit = known["status_at_exit"].isin(["employment", "education_training"])
+    rows = [
+        ("ete.at_start", "In ETE when they started", int(e["ete_at_start"].sum()), started, "who started"),
+        ("ete.at_exit", "In ETE when they left", int(in_exit.sum()), len(known), exit_label),
+        ("ete.at_exit.employment", "  of which employment", int((known["status_at_exit"] == "employment").sum()),
+         len(known), exit_label),
+        ("ete.at_exit.education_training", "  of which education or training",
+         int((known["status_at_exit"] == "education_training").sum()), len(known), exit_label),
+    ]
+    for col, key, label in (("sustained_3m", "ete.sustained_3m", "Still in ETE 3 months after leaving"),
+                            ("sustained_6m", "ete.sustained_6m", "Still in ETE 6 months after leaving")):
+        v = known[col].fillna(0) if known is e else known[col].dropna()
+        rows.append((key, label, int(v.sum()), int(len(v)), "due, with a known status" if known is not e
+                     else exit_label))
+    t = pd.DataFrame(rows, columns=["id", "measure", "count", "denominator", "denominator_label"])
+    t["rate"] = np.where(t["denominator"] > 0, t["count"] / t["denominator"].clip(lower=1), np.nan)
+    small = lambda x: (x > 0) & (x < thr)  # noqa: E731
+    t["shown"] = ~(small(t["count"]) | small(t["denominator"] - t["count"]) | small(t["denominator"]))
+    # employment + education/training = in ETE at exit: if one part is withheld, withhold the other too
+    parts = t["id"].isin(["ete.at_exit.employment", "ete.at_exit.education_training"])
+    if (~t.loc[parts, "shown"]).any():
+        t.loc[parts, "shown"] = False
+    return EteResult(programme_id=programme.id, programme_name=md_escape(programme.name), table=t,
+                     referred=int(len(refs)), started=started, threshold=thr, excluded=excluded)
