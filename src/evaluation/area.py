@@ -456,7 +456,8 @@ class ITSResult:
         unit = " per 100,000" if (self.per_rate or self.scale == "rate") else ""
         ax.set_ylabel(f"{MEASURE_LABELS.get(self.measure, self.measure)}{unit} per month", fontsize=8)
         ax.set_title(f"{self.area + ': ' if self.area else ''}{MEASURE_LABELS.get(self.measure, self.measure)}")
-        ax.legend(frameon=False, fontsize=7)
+        # below the axes: inside, the legend covered the last years' points
+        ax.legend(frameon=False, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
         return fig if fig is not None else ax.figure
 
 
@@ -611,7 +612,8 @@ class DiDResult:
             "pretrend_p": self.pretrend_p, "pre_slope": self.pre_slope, "pre_slope_ci": list(self.pre_slope_ci),
             "pre_slope_p": self.pre_slope_p, "event_bin_months": self.event_bin,
             "event_study_se": f"AR(1) feasible GLS (rho = {self.event_rho:.2f})",
-            "event_study": self.event_study.to_dict(orient="records"),
+            # months per event-study period, renamed so a 3-month last period is not read as a count of people
+            "event_study": self.event_study.rename(columns={"n_months": "months_in_period"}).to_dict(orient="records"),
             "placebo": self.placebo.to_dict(orient="records"),
             "pretrend_failed": self.pretrend_failed,
             "estimate_end": None if self.end is None else self.end.date().isoformat(),

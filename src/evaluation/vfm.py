@@ -301,7 +301,7 @@ class VfmResult:
         s += chain
         if not self.significant:
             s += (f"The analysis found {NOT_SIGNIFICANT}: the effect on reoffending was not statistically reliable "
-                  f"(p = {self.p_value:.2f}), so the savings could be anywhere from "
+                  f"(p{NBSP}={NBSP}{self.p_value:.2f}), so the savings could be anywhere from "
                   f"{_range(*self.benefit_ci)} (a figure below zero is extra cost) and no benefit–cost ratio can be "
                   "claimed.")
         else:
