@@ -118,3 +118,12 @@ def test_fact_marks_and_escapes():
     assert g.fact(prog, "provider", "A*B") == "A\\*B (assumed for this illustration)"
     assert g.fact(prog, "funders", "Home Office") == "Home Office"
     assert g.is_assumed(prog, "target_group.min_age")  # a parent key covers its children
+
+
+def test_area_cover_marks_assumed_start_and_comparison_areas():
+    from evaluation.report import content as rc
+
+    text = rc.area_cover(load_programme("project-adder"), "2024-12-31", True)
+    assert "January 2021 (assumed for this illustration) – March 2023" in text
+    assert "Luton (assumed for this illustration)" in text and "SYNTHETIC DATA" in text
+    assert "https://www.norfolk-pcc.gov.uk/" in text and "seeds/" not in text

@@ -306,10 +306,16 @@ def _json_default(o: Any):
 
 # ------------------------------------------------------------------------------------------------ area reports
 def area_cover(programme, extract_date, synthetic: bool) -> str:
-    """Title block for an area-level evaluation (Project ADDER)."""
+    """Title block for an area-level evaluation (Project ADDER): the facts table marks values assumed for the
+    synthetic world (``assumed`` in the YAML) as "assumed for this illustration", and lists the public sources."""
+    from evaluation.report.guidance import facts_markdown, md_escape, sources_markdown
+
     text = cover(programme, extract_date, synthetic)
-    return text.replace("**Impact evaluation: one-year proven reoffending**",
-                        "**Area-level evaluation: interrupted time series and difference-in-differences**")
+    mark = text[text.index("\n\n> **SYNTHETIC DATA"):] if "\n\n> **SYNTHETIC DATA" in text else ""
+    src = sources_markdown(programme)
+    return (f"# {md_escape(programme.name)}\n\n"
+            "**Area-level evaluation: interrupted time series and difference-in-differences**\n\n"
+            f"{facts_markdown(programme, extract_date)}{mark}" + (f"\n\n{src}" if src else ""))
 
 
 def _area_period(programme) -> str:
@@ -323,6 +329,7 @@ def area_summary(programme, results: dict) -> str:
     as a change that came with the pilot (see :meth:`evaluation.area.DiDResult.text`).
     """
     from evaluation.area import AREA_CAVEAT
+    from evaluation.report.guidance import is_assumed
 
     area = (programme.get("area") or {})
     comp = area.get("comparison") or []
@@ -330,7 +337,9 @@ def area_summary(programme, results: dict) -> str:
     lines = [f"## Summary\n\n{programme.get('description', '').strip()}\n",
              f"This evaluation compares monthly figures for {area.get('treated')} during the pilot "
              f"({_area_period(programme)}) with the years before it, against its own past trend (interrupted time "
-             f"series) and against {len(comp)} comparison areas ({', '.join(comp)}; difference-in-differences)."
+             f"series) and against {len(comp)} comparison areas ({', '.join(comp)}"
+             + ("; chosen for this illustration" if is_assumed(programme, "area.comparison") else "")
+             + "; difference-in-differences)."
              + (" Months after the pilot ended are shown in the charts but are not part of any estimate." if later
                 else "") + "\n"]
     for r in results.values():
