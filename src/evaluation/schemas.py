@@ -120,6 +120,16 @@ SCHEMAS: dict[str, DataFrameSchema] = {
         "referrals_to": Column(str, nullable=True),
         "organisations": Column("Int64", nullable=True, checks=Check.ge(0)),
     }, name="delivery", strict=False, coerce=False),
+    # Education, training and employment (ETE) outcomes recorded by a provider (Pathway Out (ADDER)); read with
+    # load_table(world.path, "ete") by evaluation.vfm.ete_outcomes; data/README.md, table `ete`.
+    "ete": DataFrameSchema({
+        "person_id": _id(),
+        "programme_id": _cat(PROGRAMME_IDS),
+        "ete_at_start": Column(bool, nullable=False),
+        "status_at_exit": _cat(("employment", "education_training", "none", "unknown")),
+        "sustained_3m": Column("Int64", nullable=True, checks=Check.isin([0, 1])),
+        "sustained_6m": Column("Int64", nullable=True, checks=Check.isin([0, 1])),
+    }, name="ete", strict=False, coerce=False),
 }
 
 # how each column is parsed from a file before validation

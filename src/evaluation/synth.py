@@ -22,7 +22,7 @@ Model (one place to read it):
 * Comparison pools (``POOL_SIZES`` x scale) come from police records: each person has police contacts in the
   programme windows; their first contact is their reference date.
 * Programme participants: ``_CANDIDATES_PER_PLACE`` candidates per place are drawn from the target group
-  (ages, districts, sex, dates from the seeds and ``programmes/*.yaml``); their history up to the index date is
+  (ages, districts, sex, dates from ``programmes/*.yaml``); their history up to the index date is
   simulated; places go to a risk-weighted draw (Gumbel top-k) on observables at the index date — log(1 + proven
   offences in the 2 years before), drug misuse, age, sex — so selection is on observables only: matching on them
   removes the bias, a naive comparison does not. After the index date the rate is multiplied by the programme's
@@ -304,7 +304,7 @@ POOL_SIZES = {"youth": 12_000, "women": 20_000, "adult_drug": 5_000}
 # The populations differ through the observables instead (sex, age, drug misuse), which matching does see.
 _RATE = dict(mu=np.log(0.10), sd=1.0, b_male=0.5, b_drug=1.2, b_young=0.12, b_old=-0.02)
 
-# Programme specifications (sizes and places from the seeds and programmes/*.yaml).
+# Programme specifications (sizes and places from the public pages cited in programmes/*.yaml).
 # hr: true hazard ratio on offending after the index date (by completion status where it differs).
 _PROGRAMMES = {
     "pathways-out": dict(
@@ -718,6 +718,62 @@ def _area_series(rng, extract_day: int) -> tuple[pd.DataFrame, dict]:
     return pd.concat(rows, ignore_index=True), truth
 
 
+# Education, training and employment (ETE) for Pathway Out (ADDER), the programme whose purpose is ETE. True
+# probabilities by completion status; "without" is what the same people would have reached without the programme
+# (a counterfactual the world knows and a report cannot see: there is no ETE record for non-participants).
+ETE_TRUTH = {
+    "programme": "pathway-out-adder",
+    "p_ete_at_start": 0.12,
+    "p_ete_at_exit": {"completed": 0.50, "disengaged": 0.18},
+    "p_ete_at_exit_without_programme": 0.12,
+    "share_employment_if_ete": 0.6,
+    "p_sustained_3m_if_ete_at_exit": 0.75,
+    "p_sustained_6m_if_sustained_3m": 0.80,
+    "p_exit_status_unknown": 0.05,
+}
+
+
+def _ete(seed: int, referrals: pd.DataFrame, extract_day: int) -> tuple[pd.DataFrame, dict]:
+    """ETE records for Pathway Out (ADDER) participants who started: ETE at start, status at exit, in ETE 3 and 6
+    months after exit (missing when not yet due or the exit status is unknown).
+
+    Drawn from its own random stream (``[seed, 11]``), so adding it leaves every other table of a world unchanged.
+    Returns the table and its truth (``ETE_TRUTH`` plus the expected rates among those who started).
+    """
+    t = ETE_TRUTH
+    rng = np.random.default_rng([int(seed), 11])
+    r = referrals[(referrals["programme_id"] == t["programme"]) & referrals["start_date"].notna()]
+    n = len(r)
+    status = r["completion_status"].to_numpy(dtype=object)
+    p_exit = np.array([t["p_ete_at_exit"].get(st, t["p_ete_at_exit_without_programme"]) for st in status])
+    at_start = rng.random(n) < t["p_ete_at_start"]
+    in_ete = rng.random(n) < p_exit
+    job = rng.random(n) < t["share_employment_if_ete"]
+    unknown = rng.random(n) < t["p_exit_status_unknown"]
+    exit_status = np.where(unknown, "unknown", np.where(in_ete, np.where(job, "employment", "education_training"),
+                                                        "none"))
+    s3 = in_ete & (rng.random(n) < t["p_sustained_3m_if_ete_at_exit"])
+    s6 = s3 & (rng.random(n) < t["p_sustained_6m_if_sustained_3m"])
+    end = r["end_date"].to_numpy(dtype="datetime64[D]")
+    extract = _EPOCH + np.timedelta64(int(extract_day), "D")
+    due3 = end + np.timedelta64(91, "D") <= extract
+    due6 = end + np.timedelta64(183, "D") <= extract
+    s3v = pd.array(np.where(unknown | ~due3, pd.NA, s3.astype(int)), dtype="Int64")
+    s6v = pd.array(np.where(unknown | ~due6, pd.NA, s6.astype(int)), dtype="Int64")
+    df = pd.DataFrame({"person_id": r["person_id"].to_numpy(), "programme_id": t["programme"],
+                       "ete_at_start": at_start, "status_at_exit": exit_status, "sustained_3m": s3v,
+                       "sustained_6m": s6v}).reset_index(drop=True)
+    by = {st: float(t["p_ete_at_exit"].get(st, t["p_ete_at_exit_without_programme"])) for st in np.unique(status)}
+    known = 1 - t["p_exit_status_unknown"]
+    truth = {**t, "n_started": int(n),
+             "expected_ete_at_exit_rate_started": round(float(p_exit.mean()), 5),
+             "true_effect_pp_started": round(float(p_exit.mean() - t["p_ete_at_exit_without_programme"]), 5),
+             "p_ete_at_exit_by_status": by,
+             "note": "rates among those who started with a known exit status; the recorded share of all who started "
+                     f"is about {known:.2f} times these (status unknown for the rest)"}
+    return df, truth
+
+
 def _spread_dates(rng, n: int, start: str, end: str, gaps=()) -> np.ndarray:
     """n dates (days) over start..end avoiding August (school holidays) and the given (start, end) gaps."""
     lo, hi = _days(start), _days(end)
@@ -776,11 +832,12 @@ def generate_world(seed: int, out=None, scale: float = 1.0, *, fmt: str = "csv",
     """Generate the synthetic world; deterministic per ``seed``.
 
     Returns the canonical tables (``people``, ``referrals``, ``contacts``, ``offences``, ``custody``,
-    ``area_monthly``, ``delivery``; dates as datetime64[ns]). When ``out`` is given, writes ``<table>.csv`` (or
+    ``area_monthly``, ``delivery``, and ``ete``: Pathway Out (ADDER) education, training and employment records; dates as
+    datetime64[ns]). When ``out`` is given, writes ``<table>.csv`` (or
     ``.parquet`` with ``fmt="parquet"``), ``truth.json`` and ``meta.json`` there.
 
     ``scale`` multiplies the comparison pools (police-record non-participants: youth aged 10-19, mostly 10-17,
-    across Norfolk; adult women; adults with drug links); programme sizes follow the seeds (Pathways Out 46,
+    across Norfolk; adult women; adults with drug links); programme sizes follow the public pages (Pathways Out 46,
     WONDER+ 850, ...). Selection into each programme is a risk-weighted draw on observables at the index date
     (prior proven offences in 2 years, drug misuse, age, sex) from its target group, so naive comparisons are
     biased and matching on those covariates removes the bias. Each person offends at a person-level yearly rate
@@ -895,10 +952,12 @@ def generate_world(seed: int, out=None, scale: float = 1.0, *, fmt: str = "csv",
 
     truth = _truth(rng, allp, extract_day)
     truth["project-adder"] = area_truth
+    ete_df, ete_truth = _ete(seed, referrals_df, extract_day)
+    truth["pathway-out-adder"]["ete"] = ete_truth
     steps.update()
     steps.close()
     tables = {"people": people_df, "referrals": referrals_df, "contacts": contacts_df, "offences": offences_df,
-              "custody": custody_df, "area_monthly": area_df, "delivery": delivery_df}
+              "custody": custody_df, "area_monthly": area_df, "delivery": delivery_df, "ete": ete_df}
     meta = {"extract_date": EXTRACT_DATE, "seed": int(seed), "generator_version": GENERATOR_VERSION,
             "scale": float(scale)}
     if out is not None:

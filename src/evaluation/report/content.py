@@ -514,30 +514,67 @@ def _json_default(o: Any):
 
 # ------------------------------------------------------------------------------------------------ area reports
 def area_cover(programme, extract_date, synthetic: bool) -> str:
-    """Title block for an area-level evaluation (Project ADDER)."""
+    """Title block for an area-level evaluation (Project ADDER): the facts table marks values assumed for the
+    synthetic world (``assumed`` in the YAML) as "assumed for this illustration", and lists the public sources."""
+    from evaluation.report.guidance import facts_markdown, md_escape, sources_markdown
+
     text = cover(programme, extract_date, synthetic)
-    return text.replace("**Impact evaluation: one-year proven reoffending**",
-                        "**Area-level evaluation: interrupted time series and difference-in-differences**")
+    mark = text[text.index("\n\n> **SYNTHETIC DATA"):] if "\n\n> **SYNTHETIC DATA" in text else ""
+    src = sources_markdown(programme)
+    return (f"# {md_escape(programme.name)}\n\n"
+            "**Area-level evaluation: interrupted time series and difference-in-differences**\n\n"
+            f"{facts_markdown(programme, extract_date)}{mark}" + (f"\n\n{src}" if src else ""))
+
+
+def _area_period(programme) -> str:
+    return f"{programme.start:%B %Y} to {programme.end:%B %Y}"
 
 
 def area_summary(programme, results: dict) -> str:
-    """Plain-English summary of an area evaluation: one bullet per measure, then the attribution caveat."""
+    """Plain-English summary of an area evaluation: one bullet per measure, then the attribution caveat.
+
+    A measure whose areas were already moving apart before the pilot (failed pre-trend check) is never stated
+    as a change that came with the pilot (see :meth:`evaluation.area.DiDResult.text`).
+    """
     from evaluation.area import AREA_CAVEAT
+    from evaluation.report.guidance import is_assumed
 
     area = (programme.get("area") or {})
+    comp = area.get("comparison") or []
+    later = any(r["its"].later is not None for r in results.values())
     lines = [f"## Summary\n\n{programme.get('description', '').strip()}\n",
-             f"This evaluation compares monthly figures for {area.get('treated')} before and after the pilot began "
-             f"({programme.start:%B %Y}), against its own past trend (interrupted time series) and against "
-             f"{len(area.get('comparison') or [])} comparison areas ({', '.join(area.get('comparison') or [])}; "
-             "difference-in-differences).\n"]
+             f"This evaluation compares monthly figures for {area.get('treated')} during the pilot "
+             f"({_area_period(programme)}) with the years before it, against its own past trend (interrupted time "
+             f"series) and against {len(comp)} comparison areas ({', '.join(comp)}"
+             + ("; chosen for this illustration" if is_assumed(programme, "area.comparison") else "")
+             + "; difference-in-differences)."
+             + (" Months after the pilot ended are shown in the charts but are not part of any estimate." if later
+                else "") + "\n"]
     for r in results.values():
         lines.append(f"- {r['did'].text().replace(AREA_CAVEAT, '').strip()}")
+    failed = [r["did"] for r in results.values() if r["did"].pretrend_failed]
+    if failed:
+        lines.append(f"\n*For {len(failed)} measure{'s' if len(failed) > 1 else ''} the areas were already moving "
+                     "apart before the pilot; the comparison-area result for "
+                     f"{'these' if len(failed) > 1 else 'it'} is not evidence of a change that came with the pilot.*")
     lines.append(f"\n*{AREA_CAVEAT}*")
     return "\n".join(lines)
 
 
+def _pct_interval(est: float, lo: float, hi: float) -> str:
+    """A log-scale change and its CI as percentages, with enough decimals that no bound reads as a signless 0%
+    (an interval shown as "0% to 12%" cannot say whether it excludes no change)."""
+    vals = [100 * (math.exp(v) - 1) for v in (est, lo, hi)]
+    for d in (0, 1, 2):
+        if all(round(abs(v), d) > 0 for v in vals[1:]) or d == 2:
+            break
+    pct = [wording.signed(v, f"+.{d}f") for v in vals]
+    return f"{pct[0]}% ({pct[1]}% to {pct[2]}%)"
+
+
 def area_headline(results: dict) -> pd.DataFrame:
-    """The area estimates table, formatted (scale column says what each number means)."""
+    """The area estimates table, formatted: ITS and DiD changes with 95% CIs and p-values, the placebo p-value
+    and the pre-trend check; a DiD p-value whose pre-trend check failed is marked so it is never read alone."""
     from evaluation.area import area_table
 
     t = area_table(results).set_index("measure")
@@ -545,58 +582,115 @@ def area_headline(results: dict) -> pd.DataFrame:
 
     def fmt(est, lo, hi, scale):
         if scale == "log":
-            pct = [wording.signed(100 * (math.exp(v) - 1), "+.0f") for v in (est, lo, hi)]
-            return f"{pct[0]}% ({pct[1]}% to {pct[2]}%)"
+            return _pct_interval(est, lo, hi)
         return f"{wording.signed(est, '+.2f')} ({wording.signed(lo, '+.2f')} to {wording.signed(hi, '+.2f')})"
 
     for m, r in t.iterrows():
-        out.loc[m, "Change after the pilot began, vs own trend (ITS)"] = fmt(r["its_level"], r["its_level_lower"],
-                                                                            r["its_level_upper"], r["its_scale"])
+        out.loc[m, "Change vs own trend (ITS, 95% CI)"] = fmt(r["its_level"], r["its_level_lower"],
+                                                              r["its_level_upper"], r["its_scale"])
         out.loc[m, "p (ITS)"] = wording.p_value(r["its_level_p"])
-        out.loc[m, "Change vs comparison areas (DiD)"] = fmt(r["did"], r["did_lower"], r["did_upper"], r["did_scale"])
-        out.loc[m, "p (DiD)"] = wording.p_value(r["did_p"])
+        out.loc[m, "Change vs comparison areas (DiD, 95% CI)"] = fmt(r["did"], r["did_lower"], r["did_upper"],
+                                                                     r["did_scale"])
+        out.loc[m, "p (DiD)"] = wording.p_value(r["did_p"]) + (" †" if r["pretrend_failed"] else "")
+        out.loc[m, "Placebo p"] = f"{r['placebo_p']:.2f}"
         out.loc[m, "Pre-trend check p"] = wording.p_value(r["pretrend_p"])
-    out.index = [m.replace("_", " ").capitalize() for m in out.index]
+    out.index = [_first_upper(str(m).replace("_", " ")) for m in out.index]
     out.index.name = "Measure"
     return table(out)
 
 
+def area_headline_notes(results: dict) -> str:
+    """Notes under the estimates table (Markdown): scale, the † mark, the placebo p-value's floor, the period."""
+    r0 = next(iter(results.values()))
+    did = r0["did"]
+    n = len(did.placebo)
+    notes = ["Changes are in percent of the monthly rate per 100,000 residents (a series with months of zero, "
+             "such as drug deaths, in rate per 100,000 a month)."]
+    if did.end is not None:
+        notes.append(f"The estimates cover the pilot ({did.intervention:%B %Y} to {did.end:%B %Y}); later months "
+                     "are not in them.")
+    if any(r["did"].pretrend_failed for r in results.values()):
+        notes.append("† The areas were already moving apart before the pilot (pre-trend check p < 0.05): the DiD "
+                     "p-value does not show a change that came with the pilot.")
+    notes.append(f"Placebo p: share of the {n} areas (each comparison area treated as if it had had the pilot, "
+                 f"and {did.treated}) with a difference at least as large; its smallest possible value is "
+                 f"{1 / n:.2f}, so it is a sense check, not a significance test.")
+    return "\n".join(f"*{x}*  " for x in notes)
+
+
+def area_placebo_table(result: dict) -> pd.DataFrame:
+    """One measure's placebo-in-space results: each area's DiD estimate against the others, with its HAC p-value."""
+    did = result["did"]
+    pl = did.placebo.copy()
+    if did.scale == "log":
+        est = [wording.signed(100 * (math.exp(v) - 1), "+.1f") + "%" for v in pl["estimate"]]
+    else:
+        est = [wording.signed(v, "+.2f") for v in pl["estimate"]]
+    out = pd.DataFrame({"Difference (DiD)": est, "p": [wording.p_value(v) for v in pl["p"]]},
+                       index=[f"{a} (pilot area)" if t else a for a, t in zip(pl["area"], pl["treated"])])
+    out.index.name = "Area treated as the pilot area"
+    return table(out)
+
+
 def area_measure_text(measure: str, result: dict) -> str:
-    """One measure's section (Markdown): heading, the ITS and DiD sentences. The attribution caveat is said once in
-    the summary and the methods, not after every sentence."""
-    from evaluation.area import AREA_CAVEAT
+    """One measure's section (Markdown): heading, the ITS and DiD sentences, the placebo result and the months
+    after the pilot. The attribution caveat is said once in the summary and the methods."""
+    from evaluation.area import AREA_CAVEAT, MEASURE_LABELS
 
     its = result["its"].text().replace(AREA_CAVEAT, "").strip()
-    did = result["did"].text().replace(AREA_CAVEAT, "").strip()
-    return f"### {measure.replace('_', ' ').capitalize()}\n\n{its}\n\n{did}"
+    did = result["did"].text(placebo=True).replace(AREA_CAVEAT, "").strip()
+    parts = [f"### {_first_upper(MEASURE_LABELS.get(measure, measure.replace('_', ' ')))}", its, did]
+    later = result["its"].later_text()
+    if later:
+        parts.append(later)
+    try:
+        agg = result["its"].chart_data()["aggregation"].iloc[0]
+    except Exception:  # noqa: BLE001 - the figure says it cannot be drawn
+        agg = "month"
+    if agg != "month":
+        parts.append(f"*The observed points are {agg}ly averages: some monthly counts are small (1 to 4), and a "
+                     "monthly rate per 100,000 would reveal them.*")
+    return "\n\n".join(parts)
 
 
-def area_measure_figure(result: dict):
-    """The measure's two panels: observed/fitted/counterfactual series (ITS) and the event study (DiD)."""
+def area_measure_figure(result: dict, threshold: int = 5):
+    """The measure's two panels: observed (disclosure-safe)/fitted/counterfactual series (ITS) and the event study
+    (DiD)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    result["its"].plot(ax=axes[0])
+    result["its"].plot(ax=axes[0], threshold=threshold)
     result["did"].plot(ax=axes[1])
     fig.tight_layout()
     return fig
 
 
-def area_results(programme, extract_date, results: dict) -> dict:
-    """Published figures of an area evaluation (estimates only: no counts of people)."""
+def area_results(programme, extract_date, results: dict, threshold: int = 5) -> dict:
+    """Published figures of an area evaluation: estimates, placebo results and the data behind each chart
+    (observed points aggregated so no small count can be read off; no counts of people)."""
     from evaluation.estimates import _clean
 
+    out = {}
+    for m, r in results.items():
+        pts = r["its"].chart_data(threshold)
+        pts = pts.assign(period_start=pts["period_start"].dt.date.astype(str))
+        out[m] = {"its": _clean(r["its"].to_dict()), "did": _clean(r["did"].to_dict()),
+                  "its_text": r["its"].text(), "did_text": r["did"].text(placebo=True),
+                  "later_text": r["its"].later_text(), "chart_observed": pts.to_dict(orient="records")}
     return {"programme_id": programme.id, "extract_date": pd.Timestamp(extract_date).date().isoformat(),
-            "design": "area", "measures": {m: {"its": _clean(r["its"].to_dict()), "did": _clean(r["did"].to_dict()),
-                                               "its_text": r["its"].text(), "did_text": r["did"].text()}
-                                           for m, r in results.items()}}
+            "design": "area", "estimate_period": {"start": f"{programme.start:%Y-%m}", "end": f"{programme.end:%Y-%m}"},
+            "measures": _clean(out)}
 
 
 def area_methods(programme) -> str:
+    """Methods appendix of an area evaluation (Markdown)."""
     return f"""## Methods
 
 **Data.** Monthly series for each area: drug-related offences, drug-related deaths, treatment starts and
 completions, arrests and seizures, as rates per 100,000 residents where population is known.
+
+**Period.** The estimates use the months before the pilot and the pilot itself ({_area_period(programme)}).
+Months after the pilot ended are shown in the charts, separately, and never enter an estimate.
 
 **Interrupted time series.** For {(programme.get('area') or {}).get('treated')} alone, a segmented regression
 estimates the underlying trend before {programme.start:%B %Y}, then the change in level and in slope after it, with
@@ -604,9 +698,16 @@ calendar-month effects for seasonality and a separate term for the spring-2020 l
 Newey–West (HAC), which allow for the correlation of neighbouring months; the residual autocorrelation is checked.
 
 **Difference-in-differences.** The treated area's series minus the average of the comparison areas, before and
-after the pilot began, with HAC standard errors on that difference series (with one treated area, clustered
-standard errors are unreliable), a placebo test that pretends each comparison area was treated, and a check that
-the areas were on parallel paths before the pilot (event study).
+during the pilot, with HAC standard errors on that difference series (with one treated area, clustered standard
+errors are unreliable). Two checks are reported with every estimate: a placebo test that pretends each comparison
+area was treated (its p-value is the share of areas with a difference at least as large, so with six areas it
+cannot go below 0.17), and an event study testing whether the areas were on parallel paths before the pilot
+(pre-trend check). When that check fails (p < 0.05) the difference is not read as a change that came with the
+pilot, and an estimate that lets the earlier divergence continue is given beside it.
+
+**Small numbers.** A monthly rate per 100,000 reveals the count behind it. Where any monthly count is from 1 to 4
+(drug deaths), the observed points are shown as quarterly (or yearly) averages, so each point stands for at least
+five events or none.
 
 **Attribution.** Area figures move for many reasons at once; these estimates describe what changed in the area,
 not what any one service achieved.
