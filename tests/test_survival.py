@@ -317,3 +317,113 @@ def test_matched_survival_on_a_matching_design(replace):
     assert res.cox.n_clusters == expected
     assert res.km.robust
     assert np.isfinite(res.summary()["estimate"]).all()
+
+
+# ================================================================== issue 13: R survival 3.5.3 / cmprsk on public data
+R2 = json.loads((HERE / "survival_reference2.json").read_text())
+MGUS = pd.read_csv(HERE / "mgus2.csv")
+LUNGF = pd.read_csv(HERE / "lung_full.csv")
+VET = pd.read_csv(HERE / "veteran.csv")
+ROSSI = pd.read_csv(HERE / "rossi.csv")
+VSPLIT = pd.read_csv(HERE / "vet_split.csv")
+AJ_CASES = {
+    "all": {}, "sex": {"groups": "sex"}, "weighted": {"groups": "sex", "weights": "w"},
+    "cluster": {"groups": "sex", "cluster": "cl"}, "weighted_cluster": {"groups": "sex", "weights": "w", "cluster": "cl"},
+    "loglog": {"groups": "sex", "conf_type": "log-log"}, "plain": {"groups": "sex", "conf_type": "plain"},
+}
+
+
+@pytest.mark.parametrize("case", AJ_CASES)
+def test_cumulative_incidence_matches_survfit_multistate(case):
+    ci = sv.cumulative_incidence(MGUS, "etime", "event", **AJ_CASES[case])
+    r, tab = R2["aj"][case], ci.table
+    assert list(tab["group"].astype(str)) == [str(g) for g in r["group"]]
+    close(tab["time"], r["time"], 0)
+    # R 3.5.3 reports unweighted numbers at risk for multi-state fits; n_risk here is weighted, as for KM
+    close(tab["n_risk_unweighted"], r["n_risk"], 0)
+    for k in (1, 2):
+        close(tab[f"cif_{k}"], r[f"cif{k}"], 1e-12)
+        if "cluster" in case:  # R ignores cluster= here; compare with its influence summed within cluster
+            close(tab[f"se_{k}"], R2["aj_cluster_se"][case][f"se{k}"], 1e-12)
+        else:
+            close(tab[f"se_{k}"], r[f"se{k}"], 1e-12)
+            close(tab[f"lower_{k}"], r[f"lower{k}"], 1e-12)
+            close(tab[f"upper_{k}"], r[f"upper{k}"], 1e-12)
+    if "cluster" not in case:
+        at = ci.at(r["at"]["time"])
+        assert list(at.columns[:6]) == ["group", "time", "n_risk", "cif", "lower", "upper"]
+        close(at["cif"], r["at"]["cif1"], 1e-12)
+        close(at["n_risk_unweighted"], r["at"]["n_risk"], 0)
+        close(at["lower"], r["at"]["lower1"], 1e-12)
+        close(at["upper"], r["at"]["upper1"], 1e-12)
+        close(ci.at(r["at"]["time"], event=2)["cif"], r["at"]["cif2"], 1e-12)
+
+
+def test_cumulative_incidence_array_and_data_forms_agree_and_summary():
+    a = sv.cumulative_incidence(MGUS.etime, MGUS.event, groups=MGUS.sex, labels={1: "PCM", 2: "death"})
+    b = sv.cumulative_incidence(MGUS, "etime", "event", groups="sex", labels={1: "PCM", 2: "death"})
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert "\n" not in repr(a)
+    s = a.summary(times=[120])
+    assert set(s["event"]) == {"PCM", "death"} and len(s) == 4
+    close(s["gray_p"].to_numpy()[::2], R2["gray"]["p"], 1e-10)
+    # 1 − KM with death as censoring overstates the cumulative proportion with PCM
+    km = sv.kaplan_meier(MGUS.etime, (MGUS.event == 1).astype(int))
+    assert 1 - km.at([400])["survival"].iloc[0] > a.at([400])["cif"].max()
+
+
+def test_gray_test_matches_cmprsk_cuminc():
+    g = sv.gray_test(MGUS, "etime", "event", "sex")
+    close(g["stat"], R2["gray"]["stat"], 1e-9)
+    close(g["p"], R2["gray"]["p"], 1e-9)
+    assert list(g["df"]) == R2["gray"]["df"]
+
+
+def test_cumulative_incidence_bad_input():
+    with pytest.raises(ValueError, match=r"'events'.*rows \[1\]"):
+        sv.cumulative_incidence([1, 2, 3], [0, -1, 1])
+    with pytest.raises(ValueError, match="column 'nope'"):
+        sv.cumulative_incidence(MGUS, "etime", "nope")
+    with pytest.raises(ValueError, match="no data was given"):
+        sv.cumulative_incidence("etime", "event")
+
+
+def test_nelson_aalen_matches_survfit_cumhaz():
+    na = sv.nelson_aalen(LUNGF, "time", "event", groups="sex")
+    r = R2["nelson_aalen"]
+    close(na.table["time"], r["time"], 0)
+    close(na.table["cumhaz"], r["cumhaz"], 1e-12)
+    close(na.table["se"], r["se"], 1e-12)
+    at = na.at(r["at"]["time"])
+    assert list(at.columns) == ["group", "time", "cumhaz", "se"]
+    close(at["cumhaz"], r["at"]["cumhaz"], 1e-12)
+    close(at["se"], r["at"]["se"], 1e-12)
+    assert len(na.summary()) == 2 and "\n" not in repr(na)
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain"])
+def test_km_conf_type_matches_survfit(conf_type):
+    km = sv.kaplan_meier(LUNGF, "time", "event", groups="sex", conf_type=conf_type)
+    r = R2["km_conf"][conf_type]
+    close(km.table["survival"], r["surv"], 1e-12)
+    close(km.table["lower"], r["lower"], 1e-12)
+    close(km.table["upper"], r["upper"], 1e-12)
+    close(km.median["lower"], r["median_lower"], 0)
+    close(km.median["upper"], r["median_upper"], 0)
+    assert "\n" not in repr(km) and list(km.summary().columns) == ["n", "events", "median", "lower", "upper"]
+
+
+def test_plots_smoke_cumulative_incidence_nelson_aalen(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ci = sv.cumulative_incidence(MGUS, "etime", "event", groups="sex", labels={1: "PCM", 2: "death"})
+    fig = ci.plot(suppress_below=5)
+    assert len(fig.axes) == 2 and len(fig.axes[0].get_lines()) == 4
+    assert len(fig.axes[1].texts) >= 2 * 5
+    fig.savefig(tmp_path / "ci.png", dpi=80)
+    fig2 = sv.nelson_aalen(LUNGF, "time", "event", groups="sex").plot()
+    fig2.savefig(tmp_path / "na.png", dpi=80)
+    plt.close("all")

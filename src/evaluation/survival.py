@@ -37,7 +37,8 @@ Z95 = float(stats.norm.ppf(0.975))
 
 __all__ = [
     "KaplanMeier", "kaplan_meier", "LogRank", "logrank", "CoxResult", "cox", "rmst", "rmst_difference",
-    "MatchedSurvival", "matched_survival",
+    "MatchedSurvival", "matched_survival", "CumulativeIncidence", "cumulative_incidence", "NelsonAalen",
+    "nelson_aalen", "gray_test", "fine_gray",
 ]
 
 
@@ -109,17 +110,72 @@ def _noninteger(w: np.ndarray) -> bool:
     return bool(np.any(w != np.floor(w)))
 
 
+CONF_TYPES = ("log", "log-log", "plain")
+
+
+def _confint(p, se, *, logse: bool = True, conf_type: str = "log"):
+    """R ``survfit_confint`` (95%): ``se`` is the SE of log(p) when ``logse`` (Kaplan-Meier) or of p itself
+    (Aalen-Johansen state probabilities). "log": exp(log p ± z se), upper capped at 1, NA where p == 0;
+    "log-log": exp(−exp(log(−log p) ∓ z se/log p)), NA where p is 0 or 1; "plain": p ± z se·p clipped to
+    [0, 1]."""
+    if conf_type not in CONF_TYPES:
+        raise ValueError(f"argument 'conf_type': must be one of {CONF_TYPES}, got {conf_type!r}")
+    p = np.asarray(p, float)
+    se = np.asarray(se, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if not logse:
+            se = np.where(se == 0, 0.0, se / p)
+        if conf_type == "plain":
+            se2 = se * p * Z95
+            return np.maximum(p - se2, 0.0), np.minimum(p + se2, 1.0)
+        if conf_type == "log":
+            xx = np.where(p == 0, np.nan, p)
+            return np.exp(np.log(xx) - Z95 * se), np.minimum(np.exp(np.log(xx) + Z95 * se), 1.0)
+        xx = np.where((p == 0) | (p == 1), np.nan, p)
+        se2 = Z95 * se / np.log(xx)
+        return np.exp(-np.exp(np.log(-np.log(xx)) - se2)), np.exp(-np.exp(np.log(-np.log(xx)) + se2))
+
+
 def _log_ci(surv, se_log):
     """R survfit_confint(conf.type='log'): exp(log S ± z se), upper capped at 1; NA where S == 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xx = np.where(surv == 0, np.nan, surv)
-        lower = np.exp(np.log(xx) - Z95 * se_log)
-        upper = np.minimum(np.exp(np.log(xx) + Z95 * se_log), 1.0)
-    return lower, upper
+    return _confint(surv, se_log, logse=True, conf_type="log")
+
+
+def _bind(fname: str, args: tuple, names: Sequence[str], kw: dict, data=None):
+    """One calling convention: ``f(durations, events, ...)`` with arrays, or ``f(data, "duration", "event",
+    ...)`` / ``f(..., data=df)`` with column names. Returns (values by name, data); strings name columns."""
+    if args and isinstance(args[0], pd.DataFrame):
+        if data is not None:
+            raise ValueError(f"{fname}: give the DataFrame either first or as data=, not both")
+        data, args = args[0], args[1:]
+    if len(args) > len(names):
+        raise TypeError(f"{fname}: takes at most {len(names)} positional arguments after the data")
+    vals = dict(zip(names, args))
+    for k, v in kw.items():
+        if k in vals and v is not None:
+            raise TypeError(f"{fname}: got multiple values for argument '{k}'")
+        vals.setdefault(k, v)
+        if vals[k] is None:
+            vals[k] = v
+    for k in names:
+        vals.setdefault(k, None)
+    if data is not None:
+        if not isinstance(data, pd.DataFrame):
+            raise ValueError(f"{fname}: argument 'data' must be a pandas DataFrame")
+        for k, v in list(vals.items()):
+            if isinstance(v, str):
+                if v not in data.columns:
+                    raise ValueError(f"{fname}: argument '{k}': column '{v}' not in data "
+                                     f"(columns: {list(data.columns)})")
+                vals[k] = data[v].to_numpy()
+    for k, v in vals.items():
+        if isinstance(v, str):
+            raise ValueError(f"{fname}: argument '{k}' is a column name ({v!r}) but no data was given")
+    return vals
 
 
 # ----------------------------------------------------------------------------------------- Kaplan-Meier
-def _km_curve(t, e, w, cluster=None):
+def _km_curve(t, e, w, cluster=None, conf_type="log"):
     """One Kaplan-Meier curve exactly as R's survfitKM (type 1, right-censored data).
 
     Returns a DataFrame over the unique times (events and censorings) with weighted counts, survival,
@@ -144,7 +200,7 @@ def _km_curve(t, e, w, cluster=None):
         se, _ = _ij_loop(t, e, w, pd.factorize(cluster, sort=True)[0], times, n_risk, ev_w, has_event)
         with np.errstate(divide="ignore", invalid="ignore"):
             se_log = np.where(se == 0, 0.0, se / surv)
-    lower, upper = _log_ci(surv, se_log)
+    lower, upper = _confint(surv, se_log, logse=True, conf_type=conf_type)
     return pd.DataFrame({
         "time": times, "n_risk": n_risk, "n_event": ev_w, "n_censor": cen_w, "survival": surv,
         "std_err": se_log, "lower": lower, "upper": upper,
@@ -229,7 +285,7 @@ class KaplanMeier:
     """Kaplan-Meier curves (one per group) as R ``survfit(Surv(duration, event) ~ group, weights=)``.
 
     ``table`` holds every reported time per group: ``group, time`` (days), ``n_risk`` and ``n_event``
-    (weighted, as R), ``survival``, ``std_err`` (of log S), ``lower``/``upper`` (95%, log transform).
+    (weighted, as R), ``survival``, ``std_err`` (of log S), ``lower``/``upper`` (95%, ``conf_type``).
     """
 
     table: pd.DataFrame
@@ -237,6 +293,18 @@ class KaplanMeier:
     robust: bool
     n: dict
     weighted: bool = False
+    conf_type: str = "log"
+
+    def __repr__(self) -> str:
+        return (f"KaplanMeier({len(self.groups)} group(s), n={sum(self.n.values())}, "
+                f"events={self.table['n_event'].sum():g}, conf_type={self.conf_type!r}, robust={self.robust})")
+
+    def summary(self) -> pd.DataFrame:
+        """Per group: people, (weighted) events, median days with 95% CI (R ``summary(fit)$table``)."""
+        med = self.median
+        ev = self.table.groupby("group", sort=False)["n_event"].sum()
+        return pd.DataFrame({"n": pd.Series(self.n), "events": ev, "median": med["median"],
+                             "lower": med["lower"], "upper": med["upper"]}).rename_axis("group")
 
     def curve(self, group=None) -> pd.DataFrame:
         group = self.groups[0] if group is None else group
@@ -357,14 +425,47 @@ class KaplanMeier:
         return fig
 
 
-def kaplan_meier(durations, events, groups=None, weights=None, *, cluster=None, robust=None) -> KaplanMeier:
+def kaplan_meier(*args, groups=None, weights=None, cluster=None, robust=None, conf_type: str = "log",
+                 data: pd.DataFrame | None = None) -> KaplanMeier:
     """Kaplan-Meier estimate per group, as R ``survfit(Surv(durations, events) ~ groups, weights=)``.
 
-    ``durations`` in days, ``events`` 0/1, ``weights`` case weights ≥ 0. The standard error is Greenwood's
-    (with weighted counts) unless ``robust`` — by default when ``cluster`` is given or the weights are not
-    whole numbers, as R does — in which case it is the infinitesimal-jackknife SE summed within
-    ``cluster`` (each person its own cluster when none is given).
+    Parameters
+    ----------
+    *args
+        ``durations, events[, groups[, weights]]`` as arrays, or ``data, "duration", "event"[, "group"]``
+        (column names of the DataFrame ``data``; any argument may then be a column name).
+    durations : array of float
+        Days from the index date to the event or censoring.
+    events : array of 0/1
+        1 = event (first proven reoffence), 0 = censored.
+    groups, weights, cluster : array or column name, optional
+        Curve per group; case weights ≥ 0; cluster id for the robust SE.
+    robust : bool, optional
+        Infinitesimal-jackknife SE (summed within ``cluster``). Default, as R: when a ``cluster`` is given or
+        the weights are not whole numbers; otherwise Greenwood's SE with weighted counts.
+    conf_type : {"log", "log-log", "plain"}
+        Transform for the 95% interval, as R's ``conf.type``.
+
+    Returns
+    -------
+    KaplanMeier
+        ``.table`` (every time, days), ``.at(times)``, ``.median``, ``.rmst(tau)``, ``.summary()``, ``.plot()``.
+
+    Raises
+    ------
+    ValueError
+        Missing, negative or non-numeric durations, events not 0/1, negative weights (naming the rows).
+
+    Examples
+    --------
+    >>> km = kaplan_meier([5, 8, 12, 20], [1, 0, 1, 0])
+    >>> float(km.at([10])["survival"].iloc[0])
+    0.75
     """
+    v = _bind("kaplan_meier", args, ["durations", "events", "groups", "weights"],
+              {"groups": groups, "weights": weights, "cluster": cluster}, data)
+    durations, events, groups, weights, cluster = (v["durations"], v["events"], v["groups"], v["weights"],
+                                                   v["cluster"])
     t, e, w = _check_inputs(durations, events, weights)
     g, levels = _groups(groups, len(t))
     if robust is None:
@@ -376,12 +477,538 @@ def kaplan_meier(durations, events, groups=None, weights=None, *, cluster=None, 
     counts = {}
     for lev in levels:
         m = g == lev
-        c = _km_curve(t[m], e[m], w[m], None if codes is None else codes[m])
+        c = _km_curve(t[m], e[m], w[m], None if codes is None else codes[m], conf_type=conf_type)
         c.insert(0, "group", lev)
         parts.append(c)
         counts[lev] = int(m.sum())
     return KaplanMeier(pd.concat(parts, ignore_index=True), levels, bool(robust), counts,
-                       weighted=bool(np.any(w != 1)))
+                       weighted=bool(np.any(w != 1)), conf_type=conf_type)
+
+
+# ------------------------------------------------------------------------------ competing risks (Aalen-Johansen)
+def _check_cr_inputs(durations, events, weights=None):
+    """Durations ≥ 0, events whole numbers ≥ 0 (0 censored, 1 event of interest, 2+ competing), weights ≥ 0."""
+    t = _as_float(durations, "durations")
+    n = len(t)
+    if n == 0:
+        raise ValueError("argument 'durations': no observations")
+    if (t < 0).any():
+        raise ValueError(f"argument 'durations': negative durations (days) at rows {_rows(np.flatnonzero(t < 0)[:5])}")
+    e = _as_float(events, "events", n)
+    bad = (e < 0) | (e != np.floor(e))
+    if bad.any():
+        raise ValueError("argument 'events': must be 0 (censored), 1 (event of interest) or 2, 3, ... "
+                         f"(competing events), bad rows {_rows(np.flatnonzero(bad)[:5])}")
+    w = np.ones(n) if weights is None else _as_float(weights, "weights", n)
+    if (w < 0).any():
+        raise ValueError(f"argument 'weights': negative weights at rows {_rows(np.flatnonzero(w < 0)[:5])}")
+    return t, e.astype(int), w
+
+
+def _aj_curve(t, e, w, codes, K, conf_type="log"):
+    """Aalen-Johansen cumulative incidence of causes 1..K for one group, with R's infinitesimal-jackknife SE.
+
+    As R ``survfit(Surv(t, factor(status)))`` (survfitaj.c) for a single initial state: at each time,
+    hazard of cause k = d_k / Y (weighted), S(t) = S(t−)(1 − d/Y), F_k(t) = F_k(t−) + S(t−) d_k / Y. The
+    influence of cluster c on a hazard is (dN_ck − Y_c d_k/Y)/Y; propagated through the two recursions and
+    summed in squares over clusters it gives R's ``std.err`` (each row its own cluster when none is given).
+    """
+    times, inv = np.unique(t, return_inverse=True)
+    k = len(times)
+    nid = int(codes.max() + 1)
+    all_w = np.bincount(inv, weights=w, minlength=k)
+    n_risk = np.cumsum(all_w[::-1])[::-1]
+    d = np.zeros((K + 1, k))
+    for j in range(1, K + 1):
+        d[j] = np.bincount(inv, weights=w * (e == j), minlength=k)
+    d_all = d[1:].sum(0)
+    order = np.argsort(t, kind="stable")
+    ts, ws, es, cs = t[order], w[order], e[order], codes[order]
+    bounds = np.searchsorted(ts, times, side="right")
+    gwt = np.bincount(cs, weights=ws, minlength=nid)
+    inf_s = np.zeros(nid)
+    inf_f = np.zeros((K, nid))
+    S = 1.0
+    F = np.zeros(K)
+    cif = np.zeros((K, k))
+    se = np.zeros((K, k))
+    surv = np.zeros(k)
+    start = 0
+    for i in range(k):
+        stop = bounds[i]
+        if d_all[i] > 0:
+            Y = n_risk[i]
+            sl = slice(start, stop)
+            inf_h = np.zeros((K, nid))
+            for j in range(K):
+                if d[j + 1, i] > 0:
+                    inf_h[j] = -gwt * d[j + 1, i] / Y
+                    hit = es[sl] == j + 1
+                    np.add.at(inf_h[j], cs[sl][hit], ws[sl][hit])
+            inf_h /= Y
+            haz = d[1:, i] / Y
+            inf_f += inf_s[None, :] * haz[:, None] + S * inf_h
+            F = F + S * haz
+            inf_s = inf_s * (1 - haz.sum()) - S * inf_h.sum(0)
+            S *= 1 - haz.sum()
+            se[:, i] = np.sqrt((inf_f ** 2).sum(1))
+        elif i > 0:
+            se[:, i] = se[:, i - 1]
+        np.subtract.at(gwt, cs[start:stop], ws[start:stop])
+        start = stop
+        cif[:, i] = F
+        surv[i] = S
+    out = {"time": times, "n_risk": n_risk, "n_censor": np.bincount(inv, weights=w * (e == 0), minlength=k),
+           "event_free": surv}
+    for j in range(K):
+        lo, up = _confint(cif[j], se[j], logse=False, conf_type=conf_type)
+        out.update({f"n_event_{j + 1}": d[j + 1], f"cif_{j + 1}": cif[j], f"se_{j + 1}": se[j],
+                    f"lower_{j + 1}": lo, f"upper_{j + 1}": up})
+    out["n_risk_unweighted"] = np.cumsum(np.bincount(inv, minlength=k)[::-1])[::-1]
+    return pd.DataFrame(out)
+
+
+@dataclass
+class CumulativeIncidence:
+    """Aalen-Johansen cumulative incidence per group (see :func:`cumulative_incidence`).
+
+    ``table``: one row per group and time (days) with ``n_risk`` (weighted, event-free and under follow-up),
+    ``n_event_k``, ``n_censor``, ``event_free`` (all-cause KM) and, for each cause k = 1, 2, ...:
+    ``cif_k``, ``se_k`` and 95% ``lower_k``/``upper_k``. ``gray`` holds Gray's test per cause when there are
+    two or more groups.
+    """
+
+    table: pd.DataFrame
+    groups: list
+    causes: list
+    n: dict
+    conf_type: str = "log"
+    weighted: bool = False
+    labels: dict = field(default_factory=dict)
+    gray: pd.DataFrame | None = None
+
+    def __repr__(self) -> str:
+        ev = {c: float(self.table[f"n_event_{c}"].sum()) for c in self.causes}
+        return (f"CumulativeIncidence({len(self.groups)} group(s), n={sum(self.n.values())}, events by cause "
+                f"{ {c: round(v, 2) for c, v in ev.items()} }, conf_type={self.conf_type!r})")
+
+    def label(self, cause: int) -> str:
+        return str(self.labels.get(cause, "event of interest" if cause == 1 else f"competing event {cause}"))
+
+    def curve(self, group=None) -> pd.DataFrame:
+        group = self.groups[0] if group is None else group
+        return self.table[self.table["group"] == group].reset_index(drop=True)
+
+    def at(self, times: Sequence[float], event: int = 1) -> pd.DataFrame:
+        """Cumulative incidence of cause ``event`` at given days, as R ``summary(fit, times=, extend=TRUE)``.
+
+        Returns columns ``group, time, n_risk, cif, lower, upper`` (plus ``se`` and ``n_risk_unweighted``):
+        the estimate of the last time ≤ t (0 before the first; the limits are then NaN as in R), ``n_risk``
+        the weighted number still event-free and followed on day t (0 after the last time).
+        """
+        if event not in self.causes:
+            raise ValueError(f"argument 'event': {event!r} is not one of the causes {self.causes}")
+        times = np.asarray(times, dtype=float)
+        rows = []
+        cols = [f"cif_{event}", f"lower_{event}", f"upper_{event}", f"se_{event}"]
+        for g in self.groups:
+            c = self.curve(g)
+            ct = c["time"].to_numpy()
+            idx = np.searchsorted(ct, times, side="right") - 1
+            nxt = np.searchsorted(ct, times, side="left")
+            for tt, i, j in zip(times, idx, nxt):
+                f, lo, up, se = (0.0, np.nan, np.nan, 0.0) if i < 0 else tuple(c.loc[i, cols])
+                nr = float(c["n_risk"].iloc[j]) if j < len(c) else 0.0
+                nun = int(c["n_risk_unweighted"].iloc[j]) if j < len(c) else 0
+                rows.append((g, tt, nr, f, lo, up, se, nun))
+        return pd.DataFrame(rows, columns=["group", "time", "n_risk", "cif", "lower", "upper", "se",
+                                           "n_risk_unweighted"])
+
+    def summary(self, times: Sequence[float] | None = None) -> pd.DataFrame:
+        """Cumulative incidence of every cause per group at ``times`` (default: the last time), with 95% CI
+        and Gray's p-value (when two or more groups): one row per group, cause and time."""
+        times = [float(self.table["time"].max())] if times is None else list(times)
+        parts = []
+        for c in self.causes:
+            a = self.at(times, event=c)
+            a.insert(1, "cause", c)
+            a.insert(2, "event", self.label(c))
+            if self.gray is not None and c in self.gray.index:
+                a["gray_p"] = self.gray.loc[c, "p"]
+            parts.append(a.drop(columns=["n_risk_unweighted"]))
+        return pd.concat(parts, ignore_index=True).set_index(["group", "cause", "time"])
+
+    def plot(self, *, causes: Sequence[int] | None = None, ci: bool = True, risk_table: bool = True,
+             times: Sequence[float] | None = None, labels: dict | None = None, title: str | None = None,
+             xlabel: str = "Days since index date", ylabel: str = "Cumulative incidence",
+             risk_counts: str = "weighted", suppress_below: int | None = None, figsize=(8, 5.5)):
+        """Cumulative incidence curves: the event of interest solid, competing events dashed beside it, 95%
+        bands, and the numbers at risk (event-free and followed) under the axis.
+
+        ``labels`` maps groups to names; cause names come from ``cumulative_incidence(labels=)``.
+        ``suppress_below``: counts 1..k−1 at risk are printed as ``<k`` (disclosure control).
+        Returns the matplotlib Figure (axes: curves, then the risk table when drawn).
+        """
+        import matplotlib.pyplot as plt
+
+        causes = list(self.causes if causes is None else causes)
+        labels = labels or {}
+        if risk_table:
+            fig, (ax, axt) = plt.subplots(2, 1, figsize=figsize, sharex=True, layout="constrained",
+                                          gridspec_kw={"height_ratios": [4, 1.2]})
+        else:
+            fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+            axt = None
+        tmax = float(self.table["time"].max())
+        if times is None:
+            step = next(s for s in (30, 60, 90, 180, 365, 730, 1e9) if tmax / s <= 8)
+            times = np.arange(0, tmax + 1e-9, step)
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        styles = ["-", "--", ":", "-."]
+        ymax = 0.05
+        for k, g in enumerate(self.groups):
+            c = self.curve(g)
+            x = np.concatenate([[0.0], c["time"].to_numpy()])
+            for ci_, cause in enumerate(causes):
+                y = np.concatenate([[0.0], c[f"cif_{cause}"].to_numpy()])
+                name = str(labels.get(g, g))
+                lab = self.label(cause) if self.groups == ["all"] else f"{name}: {self.label(cause)}"
+                ax.step(x, y, where="post", color=colors[k % len(colors)], ls=styles[ci_ % len(styles)],
+                        lw=2 if cause == causes[0] else 1.5, label=lab)
+                if ci:
+                    lo = np.nan_to_num(np.concatenate([[0.0], c[f"lower_{cause}"].to_numpy()]), nan=0.0)
+                    up = np.nan_to_num(np.concatenate([[0.0], c[f"upper_{cause}"].to_numpy()]), nan=0.0)
+                    ax.fill_between(x, lo, up, step="post", color=colors[k % len(colors)],
+                                    alpha=0.15 if cause == causes[0] else 0.08, lw=0)
+                    ymax = max(ymax, float(np.nanmax(up)))
+                ymax = max(ymax, float(np.nanmax(y)))
+        ax.set_ylim(0, min(1.0, ymax * 1.1))
+        xmax = max(tmax, float(np.max(times)))
+        ax.set_xlim(-0.03 * xmax, xmax * 1.02)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", frameon=False, fontsize=9)
+        if title:
+            ax.set_title(title)
+        if axt is not None:
+            at = self.at(times)
+            col_name = "n_risk" if risk_counts == "weighted" else "n_risk_unweighted"
+            for k, g in enumerate(self.groups):
+                sub = at[at["group"] == g]
+                for tt, v in zip(sub["time"], sub[col_name]):
+                    v = int(round(v))
+                    txt = f"<{suppress_below}" if suppress_below and 0 < v < suppress_below else f"{v}"
+                    axt.text(tt, k, txt, ha="center", va="center", fontsize=9)
+            axt.set_yticks(range(len(self.groups)))
+            axt.set_yticklabels([str(labels.get(g, g)) for g in self.groups])
+            axt.set_ylim(len(self.groups) - 0.5, -0.5)
+            axt.tick_params(axis="y", length=0, pad=12)
+            for sp in ("top", "right", "left"):
+                axt.spines[sp].set_visible(False)
+            axt.set_title("Number at risk" + (" (weighted)" if risk_counts == "weighted" and self.weighted else ""),
+                          fontsize=9, loc="left", pad=3)
+            axt.set_xlabel(xlabel)
+        else:
+            ax.set_xlabel(xlabel)
+        ax.set_xticks(times)
+        return fig
+
+
+def cumulative_incidence(*args, groups=None, weights=None, cluster=None, conf_type: str = "log",
+                         labels: dict | None = None, data: pd.DataFrame | None = None,
+                         test: bool = True) -> CumulativeIncidence:
+    """Cumulative incidence with competing events (Aalen-Johansen), as R
+    ``survfit(Surv(durations, factor(events)) ~ groups, weights=, cluster=)``.
+
+    When custody or death stops a proven reoffence from being observed, the proportion proven to have
+    reoffended by day t is the cumulative incidence of cause 1, not 1 − Kaplan-Meier (which treats the
+    competing events as censoring and overstates it).
+
+    Parameters
+    ----------
+    *args
+        ``durations, events`` as arrays, or ``data, "duration", "event"`` (column names).
+    durations : array of float
+        Days from the index date to the first event or censoring.
+    events : array of int
+        0 = censored, 1 = event of interest, 2, 3, ... = competing events.
+    groups, weights, cluster : array or column name, optional
+        A curve per group; case weights ≥ 0; cluster id (e.g. matched subclass) for the SE.
+    conf_type : {"log", "log-log", "plain"}
+        Transform of the 95% interval, as R's ``conf.type`` (R's default "log").
+    labels : dict, optional
+        Names of the causes, e.g. ``{1: "proven reoffence", 2: "custody"}``.
+    test : bool
+        Add Gray's test per cause (R ``cmprsk::cuminc``) when there are two or more groups and no weights.
+
+    Returns
+    -------
+    CumulativeIncidence
+        ``.table``, ``.at(times, event=1)``, ``.summary()``, ``.plot()``, ``.gray``. Standard errors are R's
+        infinitesimal-jackknife ones (each row its own cluster when no ``cluster`` is given).
+
+    Raises
+    ------
+    ValueError
+        Missing or negative durations, events not whole numbers ≥ 0, negative weights (naming the rows).
+
+    Examples
+    --------
+    >>> ci = cumulative_incidence([2, 3, 5, 7, 9], [1, 2, 1, 0, 2])
+    >>> round(float(ci.at([6])["cif"].iloc[0]), 3)
+    0.4
+    """
+    v = _bind("cumulative_incidence", args, ["durations", "events"],
+              {"groups": groups, "weights": weights, "cluster": cluster}, data)
+    t, e, w = _check_cr_inputs(v["durations"], v["events"], v["weights"])
+    g, levels = _groups(v["groups"], len(t))
+    K = max(int(e.max()), 1)
+    codes = _cluster_codes(v["cluster"], len(t)) if v["cluster"] is not None else np.arange(len(t))
+    parts, counts = [], {}
+    for lev in levels:
+        m = g == lev
+        c = _aj_curve(t[m], e[m], w[m], pd.factorize(codes[m])[0], K, conf_type)
+        c.insert(0, "group", lev)
+        parts.append(c)
+        counts[lev] = int(m.sum())
+    gray = None
+    if test and len(levels) > 1 and v["weights"] is None:
+        gray = gray_test(t, e, g)
+    return CumulativeIncidence(pd.concat(parts, ignore_index=True), levels, list(range(1, K + 1)), counts,
+                               conf_type, weighted=bool(np.any(w != 1)), labels=dict(labels or {}), gray=gray)
+
+
+# ------------------------------------------------------------------------------------------- Gray's test
+def _crst(y, m, ig, ng, rho):
+    """Score and variance for one stratum: a line-by-line port of Gray's crst (cmprsk src/crstm.f, GPL ≥ 2).
+
+    ``y`` sorted times, ``m`` 0 censored / 1 cause of interest / 2 other cause, ``ig`` group 0..ng−1.
+    Returns the score s (first ng−1 groups) and its variance (ng−1)×(ng−1).
+    """
+    ng1 = ng - 1
+    rs = np.bincount(ig, minlength=ng).astype(float)
+    s = np.zeros(ng1)
+    v = np.zeros((ng1, ng1))
+    f1m = np.zeros(ng); f1 = np.zeros(ng)
+    skmm = np.ones(ng); skm = np.ones(ng)
+    v3 = np.zeros(ng); v2 = np.zeros((ng1, ng)); c = np.zeros((ng, ng))
+    fm = f = 0.0
+    times, start = np.unique(y, return_index=True)
+    ends = np.append(start[1:], len(y))
+    for ll, lu in zip(start, ends):
+        d = np.zeros((3, ng))
+        np.add.at(d, (m[ll:lu], ig[ll:lu]), 1.0)
+        nd1, nd2 = d[1].sum(), d[2].sum()
+        if nd1 > 0 or nd2 > 0:
+            tr = tq = 0.0
+            for i in range(ng):
+                if rs[i] <= 0:
+                    continue
+                td = d[1, i] + d[2, i]
+                skm[i] = skmm[i] * (rs[i] - td) / rs[i]
+                f1[i] = f1m[i] + skmm[i] * d[1, i] / rs[i]
+                tr += rs[i] / skmm[i]
+                tq += rs[i] * (1 - f1m[i]) / skmm[i]
+            f = fm + nd1 / tr
+            fb = (1 - fm) ** rho
+            a = np.zeros((ng, ng))
+            for i in range(ng):
+                if rs[i] <= 0:
+                    continue
+                t1 = rs[i] / skmm[i]
+                a[i, i] = fb * t1 * (1 - t1 / tr)
+                if a[i, i] != 0:
+                    c[i, i] += a[i, i] * nd1 / (tr * (1 - fm))
+                for j in range(i + 1, ng):
+                    if rs[j] <= 0:
+                        continue
+                    a[i, j] = -fb * t1 * rs[j] / (skmm[j] * tr)
+                    if a[i, j] != 0:
+                        c[i, j] += a[i, j] * nd1 / (tr * (1 - fm))
+            iu = np.triu_indices(ng, 1)
+            a[(iu[1], iu[0])] = a[iu]
+            c[(iu[1], iu[0])] = c[iu]
+            for i in range(ng1):
+                if rs[i] > 0:
+                    s[i] += fb * (d[1, i] - nd1 * rs[i] * (1 - f1m[i]) / (skmm[i] * tq))
+            if nd1 > 0:
+                for k in range(ng):
+                    if rs[k] <= 0:
+                        continue
+                    t4 = 1 - (1 - f) / skm[k] if skm[k] > 0 else 1.0
+                    t5 = 1 - (nd1 - 1) / (tr * skmm[k] - 1) if nd1 > 1 else 1.0
+                    t3 = t5 * skmm[k] * nd1 / (tr * rs[k])
+                    v3[k] += t4 * t4 * t3
+                    t1 = a[:ng1, k] - t4 * c[:ng1, k]
+                    v2[:, k] += t1 * t4 * t3
+                    v += np.tril(np.outer(t1, t1)) * t3
+            if nd2 > 0:
+                for k in range(ng):
+                    if skm[k] <= 0 or d[2, k] <= 0:
+                        continue
+                    t4 = (1 - f) / skm[k]
+                    t5 = 1 - (d[2, k] - 1) / (rs[k] - 1) if d[2, k] > 1 else 1.0
+                    t3 = t5 * skmm[k] ** 2 * d[2, k] / rs[k] ** 2
+                    v3[k] += t4 * t4 * t3
+                    t1 = t4 * c[:ng1, k]
+                    v2[:, k] -= t1 * t4 * t3
+                    v += np.tril(np.outer(t1, t1)) * t3
+        rs -= np.bincount(ig[ll:lu], minlength=ng)
+        fm = f
+        f1m = f1.copy()
+        skmm = skm.copy()
+    cc = c[:ng1]
+    v = np.tril(v) + (cc * v3) @ cc.T * np.tri(ng1) + np.tril(cc @ v2.T) + np.tril(v2 @ cc.T)
+    v = np.tril(v) + np.tril(v, -1).T
+    return s, v
+
+
+def gray_test(*args, groups=None, strata=None, rho: float = 0.0, data: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Gray's (1988) test of equal cumulative incidence across groups, per cause, as R ``cmprsk::cuminc``.
+
+    Parameters
+    ----------
+    *args
+        ``durations, events, groups`` as arrays, or ``data, "duration", "event", "group"``.
+    events : array of int
+        0 censored, 1, 2, ... causes (each cause is tested in turn, the others competing).
+    strata : array or column name, optional
+        Stratified test (scores and variances summed over strata).
+    rho : float
+        Power of the weight (1 − F(t−))^rho; 0 (R's default) gives the log-rank-type test.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by cause: ``stat`` (chi-square), ``p``, ``df`` (groups − 1).
+
+    Raises
+    ------
+    ValueError
+        Fewer than two groups, or bad durations/events (naming the rows).
+
+    Examples
+    --------
+    >>> gray_test([1, 2, 3, 4, 5, 6], [1, 2, 1, 1, 0, 2], [0, 0, 0, 1, 1, 1]).columns.tolist()
+    ['stat', 'p', 'df']
+    """
+    v = _bind("gray_test", args, ["durations", "events", "groups"], {"groups": groups, "strata": strata}, data)
+    t, e, _ = _check_cr_inputs(v["durations"], v["events"])
+    g, levels = _groups(v["groups"], len(t))
+    if len(levels) < 2:
+        raise ValueError("gray_test: argument 'groups' needs at least two groups")
+    ig = pd.Categorical(g, levels).codes.astype(int)
+    st = np.zeros(len(t), int) if v["strata"] is None else _cluster_codes(v["strata"], len(t), "strata")
+    order = np.argsort(t, kind="stable")
+    t, e, ig, st = t[order], e[order], ig[order], st[order]
+    ng = len(levels)
+    rows = []
+    for cause in sorted(set(e[e > 0].tolist())):
+        m = np.where(e == 0, 0, np.where(e == cause, 1, 2))
+        s = np.zeros(ng - 1)
+        vv = np.zeros((ng - 1, ng - 1))
+        for k in np.unique(st):
+            sel = st == k
+            s1, v1 = _crst(t[sel], m[sel], ig[sel], ng, rho)
+            s += s1
+            vv += v1
+        stat = float(s @ np.linalg.solve(vv, s))
+        rows.append((cause, stat, float(stats.chi2.sf(stat, ng - 1)), ng - 1))
+    return pd.DataFrame(rows, columns=["cause", "stat", "p", "df"]).set_index("cause")
+
+
+# ------------------------------------------------------------------------------------------- Nelson-Aalen
+@dataclass
+class NelsonAalen:
+    """Nelson-Aalen cumulative hazard per group (see :func:`nelson_aalen`); ``table``: group, time (days),
+    n_risk, n_event, cumhaz, se."""
+
+    table: pd.DataFrame
+    groups: list
+    n: dict
+
+    def __repr__(self) -> str:
+        return f"NelsonAalen({len(self.groups)} group(s), n={sum(self.n.values())}, events={self.table['n_event'].sum():g})"
+
+    def at(self, times: Sequence[float]) -> pd.DataFrame:
+        """Cumulative hazard and its SE at given days (R ``summary(fit, times=, extend=TRUE)$cumhaz``,
+        ``$std.chaz``): columns ``group, time, cumhaz, se`` (the last time ≤ t; 0 before the first)."""
+        times = np.asarray(times, dtype=float)
+        rows = []
+        for g in self.groups:
+            c = self.table[self.table["group"] == g]
+            idx = np.searchsorted(c["time"].to_numpy(), times, side="right") - 1
+            for tt, i in zip(times, idx):
+                rows.append((g, tt, 0.0 if i < 0 else float(c["cumhaz"].iloc[i]),
+                             0.0 if i < 0 else float(c["se"].iloc[i])))
+        return pd.DataFrame(rows, columns=["group", "time", "cumhaz", "se"])
+
+    def summary(self) -> pd.DataFrame:
+        """Per group: people, events and the cumulative hazard (with SE) at the last time."""
+        last = self.table.groupby("group", sort=False).tail(1).set_index("group")
+        ev = self.table.groupby("group", sort=False)["n_event"].sum()
+        return pd.DataFrame({"n": pd.Series(self.n), "events": ev, "time": last["time"],
+                             "cumhaz": last["cumhaz"], "se": last["se"]}).rename_axis("group")
+
+    def plot(self, ax=None, labels: dict | None = None):
+        """Step plot of the cumulative hazard per group with ±1.96 se bands."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+        for g in self.groups:
+            c = self.table[self.table["group"] == g]
+            x = np.concatenate([[0.0], c["time"]])
+            y = np.concatenate([[0.0], c["cumhaz"]])
+            s = np.concatenate([[0.0], c["se"]])
+            ax.step(x, y, where="post", lw=2, label=str((labels or {}).get(g, g)))
+            ax.fill_between(x, np.maximum(y - Z95 * s, 0), y + Z95 * s, step="post", alpha=0.15, lw=0)
+        ax.set_xlabel("Days since index date")
+        ax.set_ylabel("Cumulative hazard")
+        if self.groups != ["all"]:
+            ax.legend(frameon=False)
+        return ax.figure
+
+
+def nelson_aalen(*args, groups=None, data: pd.DataFrame | None = None) -> NelsonAalen:
+    """Nelson-Aalen cumulative hazard, as R ``survfit(Surv(durations, events) ~ groups)$cumhaz``.
+
+    Parameters
+    ----------
+    *args
+        ``durations, events`` as arrays, or ``data, "duration", "event"`` (column names).
+    groups : array or column name, optional
+
+    Returns
+    -------
+    NelsonAalen
+        ``table`` with ``cumhaz`` = Σ d/n over times ≤ t and ``se`` = sqrt(Σ d/n²) (R's ``std.chaz``);
+        ``.at(times)`` → ``time, cumhaz, se``.
+
+    Raises
+    ------
+    ValueError
+        Bad durations or events (naming the rows).
+
+    Examples
+    --------
+    >>> na = nelson_aalen([1, 2, 2, 4], [1, 1, 0, 1])
+    >>> round(float(na.at([3])["cumhaz"].iloc[0]), 4)
+    0.5833
+    """
+    v = _bind("nelson_aalen", args, ["durations", "events"], {"groups": groups}, data)
+    t, e, _ = _check_inputs(v["durations"], v["events"])
+    g, levels = _groups(v["groups"], len(t))
+    parts, counts = [], {}
+    for lev in levels:
+        m = g == lev
+        times, inv = np.unique(t[m], return_inverse=True)
+        d = np.bincount(inv, weights=e[m].astype(float), minlength=len(times))
+        nr = np.cumsum(np.bincount(inv, minlength=len(times))[::-1])[::-1].astype(float)
+        parts.append(pd.DataFrame({"group": lev, "time": times, "n_risk": nr, "n_event": d,
+                                   "cumhaz": np.cumsum(d / nr), "se": np.sqrt(np.cumsum(d / nr ** 2))}))
+        counts[lev] = int(m.sum())
+    return NelsonAalen(pd.concat(parts, ignore_index=True), levels, counts)
 
 
 # ---------------------------------------------------------------------------------------------- log-rank

@@ -39,6 +39,26 @@ aj_out <- function(fit) {
        at = list(group = sg, time = s$time, n_risk = s$n.risk[, 1], cif1 = s$pstate[, 2],
                  lower1 = s$lower[, 2], upper1 = s$upper[, 2], cif2 = s$pstate[, 3]))
 }
+# R 3.5.3 ignores cluster= in a multi-state survfit without id= (std.err is per row, as without it); the
+# clustered SE the library gives is R's own per-row influence (influence = TRUE) summed within cluster.
+aj_cluster_se <- function(fit, cl, w = rep(1, nrow(m))) {
+  # influence.pstate is per unit of case weight: std.err = sqrt(sum((w * influence)^2)) without clusters
+  infl <- fit$influence.pstate
+  if (!is.list(infl)) infl <- list(infl)
+  grp <- if (is.null(fit$strata)) rep(1, nrow(m)) else as.integer(factor(m$sex))
+  out1 <- out2 <- NULL
+  for (i in seq_along(infl)) {
+    a <- rowsum(w[grp == i] * infl[[i]][, , 2, drop = TRUE], cl[grp == i])
+    b <- rowsum(w[grp == i] * infl[[i]][, , 3, drop = TRUE], cl[grp == i])
+    # column 1 of influence.pstate is the starting time (before the first event time)
+    out1 <- c(out1, sqrt(colSums(a^2))[-1]); out2 <- c(out2, sqrt(colSums(b^2))[-1])
+  }
+  list(se1 = unname(out1), se2 = unname(out2))
+}
+ref$aj_cluster_se <- list(
+  cluster = aj_cluster_se(survfit(Surv(etime, factor(event)) ~ sex, data = m, influence = TRUE), m$cl),
+  weighted_cluster = aj_cluster_se(survfit(Surv(etime, factor(event)) ~ sex, data = m, weights = w,
+                                           influence = TRUE), m$cl, m$w))
 ref$aj <- list(
   all = aj_out(survfit(Surv(etime, factor(event)) ~ 1, data = m)),
   sex = aj_out(survfit(Surv(etime, factor(event)) ~ sex, data = m)),
