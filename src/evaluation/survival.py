@@ -603,7 +603,7 @@ class CumulativeIncidence:
         """Cumulative incidence of cause ``event`` at given days, as R ``summary(fit, times=, extend=TRUE)``.
 
         Returns columns ``group, time, n_risk, cif, lower, upper`` (plus ``se`` and ``n_risk_unweighted``):
-        the estimate of the last time ≤ t (0 before the first; the limits are then NaN as in R), ``n_risk``
+        the estimate of the last time ≤ t (0 with limits 0 before the first time, as R), ``n_risk``
         the weighted number still event-free and followed on day t (0 after the last time).
         """
         if event not in self.causes:
@@ -617,7 +617,7 @@ class CumulativeIncidence:
             idx = np.searchsorted(ct, times, side="right") - 1
             nxt = np.searchsorted(ct, times, side="left")
             for tt, i, j in zip(times, idx, nxt):
-                f, lo, up, se = (0.0, np.nan, np.nan, 0.0) if i < 0 else tuple(c.loc[i, cols])
+                f, lo, up, se = (0.0, 0.0, 0.0, 0.0) if i < 0 else tuple(c.loc[i, cols])
                 nr = float(c["n_risk"].iloc[j]) if j < len(c) else 0.0
                 nun = int(c["n_risk_unweighted"].iloc[j]) if j < len(c) else 0
                 rows.append((g, tt, nr, f, lo, up, se, nun))
