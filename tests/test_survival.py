@@ -324,6 +324,8 @@ R2 = json.loads((HERE / "survival_reference2.json").read_text())
 MGUS = pd.read_csv(HERE / "mgus2.csv")
 LUNGF = pd.read_csv(HERE / "lung_full.csv")
 VET = pd.read_csv(HERE / "veteran.csv")
+CELLTYPES = ["squamous", "smallcell", "adeno", "large"]  # R's factor levels (not alphabetical)
+VET["celltype"] = pd.Categorical(VET["celltype"], CELLTYPES)
 ROSSI = pd.read_csv(HERE / "rossi.csv")
 VSPLIT = pd.read_csv(HERE / "vet_split.csv")
 AJ_CASES = {
@@ -427,3 +429,17 @@ def test_plots_smoke_cumulative_incidence_nelson_aalen(tmp_path):
     fig2 = sv.nelson_aalen(LUNGF, "time", "event", groups="sex").plot()
     fig2.savefig(tmp_path / "na.png", dpi=80)
     plt.close("all")
+
+
+@pytest.mark.parametrize("case,kw", [("rho0", {"groups": "trt"}), ("rho1", {"groups": "trt", "rho": 1}),
+                                     ("rho05_cell", {"groups": "celltype", "rho": 0.5}),
+                                     ("strata", {"groups": "trt", "strata": "celltype"}),
+                                     ("strata_rho1", {"groups": "trt", "strata": "celltype", "rho": 1})])
+def test_logrank_strata_and_rho_match_survdiff(case, kw):
+    lr = sv.logrank(VET, "time", "status", **kw)
+    r = R2["logrank"][case]
+    assert lr.statistic == pytest.approx(r["chisq"], abs=1e-9)
+    assert lr.df == r["df"]
+    close(lr.table["observed"], r["obs"], 1e-9)
+    close(lr.table["expected"], r["exp"], 1e-9)
+    assert "\n" not in repr(lr) and len(lr.summary()) == len(r["obs"])

@@ -1020,34 +1020,75 @@ class LogRank:
     df: int
     p_value: float
     table: pd.DataFrame
+    rho: float = 0.0
+    stratified: bool = False
+
+    def __repr__(self) -> str:
+        return (f"LogRank(chisq={self.statistic:.4g}, df={self.df}, p={self.p_value:.4g}, rho={self.rho:g}"
+                f"{', stratified' if self.stratified else ''})")
+
+    def summary(self) -> pd.DataFrame:
+        """Observed and expected events per group with the test on every row (chisq, df, p)."""
+        return self.table.assign(chisq=self.statistic, df=self.df, p=self.p_value)
 
 
-def logrank(durations, events, groups) -> LogRank:
-    """Log-rank (Mantel-Haenszel) test of equal survival across groups, as R ``survdiff`` (rho = 0).
+def logrank(*args, groups=None, strata=None, rho: float = 0.0, data: pd.DataFrame | None = None) -> LogRank:
+    """Log-rank test of equal survival across groups, as R ``survdiff(Surv(t, e) ~ groups + strata(s), rho=)``.
 
-    Unweighted (R's survdiff takes no case weights). ``table`` gives observed and expected events per group.
+    Parameters
+    ----------
+    *args
+        ``durations, events, groups`` as arrays, or ``data, "duration", "event", "group"`` (column names).
+    strata : array or column name, optional
+        Stratified test: observed, expected and variance are summed over strata.
+    rho : float
+        Weights S(t−)^rho (pooled Kaplan-Meier within stratum): 0 is the log-rank (Mantel-Haenszel) test,
+        1 the Peto & Peto modification of the Gehan-Wilcoxon test.
+
+    Returns
+    -------
+    LogRank
+        ``statistic`` (chi-square), ``df``, ``p_value`` and ``table`` (observed and expected events by group,
+        weighted by S^rho as R's ``obs`` and ``exp``). Unweighted: R's survdiff takes no case weights.
+
+    Raises
+    ------
+    ValueError
+        Bad durations, events or groups (naming the rows).
+
+    Examples
+    --------
+    >>> round(logrank([1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 0, 1], [0, 0, 0, 1, 1, 1]).statistic, 3)
+    4.0
     """
-    t, e, _ = _check_inputs(durations, events)
-    g, levels = _groups(groups, len(t))
+    v = _bind("logrank", args, ["durations", "events", "groups"], {"groups": groups, "strata": strata}, data)
+    t, e, _ = _check_inputs(v["durations"], v["events"])
+    g, levels = _groups(v["groups"], len(t))
     gi = pd.Categorical(g, levels).codes
     ng = len(levels)
-    times, inv = np.unique(t, return_inverse=True)
-    k = len(times)
-    n_at = np.zeros((k, ng))
-    d_at = np.zeros((k, ng))
-    np.add.at(n_at, (inv, gi), 1.0)
-    np.add.at(d_at, (inv, gi), e.astype(float))
-    n_risk = np.cumsum(n_at[::-1], axis=0)[::-1]
-    nt = n_risk.sum(1)
-    dt = d_at.sum(1)
-    ev = dt > 0
-    n_risk, nt, dt, d_at = n_risk[ev], nt[ev], dt[ev], d_at[ev]
-    p = n_risk / nt[:, None]
-    exp_ = (dt[:, None] * p).sum(0)
-    obs = d_at.sum(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = np.where(nt > 1, dt * (nt - dt) / (nt - 1), 0.0)
-    var = np.einsum("t,tg,gh->gh", f, p, np.eye(ng)) - np.einsum("t,tg,th->gh", f, p, p)
+    st = np.zeros(len(t), int) if v["strata"] is None else _cluster_codes(v["strata"], len(t), "strata")
+    obs = np.zeros(ng)
+    exp_ = np.zeros(ng)
+    var = np.zeros((ng, ng))
+    for k in np.unique(st):
+        sel = st == k
+        times, inv = np.unique(t[sel], return_inverse=True)
+        n_at = np.zeros((len(times), ng))
+        d_at = np.zeros((len(times), ng))
+        np.add.at(n_at, (inv, gi[sel]), 1.0)
+        np.add.at(d_at, (inv, gi[sel]), e[sel].astype(float))
+        n_risk = np.cumsum(n_at[::-1], axis=0)[::-1]
+        nt = n_risk.sum(1)
+        dt = d_at.sum(1)
+        km_left = np.concatenate([[1.0], np.cumprod(1 - dt / nt)[:-1]])  # pooled KM at t− (survdiff2.c)
+        ev = dt > 0
+        n_risk, nt, dt, d_at, wt = n_risk[ev], nt[ev], dt[ev], d_at[ev], km_left[ev] ** rho
+        p = n_risk / nt[:, None]
+        exp_ += (wt[:, None] * dt[:, None] * p).sum(0)
+        obs += (wt[:, None] * d_at).sum(0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(nt > 1, wt ** 2 * dt * (nt - dt) / (nt - 1), 0.0)
+        var += np.einsum("t,tg,gh->gh", f, p, np.eye(ng)) - np.einsum("t,tg,th->gh", f, p, p)
     use = exp_ > 0
     diff = (obs - exp_)[use][1:]
     vv = var[np.ix_(use, use)][1:, 1:]
@@ -1055,7 +1096,8 @@ def logrank(durations, events, groups) -> LogRank:
     df = int(use.sum() - 1)
     tab = pd.DataFrame({"n": pd.Series(gi).value_counts().reindex(range(ng), fill_value=0).to_numpy(),
                         "observed": obs, "expected": exp_}, index=pd.Index(levels, name="group"))
-    return LogRank(chi, df, float(stats.chi2.sf(chi, df)) if df > 0 else np.nan, tab)
+    return LogRank(chi, df, float(stats.chi2.sf(chi, df)) if df > 0 else np.nan, tab, rho=rho,
+                   stratified=v["strata"] is not None)
 
 
 # ---------------------------------------------------------------------------------------------------- Cox
