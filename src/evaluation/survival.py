@@ -167,7 +167,7 @@ def _bind(fname: str, args: tuple, names: Sequence[str], kw: dict, data=None):
                 if v not in data.columns:
                     raise ValueError(f"{fname}: argument '{k}': column '{v}' not in data "
                                      f"(columns: {list(data.columns)})")
-                vals[k] = data[v].to_numpy()
+                vals[k] = data[v].reset_index(drop=True)  # a Series keeps categorical levels
     for k, v in vals.items():
         if isinstance(v, str):
             raise ValueError(f"{fname}: argument '{k}' is a column name ({v!r}) but no data was given")
