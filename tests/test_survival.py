@@ -200,7 +200,7 @@ def test_bad_input_names_argument_and_rows():
     with pytest.raises(ValueError, match="columns \\['nope'\\]"):
         sv.cox(DATA, "duration", "event", ["nope"])
     with pytest.raises(ValueError, match="'ties'"):
-        sv.cox(DATA, "duration", "event", ["treat"], ties="exact")
+        sv.cox(DATA, "duration", "event", ["treat"], ties="discrete")
     with pytest.raises(ValueError, match="exactly two groups"):
         sv.rmst_difference(DATA.duration, DATA.event, DATA.prior.clip(0, 2), tau=365)
 
@@ -443,3 +443,62 @@ def test_logrank_strata_and_rho_match_survdiff(case, kw):
     close(lr.table["observed"], r["obs"], 1e-9)
     close(lr.table["expected"], r["exp"], 1e-9)
     assert "\n" not in repr(lr) and len(lr.summary()) == len(r["obs"])
+
+
+COX2 = {
+    "veteran_factor": (VET, "time", "status", ["trt", "celltype", "karno"], {}),
+    "rossi": (ROSSI, "week", "arrest", ["fin", "age", "race", "wexp", "mar", "paro", "prio"], {}),
+    "rossi_strata": (ROSSI, "week", "arrest", ["fin", "age", "prio"], {"strata": "wexp"}),
+    "rossi_strata2": (ROSSI, "week", "arrest", ["fin", "age", "prio"], {"strata": ["wexp", "mar"]}),
+    "rossi_breslow": (ROSSI, "week", "arrest", ["fin", "age", "prio"], {"ties": "breslow"}),
+    "rossi_exact": (ROSSI, "week", "arrest", ["fin", "age", "prio"], {"ties": "exact"}),
+    "lung_na": (LUNGF, "time", "event", ["age", "sex", "ph.ecog", "meal.cal"], {"na_action": "omit"}),
+    "counting": (VSPLIT, "time", "status", ["trt", "karno1", "karno2", "karno3"], {"start": "tstart"}),
+    "counting_cluster": (VSPLIT, "time", "status", ["trt", "karno1", "karno2", "karno3"],
+                         {"start": "tstart", "cluster": "id"}),
+}
+
+
+@pytest.mark.parametrize("case", COX2)
+def test_cox_factors_strata_na_counting_exact_match_coxph(case):
+    data, dur, ev, covs, kw = COX2[case]
+    fit = sv.cox(data, dur, ev, covs, **kw)
+    r = R2["cox"][case]
+    assert list(fit.params.index) == r["names"]
+    close(fit.params, r["coef"], 1e-6)
+    close(fit.se, r["se"], 1e-6)
+    close(fit.naive_se, r["naive_se"], 1e-6)
+    assert fit.loglik[0] == pytest.approx(r["loglik"][0], abs=1e-6)
+    assert fit.loglik[1] == pytest.approx(r["loglik"][1], abs=1e-6)
+    assert fit.n == r["n"] and fit.n_events == r["nevent"] and fit.n_omitted == r["n_omitted"]
+    if "zph_chisq" in r:
+        close(fit.zph()["chisq"], r["zph_chisq"], 1e-4)
+    assert "\n" not in repr(fit)
+
+
+def test_cox_missing_values_fail_by_default_naming_columns():
+    with pytest.raises(ValueError, match=r"missing values in \{'ph.ecog': 1, 'meal.cal': 47\}.*na_action='omit'"):
+        sv.cox(LUNGF, "time", "event", ["age", "sex", "ph.ecog", "meal.cal"])
+
+
+def test_cox_collinear_covariates_named():
+    df = ROSSI.assign(prio2=2 * ROSSI.prio + ROSSI.age)
+    with pytest.raises(ValueError, match=r"'prio2' is a linear combination of \['age', 'prio'\]"):
+        sv.cox(df, "week", "arrest", ["age", "prio", "prio2"])
+    with pytest.raises(ValueError, match=r"constant"):
+        sv.cox(ROSSI.assign(one=1.0), "week", "arrest", ["age", "one"])
+
+
+def test_cox_monotone_likelihood_warns_as_r():
+    mono = pd.DataFrame({"time": np.arange(1, 11), "status": 1, "x": np.repeat([1, 0], 5)})
+    with pytest.warns(RuntimeWarning) as rec:
+        fit = sv.cox(mono, "time", "status", ["x"])
+    assert str(rec[0].message) == R2["monotone"]["warning"]
+    assert fit.params["x"] > 10 and not fit.converged
+
+
+def test_cox_reference_level_and_exact_restrictions():
+    fit = sv.cox(VET, "time", "status", ["celltype"], reference={"celltype": "large"})
+    assert list(fit.params.index) == ["celltypesquamous", "celltypesmallcell", "celltypeadeno"]
+    with pytest.raises(ValueError, match="exact"):
+        sv.cox(VSPLIT, "time", "status", ["trt"], start="tstart", ties="exact")

@@ -1101,31 +1101,57 @@ def logrank(*args, groups=None, strata=None, rho: float = 0.0, data: pd.DataFram
 
 
 # ---------------------------------------------------------------------------------------------------- Cox
-def _cox_pieces(X, t, e, w, beta, ties):
-    """Partial likelihood, score, information (coxfit6.c) and the row expansion used for residuals.
+def _cox_pieces(X, t, e, w, beta, ties, start=None, strata=None):
+    """Partial likelihood, score, information (coxfit6.c / agfit4.c) and the row expansion used for residuals.
 
     Rows: one per event time for Breslow; d rows (k = 0..d−1, fraction k/d of the tied deaths removed)
-    for Efron, each with weight (sum of death weights)/d.
+    for Efron, each with weight (sum of death weights)/d. With ``start`` the risk set at an event time τ is
+    {start < τ ≤ stop} (counting process); with ``strata`` (integer codes) each stratum has its own risk sets
+    and its event times form a contiguous block of rows (``off`` gives each stratum's first block index).
     """
     eta = X @ beta
     r = w * np.exp(eta)
-    order = np.argsort(t, kind="stable")
-    ts = t[order]
     ev = e == 1
-    etimes = np.unique(t[ev])
-    J = len(etimes)
-    start = np.searchsorted(ts, etimes, side="left")
-    rs, Xs = r[order], X[order]
-
-    def rcum(a):  # reverse cumulative sums, with a trailing zero row
-        c = np.cumsum(a[::-1], axis=0)[::-1]
-        return c
-
-    S0 = rcum(rs)[start]
-    S1 = rcum(rs[:, None] * Xs)[start]
-    S2 = rcum(rs[:, None, None] * Xs[:, :, None] * Xs[:, None, :])[start]
-    jd = np.searchsorted(etimes, t[ev])
     p = X.shape[1]
+    st = np.zeros(len(t), int) if strata is None else strata
+    blocks = []
+    jd = np.zeros(int(ev.sum()), int)
+    evpos = np.flatnonzero(ev)
+    off = {}
+    J = 0
+    for k in np.unique(st):
+        sel = st == k
+        et = np.unique(t[sel & ev])
+        off[int(k)] = J
+        if len(et) == 0:
+            continue
+        idx = np.flatnonzero(sel)
+        o = idx[np.argsort(t[idx], kind="stable")]
+        pos = np.searchsorted(t[o], et, side="left")
+
+        def rsum(vals, order, at):
+            c = np.concatenate([np.cumsum(vals[order][::-1], axis=0)[::-1], np.zeros((1,) + vals.shape[1:])])
+            return c[at]
+
+        XX = X[:, :, None] * X[:, None, :]
+        S0 = rsum(r, o, pos)
+        S1 = rsum(r[:, None] * X, o, pos)
+        S2 = rsum(r[:, None, None] * XX, o, pos)
+        if start is not None:  # remove those whose interval starts at or after τ (not yet at risk)
+            o2 = idx[np.argsort(start[idx], kind="stable")]
+            pos2 = np.searchsorted(start[o2], et, side="left")
+            S0 = S0 - rsum(r, o2, pos2)
+            S1 = S1 - rsum(r[:, None] * X, o2, pos2)
+            S2 = S2 - rsum(r[:, None, None] * XX, o2, pos2)
+        m_ev = sel[evpos]
+        jd[m_ev] = J + np.searchsorted(et, t[evpos[m_ev]])
+        blocks.append((et, S0, S1, S2, np.full(len(et), k)))
+        J += len(et)
+    etimes = np.concatenate([b_[0] for b_ in blocks])
+    S0 = np.concatenate([b_[1] for b_ in blocks])
+    S1 = np.concatenate([b_[2] for b_ in blocks])
+    S2 = np.concatenate([b_[3] for b_ in blocks])
+    jstrat = np.concatenate([b_[4] for b_ in blocks])
     E0 = np.bincount(jd, weights=r[ev], minlength=J)
     E1 = np.zeros((J, p)); np.add.at(E1, jd, r[ev, None] * X[ev])
     E2 = np.zeros((J, p, p)); np.add.at(E2, jd, r[ev, None, None] * X[ev, :, None] * X[ev, None, :])
@@ -1148,12 +1174,49 @@ def _cox_pieces(X, t, e, w, beta, ties):
     U = (w[ev, None] * X[ev]).sum(0) - (wt[:, None] * m).sum(0)
     V = C - m[:, :, None] * m[:, None, :]
     info = (wt[:, None, None] * V).sum(0)
-    rows = dict(j=row_j, frac=frac, wt=wt, den=den, m=m, V=V, etimes=etimes, jd=jd, ev=ev, eta=eta)
+    rows = dict(j=row_j, frac=frac, wt=wt, den=den, m=m, V=V, etimes=etimes, jd=jd, ev=ev, eta=eta,
+                jstrat=jstrat, off=off, st=st)
     return loglik, U, info, rows
 
 
-def _score_residuals(X, t, w, rows):
-    """Per-person score residuals (unweighted), as coxscore2.c (Efron or Breslow)."""
+def _cox_exact(X, t, e, w, beta, strata=None):
+    """R's ties="exact" partial likelihood (coxexact.c): at each event time with d tied deaths among the n at
+    risk, the probability that exactly those d fail, i.e. exp(Σ deaths η) / B(d, n) with B(d, n) the sum over
+    all d-subsets of the risk set of the product of exp(η), by the recursion
+    B(k, m) = B(k, m−1) + r_m B(k−1, m−1) (Gail, Lubin & Rubinstein 1981), with its first two derivatives."""
+    eta = X @ beta
+    r = np.exp(eta)
+    p = X.shape[1]
+    ev = e == 1
+    st = np.zeros(len(t), int) if strata is None else strata
+    loglik, U, info = float(np.sum(eta[ev])), X[ev].sum(0), np.zeros((p, p))
+    for k in np.unique(st):
+        sel = st == k
+        for tau in np.unique(t[sel & ev]):
+            risk = np.flatnonzero(sel & (t >= tau))
+            d = int(np.sum(sel & ev & (t == tau)))
+            B = np.zeros(d + 1); B[0] = 1.0
+            dB = np.zeros((d + 1, p))
+            d2B = np.zeros((d + 1, p, p))
+            for i in risk:
+                x, ri = X[i], r[i]
+                xx = np.outer(x, x)
+                nd2B = d2B[1:] + ri * (xx[None] * B[:-1, None, None] + x[None, :, None] * dB[:-1, None, :]
+                                       + dB[:-1, :, None] * x[None, None, :] + d2B[:-1])
+                ndB = dB[1:] + ri * (x[None] * B[:-1, None] + dB[:-1])
+                B[1:] = B[1:] + ri * B[:-1]
+                dB[1:] = ndB
+                d2B[1:] = nd2B
+            loglik -= np.log(B[d])
+            g = dB[d] / B[d]
+            U = U - g
+            info += d2B[d] / B[d] - np.outer(g, g)
+    return loglik, U, info, None
+
+
+def _score_residuals(X, t, w, rows, start=None):
+    """Per-person score residuals (unweighted), as coxscore2.c / agscore3.c (Efron or Breslow; strata and
+    counting-process rows: the hazard sums run over the event times in (start, stop] of the person's stratum)."""
     J = len(rows["etimes"])
     rj, frac, m = rows["j"], rows["frac"], rows["m"]
     h = rows["wt"] / rows["den"]
@@ -1166,9 +1229,16 @@ def _score_residuals(X, t, w, rows):
     HMk = np.zeros((J, p)); np.add.at(HMk, rj, (h * frac)[:, None] * m)
     cH = np.concatenate([[0.0], np.cumsum(H)])
     cHM = np.vstack([np.zeros((1, p)), np.cumsum(HM, axis=0)])
-    upto = np.searchsorted(rows["etimes"], t, side="right")  # event times <= t
+    upto = np.zeros(len(t), int)
+    lo = np.zeros(len(t), int)
+    for k, o in rows["off"].items():
+        sel = rows["st"] == k
+        blk = np.flatnonzero(rows["jstrat"] == k)
+        et = rows["etimes"][blk]
+        upto[sel] = o + np.searchsorted(et, t[sel], side="right")  # event times <= stop
+        lo[sel] = o + (np.searchsorted(et, start[sel], side="right") if start is not None else 0)
     score = np.exp(rows["eta"])
-    resid = -score[:, None] * (X * cH[upto][:, None] - cHM[upto])
+    resid = -score[:, None] * (X * (cH[upto] - cH[lo])[:, None] - (cHM[upto] - cHM[lo]))
     ev, jd = rows["ev"], rows["jd"]
     resid[ev] += (X[ev] - Mbar[jd]) + score[ev, None] * (X[ev] * Hk[jd][:, None] - HMk[jd])
     return resid
@@ -1190,6 +1260,19 @@ class CoxResult:
     ties: str
     _zph: pd.DataFrame = field(repr=False, default=None)
     _zph_resid: pd.DataFrame = field(repr=False, default=None)
+    n_omitted: int = 0
+    strata: list | None = None
+    counting: bool = False
+    terms: dict = field(default_factory=dict)
+    iterations: int = 0
+    converged: bool = True
+
+    def __repr__(self) -> str:
+        extra = f", strata={self.strata}" if self.strata else ""
+        extra += f", {self.n_omitted} omitted (missing)" if self.n_omitted else ""
+        extra += ", (start, stop] rows" if self.counting else ""
+        return (f"CoxResult({len(self.params)} coef, n={self.n}, events={self.n_events}, ties={self.ties!r}, "
+                f"robust={self.robust}{extra})")
 
     @property
     def hazard_ratios(self) -> pd.DataFrame:
@@ -1213,6 +1296,8 @@ class CoxResult:
     def check_assumptions(self) -> pd.DataFrame:
         """Proportional-hazards test as R ``cox.zph(fit)`` (transform "km"): chisq, df, p per covariate
         and GLOBAL. A score test for adding x·g(t), g = 1 − KM(t−) centred at the event times."""
+        if self._zph is None:
+            raise ValueError("cox.zph is not available for ties='exact' here (fit with 'efron' or 'breslow')")
         return self._zph
 
     zph = check_assumptions
@@ -1242,11 +1327,14 @@ class CoxResult:
         return ax.figure
 
 
-def _zph(X, t, e, w, beta, ties, rows, names):
-    # transform = "km": 1 - S(t-) from an unweighted KM over all data (cox.zph), centred on events.
+def _zph(X, t, e, w, beta, ties, rows, names, start=None, term_cols=None):
+    # transform = "km": 1 - S(t-) from an unweighted KM over all data, ignoring strata (cox.zph), centred on
+    # events; with (start, stop] rows the KM's risk set at τ is {start < τ ≤ stop}.
     times, inv = np.unique(t, return_inverse=True)
     ev_n = np.bincount(inv, weights=e.astype(float))
     n_risk = np.cumsum(np.bincount(inv)[::-1])[::-1].astype(float)
+    if start is not None:
+        n_risk = n_risk - (len(start) - np.searchsorted(np.sort(start), times, side="left"))
     surv = np.cumprod(1 - ev_n / n_risk)
     s_left = np.concatenate([[1.0], surv[:-1]])[inv]
     tt = 1 - s_left
@@ -1264,10 +1352,11 @@ def _zph(X, t, e, w, beta, ties, rows, names):
     imat = np.block([[I11, I12], [I12.T, I22]])
     u = np.concatenate([np.zeros(p), u2])
     out = []
-    for j in range(p):
-        kk = list(range(p)) + [p + j]
-        uu = np.concatenate([np.zeros(p), [u2[j]]])
-        out.append((names[j], float(uu @ np.linalg.solve(imat[np.ix_(kk, kk)], uu)), 1))
+    # one test per term, as cox.zph(terms=TRUE): a factor's columns are tested together (df = its columns)
+    for term, cols in (term_cols or [(n, [j]) for j, n in enumerate(names)]):
+        kk = list(range(p)) + [p + j for j in cols]
+        uu = np.concatenate([np.zeros(p), u2[cols]])
+        out.append((term, float(uu @ np.linalg.solve(imat[np.ix_(kk, kk)], uu)), len(cols)))
     out.append(("GLOBAL", float(u @ np.linalg.solve(imat, u)), p))
     df = pd.DataFrame(out, columns=["term", "chisq", "df"]).set_index("term")
     df["p"] = stats.chi2.sf(df["chisq"], df["df"])
@@ -1303,57 +1392,226 @@ def _column_or_array(data: pd.DataFrame, value, name: str):
     return np.asarray(value)
 
 
-def cox(data: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], *, weights=None,
-        cluster=None, robust: bool | None = None, ties: str = "efron", tol: float = 1e-12,
-        max_iter: int = 50) -> CoxResult:
-    """Cox proportional-hazards model as R ``coxph(Surv(duration, event) ~ covariates, weights=, cluster=)``.
+def _is_factor(x: pd.Series) -> bool:
+    return (isinstance(x.dtype, pd.CategoricalDtype) or x.dtype == object or pd.api.types.is_bool_dtype(x)
+            or pd.api.types.is_string_dtype(x))
 
-    ``duration`` in days, ``event`` 0/1, ``covariates`` numeric (0/1 or continuous) column names;
-    ``weights`` and ``cluster`` are column names or arrays. ``ties`` "efron" (R's default) or "breslow".
-    ``robust`` defaults, as in R, to True when a cluster is given or the weights are not whole numbers;
-    the robust variance is R's: D'D with D the weighted dfbeta residuals summed within cluster.
+
+def _design(df: pd.DataFrame, covariates: Sequence[str], reference: dict | None):
+    """Model matrix as R's ``model.matrix`` with treatment contrasts: a numeric column stays as it is; a factor
+    (categorical, text or logical column) becomes one 0/1 column per level except the reference, named
+    column + level as R does (``celltypesmallcell``, ``finyes``, ``xTRUE``). Levels: a categorical's own order,
+    else sorted (R's factor()); logical FALSE, TRUE. The reference is the first level unless ``reference``
+    names another. Levels with no rows are dropped."""
+    cols, names, terms = [], [], {}
+    reference = dict(reference or {})
+    for c in covariates:
+        x = df[c]
+        if _is_factor(x):
+            if pd.api.types.is_bool_dtype(x):
+                levels = [lv for lv in (False, True) if (x == lv).any()]
+            elif isinstance(x.dtype, pd.CategoricalDtype):
+                levels = [lv for lv in x.cat.categories if (x == lv).any()]
+            else:
+                levels = sorted(x.dropna().unique().tolist(), key=str)
+            if c in reference:
+                if reference[c] not in levels:
+                    raise ValueError(f"argument 'reference': {reference[c]!r} is not a level of column '{c}' "
+                                     f"(levels: {levels})")
+                levels = [reference[c]] + [lv for lv in levels if lv != reference[c]]
+            terms[c] = {"reference": levels[0], "levels": levels}
+            for lv in levels[1:]:
+                cols.append((x == lv).to_numpy(dtype=float))
+                names.append(f"{c}{'TRUE' if lv is True else lv}")
+        else:
+            cols.append(_as_float(x.to_numpy(), f"data['{c}']"))
+            names.append(c)
+            terms[c] = None
+    X = np.column_stack(cols) if cols else np.zeros((len(df), 0))
+    return X, names, terms
+
+
+def _collinear(X: np.ndarray, names: list) -> None:
+    """Raise, naming the columns, when a covariate is a linear combination of earlier ones (R gives NA)."""
+    sd = X.std(0)
+    const = [n for n, v in zip(names, sd) if v == 0]
+    if const:
+        raise ValueError(f"covariates {const} are constant in the data used (no variation to estimate from)")
+    Z = X / sd
+    kept = []
+    for j in range(Z.shape[1]):
+        trial = kept + [j]
+        if np.linalg.matrix_rank(Z[:, trial], tol=1e-7 * np.sqrt(len(Z))) < len(trial):
+            q, *_ = np.linalg.lstsq(Z[:, kept], Z[:, j], rcond=None)
+            with_ = [names[k] for k, c in zip(kept, q) if abs(c) > 1e-8]
+            raise ValueError(f"covariates are collinear: '{names[j]}' is a linear combination of {with_} "
+                             "(R's coxph would give it an NA coefficient); drop one of them")
+        kept.append(j)
+
+
+def cox(data: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], *, strata=None,
+        start: str | None = None, weights=None, cluster=None, robust: bool | None = None, ties: str = "efron",
+        na_action: str = "fail", reference: dict | None = None, tol: float = 1e-12,
+        max_iter: int = 50) -> CoxResult:
+    """Cox proportional-hazards model as R ``coxph(Surv([start,] duration, event) ~ covariates + strata(s))``.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per person, or per (start, stop] interval with ``start``.
+    duration, event : str
+        Columns: days to the event or censoring (the interval's stop with ``start``), and 0/1.
+    covariates : list of str
+        Numeric columns enter as they are; categorical, text or logical columns are expanded with R's
+        treatment contrasts (reference = first level, or ``reference={"col": level}``), named as R does.
+    strata : str or list of str, optional
+        Columns whose combinations get their own baseline hazard (R ``strata()``).
+    start : str, optional
+        Column with the interval's start (counting-process input for time-varying covariates).
+    weights, cluster : str or array, optional
+        Case weights; cluster id for the robust variance.
+    robust : bool, optional
+        Default as R: True when a cluster is given or the weights are not whole numbers; the robust variance
+        is D'D with D the weighted dfbeta residuals summed within cluster.
+    ties : {"efron", "breslow", "exact"}
+        R's ``ties``; "exact" is the exact partial likelihood (right-censored data, unweighted, model-based
+        variance only; no cox.zph).
+    na_action : {"fail", "omit"}
+        "fail" (default) raises naming the columns and rows with missing values; "omit" drops those rows
+        and reports how many (``n_omitted``, in ``repr``), as R's ``na.omit``.
+
+    Returns
+    -------
+    CoxResult
+        ``params``, ``se``, ``hazard_ratios``, ``summary()``, ``zph()``, ``plot_zph()``.
+
+    Raises
+    ------
+    ValueError
+        Missing columns or values (with ``na_action="fail"``), bad durations/events, no events, collinear or
+        constant covariates (naming them), unsupported option combinations.
+
+    Warns
+    -----
+    RuntimeWarning
+        As R: "Loglik converged before variable j; coefficient may be infinite." (monotone likelihood) and
+        "Ran out of iterations and did not converge".
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"t": [5, 8, 12, 20, 25, 30], "e": [1, 1, 0, 1, 1, 0], "x": [1, 0, 1, 0, 1, 0]})
+    >>> round(float(cox(df, "t", "e", ["x"]).params["x"]), 3)
+    0.318
     """
-    if ties not in ("efron", "breslow"):
-        raise ValueError(f"argument 'ties': must be 'efron' or 'breslow', got {ties!r}")
+    import warnings
+
+    if ties not in ("efron", "breslow", "exact"):
+        raise ValueError(f"argument 'ties': must be 'efron', 'breslow' or 'exact', got {ties!r}")
+    if na_action not in ("fail", "omit"):
+        raise ValueError(f"argument 'na_action': must be 'fail' or 'omit', got {na_action!r}")
     if not isinstance(data, pd.DataFrame):
         raise ValueError("argument 'data': must be a pandas DataFrame")
     covariates = list(covariates)
-    missing = [c for c in [duration, event, *covariates] if c not in data.columns]
+    strata_cols = [strata] if isinstance(strata, str) else list(strata or [])
+    need = [duration, event, *covariates, *strata_cols] + ([start] if start else [])
+    for nm, val in (("weights", weights), ("cluster", cluster)):
+        if isinstance(val, str):
+            need.append(val)
+    missing = [c for c in dict.fromkeys(need) if c not in data.columns]
     if missing:
         raise ValueError(f"argument 'data': columns {missing} not found (columns: {list(data.columns)})")
-    wv = _column_or_array(data, weights, "weights")
-    t, e, w = _check_inputs(data[duration].to_numpy(), data[event].to_numpy(), wv)
-    X = np.column_stack([_as_float(data[c].to_numpy(), f"data['{c}']") for c in covariates])
+    df = data.reset_index(drop=True)
+    extra = {}
+    for nm, val in (("weights", weights), ("cluster", cluster)):
+        if val is not None and not isinstance(val, str):
+            arr = pd.Series(np.asarray(val))
+            if len(arr) != len(df):
+                raise ValueError(f"argument '{nm}': has {len(arr)} values, expected {len(df)}")
+            extra[nm] = arr
+    na = df[list(dict.fromkeys(need))].isna()
+    for nm, arr in extra.items():
+        na[f"<{nm}>"] = arr.isna().to_numpy()
+    bad = na.any(axis=1).to_numpy()
+    n_omitted = 0
+    if bad.any():
+        percol = {c: int(v) for c, v in na.sum().items() if v}
+        if na_action == "fail":
+            raise ValueError(f"cox: missing values in {percol} ({int(bad.sum())} rows, e.g. rows "
+                             f"{_rows(np.flatnonzero(bad)[:5])}); pass na_action='omit' to drop them")
+        n_omitted = int(bad.sum())
+        df = df.loc[~bad].reset_index(drop=True)
+        extra = {k: v.loc[~bad].reset_index(drop=True) for k, v in extra.items()}
+    wv = df[weights].to_numpy() if isinstance(weights, str) else (extra["weights"].to_numpy() if "weights" in extra else None)
+    cl = df[cluster].to_numpy() if isinstance(cluster, str) else (extra["cluster"].to_numpy() if "cluster" in extra else None)
+    t, e, w = _check_inputs(df[duration].to_numpy(), df[event].to_numpy(), wv)
+    st0 = None
+    if start is not None:
+        st0 = _as_float(df[start].to_numpy(), f"data['{start}']")
+        badint = st0 >= t
+        if badint.any():
+            raise ValueError(f"column '{start}': start must be before '{duration}' (stop), bad rows "
+                             f"{_rows(np.flatnonzero(badint)[:5])}")
+    scodes, slabels = None, None
+    if strata_cols:
+        key = df[strata_cols].astype(str).agg(", ".join, axis=1) if len(strata_cols) > 1 else df[strata_cols[0]]
+        scodes, uniq = pd.factorize(key, sort=True)
+        slabels = [str(u) for u in uniq]
+    X, names, terms = _design(df, covariates, reference)
+    if X.shape[1] == 0:
+        raise ValueError("argument 'covariates': at least one covariate is needed")
+    _collinear(X, names)
     X = X - X.mean(0)  # centring (as coxph) keeps exp() stable; it does not change the estimates
-    cl = _column_or_array(data, cluster, "cluster")
     if robust is None:
         robust = cl is not None or _noninteger(w)
     if e.sum() == 0:
         raise ValueError(f"column '{event}': no events, a Cox model cannot be fitted")
+    if ties == "exact" and (st0 is not None or np.any(w != 1) or robust):
+        raise ValueError("ties='exact' is implemented for right-censored, unweighted data with the model-based "
+                         "variance only (no start, weights, cluster or robust)")
+
+    def pieces(b):
+        if ties == "exact":
+            return _cox_exact(X, t, e, w, b, scodes)
+        return _cox_pieces(X, t, e, w, b, ties, st0, scodes)
+
     p = X.shape[1]
     beta = np.zeros(p)
-    ll0, U, info, rows = _cox_pieces(X, t, e, w, beta, ties)
+    ll0, U, info, rows = pieces(beta)
     ll_null = ll = ll0
-    for _ in range(max_iter):
+    converged, monotone, it = False, False, 0
+    for it in range(1, max_iter + 1):
         step = np.linalg.solve(info, U)
         new = beta + step
-        ll_new, U_new, info_new, rows_new = _cox_pieces(X, t, e, w, new, ties)
+        ll_new, U_new, info_new, rows_new = pieces(new)
         halvings = 0
         while ll_new < ll - 1e-12 * abs(ll) and halvings < 30:
             step /= 2
             new = beta + step
-            ll_new, U_new, info_new, rows_new = _cox_pieces(X, t, e, w, new, ties)
+            ll_new, U_new, info_new, rows_new = pieces(new)
             halvings += 1
         beta, U, info, rows = new, U_new, info_new, rows_new
-        done = abs(ll_new - ll) <= tol * abs(ll) and np.max(np.abs(step)) < 1e-9
+        ll_done = abs(ll_new - ll) <= tol * abs(ll)
         ll = ll_new
-        if done:
+        if ll_done and np.max(np.abs(step)) < 1e-9:
+            converged = True
             break
+        if ll_done:
+            # the loglik no longer moves but Newton still steps: a monotone likelihood (R coxph.fit's check,
+            # |step| > eps and > toler.inf·|coef|); R stops here and warns, so do we
+            # (R applies it at its looser convergence, |1 − ll_old/ll_new| ≤ 1e-9; at ours, 1e-12, a regular
+            # fit's last steps are ~1e-6, a monotone one's stay ~1, hence the 1e-4 floor)
+            infs = (np.abs(step) > 1e-4) & (np.abs(step) > np.sqrt(1e-9) * np.abs(beta))
+            if infs.any():
+                monotone, converged = True, True
+                warnings.warn(f"Loglik converged before variable  {','.join(str(i + 1) for i in np.flatnonzero(infs))}"
+                              " ; coefficient may be infinite. ", RuntimeWarning, stacklevel=2)
+                break
+    if not converged:
+        warnings.warn("Ran out of iterations and did not converge", RuntimeWarning, stacklevel=2)
     naive = np.linalg.inv(info)
-    names = covariates
     ncl = None
     if robust:
-        resid = _score_residuals(X, t, w, rows)
+        resid = _score_residuals(X, t, w, rows, st0)
         dfb = (resid @ naive) * w[:, None]
         if cl is not None:
             codes = _cluster_codes(cl, len(t))
@@ -1364,13 +1622,22 @@ def cox(data: pd.DataFrame, duration: str, event: str, covariates: Sequence[str]
         var = dfb.T @ dfb
     else:
         var = naive
-    zph, zph_resid = _zph(X, t, e, w, beta, ties, rows, names)
+    zph = zph_resid = None
+    if ties != "exact":
+        term_cols, j = [], 0
+        for c in covariates:
+            k = 1 if terms[c] is None else len(terms[c]["levels"]) - 1
+            term_cols.append((c, list(range(j, j + k))))
+            j += k
+        zph, zph_resid = _zph(X, t, e, w, beta, ties, rows, names, st0, term_cols)
     return CoxResult(
         params=pd.Series(beta, index=names, name="coef"),
         se=pd.Series(np.sqrt(np.diag(var)), index=names, name="se"),
         naive_se=pd.Series(np.sqrt(np.diag(naive)), index=names, name="naive_se"),
         robust=bool(robust), cov=pd.DataFrame(var, index=names, columns=names), loglik=(ll_null, ll),
         n=len(t), n_events=int(e.sum()), n_clusters=ncl, ties=ties, _zph=zph, _zph_resid=zph_resid,
+        n_omitted=n_omitted, strata=slabels, counting=st0 is not None, terms=terms, iterations=it,
+        converged=converged and not monotone,
     )
 
 
