@@ -502,3 +502,31 @@ def test_cox_reference_level_and_exact_restrictions():
     assert list(fit.params.index) == ["celltypesquamous", "celltypesmallcell", "celltypeadeno"]
     with pytest.raises(ValueError, match="exact"):
         sv.cox(VSPLIT, "time", "status", ["trt"], start="tstart", ties="exact")
+
+
+def test_zph_smooth_matches_plot_cox_zph():
+    fit = sv.cox(ROSSI, "week", "arrest", ["fin", "age", "race", "wexp", "mar", "paro", "prio"])
+    r = R2["zph_plot"]
+    worst = 0.0
+    for name in r["names"]:
+        sm = fit.zph_smooth(name)
+        close(sm["x"], r["x"], 1e-12)
+        for k, rk in (("fit", "yhat"), ("lower", "lower"), ("upper", "upper")):
+            close(sm[k], r["smooth"][name][rk], 1e-8)
+            worst = max(worst, float(np.max(np.abs(sm[k] - np.asarray(r["smooth"][name][rk])))))
+    # issue 13: the smooth for race is flat near the coefficient, not at 1.28-1.47
+    race = fit.zph_smooth("race")
+    assert race["fit"].max() < 1.0
+
+
+def test_plot_zph_draws_band(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fit = sv.cox(ROSSI, "week", "arrest", ["fin", "age", "race", "prio"])
+    fig = fit.plot_zph("race")
+    assert len(fig.axes[0].get_lines()) >= 3
+    fig.savefig(tmp_path / "zph.png", dpi=80)
+    plt.close(fig)

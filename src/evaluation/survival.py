@@ -1308,22 +1308,76 @@ class CoxResult:
         time to see how its log hazard ratio moves over follow-up (flat = proportional hazards)."""
         return self._zph_resid
 
-    def plot_zph(self, covariate: str | None = None, ax=None):
-        """Scaled Schoenfeld residuals for one covariate against days, with a lowess smooth and the fitted
-        coefficient (dashed): R's ``plot(cox.zph(fit))`` on the time scale."""
-        import matplotlib.pyplot as plt
-        from statsmodels.nonparametric.smoothers_lowess import lowess
-
+    def _zph_column(self, covariate: str | None) -> str:
         covariate = covariate or self.params.index[0]
+        if covariate in self.params.index:
+            return covariate
+        term = self.terms.get(covariate)
+        if term is not None and len(term["levels"]) == 2:
+            return f"{covariate}{'TRUE' if term['levels'][1] is True else term['levels'][1]}"
+        raise ValueError(f"argument 'covariate': {covariate!r} is not one of {list(self.params.index)}"
+                         + (" (a factor with more than two levels: give one of its columns)" if term else ""))
+
+    def zph_smooth(self, covariate: str | None = None, *, df: int = 4, nsmo: int = 40) -> pd.DataFrame:
+        """The smooth R's ``plot(cox.zph(fit))`` draws for one covariate: a natural cubic spline (``ns(df=4,
+        intercept=TRUE)``, knots at the tertiles of the transformed times) fitted by least squares to the scaled
+        Schoenfeld residuals, on ``nsmo`` points, with ±2 SE limits (var = naive variance × events, R's
+        ``cox.zph()$var``). Columns ``x`` (transformed time 1 − KM(t−)), ``time`` (days), ``fit``, ``lower``,
+        ``upper``; ``fit`` is the estimated coefficient β(t) over follow-up (flat = proportional hazards)."""
+        col = self._zph_column(covariate)
         r = self._zph_resid
+        xx, y = r["transformed_time"].to_numpy(), r[col].to_numpy()
+        pred = np.linspace(xx.min(), xx.max(), nsmo)
+        allx = np.concatenate([pred, xx])
+        # the fitted values and their variance depend only on the spline space, so the truncated-power basis
+        # of natural cubic splines (Hastie, Tibshirani & Friedman 2009, eq. 5.4-5.5) stands in for R's
+        # B-spline-based ns() basis: same knots, same space, same fit
+        knots = np.concatenate([[allx.min()], np.quantile(allx, np.linspace(0, 1, df)[1:-1]), [allx.max()]])
+        lo, span = knots[0], knots[-1] - knots[0]
+        kn = (knots - lo) / span
+
+        def basis(x):
+            x = (x - lo) / span
+            dk = lambda k: (np.maximum(x - kn[k], 0) ** 3 - np.maximum(x - kn[-1], 0) ** 3) / (kn[-1] - kn[k])
+            return np.column_stack([np.ones_like(x), x] + [dk(k) - dk(len(kn) - 2) for k in range(len(kn) - 2)])
+
+        Xm, Pm = basis(xx), basis(pred)
+        coef, *_ = np.linalg.lstsq(Xm, y, rcond=None)
+        fit = Pm @ coef
+        xtx_inv = np.linalg.inv(Xm.T @ Xm)
+        seval = np.einsum("ij,jk,ik->i", Pm, xtx_inv, Pm)
+        v = float(self.naive_se[col] ** 2 * self.n_events)
+        half = 2 * np.sqrt(v * seval)
+        order = np.argsort(xx, kind="stable")
+        time = np.interp(pred, xx[order], r["time"].to_numpy()[order])
+        return pd.DataFrame({"x": pred, "time": time, "fit": fit, "lower": fit - half, "upper": fit + half})
+
+    def plot_zph(self, covariate: str | None = None, ax=None, *, df: int = 4, resid: bool = True):
+        """R's ``plot(cox.zph(fit))`` for one covariate: scaled Schoenfeld residuals against transformed time
+        (1 − KM(t−), labelled in days as R does), the natural-spline smooth with its ±2 SE band (dashed), and
+        the fitted coefficient (dotted). Returns the matplotlib Figure."""
+        import matplotlib.pyplot as plt
+
+        col = self._zph_column(covariate)
+        r = self._zph_resid
+        sm = self.zph_smooth(col, df=df)
         if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4))
-        ax.scatter(r["time"], r[covariate], s=8, alpha=0.4, color="grey")
-        sm = lowess(r[covariate], r["time"], frac=0.5)
-        ax.plot(sm[:, 0], sm[:, 1], lw=2)
-        ax.axhline(self.params[covariate], ls="--", color="k", lw=1)
-        ax.set_xlabel("Days since index date")
-        ax.set_ylabel(f"Beta(t) for {covariate}")
+            _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+        if resid:
+            ax.scatter(r["transformed_time"], r[col], s=8, alpha=0.4, color="grey")
+        ax.plot(sm["x"], sm["fit"], lw=2, color="C0")
+        ax.plot(sm["x"], sm["lower"], lw=1, ls="--", color="C0")
+        ax.plot(sm["x"], sm["upper"], lw=1, ls="--", color="C0")
+        ax.axhline(self.params[col], ls=":", color="k", lw=1)
+        # R's axis: 8 transformed-time positions labelled with their (rounded) days
+        xx, tt = r["transformed_time"].to_numpy(), r["time"].to_numpy()
+        _, first = np.unique(xx, return_index=True)
+        xs, ts = xx[first], tt[first]
+        targets = np.linspace(xx.min(), xx.max(), 17)[1::2]
+        days = np.array([float(f"{v:.2g}") for v in np.interp(targets, xs, ts)])
+        ax.set_xticks(np.interp(days, ts, xs), [f"{d:g}" for d in days])
+        ax.set_xlabel("Time (days; axis spaced by 1 − KM)")
+        ax.set_ylabel(f"Beta(t) for {col}")
         return ax.figure
 
 
