@@ -530,3 +530,16 @@ def test_plot_zph_draws_band(tmp_path):
     assert len(fig.axes[0].get_lines()) >= 3
     fig.savefig(tmp_path / "zph.png", dpi=80)
     plt.close(fig)
+
+
+@pytest.mark.parametrize("cause,key", [(1, "finegray"), (2, "finegray_death")])
+def test_fine_gray_matches_finegray_coxph(cause, key):
+    fit = sv.fine_gray(MGUS, "etime", "event", ["age", "sex"], cause=cause)
+    r = R2[key]
+    close(fit.params, r["coef"], 1e-6)
+    close(fit.se, r["se"], 1e-6)
+    if cause == 1:
+        assert list(fit.params.index) == r["names"] and fit.robust == r["robust"] and fit.n == r["n_rows"]
+        assert fit.loglik[1] == pytest.approx(r["loglik"][1], abs=1e-6)
+        # cmprsk::crr (Breslow ties, its own weights) is close but not equal
+        assert np.max(np.abs(fit.params.to_numpy() - np.asarray(r["crr_coef"]))) < 0.01
