@@ -543,3 +543,28 @@ def test_fine_gray_matches_finegray_coxph(cause, key):
         assert fit.loglik[1] == pytest.approx(r["loglik"][1], abs=1e-6)
         # cmprsk::crr (Breslow ties, its own weights) is close but not equal
         assert np.max(np.abs(fit.params.to_numpy() - np.asarray(r["crr_coef"]))) < 0.01
+
+
+def test_matched_survival_with_competing_custody():
+    rng = np.random.default_rng(3)
+    # custody (2) before any reoffence for some people who were censored: the CIF is below 1 − KM
+    etype = np.where((DATA.event == 0) & (rng.random(len(DATA)) < 0.5) & (DATA.duration < 365), 2, DATA.event)
+    df = DATA.assign(event_type=etype)
+    res = sv.matched_survival(df, "duration", "event", tau=365, event_type="event_type")
+    plain = sv.matched_survival(DATA, "duration", "event", tau=365)
+    summ = res.summary()
+    assert len(summ) == 6 and summ["estimate"].notna().all()
+    assert any("custody first" in m for m in summ.index)
+    # the cause-specific Cox and RMST are unchanged (custody censored, as before)
+    close(res.cox.params, plain.cox.params.to_numpy(), 0)
+    cif = res.cif.at([365]).set_index("group")["cif"]
+    km = plain.km.at([365]).set_index("group")["survival"]
+    assert (cif <= 1 - km + 1e-12).all() and (cif < 1 - km).any()
+    # the same from an event column coded 0/1/2
+    res2 = sv.matched_survival(df.assign(event=etype), "duration", "event", tau=365)
+    pd.testing.assert_frame_equal(res2.summary(), summ)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = res.plot()
+    assert len(fig.axes[0].get_lines()) == 4 and "\n" not in repr(res)

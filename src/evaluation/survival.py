@@ -1863,7 +1863,13 @@ def rmst_difference(durations, events, groups, *, tau: float, weights=None, refe
 # ----------------------------------------------------------------------------------------- matched design
 @dataclass
 class MatchedSurvival:
-    """Time to reoffence in a matched design (see :func:`matched_survival`)."""
+    """Time to reoffence in a matched design (see :func:`matched_survival`).
+
+    With competing events (``cif`` set), the proportion proven to have reoffended by day t is the cumulative
+    incidence (Aalen-Johansen) with custody/death competing, and the competing events are shown beside it;
+    the hazard ratio is then the cause-specific one (competing events censored) and the RMST counts days free
+    of a proven reoffence with competing events censored.
+    """
 
     km: KaplanMeier
     cox: CoxResult
@@ -1871,16 +1877,35 @@ class MatchedSurvival:
     rmst_difference: pd.Series
     tau: float
     labels: dict
+    cif: CumulativeIncidence | None = None
+
+    def __repr__(self) -> str:
+        d = self.rmst_difference
+        hr = self.cox.hazard_ratios.iloc[0]
+        return (f"MatchedSurvival(tau={self.tau:g}, HR={hr['hr']:.3f}, RMST difference={d['difference']:.1f} days"
+                f"{', competing events ' + str(self.cif.causes[1:]) if self.cif is not None and len(self.cif.causes) > 1 else ''})")
 
     def summary(self) -> pd.DataFrame:
-        """Funder-facing numbers: reoffended by day tau per group, HR (cluster-robust CI), RMST difference."""
-        at = self.km.at([self.tau]).set_index("group")
-        hr = self.cox.hazard_ratios.iloc[0]
+        """Funder-facing numbers: reoffended by day tau per group (cumulative incidence when competing events
+        are given, with each competing event's cumulative incidence beside it), the HR (cluster-robust CI) and
+        the RMST difference."""
         rows = []
-        for g in self.km.groups:
-            rows.append({"measure": f"Proportion reoffended by day {self.tau:g}: {self.labels.get(g, g)}",
-                         "estimate": 1 - at.loc[g, "survival"], "lower": 1 - at.loc[g, "upper"],
-                         "upper": 1 - at.loc[g, "lower"], "p_value": np.nan})
+        if self.cif is not None:
+            for c in self.cif.causes:
+                at = self.cif.at([self.tau], event=c).set_index("group")
+                for g in self.km.groups:
+                    what = ("Proportion proven to have reoffended" if c == 1
+                            else f"Proportion with {self.cif.label(c)} first")
+                    rows.append({"measure": f"{what} by day {self.tau:g}: {self.labels.get(g, g)}",
+                                 "estimate": at.loc[g, "cif"], "lower": at.loc[g, "lower"],
+                                 "upper": at.loc[g, "upper"], "p_value": np.nan})
+        else:
+            at = self.km.at([self.tau]).set_index("group")
+            for g in self.km.groups:
+                rows.append({"measure": f"Proportion reoffended by day {self.tau:g}: {self.labels.get(g, g)}",
+                             "estimate": 1 - at.loc[g, "survival"], "lower": 1 - at.loc[g, "upper"],
+                             "upper": 1 - at.loc[g, "lower"], "p_value": np.nan})
+        hr = self.cox.hazard_ratios.iloc[0]
         rows.append({"measure": "Hazard ratio (participants vs comparison)", "estimate": hr["hr"],
                      "lower": hr["lower"], "upper": hr["upper"], "p_value": hr["p"]})
         d = self.rmst_difference
@@ -1890,32 +1915,63 @@ class MatchedSurvival:
         return pd.DataFrame(rows).set_index("measure")
 
     def plot(self, **kwargs):
-        """Funder plot: "proportion proven to have reoffended by day t", with numbers at risk."""
-        kwargs.setdefault("reoffended", True)
+        """Funder plot: "proportion proven to have reoffended by day t", with numbers at risk; with competing
+        events, the cumulative incidence of reoffending (solid) and of each competing event (dashed)."""
         kwargs.setdefault("labels", self.labels)
-        kwargs.setdefault("ylabel", "Proportion proven to have reoffended")
         kwargs.setdefault("xlabel", "Days since programme start (t)")
-        kwargs.setdefault("title", "Proportion proven to have reoffended by day t")
         kwargs.setdefault("times", np.arange(0, self.tau + 1, 60 if self.tau > 240 else 30))
+        if self.cif is not None:
+            kwargs.setdefault("ylabel", "Cumulative proportion")
+            kwargs.setdefault("title", "Proven reoffending by day t, with competing events")
+            return self.cif.plot(**kwargs)
+        kwargs.setdefault("reoffended", True)
+        kwargs.setdefault("ylabel", "Proportion proven to have reoffended")
+        kwargs.setdefault("title", "Proportion proven to have reoffended by day t")
         return self.km.plot(**kwargs)
+
+
+COMPETING_LABELS = {1: "proven reoffence", 2: "custody", 3: "death"}
 
 
 def matched_survival(matched: Any, duration: str = "duration", event: str = "event", *, treat: str = "treat",
                      weight: str = "weight", subclass: str = "subclass", tau: float = 365,
-                     labels: dict | None = None) -> MatchedSurvival:
+                     labels: dict | None = None, event_type: str | None = None,
+                     event_labels: dict | None = None) -> MatchedSurvival:
     """Survival analysis of a matched comparison (Austin 2013; MatchIt's survival vignette).
 
-    ``matched`` is a matched design (with ``.matched``) or its matched DataFrame: one row per matched
-    unit with ``treat`` (0/1), matching ``weight``, ``subclass`` and the survival view's ``duration`` (days)
-    and ``event`` (0/1). Returns weighted KM per group (robust SE clustered on subclass), the Cox hazard
-    ratio for treatment (weighted, SE clustered on subclass; on person when subclass is absent, i.e.
-    matching with replacement, if a ``person_id`` column exists), and the RMST difference at ``tau`` days
-    with the IJ variance clustered the same way (``.rmst`` keeps R's printed per-group se(rmean)).
+    Parameters
+    ----------
+    matched : matched design (with ``.matched``) or DataFrame
+        One row per matched unit with ``treat`` (0/1), matching ``weight``, ``subclass`` and the survival view's
+        ``duration`` (days) and ``event``.
+    event : str
+        0/1 (1 = proven reoffence). If it holds codes 2, 3, ... they are competing events (as ``event_type``).
+    event_type : str, optional
+        Column coded 0 censored, 1 proven reoffence, 2 custody, 3 death (competing events). When given (or
+        when ``event`` has such codes) the reoffending curve is the cumulative incidence with the competing
+        events beside it; the Cox model and RMST use reoffence = 1 with competing events censored.
+    event_labels : dict, optional
+        Names of the causes (default {1: "proven reoffence", 2: "custody", 3: "death"}).
+    tau : float
+        Days for the "by day tau" figures and the RMST.
+
+    Returns
+    -------
+    MatchedSurvival
+        Weighted KM per group (robust SE clustered on subclass), the Cox hazard ratio for treatment (weighted,
+        SE clustered on subclass; on person when subclass is absent, i.e. matching with replacement, if a
+        ``person_id`` column exists), the RMST difference at ``tau`` days with the IJ variance clustered the same
+        way (``.rmst`` keeps R's printed per-group se(rmean)) and, with competing events, ``.cif``.
+
+    Raises
+    ------
+    ValueError
+        Missing columns, ``treat`` not 0/1 or only one group.
     """
     df = getattr(matched, "matched", matched)
     if not isinstance(df, pd.DataFrame):
         raise ValueError("argument 'matched': expected a matched design or a DataFrame")
-    for col in (duration, event, treat):
+    for col in (duration, event, treat) + ((event_type,) if event_type else ()):
         if col not in df.columns:
             raise ValueError(f"argument 'matched': column '{col}' not found (columns: {list(df.columns)})")
     w = df[weight].to_numpy(dtype=float) if weight in df.columns else np.ones(len(df))
@@ -1935,9 +1991,20 @@ def matched_survival(matched: Any, duration: str = "duration", event: str = "eve
                          f"{_rows(np.flatnonzero(bad.to_numpy())[:5])}")
     if df[treat].nunique() != 2:
         raise ValueError(f"argument 'matched': column '{treat}' needs both treated (1) and comparison (0) rows")
+    etype = None
+    if event_type is not None:
+        etype = df[event_type]
+    elif pd.to_numeric(df[event], errors="coerce").max() >= 2:
+        etype = df[event]
+    if etype is not None:
+        df = df.assign(**{event: (pd.to_numeric(etype, errors="coerce") == 1).astype(int)})
     grp = df[treat].astype(int)
     km = kaplan_meier(df[duration], df[event], grp, w, cluster=cl)
     fit = cox(df.assign(_w=w, _cl=cl), duration, event, [treat], weights="_w", cluster="_cl")
     tab = km.rmst(tau)
     diff = rmst_difference(df[duration], df[event], grp, tau=tau, weights=w, reference=0, cluster=cl)
-    return MatchedSurvival(km=km, cox=fit, rmst=tab, rmst_difference=diff, tau=tau, labels=labels)
+    cif = None
+    if etype is not None:
+        cif = cumulative_incidence(df[duration], etype.to_numpy(), groups=grp, weights=w, cluster=cl,
+                                   labels={**COMPETING_LABELS, **(event_labels or {})}, test=False)
+    return MatchedSurvival(km=km, cox=fit, rmst=tab, rmst_difference=diff, tau=tau, labels=labels, cif=cif)
