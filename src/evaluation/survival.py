@@ -9,8 +9,20 @@ Conventions
 * Weights are case weights (e.g. MatchIt matching weights). As in R, a weighted analysis switches to the
   robust (infinitesimal-jackknife / sandwich) variance when the weights are **not whole numbers** or a
   ``cluster`` is given; pass ``robust=True/False`` to override.
-* Confidence intervals are 95%; Kaplan-Meier intervals use R's default "log" transform
-  ``exp(log S ± 1.96·se(log S))``, the upper limit capped at 1.
+* Confidence intervals are 95%; Kaplan-Meier and cumulative-incidence intervals use R's default "log"
+  transform ``exp(log S ± 1.96·se(log S))``, the upper limit capped at 1 (``conf_type`` "log-log" and
+  "plain" as R's ``conf.type``).
+* Competing events (custody, death): ``cumulative_incidence`` is R's Aalen-Johansen
+  ``survfit(Surv(t, factor(status)) ~ g)`` with its infinitesimal-jackknife SE; ``gray_test`` is
+  ``cmprsk::cuminc``'s test; ``fine_gray`` is ``survival::finegray`` + weighted ``coxph``. Events are coded
+  0 censored, 1 event of interest, 2, 3, ... competing.
+* One calling convention: ``f(durations, events, ...)`` with arrays, or ``f(data, "duration", "event",
+  groups="col")`` with column names (``data=`` also accepted); ``cox`` and ``fine_gray`` take
+  ``(data, duration, event, covariates)``. Result objects have a one-line ``repr``, ``summary()`` (DataFrame)
+  and ``plot()``.
+* Fixtures: ``make_survival_reference.R`` (reoffence-like data, lung) and ``make_survival_reference2.R``
+  (mgus2, lung, veteran, carData::Rossi: competing risks, Nelson-Aalen, Cox factors/strata/NA/(start, stop]/
+  exact ties, log-rank strata and rho, KM intervals, the plot.cox.zph smooth).
 
 Why hand-written rather than lifelines
 --------------------------------------
