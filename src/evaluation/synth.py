@@ -645,9 +645,16 @@ _ADULT_CONTACTS = {"arrest": 0.35, "stop_search": 0.15, "intelligence": 0.2, "sa
 
 
 def _custody(rng, off: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame:
-    """Custodial sentences after some adult convictions: from the disposal date for a log-normal time (median ~4
-    months), released before the person's next offence and before their reference (index) date, so custody
-    never overlaps an offence or the follow-up."""
+    """Custodial spells for adults, never overlapping an offence (no one offends while inside).
+
+    (i) Sentences after some adult convictions: from the disposal date for a log-normal time (median ~4 months),
+    released before the person's next offence and before their reference (index) date. (ii) Spells that start
+    after the reference date, before any further offence is proven: recall on licence, remand, or a sentence
+    for an earlier matter. Adult cohorts such as WONDER+ and Pathway Out (ADDER) have many people under
+    licence or with pending cases, so about one in six adults with a previous conviction (one in four after a
+    serious one) starts such a spell within a year or so; these compete with a proven reoffence in the
+    follow-up. The second kind draws from a child generator so the rest of the world keeps its random stream.
+    """
     o = off.sort_values(["pidx", "offence_day"])
     next_day = o.groupby("pidx")["offence_day"].shift(-1).fillna(np.inf).to_numpy()
     ref = people["ref"].to_numpy()[o["pidx"].to_numpy()]
@@ -660,7 +667,33 @@ def _custody(rng, off: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame:
     start = start[cand]
     length = np.rint(120 * np.exp(0.7 * rng.normal(size=start.size)))
     end = np.minimum.reduce([start + length, next_day[cand] - 1, ref[cand] - 1])
-    return pd.DataFrame({"pidx": o["pidx"].to_numpy()[cand], "custody_start": start, "custody_end": end})
+    before = pd.DataFrame({"pidx": o["pidx"].to_numpy()[cand], "custody_start": start, "custody_end": end})
+
+    # (ii) after the reference date: adults with a conviction dated before it
+    sub = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
+    pidx, day = o["pidx"].to_numpy(), o["offence_day"].to_numpy()
+    prior = adult & conv & (day < ref)
+    per = pd.DataFrame({"pidx": pidx[prior], "serious": serious[prior]}).groupby("pidx")["serious"].any()
+    who = per.index.to_numpy()
+    ref_p = people["ref"].to_numpy()[who]
+    chance = np.where(per.to_numpy(), 0.25, 0.16)
+    pick = (sub.random(who.size) < chance) & np.isfinite(ref_p)
+    who, ref_p = who[pick], ref_p[pick]
+    s2 = ref_p + 1 + np.floor(sub.exponential(160, who.size))
+    len2 = np.rint(60 * np.exp(0.8 * sub.normal(size=who.size)))
+    # first offence on or after the spell's start: the spell must end the day before it (and start before it)
+    key = pidx.astype(np.int64) * 10**7 + day.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    pos = np.searchsorted(key[order], who.astype(np.int64) * 10**7 + s2.astype(np.int64), side="left")
+    nxt = np.full(who.size, np.inf)
+    ok = pos < key.size
+    same = np.zeros(who.size, bool)
+    same[ok] = pidx[order][pos[ok]] == who[ok]
+    nxt[same] = day[order][pos[same]]
+    e2 = np.minimum(s2 + np.maximum(len2, 1), nxt - 1)
+    good = (e2 > s2) & (s2 <= day.max())  # not after the last recorded offence day (the extract)
+    after = pd.DataFrame({"pidx": who[good], "custody_start": s2[good], "custody_end": e2[good]})
+    return pd.concat([before, after], ignore_index=True)
 
 
 def _area_series(rng, extract_day: int) -> tuple[pd.DataFrame, dict]:
