@@ -585,13 +585,15 @@ def plan(opts: BuildOptions) -> tuple[list[Job], list[JobResult], dict[str, Any]
 
 
 def _meta_extract_date(world: Path) -> str | None:
-    meta = world / "meta.json"
-    if meta.exists():
-        try:
-            return json.loads(meta.read_text()).get("extract_date")
-        except ValueError:
-            return None
-    return None
+    """The world's extract date by the one rule :func:`evaluation.validate.extract_date` owns (so the cover has a
+    date even without meta.json, the same one the body uses)."""
+    from evaluation.validate import extract_date
+
+    try:
+        d = extract_date(world)
+    except Exception:  # an unreadable world fails later, in the job, with validate's own message
+        return None
+    return d.isoformat() if d else None
 
 
 class BuildLock:

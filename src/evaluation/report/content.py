@@ -26,12 +26,12 @@ SMD_THRESHOLD = 0.1
 def load_context(programme_id: str, world_path=None, extract_date=None, config_dir=None):
     """Load the programme config and the validated world: ``(programme, world, extract_date)``."""
     from evaluation.config import default_world, load_programme
-    from evaluation.outcomes import _world_extract_date
-    from evaluation.validate import load_world
+    from evaluation.validate import check_extract_date, extract_date as world_extract_date, load_world
 
     programme = load_programme(programme_id, config_dir)
     world = load_world(world_path or default_world(), cache=True)  # validated once, then read as parquet
-    extract = pd.Timestamp(extract_date).date() if extract_date else _world_extract_date(world)
+    # One extract-date rule, owned by validate: the world's own date, or a given one checked against the data.
+    extract = check_extract_date(world, extract_date) if extract_date else world_extract_date(world)
     return programme, world, extract
 
 
