@@ -217,7 +217,7 @@ def test_new_optional_keys_are_accepted(tmp_path):
 def test_typed_options_keep_mapping_access():
     p = load_programme("pathways-out")
     assert p.outcome["follow_up_months"] == 12 and p.outcome.get("waiting_months") == 6
-    assert p.outcome.get("label") is None and p.outcome.get("nonsense", "x") == "x"
+    assert p.outcome.get("label") == "proven offending (first or repeat)" and p.outcome.get("nonsense", "x") == "x"
     assert p.matching.get("caliper") == 0.2 and int(p.matching["ratio"]) == 3 and "covariates" in p.matching
     assert list(p.matching.get("covariates", [])) == ["age", "male", "prior_offences", "prior_drug", "drug_misuse",
                                                       "norwich"]
