@@ -126,7 +126,7 @@ SCHEMAS: dict[str, DataFrameSchema] = {
         "person_id": _id(),
         "programme_id": _cat(PROGRAMME_IDS),
         "ete_at_start": Column(bool, nullable=False),
-        "status_at_exit": _cat(("employment", "education_training", "none", "unknown")),
+        "status_at_exit": Column(str, nullable=True, checks=Check.isin(["employment", "education_training", "none", "unknown"])),  # empty while still on the programme,
         "sustained_3m": Column("Int64", nullable=True, checks=Check.isin([0, 1])),
         "sustained_6m": Column("Int64", nullable=True, checks=Check.isin([0, 1])),
     }, name="ete", strict=False, coerce=False),
