@@ -347,7 +347,7 @@ def attrition(ev) -> pd.DataFrame:
 
 def profile(ev) -> pd.DataFrame:
     """Who took part: participants analysed, all eligible participants and the matched comparison group."""
-    return ev.profile_table()
+    return table(ev.profile_table())  # through table(): the build refuses tables not marked as published
 
 
 def rounding_note(ev, *, shares: bool = False) -> str:
