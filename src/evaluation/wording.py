@@ -1,7 +1,7 @@
 """Plain-English wording and rounding in the Justice Data Lab (JDL) style.
 
 The funder reports follow the conventions of the Ministry of Justice Justice Data Lab reports
-(see ``EVALUATION-NOTES.md``):
+(see docs/methodology.md and https://www.gov.uk/government/collections/justice-data-lab-pilot-statistics):
 
 * rates are shown as whole percentages, with ``"<1%"`` for a small non-zero share;
 * frequencies (reoffences per person) to 2 decimal places; p-values to 2 decimal places (``"<0.01"`` below);
