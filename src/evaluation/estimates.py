@@ -339,17 +339,19 @@ def _value_for_money(ev: ProgrammeEvaluation, world):
     The offence mix is that of the matched comparison group's proven reoffences in their follow-up year (what
     the avoided reoffences would have been). Failures are noted, never fatal.
     """
-    from evaluation.outcomes import COUNTED_DISPOSALS
-    from evaluation.vfm import value_for_money
+    from evaluation.errors import EvaluationError
+    from evaluation.outcomes import proven_offences
+    from evaluation.vfm import VfmError, value_for_money
 
     try:
         md = ev.design.matched
         controls = md.loc[md["treat"] == 0, ["person_id", "index_date"]]
-        off = world.offences.merge(controls, on="person_id")
-        end = off["index_date"] + pd.DateOffset(months=int(ev.programme.outcome["follow_up_months"]))
-        wait = end + pd.DateOffset(months=int(ev.programme.outcome["waiting_months"]))
-        proven = off[(off["offence_date"] > off["index_date"]) & (off["offence_date"] <= end)
-                     & off["disposal_type"].astype(str).isin(COUNTED_DISPOSALS) & (off["disposal_date"] <= wait)]
+        # the one definition of a proven reoffence (outcomes' SQL); a control matched more than once keeps
+        # each of its matches' weight in the mix, as before
+        proven = proven_offences(controls.drop_duplicates("person_id"), world.offences,
+                                 follow_up_months=int(ev.programme.outcome["follow_up_months"]),
+                                 waiting_months=int(ev.programme.outcome["waiting_months"]))
+        proven = controls[["person_id"]].merge(proven, on="person_id")
         treated = ev.analysis[ev.analysis["treat"] == 1]
         completers = int((treated["completion_status"].astype("string") == "completed").sum())
         att = ev.attrition.set_index("stage")["participants"]
@@ -358,7 +360,7 @@ def _value_for_money(ev: ProgrammeEvaluation, world):
                                eligible_participants=ev.n_treated, participants=referred,
                                completers=completers or None, mix=proven,
                                treated_reoffenders=ev.treated_reoffenders)
-    except Exception as exc:  # noqa: BLE001 - reported in the notes
+    except (EvaluationError, VfmError, ArithmeticError, np.linalg.LinAlgError) as exc:  # anything else is a bug
         ev.notes.append(f"Value for money not computed: {exc}")
         return None
 
