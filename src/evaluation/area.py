@@ -48,6 +48,7 @@ from scipy import stats
 from statsmodels.stats.diagnostic import acorr_breusch_godfrey, acorr_ljungbox
 from statsmodels.stats.stattools import durbin_watson
 
+from evaluation.errors import EvaluationError
 from evaluation.wording import p_value as _pv, signed
 
 
@@ -70,7 +71,7 @@ MEASURE_LABELS = {
 }
 
 
-class AreaDataError(ValueError):
+class AreaDataError(EvaluationError):
     """Area series unusable for the analysis; the message names the argument, area, measure and months."""
 
 

@@ -41,11 +41,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.errors import EvaluationError
+
 SUPPRESSED = "[c]"
 DEFAULT_THRESHOLD = 5
 
 
-class DisclosureError(ValueError):
+class DisclosureError(EvaluationError):
     """A figure meant for publication would disclose a small count; the message names where."""
 
 

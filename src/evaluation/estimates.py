@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from statsmodels.tools.sm_exceptions import PerfectSeparationError
+
 from evaluation import wording
 from evaluation.config import Programme
 
@@ -255,6 +257,10 @@ def slug(text) -> str:
 
     return _slug(text)
 
+
+#: Failures an estimation step may meet on real data (bad or degenerate input, no convergence, a singular model):
+#: these become a note in the report. Anything else (a KeyError, a TypeError) is a bug and must fail loudly.
+_ESTIMATION_FAILURES = (ValueError, ArithmeticError, np.linalg.LinAlgError, PerfectSeparationError)
 
 _SEX = {"F": "Female", "M": "Male", "U": "Unknown"}
 _AGE_BINS = [0, 13, 15, 17, 24, 34, 44, 120]
@@ -636,11 +642,11 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
             design.data["first_time_entrant"] = design.data["first_time_entrant"].fillna(0).astype(int)
             try:
                 ev.effects["first_time_entrant"] = design.effect("first_time_entrant", outcome_type="binary")
-            except Exception as exc:  # noqa: BLE001 - reported
+            except _ESTIMATION_FAILURES as exc:  # reported
                 ev.notes.append(f"First-time entrants not estimated: {exc}")
     try:
         ev.survival = matched_survival(design, "duration", "event", tau=365)
-    except Exception as exc:  # noqa: BLE001 - a survival failure must not sink the report; it is reported
+    except _ESTIMATION_FAILURES as exc:  # a survival failure must not sink the report; it is reported
         ev.notes.append(f"Time-to-reoffence analysis not possible: {exc}")
     ev.sensitivity = _sensitivity(design, ev.effects["reoffended"], analysis, covariates, opts, seed)
     ev.power = _power(design)
@@ -678,17 +684,19 @@ def _value_for_money(ev: ProgrammeEvaluation, world):
     The offence mix is that of the matched comparison group's proven reoffences in their follow-up year (what
     the avoided reoffences would have been). Failures are noted, never fatal.
     """
-    from evaluation.outcomes import COUNTED_DISPOSALS
-    from evaluation.vfm import value_for_money
+    from evaluation.errors import EvaluationError
+    from evaluation.outcomes import proven_offences
+    from evaluation.vfm import VfmError, value_for_money
 
     try:
         md = ev.design.matched
         controls = md.loc[md["treat"] == 0, ["person_id", "index_date"]]
-        off = world.offences.merge(controls, on="person_id")
-        end = off["index_date"] + pd.DateOffset(months=int(ev.programme.outcome["follow_up_months"]))
-        wait = end + pd.DateOffset(months=int(ev.programme.outcome["waiting_months"]))
-        proven = off[(off["offence_date"] > off["index_date"]) & (off["offence_date"] <= end)
-                     & off["disposal_type"].astype(str).isin(COUNTED_DISPOSALS) & (off["disposal_date"] <= wait)]
+        # the one definition of a proven reoffence (outcomes' SQL); a control matched more than once keeps
+        # each of its matches' weight in the mix, as before
+        proven = proven_offences(controls.drop_duplicates("person_id"), world.offences,
+                                 follow_up_months=int(ev.programme.outcome["follow_up_months"]),
+                                 waiting_months=int(ev.programme.outcome["waiting_months"]))
+        proven = controls[["person_id"]].merge(proven, on="person_id")
         treated = ev.analysis[ev.analysis["treat"] == 1]
         completers = int((treated["completion_status"].astype("string") == "completed").sum())
         att = ev.attrition.set_index("stage")["participants"]
@@ -697,7 +705,7 @@ def _value_for_money(ev: ProgrammeEvaluation, world):
                                eligible_participants=ev.n_treated, participants=referred,
                                completers=completers or None, mix=proven,
                                treated_reoffenders=ev.treated_reoffenders)
-    except Exception as exc:  # noqa: BLE001 - reported in the notes
+    except (EvaluationError, VfmError, ArithmeticError, np.linalg.LinAlgError) as exc:  # anything else is a bug
         ev.notes.append(f"Value for money not computed: {exc}")
         return None
 
@@ -723,7 +731,7 @@ def _days_effect(design) -> dict:
 
     try:
         return {"days_to_first": _effect(_View, "days_to_first", outcome_type="continuous")}
-    except Exception:  # noqa: BLE001 - too few reoffenders to estimate a spread
+    except _ESTIMATION_FAILURES:  # too few reoffenders to estimate a spread
         return {}
 
 
@@ -749,7 +757,7 @@ def _sensitivity(design, effect, analysis: pd.DataFrame, covariates: list, opts:
         out["rosenbaum"] = rb[[c for c in ("gamma", "p_lower", "p_upper") if c in rb.columns]].to_dict(orient="records")
         ok = rb[rb["p_upper"] <= 0.05]
         out["rosenbaum_gamma_max"] = float(ok["gamma"].max()) if len(ok) else None
-    except Exception as exc:  # noqa: BLE001 - reported, never fatal
+    except _ESTIMATION_FAILURES as exc:  # reported, never fatal
         out["rosenbaum_error"] = str(exc)
     return out
 
@@ -764,7 +772,7 @@ def _power(design) -> dict:
 
     try:
         dp = design_power(design, "reoffended")
-    except Exception as exc:  # noqa: BLE001
+    except _ESTIMATION_FAILURES as exc:
         return {"power_error": str(exc)}
     nn = dp.number_needed
     return {"mdd": _num(dp.mdd), "number_needed": None if nn is None or not np.isfinite(nn) else int(nn),

@@ -269,11 +269,10 @@ def add_cli(subparsers) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 EXTRACT_DATE = "2024-12-31"
 HISTORY_START = "2010-01-01"  # offences are simulated from max(10th birthday, this date)
-DISTRICTS = ("Norwich", "Great Yarmouth", "Broadland", "South Norfolk", "Breckland", "North Norfolk",
-             "King's Lynn and West Norfolk")
+from evaluation.schemas import NORFOLK_DISTRICTS as DISTRICTS  # noqa: E402 - defined once, in schemas
 # police-contact weighted district shares (Norwich and Great Yarmouth over-represented)
 _DISTRICT_P = np.array([0.27, 0.15, 0.11, 0.11, 0.13, 0.09, 0.14])
-ETHNICITY = ("White", "Black", "Asian", "Mixed", "Other", "Unknown")
+from evaluation.schemas import ETHNICITY_GROUPS as ETHNICITY  # noqa: E402 - defined once, in schemas
 _ETHNICITY_P = np.array([0.88, 0.025, 0.025, 0.03, 0.01, 0.03])
 _SERIOUS = tuple(OFFENCE_GROUPS.index(g) for g in
                  ("violence_with_injury", "robbery", "sexual", "burglary", "drug_supply", "weapons", "arson"))

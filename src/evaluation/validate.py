@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors
 
+from evaluation.errors import EvaluationError
 from evaluation.schemas import (COLUMN_KINDS, COUNTED_DISPOSALS, EVENT_DATE_COLUMNS, LATEST_RECORD_COLUMNS,
                                 MAX_AGE_YEARS, MISSING_TEXT, NOT_COUNTED_DISPOSALS, PENDING_DISPOSAL,
                                 REQUIRED_TABLES, RULES_VERSION, SCHEMAS, TABLES, is_identifying)
@@ -55,7 +56,7 @@ _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
 
-class DataError(ValueError):
+class DataError(EvaluationError):
     """A table cannot be used.
 
     ``str(error)`` names the file, column, problem and the first offending line numbers, and never a value of an

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from evaluation.errors import EvaluationError
 from evaluation.schemas import OFFENCE_GROUPS  # noqa: E402 - the code list is defined once, in schemas
 NOT_SIGNIFICANT = "no reliable evidence of savings"
 
@@ -68,7 +69,7 @@ def _range(lo: float, hi: float) -> str:
     return f"{gbp(lo)}{NBSP}to{NBSP}{gbp(hi)}"
 
 
-class VfmError(ValueError):
+class VfmError(EvaluationError):
     """Value-for-money inputs are unusable; the message names the file/argument and key."""
 
 
@@ -421,7 +422,7 @@ def value_for_money(
 ETE_STATUSES = ("employment", "education_training", "none", "unknown")
 
 
-class EteError(ValueError):
+class EteError(EvaluationError):
     """ETE records missing or unusable; the message names the file/table, column and how many rows."""
 
 

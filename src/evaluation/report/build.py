@@ -59,10 +59,11 @@ TEMPLATES_BY_DESIGN: dict[str, str] = {
     "delivery": "delivery_report.ipynb",
 }
 
+from evaluation.errors import EvaluationError
 from evaluation.schemas import TABLES as WORLD_TABLES  # noqa: E402 - the table list is defined once, in schemas
 
 
-class BuildError(RuntimeError):
+class BuildError(EvaluationError, RuntimeError):
     """A build cannot start (bad argument, missing world); the message names the argument or path."""
 
 

@@ -32,11 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from evaluation.errors import EvaluationError
+
 PUBLISHED_CLASS = "evaluation-published"
 _ATTR = "evaluation.published"
 
 
-class GuardError(RuntimeError):
+class GuardError(EvaluationError, RuntimeError):
     """An output holds identifying values or person-level rows. The message is publishable (counts, output names,
     cell numbers; never the values)."""
 

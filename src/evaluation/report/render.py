@@ -37,6 +37,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from evaluation.errors import EvaluationError
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -174,7 +176,7 @@ def html_to_pdf(html: str, path: Path | str, base_url: str | None = None) -> Pat
 
 
 # ------------------------------------------------------------------------------------------------- safety
-class UnsafeOutput(RuntimeError):
+class UnsafeOutput(EvaluationError, RuntimeError):
     """A rendered output would carry something live (an attachment, a fetched file); the message names the
     output, never the content."""
 
