@@ -6,6 +6,7 @@ mapping) on the session's small synthetic world; one slow test runs the real tem
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -321,3 +322,58 @@ def test_real_templates_build_and_hold_no_person_ids(small_world, tmp_path):
 
     for pid in ("pathways-out", "capacity-building", "project-adder"):
         check_published(json.loads((out / pid / "results.json").read_text()))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_a_killed_build(tmp_path):
+    """``kill -9`` of a build leaves no worker behind to publish later (issue 10). Checked by hand to fail with the
+    prctl call in ``build._worker_init`` removed: the worker then outlived its parent and printed its pid file."""
+    import signal
+    import subprocess
+    import time
+
+    pidfile = tmp_path / "worker.pid"
+    script = f"""
+import multiprocessing as mp, os, time
+from concurrent.futures import ProcessPoolExecutor
+from evaluation.report.build import _worker_init
+
+def job(path):
+    open(path, "w").write(str(os.getpid()))
+    time.sleep(60)
+
+if __name__ == "__main__":
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool:
+        pool.submit(job, {str(pidfile)!r}).result()
+"""
+    (tmp_path / "build_like.py").write_text(script)  # spawned workers import the job from a file, not from -c
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "build_like.py")])
+    try:
+        for _ in range(600):
+            if pidfile.exists() and pidfile.read_text():
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the worker never started")
+        worker = int(pidfile.read_text())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        for _ in range(100):
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            # a killed worker is reaped by init; a zombie no longer runs
+            try:
+                if open(f"/proc/{worker}/stat").read().split(") ")[1].startswith("Z"):
+                    break
+            except OSError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            pytest.fail("the worker outlived its killed build")
+    finally:
+        if parent.poll() is None:
+            parent.kill()

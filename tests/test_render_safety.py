@@ -231,3 +231,23 @@ def test_tables_from_content_table_are_marked_and_derived_frames_are_not():
     bad.outputs = [nbformat.v4.new_output("display_data", data={"text/html": pd.DataFrame({"age": [31]})._repr_html_()})]
     nb.cells = [ok, bad]
     assert guard.unpublished_tables(nb) == ["cell 2 [display(people.head())]"]
+
+
+def test_printed_rows_are_refused_like_displayed_ones():
+    """print(df) and a Series' text repr bypass the HTML table formatter: the guard refuses them too (issue 10)."""
+    from evaluation.report import guard
+
+    people = pd.DataFrame({"age": [31, 42, 17], "district": ["Norwich", "Breckland", "Norwich"]})
+    nb = nbformat.v4.new_notebook()
+    printed = nbformat.v4.new_code_cell("print(people)")
+    printed.outputs = [nbformat.v4.new_output("stream", name="stdout", text=str(people) + "\n")]
+    series = nbformat.v4.new_code_cell("people['age']")
+    series.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": str(people["age"])},
+                                             execution_count=2)]
+    warned = nbformat.v4.new_code_cell("import warnings; warnings.warn('x')")
+    warned.outputs = [nbformat.v4.new_output("stream", name="stderr", text="UserWarning: x\n")]
+    value = nbformat.v4.new_code_cell("len(people)")
+    value.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "3"}, execution_count=4)]
+    nb.cells = [printed, series, warned, value]
+    assert guard.unpublished_tables(nb) == ["cell 1 (printed output) [print(people)]",
+                                            "cell 2 (text table) [people['age']]"]

@@ -136,9 +136,27 @@ def unpublished_tables(nb: Any) -> list[str]:
     if not hasattr(nb, "cells"):
         nb = nbformat.read(str(nb), as_version=4)
     bad = []
+
+    def where(i, cell, what=""):
+        code = [ln.strip() for ln in str(cell.source).splitlines() if ln.strip() and not ln.strip().startswith("#")]
+        return f"cell {i}{what} [{code[-1][:70] if code else ''}]"
+
     for i, cell in enumerate(nb.cells, start=1):
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            html = (out.get("data") or {}).get("text/html")
+            # print(df), print(series), df.to_string(): printed text bypasses the table formatter, so a report
+            # prints nothing to stdout (text reaches it through content's escaped Markdown, tables through
+            # content.table()); stderr (warnings) stays in the executed notebook and is never rendered.
+            if out.get("output_type") == "stream" and out.get("name") == "stdout" and str(out.get("text", "")).strip():
+                bad.append(where(i, cell, " (printed output)"))
+                continue
+            data = out.get("data") or {}
+            plain = data.get("text/plain")
+            if plain is not None and not (set(data) - {"text/plain"}):
+                plain = "".join(plain) if isinstance(plain, list) else str(plain)
+                if "\n" in plain.strip():  # a Series, a list of records, a frame as text: rows, not a value
+                    bad.append(where(i, cell, " (text table)"))
+                    continue
+            html = data.get("text/html")
             if html is None:
                 continue
             html = "".join(html) if isinstance(html, list) else str(html)
@@ -148,9 +166,7 @@ def unpublished_tables(nb: Any) -> list[str]:
             for k, m in enumerate(starts):
                 rest = html[m.end(): starts[k + 1].start() if k + 1 < len(starts) else len(html)]
                 if PUBLISHED_CLASS not in m.group(0) and re.search(r"<td\b", rest, re.I):
-                    code = [ln.strip() for ln in str(cell.source).splitlines() if ln.strip()
-                            and not ln.strip().startswith("#")]
-                    bad.append(f"cell {i} [{code[-1][:70] if code else ''}]")
+                    bad.append(where(i, cell))
                     break
     return list(dict.fromkeys(bad))
 
