@@ -130,3 +130,39 @@ def test_value_for_money_head_counts_are_disclosure_controlled(pathways):
     for k, f in reg.figures.items():
         if k.startswith("vfm.") and k.split(".")[1] in {"participants", "completers"}:
             assert f.unit == "people"
+
+
+def test_ete_figures_are_registered_rounded_and_small_parts_withheld():
+    """ETE (issue 11, item 7): every figure in the register; a small part of 'in ETE at exit' is suppressed and
+    cannot be worked out from the total and the other part; the rate that would give it back is withheld."""
+    import pandas as pd
+
+    from evaluation.disclosure import check_register, protect_register
+    from evaluation.estimates import _register_ete
+    from evaluation.register import Register
+
+    rows = [("ete.at_start", "In ETE when they started", 15, 136, "who started"),
+            ("ete.at_exit", "In ETE when they left", 48, 127, "who left with a known status"),
+            ("ete.at_exit.employment", "  of which employment", 45, 127, "who left with a known status"),
+            ("ete.at_exit.education_training", "  of which education or training", 3, 127,
+             "who left with a known status")]
+    t = pd.DataFrame(rows, columns=["id", "measure", "count", "denominator", "denominator_label"])
+    t["rate"] = t["count"] / t["denominator"]
+
+    class Ete:
+        table = t
+        started = 136
+
+    class Ev:
+        ete = Ete
+
+    reg = Register()
+    _register_ete(reg, Ev)
+    protect_register(reg)
+    check_register(reg)
+    assert reg["ete.at_exit.education_training.count"].status == "suppressed"
+    assert reg.display("ete.at_exit.education_training.rate") == "–"  # withheld: rate × 127 gives 3 back
+    # the total and the other part cannot both be exact (48 − 45 = 3)
+    assert not (reg["ete.at_exit.count"].status == "shown" and reg["ete.at_exit.employment.count"].status == "shown")
+    assert reg["ete.at_start.count"].status == "rounded" and reg.value("ete.at_start.count") == 15
+    assert reg.value("ete.at_start.denominator") == 135

@@ -98,8 +98,21 @@ def test_one_denominator_chain_named_in_the_text():
 def test_unit_cost_caveat_is_kept_in_the_statement():
     r = vfm.value_for_money("pathway-out-adder", effect=-0.3, ci=(-0.5, -0.1), p_value=0.003,
                             eligible_participants=60, mix=MIX, participants=76)
-    assert "press summary only" in r.text() and "press summary only" in r.caveat()
-    assert "provisional" in r.to_dict()["statement"] and "press summary only" in r.to_dict()["caveat"]
+    # said once: the statement gives the figures, the caveat where the unit costs come from and how far checked
+    assert "press summary only" not in r.text() and "press summary only" in r.caveat()
+    assert "provisional" in r.to_dict()["caveat"] and "press summary only" in r.to_dict()["caveat"]
+
+    from evaluation.register import Register
+
+    class Ev:  # the report's value-for-money section prints both, the caveat once
+        vfm = r
+
+        @staticmethod
+        def register():
+            return Register()
+    from evaluation.report.content import vfm_text
+
+    assert vfm_text(Ev).count("press summary only") == 1
     assert "VfmResult(" in repr(r) and "\n" not in repr(r)
 
 
@@ -219,3 +232,12 @@ def test_ete_bad_input_is_named_without_ids():
     assert "P0" not in str(exc.value)
     with pytest.raises(vfm.EteError, match="ETE records"):
         vfm.ete_outcomes(SimpleNamespace(referrals=w.referrals, path="/nonexistent"), "pathway-out-adder")
+
+
+def test_statement_prints_counts_as_the_report_publishes_them():
+    """An exact "134 of 136" in the prose would undo the rounding that hides 2 unmatched people (issue 11)."""
+    eff = vfm.value_for_money("pathway-out-adder", effect=-0.3, ci=(-0.5, -0.1), p_value=0.003,
+                              eligible_participants=136, matched_participants=134, mix=MIX, participants=160)
+    assert "of 136 with a full follow-up" in eff.text()
+    t = eff.text(shown={"analysed": "135", "matched": "134", "referred": "160"})
+    assert "of 135 with a full follow-up" in t and "136" not in t

@@ -141,6 +141,7 @@ SCHEMA: dict[str, Key] = {
         "measure": Key("str", choices=MEASURES),
         "label": Key("str", nullable=True),
         "first_time_entrants": Key("bool"),
+        "ete": Key("bool"),
     }),
     "matching": Key("block", nullable=True, keys={
         "covariates": Key("list", choices=COVARIATES),
@@ -196,6 +197,7 @@ class OutcomeWindow(_Options):
     measure: str = "proven_reoffending"
     label: str | None = None
     first_time_entrants: bool = False
+    ete: bool = False  # also report education, training and employment outcomes (the provider's ``ete`` table)
 
 
 @dataclass(frozen=True)

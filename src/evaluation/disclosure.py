@@ -276,7 +276,7 @@ def round_base(n: int, base: int = 5) -> int:
     return int(base * math.floor(n / base + 0.5))
 
 
-def protect_register(reg, *, round_sections=("attrition", "profile", "risk")) -> None:
+def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "ete")) -> None:
     """Disclosure control over a whole :class:`evaluation.register.Register`, in place; then :func:`check_register`.
 
     1. **Rounding** (ONS practice): counts of people in ``round_sections`` are published rounded to ``reg.base``
@@ -324,14 +324,23 @@ def protect_register(reg, *, round_sections=("attrition", "profile", "risk")) ->
 
 
 def _partners(reg, target: str) -> list[str]:
+    """Published figures whose suppression could protect ``target``: those in its relations, else (when those are
+    all rounded or hidden, e.g. a part = total − other part, where the total and the other part are each given
+    back by a published rate) those in the relations of the figures it is related to, one step further."""
+    live = _live_relations(reg)
     out = []
-    for r in _live_relations(reg):
+    for r in live:
         if target not in r.terms:
             continue
         for k in list(r.terms) + list(r.via):
             f = reg.figures[k]
             if k != target and f.status == "shown":
                 out.append(k)
+    if not out:
+        near = {k for r in live if target in r.terms for k in r.terms if k != target}
+        for r in live:
+            if near & set(r.terms):
+                out += [k for k in list(r.terms) + list(r.via) if k != target and reg.figures[k].status == "shown"]
     def key(k):
         f = reg.figures[k]
         return (f.unit != "people", f.exact, f.value == 0, f.value if isinstance(f.value, (int, float)) else 0)

@@ -77,6 +77,7 @@ class ProgrammeEvaluation:
     notes: list = field(default_factory=list)
     subanalyses: dict = field(default_factory=dict)
     vfm: Any | None = None  # evaluation.vfm.VfmResult when the config publishes the programme's funding
+    ete: Any | None = None  # evaluation.vfm.EteResult when the config sets outcome.ete (descriptive, participants)
 
     # ----------------------------------------------------------------------------------------------- helpers
     @property
@@ -296,6 +297,7 @@ def build_register(ev: "ProgrammeEvaluation"):
                                f"change from the previous stage to '{r['stage']}' ({col})", "attrition",
                                "consecutive attrition stages")
             prev = fid
+    _register_ete(reg, ev)
     n = ev.n_analysed
     reg.count("n.participants", "Participants analysed (matched)", n, "headline", exact=True)
     if "attrition.matched.participants" in reg:
@@ -425,6 +427,8 @@ def build_register(ev: "ProgrammeEvaluation"):
     if ev.vfm is not None:
         people = {"participants", "completers", "eligible_participants", "treated_reoffenders", "referred"}
         for k, v in _clean(ev.vfm.to_dict()).items():
+            if k == "statement":  # prose with counts in it: the report words it from the checked figures
+                continue
             if k in people and isinstance(v, (int, float)):
                 # counts of people behind the cost per head: under disclosure control like every other count
                 reg.count(f"vfm.{_slug(k)}", k.replace("_", " "), v, "vfm")
@@ -439,6 +443,44 @@ def build_register(ev: "ProgrammeEvaluation"):
             elif isinstance(v, str):
                 reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "text", "vfm")
     return reg
+
+
+def _register_ete(reg, ev) -> None:
+    """Education, training and employment (descriptive, participants only): each measure's count of people and
+    its denominator, with the relations a reader can form (the rate gives the count back; employment plus
+    education or training is everyone in ETE at exit; a denominator less its count is the people not in ETE)."""
+    ete = getattr(ev, "ete", None)
+    if ete is None:
+        return
+    from evaluation.register import slug as _slug
+
+    t = ete.table
+    for r in t.itertuples(index=False):
+        stem = r.id
+        reg.count(f"{stem}.count", f"{r.measure.strip()}: people", r.count, "ete", denominator=f"{stem}.denominator")
+        if f"{stem}.denominator" not in reg:
+            reg.count(f"{stem}.denominator", f"{r.measure.strip()}: out of ({r.denominator_label})", r.denominator,
+                      "ete")
+        reg.add(f"{stem}.rate", f"{r.measure.strip()}: rate", None if not r.denominator else float(r.rate),
+                "proportion", "ete", denominator=f"{stem}.denominator")
+        reg.difference(f"{stem}.denominator", f"{stem}.count", f"hidden.{stem}.not", f"{r.measure.strip()}: not "
+                       "in ETE", "ete", "denominator less the people in ETE")
+        if r.denominator:
+            reg.relate({f"{stem}.count": 1.0}, float(r.rate) * int(r.denominator), "rate times its denominator",
+                       via=(f"{stem}.rate",))
+        reg.meta.setdefault("ete_rows", []).append((stem, r.measure, r.denominator_label))
+    same = {}
+    for r in t.itertuples(index=False):  # rows over the same people: one denominator a reader sees several times
+        first = same.setdefault((r.denominator_label, int(r.denominator)), r.id)
+        if first != r.id:
+            reg.relate({f"{first}.denominator": 1.0, f"{r.id}.denominator": -1.0}, 0.0, "the same denominator")
+    parts = [f"ete.at_exit.{k}.count" for k in ("employment", "education_training")]
+    if "ete.at_exit.count" in reg and all(p in reg for p in parts):
+        reg.relate({"ete.at_exit.count": 1.0, parts[0]: -1.0, parts[1]: -1.0}, 0.0,
+                   "employment plus education or training is everyone in ETE at exit")
+    started = "attrition." + _slug("Started (index date = start date)") + ".participants"
+    if "ete.at_start.denominator" in reg and started in reg and reg[started].value == ete.started:
+        reg.relate({"ete.at_start.denominator": 1.0, started: -1.0}, 0.0, "the same people in two places")
 
 
 def _register_survival(reg, ev) -> None:
@@ -530,6 +572,13 @@ def evaluate_programme(world, programme: Programme | str, *, extract_date=None, 
                        _attrition(cohort, full), seed)
     if programme.get("funding_gbp") and result.design is not None:
         result.vfm = _value_for_money(result, world)
+    if programme.outcome.get("ete"):
+        from evaluation.vfm import EteError, ete_outcomes
+
+        try:
+            result.ete = ete_outcomes(world, programme, result)
+        except EteError as exc:
+            result.notes.append(f"Education, training and employment outcomes not reported: {exc}")
     if programme.get("completers_analysis"):
         treated = full["treat"] == 1
         keep = ~treated | (full["completion_status"].astype("string") == "completed")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -281,20 +281,32 @@ class VfmResult:
                 ("Benefit–cost ratio", self.bcr, *self.bcr_ci)]
         return pd.DataFrame(rows, columns=["figure", "value", "lower", "upper"]).assign(price_year=self.price_year)
 
-    def text(self) -> str:
-        """Plain-English statement for a funder, naming the N behind each figure (one denominator chain)."""
+    def text(self, shown: Mapping[str, str] | None = None) -> str:
+        """Plain-English statement for a funder, naming the N behind each figure (one denominator chain).
+
+        Parameters
+        ----------
+        shown : mapping, optional
+            The counts as the report publishes them (``referred``, ``matched``, ``analysed`` → text, e.g. a
+            rounded or suppressed figure from the report's register), so the statement never prints a count more
+            exactly than the report's own tables do (an exact "134 of 136" would undo the rounding that hides a
+            small number of unmatched people). Default: the exact counts (library use, not a report).
+        """
         cpp = self.costs.get("cost_per_participant")
         n = self.denominators
         referred = n.get("referred", self.costs.get("participants"))
         matched = n.get("matched", self.avoided.get("eligible_participants"))
-        s = (f"The programme cost £{self.funding:,.0f} for the {referred:,} people referred, about £{cpp:,.0f} per "
-             "person referred")
+        shown = dict(shown or {})
+        fmt = {k: shown.get(k) or (f"{v:,}" if isinstance(v, (int, np.integer)) else str(v))
+               for k, v in (("referred", referred), ("matched", matched), ("analysed", n.get("analysed")))}
+        s = (f"The programme cost £{self.funding:,.0f} for the {fmt['referred']} people referred, about £{cpp:,.0f} "
+             "per person referred")
         if "cost_per_completer" in self.costs and not math.isnan(self.costs["cost_per_completer"]):
             s += f" and £{self.costs['cost_per_completer']:,.0f} per person who completed it"
         s += f" ({self.price_year} prices). "
-        chain = f"The effect on reoffending was estimated for the {matched:,} participants who could be matched"
+        chain = f"The effect on reoffending was estimated for the {fmt['matched']} participants who could be matched"
         if n.get("analysed") and n["analysed"] != matched:
-            chain += f" (of {n['analysed']:,} with a full follow-up)"
+            chain += f" (of {fmt['analysed']} with a full follow-up)"
         chain += (", so any saving below is for those people only; the other referrals add cost but no counted "
                   "benefit. ") if referred and matched and referred != matched else ". "
         s += chain
@@ -312,10 +324,7 @@ class VfmResult:
         if self.not_valued:
             s += (f" {100 * (1 - self.valued_share):.0f}% of reoffences are in offence groups with no published unit "
                   "cost here and are valued at £0, so the benefit is understated.")
-        if self.unit_cost_checked:
-            s += (f" Unit costs checked: {self.unit_cost_checked}; the money figures are provisional until they are "
-                  "verified.")
-        return s
+        return s  # where the unit costs come from and how far they were checked: :meth:`caveat`, said once
 
     def plot(self, ax=None):
         """Benefit–cost ratio with its 95% interval against the break-even line (ratio 1)."""

@@ -61,13 +61,21 @@ class Cover:
     def from_programme(cls, programme, *, extract_date=None, build_date: dt.datetime | None = None,
                        commit: str = "") -> "Cover":
         """Cover facts from an :class:`evaluation.config.Programme`."""
-        kinds = {"individual": "Impact evaluation: one-year proven reoffending",
+        from evaluation.report.guidance import ASSUMED, is_assumed
+
+        label = str((getattr(programme, "outcome", None) or {}).get("label") or "proven reoffending").strip()
+        kinds = {"individual": f"Impact evaluation: one-year {label}",
                  "delivery_and_individual": "Delivery and impact evaluation",
                  "area": "Area-level evaluation", "delivery": "Delivery report"}
+
+        def fact(key, text):  # facts not in the programme's public pages are marked, as in the report body
+            return f"{text} ({ASSUMED})" if is_assumed(programme, key) else text
+
         funders = ", ".join(programme.get("funders") or []) or "not stated"
+        period = (fact("start", f"{programme.start:%B %Y}") + " – " + fact("end", f"{programme.end:%B %Y}"))
         return cls(
-            title=programme.name, provider=programme.provider, funders=funders,
-            period=f"{programme.start:%B %Y} – {programme.end:%B %Y}",
+            title=programme.name, provider=fact("provider", programme.provider), funders=fact("funders", funders),
+            period=period,
             extract_date=f"{_as_date(extract_date):%d %B %Y}" if extract_date else "",
             build_date=f"{(build_date or dt.datetime.now()):%d %B %Y}",
             kind=kinds.get(programme.design, "Programme evaluation report"),
