@@ -76,3 +76,13 @@ def test_base_is_a_value_error_so_old_handlers_still_catch():
     for cls in (ConfigError, OutcomeInputError):
         with pytest.raises(ValueError):
             raise cls("x")
+
+
+def test_cli_turns_library_errors_into_one_line_and_exit_2(tmp_path, capsys):
+    """Bad input at the command line: one line naming the problem, exit status 2, no traceback (issue 10/12)."""
+    from evaluation.__main__ import main
+
+    assert main(["outcomes", "--world", str(tmp_path / "no-such-world")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("outcomes: ") and "no such world folder" in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1

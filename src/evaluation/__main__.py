@@ -40,7 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    result = args.func(args)
+    from evaluation.errors import EvaluationError
+
+    try:
+        result = args.func(args)
+    except EvaluationError as exc:  # bad input or configuration: one clear line (messages never quote identifiers)
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

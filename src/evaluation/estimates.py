@@ -557,14 +557,19 @@ def evaluate_programme(world, programme: Programme | str, *, extract_date=None, 
     """
     from evaluation.cohort import build_cohort
     from evaluation.config import load_programme
-    from evaluation.outcomes import _world_extract_date
+    from evaluation.validate import extract_date as world_extract_date
 
     if isinstance(programme, str):
         programme = load_programme(programme)
     if not programme.is_individual:
         raise ValueError(f"programme '{programme.id}': design '{programme.design}' has no individual participants; "
                          "use evaluation.area or evaluation.delivery")
-    extract = pd.Timestamp(extract_date).date() if extract_date is not None else _world_extract_date(world)
+    # the one extract-date rule (validate.extract_date); a date given by the caller is checked by the loader/CLI
+    extract = pd.Timestamp(extract_date).date() if extract_date is not None else world_extract_date(world)
+    if extract is None:
+        from evaluation.outcomes import OutcomeInputError
+
+        raise OutcomeInputError("world: cannot tell the extract date (no dated offence records); pass extract_date")
     if cohort is None:
         cohort = build_cohort(world, programme, seed=seed)
     full = _with_outcomes(cohort, world, programme, extract)

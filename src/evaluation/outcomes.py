@@ -799,35 +799,6 @@ def headline_table(outcomes: pd.DataFrame, treat, *, threshold: int = 5) -> pd.D
     return pd.DataFrame(rows).set_index("group")
 
 
-def _world_extract_date(world, path=None) -> dt.date:
-    """The extract date: ``world.extract_date`` when the loader provides it, else ``extract_date`` in the world's
-    ``meta.json``, else the latest date in the offences, contacts and referrals tables (a lower bound)."""
-    value = getattr(world, "extract_date", None)
-    if value is not None:
-        return pd.Timestamp(value).date()
-    if path is not None:
-        import json
-        from pathlib import Path
-
-        meta = Path(path) / "meta.json"
-        if meta.exists():
-            value = json.loads(meta.read_text()).get("extract_date")
-            if value:
-                return pd.Timestamp(value).date()
-    latest = []
-    for table, cols in (("offences", ("offence_date", "disposal_date")), ("contacts", ("contact_date",)),
-                        ("referrals", ("referral_date", "start_date", "end_date"))):
-        df = getattr(world, table, None)
-        if df is None:
-            continue
-        for c in cols:
-            if c in df.columns and df[c].notna().any():
-                latest.append(pd.to_datetime(df[c]).max())
-    if not latest:
-        raise OutcomeInputError("world: cannot tell the extract date (no dated records); pass --extract-date")
-    return max(latest).date()
-
-
 __all__ = ["COUNTED_DISPOSALS", "NOT_COUNTED_DISPOSALS", "WAITING_NOT_ENDED", "OUTCOME_COLUMNS", "OutcomeInputError",
            "DEFINITION_SQL", "BOUNDS_SQL", "PROVEN_REOFFENDING_SQL", "PROVEN_OFFENCES_SQL", "PRIOR_RECORD_SQL", "add_months",
            "proven_reoffending", "survival_view", "first_time_entry", "proven_offences", "summarise",

@@ -10,14 +10,16 @@ import pandas as pd
 
 from evaluation.cohort import build_cohort
 from evaluation.config import PROGRAMME_IDS, default_world, load_programmes
-from evaluation.outcomes import _world_extract_date, headline_table, proven_reoffending
+from evaluation.outcomes import headline_table, proven_reoffending
 
 
 def _run_cli(args) -> int:
-    from evaluation.validate import load_world
+    from evaluation.validate import check_extract_date, extract_date, load_world
 
     world = load_world(args.world)
-    extract = pd.Timestamp(args.extract_date).date() if args.extract_date else _world_extract_date(world, args.world)
+    # the one extract-date rule: the world's own, or a given date checked against the data and today
+    extract = (check_extract_date(world, args.extract_date, allow_after_data=args.allow_extract_date_after_data)
+               if args.extract_date else extract_date(world))
     programmes = load_programmes()
     wanted = [args.programme] if args.programme else [p for p, c in programmes.items() if c.is_individual]
     print(f"World: {args.world}   extract date: {extract}")
@@ -42,6 +44,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--programme", choices=PROGRAMME_IDS, default=None, help="one programme only")
     p.add_argument("--extract-date", default=None,
                    help="data extract date YYYY-MM-DD (default: the world's, else its latest record date)")
+    p.add_argument("--allow-extract-date-after-data", action="store_true",
+                   help="accept an extract date after the latest record (the extract really was taken then)")
     p.set_defaults(func=_run_cli)
 
 
