@@ -243,7 +243,12 @@ class ProgrammeEvaluation:
             "figures": reg.to_json(),
             "findings": [f.sentence for f in self.findings],
             "notes": list(self.notes),
-            "subanalyses": {k: {"analysis": v.label, "prefix": k, "findings": [f.sentence for f in v.findings],
+            # a sub-analysis (e.g. completers, a selected group) is context, never evidence on its own: its
+            # sentences say so wherever they are read (results.json is read without the report around it)
+            "subanalyses": {k: {"analysis": v.label, "prefix": k, "status": "secondary (not evidence of the "
+                                "programme's effect)",
+                                "findings": [f"Secondary analysis ({v.label}), not evidence that the programme "
+                                             f"works: {f.sentence[:1].lower() + f.sentence[1:]}" for f in v.findings],
                                 "notes": list(v.notes)} for k, v in self.subanalyses.items()},
         }
 
@@ -371,17 +376,42 @@ def build_register(ev: "ProgrammeEvaluation"):
                       hidden=True)
             reg.relate({"hidden.fte.participants": 1.0}, k, "first-time entrant rate times N",
                        via=("fte.participants",))
+        if "fte.comparison" in reg:
+            # the comparison rate times the group size gives (about) the count back: a rate of 2% of 119 people
+            # says 2 people, so the rate is withheld when that count is small
+            e = ev.effects["first_time_entrant"]
+            kc = int(round(float(e.mean_control) * len(ctrl)))
+            reg.count("hidden.fte.comparison", "First-time entrants among the matched comparison group", kc,
+                      "headline", hidden=True)
+            reg.relate({"hidden.fte.comparison": 1.0}, kc, "first-time entrant rate times N",
+                       via=("fte.comparison",))
+    # a per-100 figure is the rate again: it gives the same count back
+    for key, stem in (("rate", "rate"), ("frequency", "frequency")):
+        for g in ("participants", "comparison"):
+            if f"per100.{key}.{g}" in reg and f"{stem}.{g}" in reg:
+                reg.together([f"{stem}.{g}", f"per100.{key}.{g}"])
+    if "per100.rate.participants" in reg:
+        reg.relate({"reoffenders.participants": 1.0}, ev.effects["reoffended"].mean_treated * n,
+                   "participants' rate per 100 times N", via=("per100.rate.participants",))
     # ---- profile: participants analysed, all eligible participants, matched comparison
     pre = ev.analysis[ev.analysis["treat"] == 1]
     frames = {"participants": md[md["treat"] == 1], "prematch": pre, "comparison": ctrl}
     totals = {"participants": "n.participants", "comparison": "n.comparison"}
-    reg.count("profile.total.prematch", "All eligible participants (before matching)", len(pre), "profile")
-    totals["prematch"] = "profile.total.prematch"
+    # When fewer than `threshold` eligible participants went unmatched, the pre-match column differs from the
+    # analysed one only by those few people: even rounded, its categories would show what they were like
+    # (attribute disclosure; no linear check sees it). The column is then not published, and the report says so.
+    unmatched = len(pre) - int(n)
+    show_prematch = not (0 < unmatched < ev.threshold)
+    reg.meta["profile_prematch"] = show_prematch
+    groups = ("participants", "prematch", "comparison") if show_prematch else ("participants", "comparison")
+    if show_prematch:
+        reg.count("profile.total.prematch", "All eligible participants (before matching)", len(pre), "profile")
+        totals["prematch"] = "profile.total.prematch"
     cols = {g: _profile_columns(f) for g, f in frames.items()}
     for char in cols["prematch"]:
         cats = sorted(set(cols["prematch"][char].dropna()) | set(cols["comparison"].get(char, pd.Series()).dropna()),
                       key=lambda c: (c in ("Unknown", "Not known"), c))
-        for g in ("participants", "prematch", "comparison"):
+        for g in groups:
             counts = cols[g][char].value_counts()
             ids = []
             for cat in cats:
@@ -390,7 +420,7 @@ def build_register(ev: "ProgrammeEvaluation"):
                 f.meta.update(characteristic=char, category=cat)
                 ids.append(fid)
             reg.relate({**{i: 1.0 for i in ids}, totals[g]: -1.0}, 0.0, f"{char} categories add to the total")
-        for cat in cats:
+        for cat in cats if show_prematch else ():
             base = f"profile.{_slug(char)}.{_slug(cat)}"
             reg.difference(f"{base}.prematch", f"{base}.participants", f"hidden.unmatched.{_slug(char)}.{_slug(cat)}",
                            f"{char}: {cat} among unmatched participants", "profile", "pre-match minus matched")
@@ -428,6 +458,8 @@ def build_register(ev: "ProgrammeEvaluation"):
         people = {"participants", "completers", "eligible_participants", "treated_reoffenders", "referred"}
         for k, v in _clean(ev.vfm.to_dict()).items():
             if k == "statement":  # prose with counts in it: the report words it from the checked figures
+                continue
+            if k in ("bcr", "bcr_ci") and not ev.vfm.significant:  # "no benefit–cost ratio can be claimed"
                 continue
             if k in people and isinstance(v, (int, float)):
                 # counts of people behind the cost per head: under disclosure control like every other count

@@ -65,8 +65,12 @@ def gbp(x: float) -> str:
 
 
 def _range(lo: float, hi: float) -> str:
-    """``'−£92,420 to £18,000'`` with non-breaking spaces, so a range never splits across lines."""
-    return f"{gbp(lo)}{NBSP}to{NBSP}{gbp(hi)}"
+    """``'−£92,000 to £18,000'`` with non-breaking spaces, so a range never splits across lines; the bounds of an
+    interval are rounded to the nearest £1,000 (to £100 below £10,000): more digits would be false precision."""
+    def r(x):
+        step = 1000 if max(abs(lo), abs(hi)) >= 10_000 else 100
+        return step * round(x / step)
+    return f"{gbp(r(lo))}{NBSP}to{NBSP}{gbp(r(hi))}"
 
 
 class VfmError(EvaluationError):
@@ -297,7 +301,9 @@ class VfmResult:
         referred = n.get("referred", self.costs.get("participants"))
         matched = n.get("matched", self.avoided.get("eligible_participants"))
         shown = dict(shown or {})
-        fmt = {k: shown.get(k) or (f"{v:,}" if isinstance(v, (int, np.integer)) else str(v))
+        # a count given as "" in `shown` is left out of the prose (e.g. a rounded count beside an exact one would
+        # give back their small difference)
+        fmt = {k: shown[k] if k in shown else (f"{v:,}" if isinstance(v, (int, np.integer)) else str(v))
                for k, v in (("referred", referred), ("matched", matched), ("analysed", n.get("analysed")))}
         s = (f"The programme cost £{self.funding:,.0f} for the {fmt['referred']} people referred, about £{cpp:,.0f} "
              "per person referred")
@@ -305,14 +311,14 @@ class VfmResult:
             s += f" and £{self.costs['cost_per_completer']:,.0f} per person who completed it"
         s += f" ({self.price_year} prices). "
         chain = f"The effect on reoffending was estimated for the {fmt['matched']} participants who could be matched"
-        if n.get("analysed") and n["analysed"] != matched:
+        if n.get("analysed") and n["analysed"] != matched and fmt["analysed"]:
             chain += f" (of {fmt['analysed']} with a full follow-up)"
         chain += (", so any saving below is for those people only; the other referrals add cost but no counted "
                   "benefit. ") if referred and matched and referred != matched else ". "
         s += chain
         if not self.significant:
-            s += (f"The analysis found {NOT_SIGNIFICANT}: the effect on reoffending was not statistically reliable "
-                  f"(p{NBSP}={NBSP}{self.p_value:.2f}), so the savings could be anywhere from "
+            s += (f"The analysis found {NOT_SIGNIFICANT}: the effect on the number of proven reoffences was not "
+                  f"statistically reliable (p{NBSP}={NBSP}{self.p_value:.2f}), so the savings could be anywhere from "
                   f"{_range(*self.benefit_ci)} (a figure below zero is extra cost) and no benefit–cost ratio can be "
                   "claimed.")
         else:
@@ -323,7 +329,8 @@ class VfmResult:
                   f"£{self.bcr_ci[0]:.2f}{NBSP}and{NBSP}£{self.bcr_ci[1]:.2f}).")
         if self.not_valued:
             s += (f" {100 * (1 - self.valued_share):.0f}% of reoffences are in offence groups with no published unit "
-                  "cost here and are valued at £0, so the benefit is understated.")
+                  "cost here and are valued at £0, so the money figures understate the size of any effect, "
+                  "whichever way it goes.")
         return s  # where the unit costs come from and how far they were checked: :meth:`caveat`, said once
 
     def plot(self, ax=None):

@@ -87,8 +87,7 @@ def summary(ev) -> str:
              if p.design == "delivery_and_individual" else "")
     lines = [f"## Summary\n\n{_escape(p.get('description', '').strip())}\n",
              f"This evaluation compares the {n} participants analysed{scope} — {ev.label} — with a comparison group "
-             "of similar people who did not take part, matched on their age, sex, offending history, drug misuse "
-             f"and area. It measures {measure} in the year after they started, as the Ministry of Justice defines "
+             f"of similar people who did not take part, matched on their {matched_on(p)}. It measures {measure} in the year after they started, as the Ministry of Justice defines "
              "it.\n"]
     if not ev.effects:
         lines[1] = (f"This evaluation set out to compare participants ({ev.label}) with a matched comparison group "
@@ -108,12 +107,28 @@ def summary(ev) -> str:
     for f in ev.findings:
         lines.append(f"- {f.sentence}")
     d = reg.get("survival.rmst_difference")
-    if d is not None and d.value is not None:
+    # with fewer than 30 reoffenders the JDL gives no time-based headline; the days are in the time section only
+    if d is not None and d.value is not None and ev.treated_reoffenders >= wording.MIN_REOFFENDERS:
         offence = "proven offence" if label else "proven reoffence"
         lines.append(f"- {wording.days_finding(d.value, d.lower, d.upper, ev.treated_reoffenders, offence=offence)}")
     for note in ev.notes:
         lines.append(f"\n*{_escape(note)}*")
     return "\n".join(lines)
+
+
+_COVARIATE_WORDS = {"age": "age", "male": "sex", "prior_offences": "offending history",
+                    "prior_drug": "offending history", "drug_misuse": "drug misuse", "norwich": "area",
+                    "yarmouth": "area", "district": "area", "sex": "sex", "ethnicity_group": "ethnic group"}
+
+
+def matched_on(programme) -> str:
+    """What the matching used, in words, from the programme's covariates (e.g. "age, offending history and area")."""
+    m = programme.matching
+    cols = list(m.get("covariates") or []) + list(m.get("exact") or [])
+    words = list(dict.fromkeys(_COVARIATE_WORDS.get(c, c.replace("_", " ")) for c in cols))
+    if not words:
+        return "recorded characteristics"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def no_estimate(ev) -> str:
@@ -189,8 +204,8 @@ def _fte_methods(p) -> str:
 
 def limitations(ev) -> str:
     """Limitations (Markdown): what the design cannot show."""
-    young = ((ev.programme.get("target_group") or {}).get("max_age") or 99) < 18
-    unmeasured = "motivation, family support or school engagement" if young else \
+    young = ((ev.programme.get("target_group") or {}).get("min_age") or 0) < 18
+    unmeasured = "motivation, peer groups or school engagement" if young else \
         "motivation, housing, relationships or employment"
     items = [
         f"Matching balances only what the data record. Things like {unmeasured} may differ between participants "
@@ -204,11 +219,20 @@ def limitations(ev) -> str:
         items.append("The provider reports that completers were less likely to reoffend. Completers are a selected "
                      "group, so the headline is the intention-to-treat comparison of everyone referred; the "
                      "completers-only comparison is shown for context and overstates the effect.")
+    if ev.design is not None:
+        reg = ev.register()
+        loose = [f for f in reg.section("balance") if f.id.endswith(".smd_after") and f.value is not None
+                 and abs(f.value) > SMD_THRESHOLD]
+        if loose:
+            named = ", ".join(f"{_escape(f.meta.get('covariate'))} (SMD {wording.signed_num(f.value, 2)})"
+                              for f in loose)
+            items.append(f"After matching, the groups still differ somewhat on {named}, beyond the ±{SMD_THRESHOLD} "
+                         "usually taken as balanced; the estimates may carry some of that difference.")
     # configuration choices a reader must know about (e.g. a disclosure threshold overridden, and why)
     items += [_escape(n) for n in getattr(ev.programme, "config_notes", ()) or ()]
     if ev.n_analysed < 60:
         items.append(f"The programme is small (fewer than 60 people analysed); a real effect of plausible size "
-                     "(the YEF Toolkit suggests mentoring reduces reoffending by about a fifth) could go undetected.")
+                     "(see the minimum detectable difference above) could go undetected.")
     return "## Limitations\n\n" + "\n".join(f"- {i}" for i in items)
 
 
@@ -344,6 +368,20 @@ def attrition(ev) -> pd.DataFrame:
                                                        "comparison": "Comparison pool"}))
 
 
+def profile_intro(ev) -> str:
+    """The heading and note of the 'Who took part' table (Markdown): which groups it shows, and why not the
+    eligible participants before matching when only a few of them went unmatched."""
+    reg = ev.register()
+    text = "## Who took part\n\nThe participants analysed"
+    if reg.meta.get("profile_prematch", True):
+        text += ", beside all eligible participants before matching and the matched comparison group. "
+    else:
+        text += (" beside the matched comparison group. All eligible participants before matching are not shown "
+                 f"separately: fewer than {ev.threshold} of them could not be matched, so the difference between "
+                 "the two columns would describe those few people. ")
+    return text + rounding_note(ev, shares=True)
+
+
 def profile(ev) -> pd.DataFrame:
     """Who took part: participants analysed, all eligible participants and the matched comparison group."""
     return table(ev.profile_table())  # through table(): the build refuses tables not marked as published
@@ -477,10 +515,21 @@ def vfm_text(ev) -> str:
     v = ev.vfm
     reg = ev.register()
     # the counts as the report's own tables publish them (rounded or suppressed by the register-wide check)
+    full = "attrition.with_a_full_follow_up_and_waiting_period.participants"
     shown = {"referred": reg.display("vfm.participants"), "matched": reg.display("n.participants"),
-             "analysed": reg.display("attrition.with_a_full_follow_up_and_waiting_period.participants")}
+             # a rounded N beside the exact matched N would give back the few unmatched: left out then
+             "analysed": reg.display(full) if full in reg and reg[full].status == "shown" else ""}
     return f"## Value for money\n\n{_escape(v.text(shown={k: t for k, t in shown.items() if t != '–'}))}\n\n" \
            f"{_escape(v.caveat())}"
+
+
+def vfm_figure(ev) -> bool:
+    """Draw the benefit–cost ratio chart only when a ratio can be claimed (a significant effect); returns whether
+    a chart was drawn. A chart under "no benefit–cost ratio can be claimed" would show what the text withholds."""
+    if ev.vfm is None or not ev.vfm.significant:
+        return False
+    ev.vfm.plot()
+    return True
 
 
 def ete_text(ev) -> str:

@@ -90,7 +90,7 @@ def say_boxes_for(name: str, *, difference: float, lower: float, upper: float, p
     # could disagree at the margin: the words then follow the interval, never the larger claim)
     significant = wording.is_significant(p, reoffenders) and (upper < 0 or lower > 0)
     can, cannot = [], []
-    rate = f"the proportion of people who have a {measure} within one year" if "offending" in measure else measure
+    rate = f"the one-year rate of {measure}"
     if significant:
         verb = "decrease" if difference < 0 else "increase"
         lo, hi = sorted((abs(lower), abs(upper)))
@@ -154,8 +154,7 @@ def say_boxes(ev) -> str:
         return ("### What you can say\n\n- No impact estimate could be made for "
                 f"{md_escape(name)}, so nothing can be said about its effect on reoffending.\n\n"
                 "### What you cannot say\n\n- Anything about the programme's effect on reoffending.")
-    measure = ("proven offending (first or repeat)"
-               if str(ev.programme.outcome.get("measure", "")).startswith("first_proven") else "proven reoffence")
+    measure = str(ev.programme.outcome.get("label") or "proven reoffending").strip()
     return say_boxes_for(name, difference=e.estimate, lower=e.ci_low, upper=e.ci_high, p=e.p_value,
                          n=int(getattr(e, "n_treated", ev.n_treated)), reoffenders=int(ev.treated_reoffenders),
                          measure=measure)
@@ -224,6 +223,13 @@ def glossary(terms: list[str] | None = None) -> str:
             raise KeyError(f"glossary: unknown term(s) {', '.join(unknown)}; known: {', '.join(GLOSSARY)}")
         keys = [k for k in keys if k in terms]
     return "## Glossary\n\n" + "\n\n".join(f"**{k}.** {GLOSSARY[k]}" for k in keys) + "\n"
+
+
+def glossary_for(ev) -> str:
+    """The glossary for one report: every term except those its measures do not use (first-time entrants only
+    where the programme reports them)."""
+    skip = set() if ev.programme.outcome.get("first_time_entrants") else {"First-time entrant"}
+    return glossary([k for k in GLOSSARY if k not in skip])
 
 
 # ------------------------------------------------------------------------------------------------------- facts

@@ -122,6 +122,14 @@ def data_quality(res: dict) -> list[str]:
     return notes
 
 
+def _fact(programme, key: str, text: str) -> str:
+    """A cover fact, marked "assumed for this illustration" when the programme's YAML lists it under ``assumed``
+    (as in the programme reports)."""
+    from evaluation.report.guidance import ASSUMED, is_assumed
+
+    return f"{text} ({ASSUMED})" if is_assumed(programme, key) else text
+
+
 def forest_plot(results: dict[str, dict], names: dict[str, str], truth: dict[str, float] | None = None):
     """Differences in the one-year proven reoffending rate (percentage points, 95% CI) across programmes.
 
@@ -137,12 +145,8 @@ def forest_plot(results: dict[str, dict], names: dict[str, str], truth: dict[str
         h = _fig(res, "rate.difference")
         if h:
             rows.append((names.get(pid, pid), h["value"], h, confidence(res), truth.get(pid)))
-        for key in (res.get("subanalyses") or {}):
-            hs = _fig(res, f"{key}.rate.difference")
-            if hs:
-                n = _fig(res, f"{key}.n.participants")
-                rows.append((f"{names.get(pid, pid)}: {key} (secondary{', N = ' + format(n['value'], ',') if n else ''})",
-                             hs["value"], hs, confidence(res, f"{key}."), truth.get(f"{pid}:{key}")))
+        # sub-analyses (e.g. completers, a selected group) are not drawn beside the programmes' headlines: an
+        # interval that alone excludes zero would draw the eye to the one result that is not evidence
     fig, ax = plt.subplots(figsize=(8.0, 0.42 * len(rows) + 1.5))
     colours = {"Evidence of an effect": "C2", "Indication only": "C1", "Inconclusive": "0.45"}
     shown_truth = False
@@ -266,9 +270,9 @@ reoffended; <b>inconclusive</b> — no reliable difference. Area-level and deliv
 their own reports.{truth_note}</p>"""]
     for pid, res in results.items():
         p = programmes[pid]
-        dq = "".join(f"<li>{html.escape(str(n))}</li>" for n in data_quality(res)) or "<li>–</li>"
+        dq = "".join(f"<li>{html.escape(str(n))}</li>" for n in data_quality(res)) or "<li>No data-quality notes.</li>"
         pages.append(f"""<section class="programme"><h2>{html.escape(p.name)}</h2>
-<p>{html.escape(p.provider)} · {p.start:%B %Y} – {p.end:%B %Y} · {_badge(confidence(res))}</p>
+<p>{html.escape(_fact(p, "provider", p.provider))} · {html.escape(_fact(p, "start", f"{p.start:%B %Y}"))} – {html.escape(_fact(p, "end", f"{p.end:%B %Y}"))} · {_badge(confidence(res))}</p>
 <h3>Headline</h3>{_headline_html(res)}
 <h3>Data quality</h3><ul>{dq}</ul>
 <p style="font-size:8pt">Full report: reports/{pid}/report.pdf</p></section>""")
