@@ -359,7 +359,8 @@ class ITSResult:
         else:
             slo = (f"{signed(self.slope_change, '+.3f')} a month (95% CI {signed(self.slope_ci[0], '+.3f')} to "
                    f"{signed(self.slope_ci[1], '+.3f')})")
-        second = (f" The trend {'changed' if self.slope_p <= self.alpha else 'did not change reliably'} afterwards: "
+        second = (f" During that period the month-on-month trend "
+                  f"{'changed' if self.slope_p <= self.alpha else 'did not change reliably'}: "
                   f"{slo}; {_p(self.slope_p)}. {AREA_CAVEAT}")
         return first + second
 
@@ -657,6 +658,14 @@ class DiDResult:
         else:
             s = head + (f"changed more than expected: {change}; {_p(self.p)}." if sig else
                         f"did not change reliably differently ({change}; {_p(self.p)}).")
+            n = len(self.placebo) if self.placebo is not None else 0
+            others = int(round(self.placebo_p * n)) - 1 if n and not math.isnan(self.placebo_p) else 0
+            if sig and others > 0 and not placebo:
+                # the p-value assumes the areas' differences are independent noise; when comparison areas given
+                # the pilot in turn show differences as large, the claim must not stand alone
+                s += (f" But {others} of the {n - 1} comparison areas showed a difference at least as large when "
+                      "each was treated in turn as if it had had the pilot (placebo test), so this difference may "
+                      "not be due to the pilot.")
         if placebo:
             s += " " + self.placebo_text()
         return s + " " + AREA_CAVEAT

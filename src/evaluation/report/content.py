@@ -622,10 +622,10 @@ def area_summary(programme, results: dict) -> str:
     area = (programme.get("area") or {})
     comp = area.get("comparison") or []
     later = any(r["its"].later is not None for r in results.values())
-    lines = [f"## Summary\n\n{programme.get('description', '').strip()}\n",
-             f"This evaluation compares monthly figures for {area.get('treated')} during the pilot "
+    lines = [f"## Summary\n\n{_escape(programme.get('description', '').strip())}\n",
+             f"This evaluation compares monthly figures for {_escape(area.get('treated'))} during the pilot "
              f"({_area_period(programme)}) with the years before it, against its own past trend (interrupted time "
-             f"series) and against {len(comp)} comparison areas ({', '.join(comp)}"
+             f"series) and against {len(comp)} comparison areas ({_escape(', '.join(comp))}"
              + ("; chosen for this illustration" if is_assumed(programme, "area.comparison") else "")
              + "; difference-in-differences)."
              + (" Months after the pilot ended are shown in the charts but are not part of any estimate." if later
