@@ -1907,7 +1907,8 @@ class MatchedSurvival:
                 at = self.cif.at([self.tau], event=c).set_index("group")
                 for g in self.km.groups:
                     what = ("Proportion proven to have reoffended" if c == 1
-                            else f"Proportion with {self.cif.label(c)} first")
+                            else f"Proportion {COMPETING_PHRASES.get(c, 'with ' + self.cif.label(c))} before any "
+                                 "proven reoffence")
                     rows.append({"measure": f"{what} by day {self.tau:g}: {self.labels.get(g, g)}",
                                  "estimate": at.loc[g, "cif"], "lower": at.loc[g, "lower"],
                                  "upper": at.loc[g, "upper"], "p_value": np.nan})
@@ -1918,7 +1919,9 @@ class MatchedSurvival:
                              "estimate": 1 - at.loc[g, "survival"], "lower": 1 - at.loc[g, "upper"],
                              "upper": 1 - at.loc[g, "lower"], "p_value": np.nan})
         hr = self.cox.hazard_ratios.iloc[0]
-        rows.append({"measure": "Hazard ratio (participants vs comparison)", "estimate": hr["hr"],
+        # with competing events the Cox model censors them: its hazard ratio is the cause-specific one
+        what = "Cause-specific hazard ratio" if self.cif is not None and len(self.cif.causes) > 1 else "Hazard ratio"
+        rows.append({"measure": f"{what} (participants vs comparison)", "estimate": hr["hr"],
                      "lower": hr["lower"], "upper": hr["upper"], "p_value": hr["p"]})
         d = self.rmst_difference
         rows.append({"measure": f"Extra days without proven reoffending in the first {self.tau:g} days",
@@ -1943,6 +1946,7 @@ class MatchedSurvival:
 
 
 COMPETING_LABELS = {1: "proven reoffence", 2: "custody", 3: "death"}
+COMPETING_PHRASES = {2: "entering custody", 3: "dying"}  # "Proportion <phrase> before any proven reoffence"
 
 
 def matched_survival(matched: Any, duration: str = "duration", event: str = "event", *, treat: str = "treat",
