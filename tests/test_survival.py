@@ -569,3 +569,95 @@ def test_matched_survival_with_competing_custody():
     matplotlib.use("Agg")
     fig = res.plot()
     assert len(fig.axes[0].get_lines()) == 4 and "\n" not in repr(res)
+
+
+# ================================================================== issue 13: reports use the cumulative incidence
+@pytest.fixture(scope="module")
+def wonder(small_world_tables):
+    """WONDER+ (adult women) on the small synthetic world: custody competes with a proven reoffence."""
+    import types
+
+    from evaluation.estimates import evaluate_programme
+
+    w = types.SimpleNamespace(**small_world_tables)
+    w.extract_date = pd.Timestamp("2024-12-31").date()
+    return evaluate_programme(w, "wonder-plus")
+
+
+def test_report_survival_is_the_cumulative_incidence_with_custody_competing(wonder):
+    s = wonder.survival
+    assert s.cif is not None and s.cif.causes == [1, 2] and s.cif.label(2) == "custody"
+    md = wonder.design.matched
+    md = md[md["weight"] > 0]
+    # the survival view's event_type: custody first (2) ends follow-up for reoffending (event 0)
+    assert set(md["event_type"]) == {0, 1, 2}
+    assert (md.loc[md["event_type"] == 2, "event"] == 0).all()
+    assert (md["event"] == (md["event_type"] == 1)).all()
+    reg = wonder.register()
+    ids = ["survival.reoffended_by_365.participants", "survival.reoffended_by_365.comparison",
+           "survival.custody_by_365.participants", "survival.custody_by_365.comparison"]
+    for fid in ids:
+        assert reg[fid].section == "survival" and reg[fid].status == "shown"
+    # the registered proportion is the weighted Aalen-Johansen estimate, below 1 - KM with custody censored
+    at = s.cif.at([365]).set_index("group")
+    km = s.km.at([365]).set_index("group")
+    assert reg["survival.reoffended_by_365.participants"].value == pytest.approx(at.loc[1, "cif"], abs=1e-12)
+    assert (at["cif"] < 1 - km["survival"]).all()
+    # participants' proportion x N is a count of people, registered hidden and related (disclosure control)
+    part = md[md["treat"] == 1]
+    k = int(((part["event_type"] == 2) & (part["duration"] <= 365)).sum())
+    assert reg["hidden.survival.custody_by_365.participants"].value == k
+    assert reg["survival.custody_by_365.participants"].value * len(part) == pytest.approx(k, abs=1e-6)
+    assert "Cause-specific" in reg["survival.hazard_ratio"].label
+    assert reg.checked
+    res = wonder.results(synthetic=True)
+    assert "survival.custody_by_365.participants" in res["figures"]
+    assert not any(k.startswith("hidden.") for k in res["figures"])
+
+
+def test_report_chart_and_methods_say_cumulative_incidence(wonder):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from evaluation.report import content as rc
+
+    fig = rc.survival_figure(wonder)
+    ax = fig.axes[0]
+    assert "Cumulative incidence" in ax.get_title() and "custody" in ax.get_title()
+    assert ax.get_ylabel() == "Cumulative incidence (proportion)"
+    assert len(ax.get_lines()) == 4 and len(fig.axes) == 1  # numbers at risk come from the register, not here
+    text = rc.methods(wonder) + rc.survival_intro(wonder)
+    assert "competing event" in text and "Aalen–Johansen" in text and "cause-specific" in text
+    assert "1 − KM" not in text
+    tab = rc.survival_table(wonder)
+    assert any("entering custody" in m for m in tab.index)
+
+
+def test_small_custody_proportion_is_withheld_and_its_curve_left_out(wonder):
+    """A custody proportion resting on 1-4 people would give the count back (proportion x N): disclosure
+    control withholds it and the chart leaves the custody curves out."""
+    import copy
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from evaluation.report import content as rc
+
+    ev = copy.copy(wonder)
+    ev.survival = copy.copy(wonder.survival)
+    d = copy.copy(wonder.design)
+    data = d.data
+    part = ((data["treat"] == 1) & (d.weights > 0)).to_numpy()
+    custody = part & (data["event_type"] == 2).to_numpy()
+    etype = np.where(custody, 0, data["event_type"])
+    etype[np.flatnonzero(custody)[:3]] = 2
+    d.data = data.assign(event_type=etype, event=(etype == 1).astype(int))
+    ev.design = d
+    ev.survival = sv.matched_survival(ev.design, "duration", "event", tau=365, event_type="event_type")
+    ev._register = None
+    reg = ev.register()
+    assert reg["hidden.survival.custody_by_365.participants"].value == 3
+    assert reg["survival.custody_by_365.participants"].status == "withheld"
+    assert reg.checked
+    fig = rc.survival_figure(ev)
+    assert len(fig.axes[0].get_lines()) == 2  # proven reoffence only
