@@ -661,3 +661,64 @@ def test_small_custody_proportion_is_withheld_and_its_curve_left_out(wonder):
     assert reg.checked
     fig = rc.survival_figure(ev)
     assert len(fig.axes[0].get_lines()) == 2  # proven reoffence only
+
+
+# ================================================================== Cox predict() and concordance() (R survival)
+R3 = json.loads((HERE / "survival_reference3.json").read_text())
+LUNG3 = pd.read_csv(HERE / "lung.csv").assign(w=lambda d: 1 + (np.arange(1, len(d) + 1) % 3) / 2)
+ROSSI3 = pd.read_csv(HERE / "rossi.csv")
+NEW_LUNG = pd.DataFrame({"time": [100, 300, 500], "event": [1, 0, 1], "age": [50, 65, 80], "sex": [1, 2, 1]})
+PRED_CASES = {
+    "lung_efron": lambda: sv.cox(LUNG3, "time", "event", ["age", "sex"]),
+    "lung_breslow": lambda: sv.cox(LUNG3, "time", "event", ["age", "sex"], ties="breslow"),
+    "lung_strata": lambda: sv.cox(LUNG3, "time", "event", ["age"], strata="sex"),
+    "lung_weighted": lambda: sv.cox(LUNG3, "time", "event", ["age", "sex"], weights="w"),
+    "rossi": lambda: sv.cox(ROSSI3, "week", "arrest", ["fin", "age", "prio"]),  # fin a factor: centred at 0
+}
+
+
+@pytest.mark.parametrize("case", list(PRED_CASES))
+def test_cox_predict_matches_predict_coxph(case):
+    fit, r = PRED_CASES[case](), R3[case]
+    close(fit.params.to_numpy(), r["coef"], 1e-7)
+    for ty in ("lp", "risk", "expected"):
+        close(fit.predict(type=ty), r["train"][ty], 1e-7)
+        if "new" in r:
+            close(fit.predict(NEW_LUNG, type=ty), r["new"][ty], 1e-7)
+    # expected = event - martingale residual: over the fitted rows it adds up to the number of events
+    data = ROSSI3.rename(columns={"arrest": "event"}) if case == "rossi" else LUNG3
+    w = data["w"].to_numpy() if case == "lung_weighted" else np.ones(len(data))
+    assert np.sum(w * fit.predict(type="expected")) == pytest.approx(np.sum(w * data["event"]), rel=1e-9)
+
+
+@pytest.mark.parametrize("case", list(PRED_CASES))
+def test_cox_concordance_matches_r(case):
+    c, r = PRED_CASES[case]().concordance(), R3[case]["concordance"]
+    assert c["concordance"] == pytest.approx(r["concordance"], abs=1e-12)
+    assert c["var"] == pytest.approx(r["var"], abs=1e-12)
+    counts = r["count"]
+    if isinstance(counts, list):  # R's per-stratum matrix, column-major: add the strata up
+        counts = dict(zip(["concordant", "discordant", "tied.x", "tied.y", "tied.xy"],
+                          np.asarray(counts).reshape(5, -1).sum(1)))
+    for k, v in counts.items():
+        assert c[k.replace(".", "_")] == pytest.approx(v, abs=1e-9), k
+    assert c["n"] == r["n"]
+
+
+def test_concordance_of_a_score_and_bad_input():
+    r = R3["rossi_score"]
+    c = sv.concordance(ROSSI3.week, ROSSI3.arrest, ROSSI3.prio)  # more priors, earlier arrest: C < 0.5
+    assert c["concordance"] == pytest.approx(r["concordance"], abs=1e-12)
+    assert c["var"] == pytest.approx(r["var"], abs=1e-12)
+    assert c["tied_xy"] == r["count"]["tied.xy"] and c["tied_x"] == r["count"]["tied.x"]
+    rev = sv.concordance(ROSSI3.week, ROSSI3.arrest, ROSSI3.prio, reverse=True)
+    assert rev["concordance"] == pytest.approx(1 - c["concordance"])
+    with pytest.raises(ValueError, match="score"):
+        sv.concordance([1, 2, 3], [1, 0, 1], [1, 2])
+    fit = PRED_CASES["rossi"]()
+    with pytest.raises(ValueError, match="levels the model was not fitted on"):
+        fit.predict(ROSSI3.head(3).assign(fin=["no", "maybe", "yes"]))
+    with pytest.raises(ValueError, match="type"):
+        fit.predict(type="survival")
+    with pytest.raises(ValueError, match="needs column 'week'"):
+        fit.predict(ROSSI3.drop(columns="week"), type="expected")
