@@ -234,13 +234,17 @@ def test_survival_view_censoring():
     o = offences(("A", "2019-06-01", "2019-07-01", "conviction"), ("E", "2019-09-01", "2019-10-01", "conviction"))
     cust = pd.DataFrame({"person_id": ["E", "B"], "custody_start": pd.to_datetime(["2019-08-01", "2018-01-01"])})
     sv = survival_view(c, o, extract_date=EXTRACT).set_index("person_id")
-    assert sv.loc["A"].tolist() == [22, 1]
-    assert sv.loc["B"].tolist() == [366, 0]   # 2019-03-01 -> 2020-03-01 (leap year)
-    assert sv.loc["C"].tolist() == [365, 0]
+    assert sv.loc["A"].tolist() == [22, 1, 1]
+    assert sv.loc["B"].tolist() == [366, 0, 0]   # 2019-03-01 -> 2020-03-01 (leap year)
+    assert sv.loc["C"].tolist() == [365, 0, 0]
     assert "D" not in sv.index and sv.attrs["excluded"] == {WAITING_NOT_ENDED: 1}
     sv = survival_view(c, o, extract_date=EXTRACT, custody=cust).set_index("person_id")
-    assert sv.loc["E"].tolist() == [83, 0]    # censored at custody start 2019-08-01 before the offence
-    assert sv.loc["B"].tolist() == [366, 0]   # custody before index ignored
+    assert sv.loc["E"].tolist() == [83, 0, 2]    # custody from 2019-08-01 came first: a competing event
+    assert sv.loc["B"].tolist() == [366, 0, 0]   # custody before index ignored
+    cust = pd.DataFrame({"person_id": ["A", "C"], "custody_start": pd.to_datetime(["2019-06-01", "2021-03-01"])})
+    sv = survival_view(c, o, extract_date=EXTRACT, custody=cust).set_index("person_id")
+    assert sv.loc["A"].tolist() == [22, 1, 1]    # the offence on the custody start day is counted
+    assert sv.loc["C"].tolist() == [365, 0, 0]   # custody on the follow-up end day: censored there
 
 
 @pytest.mark.parametrize("seed", [0, 1])

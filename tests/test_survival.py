@@ -554,7 +554,8 @@ def test_matched_survival_with_competing_custody():
     plain = sv.matched_survival(DATA, "duration", "event", tau=365)
     summ = res.summary()
     assert len(summ) == 6 and summ["estimate"].notna().all()
-    assert any("custody first" in m for m in summ.index)
+    assert any("entering custody before any proven reoffence" in m for m in summ.index)
+    assert any(m.startswith("Cause-specific hazard ratio") for m in summ.index)
     # the cause-specific Cox and RMST are unchanged (custody censored, as before)
     close(res.cox.params, plain.cox.params.to_numpy(), 0)
     cif = res.cif.at([365]).set_index("group")["cif"]
@@ -568,3 +569,156 @@ def test_matched_survival_with_competing_custody():
     matplotlib.use("Agg")
     fig = res.plot()
     assert len(fig.axes[0].get_lines()) == 4 and "\n" not in repr(res)
+
+
+# ================================================================== issue 13: reports use the cumulative incidence
+@pytest.fixture(scope="module")
+def wonder(small_world_tables):
+    """WONDER+ (adult women) on the small synthetic world: custody competes with a proven reoffence."""
+    import types
+
+    from evaluation.estimates import evaluate_programme
+
+    w = types.SimpleNamespace(**small_world_tables)
+    w.extract_date = pd.Timestamp("2024-12-31").date()
+    return evaluate_programme(w, "wonder-plus")
+
+
+def test_report_survival_is_the_cumulative_incidence_with_custody_competing(wonder):
+    s = wonder.survival
+    assert s.cif is not None and s.cif.causes == [1, 2] and s.cif.label(2) == "custody"
+    md = wonder.design.matched
+    md = md[md["weight"] > 0]
+    # the survival view's event_type: custody first (2) ends follow-up for reoffending (event 0)
+    assert set(md["event_type"]) == {0, 1, 2}
+    assert (md.loc[md["event_type"] == 2, "event"] == 0).all()
+    assert (md["event"] == (md["event_type"] == 1)).all()
+    reg = wonder.register()
+    ids = ["survival.reoffended_by_365.participants", "survival.reoffended_by_365.comparison",
+           "survival.custody_by_365.participants", "survival.custody_by_365.comparison"]
+    for fid in ids:
+        assert reg[fid].section == "survival" and reg[fid].status == "shown"
+    # the registered proportion is the weighted Aalen-Johansen estimate, below 1 - KM with custody censored
+    at = s.cif.at([365]).set_index("group")
+    km = s.km.at([365]).set_index("group")
+    assert reg["survival.reoffended_by_365.participants"].value == pytest.approx(at.loc[1, "cif"], abs=1e-12)
+    assert (at["cif"] < 1 - km["survival"]).all()
+    # participants' proportion x N is a count of people, registered hidden and related (disclosure control)
+    part = md[md["treat"] == 1]
+    k = int(((part["event_type"] == 2) & (part["duration"] <= 365)).sum())
+    assert reg["hidden.survival.custody_by_365.participants"].value == k
+    assert reg["survival.custody_by_365.participants"].value * len(part) == pytest.approx(k, abs=1e-6)
+    assert "Cause-specific" in reg["survival.hazard_ratio"].label
+    assert reg.checked
+    res = wonder.results(synthetic=True)
+    assert "survival.custody_by_365.participants" in res["figures"]
+    assert not any(k.startswith("hidden.") for k in res["figures"])
+
+
+def test_report_chart_and_methods_say_cumulative_incidence(wonder):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from evaluation.report import content as rc
+
+    fig = rc.survival_figure(wonder)
+    ax = fig.axes[0]
+    assert "Cumulative incidence" in ax.get_title() and "custody" in ax.get_title()
+    assert ax.get_ylabel() == "Cumulative incidence (proportion)"
+    assert len(ax.get_lines()) == 4 and len(fig.axes) == 1  # numbers at risk come from the register, not here
+    text = rc.methods(wonder) + rc.survival_intro(wonder)
+    assert "competing event" in text and "Aalen–Johansen" in text and "cause-specific" in text
+    assert "1 − KM" not in text
+    tab = rc.survival_table(wonder)
+    assert any("entering custody" in m for m in tab.index)
+
+
+def test_small_custody_proportion_is_withheld_and_its_curve_left_out(wonder):
+    """A custody proportion resting on 1-4 people would give the count back (proportion x N): disclosure
+    control withholds it and the chart leaves the custody curves out."""
+    import copy
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from evaluation.report import content as rc
+
+    ev = copy.copy(wonder)
+    ev.survival = copy.copy(wonder.survival)
+    d = copy.copy(wonder.design)
+    data = d.data
+    part = ((data["treat"] == 1) & (d.weights > 0)).to_numpy()
+    custody = part & (data["event_type"] == 2).to_numpy()
+    etype = np.where(custody, 0, data["event_type"])
+    etype[np.flatnonzero(custody)[:3]] = 2
+    d.data = data.assign(event_type=etype, event=(etype == 1).astype(int))
+    ev.design = d
+    ev.survival = sv.matched_survival(ev.design, "duration", "event", tau=365, event_type="event_type")
+    ev._register = None
+    reg = ev.register()
+    assert reg["hidden.survival.custody_by_365.participants"].value == 3
+    assert reg["survival.custody_by_365.participants"].status == "withheld"
+    assert reg.checked
+    fig = rc.survival_figure(ev)
+    assert len(fig.axes[0].get_lines()) == 2  # proven reoffence only
+
+
+# ================================================================== Cox predict() and concordance() (R survival)
+R3 = json.loads((HERE / "survival_reference3.json").read_text())
+LUNG3 = pd.read_csv(HERE / "lung.csv").assign(w=lambda d: 1 + (np.arange(1, len(d) + 1) % 3) / 2)
+ROSSI3 = pd.read_csv(HERE / "rossi.csv")
+NEW_LUNG = pd.DataFrame({"time": [100, 300, 500], "event": [1, 0, 1], "age": [50, 65, 80], "sex": [1, 2, 1]})
+PRED_CASES = {
+    "lung_efron": lambda: sv.cox(LUNG3, "time", "event", ["age", "sex"]),
+    "lung_breslow": lambda: sv.cox(LUNG3, "time", "event", ["age", "sex"], ties="breslow"),
+    "lung_strata": lambda: sv.cox(LUNG3, "time", "event", ["age"], strata="sex"),
+    "lung_weighted": lambda: sv.cox(LUNG3, "time", "event", ["age", "sex"], weights="w"),
+    "rossi": lambda: sv.cox(ROSSI3, "week", "arrest", ["fin", "age", "prio"]),  # fin a factor: centred at 0
+}
+
+
+@pytest.mark.parametrize("case", list(PRED_CASES))
+def test_cox_predict_matches_predict_coxph(case):
+    fit, r = PRED_CASES[case](), R3[case]
+    close(fit.params.to_numpy(), r["coef"], 1e-7)
+    for ty in ("lp", "risk", "expected"):
+        close(fit.predict(type=ty), r["train"][ty], 1e-7)
+        if "new" in r:
+            close(fit.predict(NEW_LUNG, type=ty), r["new"][ty], 1e-7)
+    # expected = event - martingale residual: over the fitted rows it adds up to the number of events
+    data = ROSSI3.rename(columns={"arrest": "event"}) if case == "rossi" else LUNG3
+    w = data["w"].to_numpy() if case == "lung_weighted" else np.ones(len(data))
+    assert np.sum(w * fit.predict(type="expected")) == pytest.approx(np.sum(w * data["event"]), rel=1e-9)
+
+
+@pytest.mark.parametrize("case", list(PRED_CASES))
+def test_cox_concordance_matches_r(case):
+    c, r = PRED_CASES[case]().concordance(), R3[case]["concordance"]
+    assert c["concordance"] == pytest.approx(r["concordance"], abs=1e-12)
+    assert c["var"] == pytest.approx(r["var"], abs=1e-12)
+    counts = r["count"]
+    if isinstance(counts, list):  # R's per-stratum matrix, column-major: add the strata up
+        counts = dict(zip(["concordant", "discordant", "tied.x", "tied.y", "tied.xy"],
+                          np.asarray(counts).reshape(5, -1).sum(1)))
+    for k, v in counts.items():
+        assert c[k.replace(".", "_")] == pytest.approx(v, abs=1e-9), k
+    assert c["n"] == r["n"]
+
+
+def test_concordance_of_a_score_and_bad_input():
+    r = R3["rossi_score"]
+    c = sv.concordance(ROSSI3.week, ROSSI3.arrest, ROSSI3.prio)  # more priors, earlier arrest: C < 0.5
+    assert c["concordance"] == pytest.approx(r["concordance"], abs=1e-12)
+    assert c["var"] == pytest.approx(r["var"], abs=1e-12)
+    assert c["tied_xy"] == r["count"]["tied.xy"] and c["tied_x"] == r["count"]["tied.x"]
+    rev = sv.concordance(ROSSI3.week, ROSSI3.arrest, ROSSI3.prio, reverse=True)
+    assert rev["concordance"] == pytest.approx(1 - c["concordance"])
+    with pytest.raises(ValueError, match="score"):
+        sv.concordance([1, 2, 3], [1, 0, 1], [1, 2])
+    fit = PRED_CASES["rossi"]()
+    with pytest.raises(ValueError, match="levels the model was not fitted on"):
+        fit.predict(ROSSI3.head(3).assign(fin=["no", "maybe", "yes"]))
+    with pytest.raises(ValueError, match="type"):
+        fit.predict(type="survival")
+    with pytest.raises(ValueError, match="needs column 'week'"):
+        fit.predict(ROSSI3.drop(columns="week"), type="expected")

@@ -538,18 +538,44 @@ def _register_survival(reg, ev) -> None:
             prev = fid
     summ = sv.summary()
     first = bool(ev.programme.outcome.get("label"))
+    # summary() lists the proportions by cause (1 = proven reoffence, then competing events), then by group
+    causes = sv.cif.causes if sv.cif is not None else [1]
+    keys = [(c, g) for c in causes for g in sv.km.groups]
+    props = {}
     for i, (m, r) in enumerate(summ.iterrows()):
         if first:  # children with no earlier offence: the event is first or repeat proven offending
-            m = m.replace("reoffended", "offended (first or repeat)").replace("reoffending", "offending")
+            m = (m.replace("reoffended", "offended (first or repeat)").replace("reoffending", "offending")
+                 .replace("reoffence", "offence"))
         if m.startswith("Proportion"):
-            g = sv.km.groups[i] if i < len(sv.km.groups) else i
-            fid, unit = f"survival.reoffended_by_{int(tau)}.{names.get(g, _slug(g))}", "proportion"
-        elif m.startswith("Hazard"):
+            c, g = keys[i]
+            what = "reoffended" if c == 1 else _slug(sv.cif.label(c))
+            fid, unit = f"survival.{what}_by_{int(tau)}.{names.get(g, _slug(g))}", "proportion"
+            props[fid] = (c, g)
+        elif "hazard ratio" in m.lower():
             fid, unit = "survival.hazard_ratio", "ratio"
         else:
             fid, unit = "survival.rmst_difference", "days"
-        reg.add(fid, m, _num(r["estimate"]), unit, "survival", lower=_num(r["lower"]), upper=_num(r["upper"]),
-                p_value=_num(r["p_value"]))
+        f = reg.add(fid, m, _num(r["estimate"]), unit, "survival", lower=_num(r["lower"]), upper=_num(r["upper"]),
+                    p_value=_num(r["p_value"]))
+        if fid in props:
+            f.meta.update(cause=int(props[fid][0]), group=names.get(props[fid][1], str(props[fid][1])))
+    # a cumulative proportion by day tau times N is the number of people with that event by then: a reader can
+    # form it, so it is a count under disclosure control (a small one withholds the proportion, and the chart
+    # then leaves that curve out)
+    md = ev.design.matched if ev.design is not None else None
+    if md is None or not {"treat", "weight", "duration"} <= set(md.columns):
+        return
+    md = md[md["weight"] > 0]
+    et = md["event_type"] if "event_type" in md.columns else md["event"]
+    for fid, (c, g) in props.items():
+        sub = md["treat"] == g
+        w = md.loc[sub, "weight"].to_numpy(dtype=float)
+        if not len(w) or not np.allclose(w, w[0]) or reg[fid].value is None:
+            continue
+        k = int(((et[sub] == c) & (md.loc[sub, "duration"] <= tau)).sum())
+        hid = "hidden." + fid
+        reg.count(hid, f"{reg[fid].label} (people)", k, "survival", hidden=True)
+        reg.relate({hid: 1.0}, reg[fid].value * len(w), "cumulative proportion times N", via=(fid,))
 
 
 def _relate_subanalysis(reg, ev, sub, name: str) -> None:
@@ -646,7 +672,9 @@ def _with_outcomes(cohort, world, programme: Programme, extract: dt.date) -> pd.
         out = first_time_entry(data[["person_id", "index_date"]], world.offences, **kw)
     else:
         out = proven_reoffending(data[["person_id", "index_date"]], world.offences, **kw)
-    sv = survival_view(data[["person_id", "index_date"]], world.offences, **kw)
+    # custody is a competing event for time to reoffence (event_type 2), where the world records it
+    sv = survival_view(data[["person_id", "index_date"]], world.offences, custody=getattr(world, "custody", None),
+                       **kw)
     full = data.merge(out, on="person_id", how="left", validate="one_to_one")
     full = full.merge(sv, on="person_id", how="left", validate="one_to_one")
     return full
@@ -731,7 +759,8 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
             except _ESTIMATION_FAILURES as exc:  # reported
                 ev.notes.append(f"First-time entrants not estimated: {exc}")
     try:
-        ev.survival = matched_survival(design, "duration", "event", tau=365)
+        ev.survival = matched_survival(design, "duration", "event", tau=365,
+                                       event_type="event_type" if "event_type" in design.matched else None)
     except _ESTIMATION_FAILURES as exc:  # a survival failure must not sink the report; it is reported
         ev.notes.append(f"Time-to-reoffence analysis not possible: {exc}")
     ev.sensitivity = _sensitivity(design, ev.effects["reoffended"], analysis, covariates, opts, seed)

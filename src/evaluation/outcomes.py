@@ -619,12 +619,17 @@ def survival_view(cohort: pd.DataFrame, offences, *, extract_date, follow_up_mon
 
     Returns
     -------
-    DataFrame ``person_id``, ``duration`` (days from the index date, int) and ``event`` (1 = proven reoffence).
+    DataFrame ``person_id``, ``duration`` (days from the index date, int), ``event`` (1 = proven reoffence,
+    0 otherwise) and ``event_type`` (1 = proven reoffence, 2 = custody first (a competing event), 0 = censored).
     Reoffenders: duration = days to the first proven reoffence, event 1. Non-reoffenders: censored (event 0) at the
-    follow-up end (365 or 366 days for 12 months, calendar-month arithmetic). With ``custody``, a person is censored
-    at the first custody start strictly after the index date and on or before the follow-up end when that comes
-    before the first proven reoffence (an offence dated on the custody start day is still counted: it usually is
-    why the person went into custody); custody that began on or before the index date is ignored. People not
+    follow-up end (365 or 366 days for 12 months, calendar-month arithmetic). With ``custody``, a person's follow-up
+    for reoffending stops at the first custody start strictly after the index date and before the follow-up end
+    when that comes before the first proven reoffence (an offence dated on the custody start day is still counted:
+    it usually is why the person went into custody): duration = days to the custody start, event 0, event_type 2.
+    Custody is a competing event, not censoring: someone in custody cannot reoffend in the community, so the
+    proportion reoffending by day t is the cumulative incidence (:func:`evaluation.survival.cumulative_incidence`),
+    not 1 − Kaplan-Meier. Custody that began on or before the index date is ignored, and custody starting on the
+    follow-up end day is censoring at the follow-up end (event_type 0). People not
     eligible are left out; their number is in ``result.attrs['excluded']`` and they are listed by
     :func:`proven_reoffending`.
 
@@ -647,8 +652,11 @@ def survival_view(cohort: pd.DataFrame, offences, *, extract_date, follow_up_mon
         np.minimum.at(censor, pos[ok], cs[ok])
     event = (d.count > 0) & (d.first <= censor)
     duration = np.where(event, d.first, censor) - index_day
+    # custody is a competing event, not censoring: it stops a proven reoffence in the community being observed
+    event_type = np.where(event, 1, np.where(censor < fu, 2, 0))
     out = pd.DataFrame({"person_id": cohort["person_id"].to_numpy(), "duration": duration.astype(np.int64),
-                        "event": event.astype(np.int64)}, index=cohort.index)[d.eligible]
+                        "event": event.astype(np.int64), "event_type": event_type.astype(np.int64)},
+                       index=cohort.index)[d.eligible]
     out.attrs["excluded"] = {WAITING_NOT_ENDED: int((~d.eligible).sum())}
     return out
 

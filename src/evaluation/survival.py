@@ -22,7 +22,9 @@ Conventions
   and ``plot()``.
 * Fixtures: ``make_survival_reference.R`` (reoffence-like data, lung) and ``make_survival_reference2.R``
   (mgus2, lung, veteran, carData::Rossi: competing risks, Nelson-Aalen, Cox factors/strata/NA/(start, stop]/
-  exact ties, log-rank strata and rho, KM intervals, the plot.cox.zph smooth).
+  exact ties, log-rank strata and rho, KM intervals, the plot.cox.zph smooth) and
+  ``make_survival_reference3.R`` (lung, Rossi: ``CoxResult.predict`` as ``predict.coxph`` lp/risk/expected,
+  ``concordance`` and ``CoxResult.concordance`` as R ``concordance()`` with its variance).
 
 Why hand-written rather than lifelines
 --------------------------------------
@@ -50,7 +52,7 @@ Z95 = float(stats.norm.ppf(0.975))
 __all__ = [
     "KaplanMeier", "kaplan_meier", "LogRank", "logrank", "CoxResult", "cox", "rmst", "rmst_difference",
     "MatchedSurvival", "matched_survival", "CumulativeIncidence", "cumulative_incidence", "NelsonAalen",
-    "nelson_aalen", "gray_test", "fine_gray",
+    "nelson_aalen", "gray_test", "fine_gray", "concordance",
 ]
 
 
@@ -1070,8 +1072,8 @@ def logrank(*args, groups=None, strata=None, rho: float = 0.0, data: pd.DataFram
 
     Examples
     --------
-    >>> round(logrank([1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 0, 1], [0, 0, 0, 1, 1, 1]).statistic, 3)
-    4.0
+    >>> round(logrank([1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 0, 1], [0, 0, 0, 1, 1, 1]).statistic, 3)  # R survdiff
+    5.052
     """
     v = _bind("logrank", args, ["durations", "events", "groups"], {"groups": groups, "strata": strata}, data)
     t, e, _ = _check_inputs(v["durations"], v["events"])
@@ -1278,6 +1280,7 @@ class CoxResult:
     terms: dict = field(default_factory=dict)
     iterations: int = 0
     converged: bool = True
+    _fit: dict = field(repr=False, default=None)
 
     def __repr__(self) -> str:
         extra = f", strata={self.strata}" if self.strata else ""
@@ -1285,6 +1288,152 @@ class CoxResult:
         extra += ", (start, stop] rows" if self.counting else ""
         return (f"CoxResult({len(self.params)} coef, n={self.n}, events={self.n_events}, ties={self.ties!r}, "
                 f"robust={self.robust}{extra})")
+
+    def _new_design(self, newdata: pd.DataFrame) -> np.ndarray:
+        """The model matrix of ``newdata`` with the fit's columns and factor levels (R's xlevels)."""
+        f = self._fit
+        cols = []
+        for c in f["covariates"]:
+            if c not in newdata.columns:
+                raise ValueError(f"argument 'newdata': column '{c}' not found (columns: {list(newdata.columns)})")
+            x, term = newdata[c], self.terms.get(c)
+            if term is None:
+                cols.append(_as_float(x.to_numpy(), f"newdata['{c}']")[:, None])
+                continue
+            unknown = ~x.isin(term["levels"]).to_numpy()
+            if unknown.any():
+                raise ValueError(f"argument 'newdata': column '{c}' has levels the model was not fitted on, rows "
+                                 f"{_rows(np.flatnonzero(unknown)[:5])} (levels: {term['levels']})")
+            cols.append(np.column_stack([(x == lv).to_numpy(dtype=float) for lv in term["levels"][1:]]))
+        return np.hstack(cols)
+
+    def _new_strata(self, newdata: pd.DataFrame) -> np.ndarray:
+        f = self._fit
+        if not f["strata_cols"]:
+            return np.zeros(len(newdata), int)
+        miss = [c for c in f["strata_cols"] if c not in newdata.columns]
+        if miss:
+            raise ValueError(f"argument 'newdata': strata columns {miss} not found")
+        cols = f["strata_cols"]
+        key = newdata[cols].astype(str).agg(", ".join, axis=1) if len(cols) > 1 else newdata[cols[0]].astype(str)
+        codes = pd.Index(self.strata).get_indexer(key.to_numpy())
+        if (codes < 0).any():
+            raise ValueError(f"argument 'newdata': strata not in the fit, rows {_rows(np.flatnonzero(codes < 0)[:5])}")
+        return codes
+
+    def _baseline_increments(self):
+        """Per stratum: event times, the hazard increment for someone at risk who did not die there, and for one of
+        the d tied deaths (Efron: each death removes k/d of the tied risk in turn; Breslow: the same), per unit
+        of exp(lp) with lp centred at the sample means (as coxph's baseline)."""
+        f = self._fit
+        beta = self.params.to_numpy()
+        X = f["X"] - f["Xmean"]
+        _, _, _, rows = _cox_pieces(X, f["t"], f["e"], f["w"], beta, "breslow" if self.ties == "exact" else self.ties,
+                                    f["start"], f["strata"])
+        J = len(rows["etimes"])
+        inc_alive = np.bincount(rows["j"], weights=rows["wt"] / rows["den"], minlength=J)
+        inc_dead = np.bincount(rows["j"], weights=(1 - rows["frac"]) * rows["wt"] / rows["den"], minlength=J)
+        D = np.bincount(rows["j"], minlength=J)
+        return rows["etimes"], rows["jstrat"], inc_alive, inc_dead, D
+
+    def predict(self, newdata: pd.DataFrame | None = None, type: str = "lp", reference: str = "strata") -> np.ndarray:
+        """Predictions as R ``predict.coxph(fit, newdata, type=)``.
+
+        Parameters
+        ----------
+        newdata : DataFrame, optional
+            Rows to predict for (default: the data fitted on). ``type="expected"`` needs the duration and event
+            columns too (and the strata columns for a stratified model).
+        type : {"lp", "risk", "expected"}
+            Linear predictor, exp(lp) (hazard relative to the reference), or the expected number of events by
+            the row's own time given its covariates (the cumulative hazard times the risk; for the fitted rows
+            the event minus the martingale residual, with R's Efron or Breslow hazard).
+        reference : {"strata", "sample", "zero"}
+            Centring of lp and risk, as R's ``reference=``: the fitted data's covariate means within the row's
+            stratum (R's default; the sample means without strata), over the whole sample, or none.
+
+        Returns
+        -------
+        ndarray, one value per row (lp on the log-hazard scale; risk a ratio; expected a number of events).
+
+        Raises
+        ------
+        ValueError
+            Unknown ``type``/``reference``, missing columns, factor levels or strata the model was not fitted on.
+
+        Examples
+        --------
+        >>> df = pd.DataFrame({"t": [5, 8, 12, 20, 25, 30], "e": [1, 1, 0, 1, 1, 0], "x": [1, 0, 1, 0, 1, 0]})
+        >>> fit = cox(df, "t", "e", ["x"])
+        >>> bool(np.allclose(fit.predict(type="risk"), np.exp(fit.predict())))
+        True
+        """
+        if type not in ("lp", "risk", "expected"):
+            raise ValueError(f"argument 'type': must be 'lp', 'risk' or 'expected', got {type!r}")
+        if reference not in ("strata", "sample", "zero"):
+            raise ValueError(f"argument 'reference': must be 'strata', 'sample' or 'zero', got {reference!r}")
+        f = self._fit
+        if f is None:
+            raise ValueError("this CoxResult has no stored fit data (predict needs a model fitted by cox())")
+        beta = self.params.to_numpy()
+        if newdata is None:
+            X, codes = f["X"], (f["strata"] if f["strata"] is not None else np.zeros(len(f["t"]), int))
+        else:
+            X, codes = self._new_design(newdata), self._new_strata(newdata)
+        if type == "expected":
+            if newdata is None:
+                t, e = f["t"], f["e"]
+                start = f["start"]
+            else:
+                for c in (f["duration"], f["event"]) + ((f["start_col"],) if f["start_col"] else ()):
+                    if c not in newdata.columns:
+                        raise ValueError(f"argument 'newdata': type='expected' needs column '{c}'")
+                t = _as_float(newdata[f["duration"]].to_numpy(), f"newdata['{f['duration']}']")
+                e = _as_float(newdata[f["event"]].to_numpy(), f"newdata['{f['event']}']")
+                start = (_as_float(newdata[f["start_col"]].to_numpy(), f"newdata['{f['start_col']}']")
+                         if f["start_col"] else None)
+            etimes, jstrat, inc_alive, inc_dead, D = self._baseline_increments()
+            risk = np.exp((X - f["Xmean"]) @ beta)
+            out = np.zeros(len(X))
+            for k in np.unique(codes):
+                sel = np.flatnonzero(codes == k)
+                m = jstrat == k
+                et, ia, idd = etimes[m], inc_alive[m], inc_dead[m]
+                H = np.concatenate([[0.0], np.cumsum(ia)])
+                n_le = np.searchsorted(et, t[sel], side="right")
+                n_lo = np.zeros(len(sel), int) if start is None else np.searchsorted(et, start[sel], side="right")
+                h = H[n_le] - H[n_lo]
+                if newdata is None and self.ties == "efron":
+                    # a fitted row that died at an event time gets the Efron death share there, not the full step
+                    dead = e[sel] == 1
+                    j = n_le[dead] - 1
+                    h[dead] += idd[j] - ia[j]
+                out[sel] = risk[sel] * h
+            return out
+        # R centres lp at the case-weighted covariate means, and a factor's 0/1 columns at 0 (its reference)
+        num = np.concatenate([[self.terms.get(c) is None] * (1 if self.terms.get(c) is None
+                                                              else len(self.terms[c]["levels"]) - 1)
+                              for c in f["covariates"]]).astype(float)
+        if reference == "zero":
+            centre = np.zeros(X.shape[1])[None, :]
+        elif reference == "sample" or f["strata"] is None:
+            centre = (np.average(f["X"], axis=0, weights=f["w"]) * num)[None, :]
+        else:
+            sm = np.vstack([np.average(f["X"][f["strata"] == k], axis=0, weights=f["w"][f["strata"] == k])
+                            for k in range(len(self.strata))])
+            centre = (sm * num)[codes]
+        lp = (X - centre) @ beta
+        return lp if type == "lp" else np.exp(lp)
+
+    def concordance(self) -> pd.Series:
+        """Harrell's C of the fitted linear predictor, as R ``concordance(fit)`` (see :func:`concordance`)."""
+        f = self._fit
+        if f is None:
+            raise ValueError("this CoxResult has no stored fit data")
+        if f["start"] is not None:
+            raise ValueError("concordance for (start, stop] data is not implemented")
+        lp = (f["X"] - f["Xmean"]) @ self.params.to_numpy()
+        return concordance(f["t"], f["e"], lp, weights=f["w"], strata=f["strata"], reverse=True)
 
     @property
     def hazard_ratios(self) -> pd.DataFrame:
@@ -1566,8 +1715,8 @@ def cox(data: pd.DataFrame, duration: str, event: str, covariates: Sequence[str]
     Examples
     --------
     >>> df = pd.DataFrame({"t": [5, 8, 12, 20, 25, 30], "e": [1, 1, 0, 1, 1, 0], "x": [1, 0, 1, 0, 1, 0]})
-    >>> round(float(cox(df, "t", "e", ["x"]).params["x"]), 3)
-    0.318
+    >>> round(float(cox(df, "t", "e", ["x"]).params["x"]), 3)  # R: coef(coxph(Surv(t, e) ~ x, df)) 0.2739
+    0.274
     """
     import warnings
 
@@ -1626,7 +1775,8 @@ def cox(data: pd.DataFrame, duration: str, event: str, covariates: Sequence[str]
     if X.shape[1] == 0:
         raise ValueError("argument 'covariates': at least one covariate is needed")
     _collinear(X, names)
-    X = X - X.mean(0)  # centring (as coxph) keeps exp() stable; it does not change the estimates
+    Xmean = X.mean(0)
+    X = X - Xmean  # centring (as coxph) keeps exp() stable; it does not change the estimates
     if robust is None:
         robust = cl is not None or _noninteger(w)
     if e.sum() == 0:
@@ -1704,7 +1854,84 @@ def cox(data: pd.DataFrame, duration: str, event: str, covariates: Sequence[str]
         n=len(t), n_events=int(e.sum()), n_clusters=ncl, ties=ties, _zph=zph, _zph_resid=zph_resid,
         n_omitted=n_omitted, strata=slabels, counting=st0 is not None, terms=terms, iterations=it,
         converged=converged and not monotone,
+        _fit=dict(X=X + Xmean, Xmean=Xmean, t=t, e=e, w=w, start=st0, strata=scodes, covariates=covariates,
+                  strata_cols=strata_cols, duration=duration, event=event, start_col=start),
     )
+
+
+def concordance(durations, events, score, *, weights=None, strata=None, reverse: bool = False,
+                chunk: int = 2000) -> pd.Series:
+    """Harrell's concordance of a score with a right-censored outcome, as R ``concordance(Surv(t, e) ~ score)``.
+
+    A pair is comparable when the shorter time is an event (an event tied with a censoring counts as first);
+    it is concordant when the score orders the pair as the outcome does (higher score, longer time; with
+    ``reverse=True`` higher score, shorter time, as for a Cox linear predictor) and a tie in the score counts
+    one half. Pairs of events at the same time are ``tied_y`` (``tied_xy`` when the scores tie too) and do
+    not enter C. Case weights multiply (a pair counts w_i·w_j). The variance is R's infinitesimal jackknife
+    (``var``: each row's influence on Somers' d, summed in squares, over 4).
+
+    Parameters
+    ----------
+    durations, events : array
+        Times (e.g. days) and 0/1 events.
+    score : array
+        A prediction per row.
+    weights : array, optional
+        Case weights.
+    strata : array, optional
+        Pairs are only formed within a stratum (R ``strata()``).
+    reverse : bool
+        True when a higher score means earlier events (R's ``reverse=TRUE``, used for a Cox model).
+    chunk : int
+        Rows compared at a time (memory only).
+
+    Returns
+    -------
+    Series ``concordance`` (0-1), ``se``, ``var``, ``concordant``, ``discordant``, ``tied_x``, ``tied_y``,
+    ``tied_xy`` (weighted numbers of pairs) and ``n``.
+
+    Raises
+    ------
+    ValueError
+        Bad durations, events or weights (naming the rows), or a score of another length.
+
+    Examples
+    --------
+    >>> round(float(concordance([1, 2, 3, 4], [1, 1, 0, 1], [4, 3, 2, 1], reverse=True)["concordance"]), 3)
+    1.0
+    """
+    t, e, w = _check_inputs(durations, events, weights)
+    x = _as_float(score, "score", len(t))
+    st = np.zeros(len(t), int) if strata is None else pd.factorize(np.asarray(strata))[0]
+    if reverse:
+        x = -x
+    n = len(t)
+    counts = np.zeros(5)
+    imat = np.zeros((n, 5))
+    ev_idx = np.flatnonzero(e == 1)
+    for a in range(0, len(ev_idx), chunk):
+        i = ev_idx[a:a + chunk]
+        ti, xi, si = t[i][:, None], x[i][:, None], st[i][:, None]
+        same = si == st[None, :]
+        later = same & ((t[None, :] > ti) | ((t[None, :] == ti) & (e[None, :] == 0)))
+        # tied events: each unordered pair once (i < j)
+        tied = same & (t[None, :] == ti) & (e[None, :] == 1) & (np.arange(n)[None, :] > i[:, None])
+        # i died first: concordant when x_i < x_j (higher score, longer survival)
+        kinds = [later & (xi < x[None, :]), later & (xi > x[None, :]), later & (xi == x[None, :]),
+                 tied & (xi != x[None, :]), tied & (xi == x[None, :])]
+        wi = w[i][:, None]
+        for k, m in enumerate(kinds):
+            pw = m * (wi * w[None, :])
+            counts[k] += pw.sum()
+            imat[i, k] += (m * w[None, :]).sum(1)
+            imat[:, k] += (m * wi).sum(0)
+    npair = counts[:3].sum()
+    somer = (counts[0] - counts[1]) / npair if npair > 0 else np.nan
+    dfb = w * ((imat[:, 0] - imat[:, 1]) / npair - somer / npair * imat[:, :3].sum(1)) if npair > 0 else w * np.nan
+    var = float(np.sum(dfb ** 2) / 4)
+    return pd.Series({"concordance": (somer + 1) / 2, "se": np.sqrt(var), "var": var, "concordant": counts[0],
+                      "discordant": counts[1], "tied_x": counts[2], "tied_y": counts[3], "tied_xy": counts[4],
+                      "n": n})
 
 
 def _finegray_rows(t: np.ndarray, e: np.ndarray, cause: int):
@@ -1907,7 +2134,8 @@ class MatchedSurvival:
                 at = self.cif.at([self.tau], event=c).set_index("group")
                 for g in self.km.groups:
                     what = ("Proportion proven to have reoffended" if c == 1
-                            else f"Proportion with {self.cif.label(c)} first")
+                            else f"Proportion {COMPETING_PHRASES.get(c, 'with ' + self.cif.label(c))} before any "
+                                 "proven reoffence")
                     rows.append({"measure": f"{what} by day {self.tau:g}: {self.labels.get(g, g)}",
                                  "estimate": at.loc[g, "cif"], "lower": at.loc[g, "lower"],
                                  "upper": at.loc[g, "upper"], "p_value": np.nan})
@@ -1918,7 +2146,9 @@ class MatchedSurvival:
                              "estimate": 1 - at.loc[g, "survival"], "lower": 1 - at.loc[g, "upper"],
                              "upper": 1 - at.loc[g, "lower"], "p_value": np.nan})
         hr = self.cox.hazard_ratios.iloc[0]
-        rows.append({"measure": "Hazard ratio (participants vs comparison)", "estimate": hr["hr"],
+        # with competing events the Cox model censors them: its hazard ratio is the cause-specific one
+        what = "Cause-specific hazard ratio" if self.cif is not None and len(self.cif.causes) > 1 else "Hazard ratio"
+        rows.append({"measure": f"{what} (participants vs comparison)", "estimate": hr["hr"],
                      "lower": hr["lower"], "upper": hr["upper"], "p_value": hr["p"]})
         d = self.rmst_difference
         rows.append({"measure": f"Extra days without proven reoffending in the first {self.tau:g} days",
@@ -1943,6 +2173,7 @@ class MatchedSurvival:
 
 
 COMPETING_LABELS = {1: "proven reoffence", 2: "custody", 3: "death"}
+COMPETING_PHRASES = {2: "entering custody", 3: "dying"}  # "Proportion <phrase> before any proven reoffence"
 
 
 def matched_survival(matched: Any, duration: str = "duration", event: str = "event", *, treat: str = "treat",

@@ -149,6 +149,33 @@ def _escape(text) -> str:
     return t
 
 
+def _survival_methods(ev) -> str:
+    """The time-to-reoffence paragraph of the methods appendix: competing risks (custody) where the matched
+    sample has any, else the plain cumulative incidence (then equal to one minus Kaplan–Meier)."""
+    sv = ev.survival
+    if sv is None:
+        return ""
+    competing = sv.cif is not None and len(sv.cif.causes) > 1
+    if not competing:
+        return ("**Time to reoffence.** The curves are the cumulative proportion proven to have reoffended by each "
+                "day (weighted by the matching; no one in the matched groups entered custody before a proven "
+                "reoffence, so this equals one minus the Kaplan–Meier curve). The hazard ratio comes from a Cox "
+                "model with matched-set-clustered standard errors (Austin 2013) and the extra days without proven "
+                f"reoffending are the difference in restricted mean survival time to {sv.tau:g} days (all agreeing "
+                "with R survival).")
+    beside = (", and the cumulative incidence of custody is shown beside them" if 2 in _published_causes(ev)
+              else "; the cumulative incidence of custody is not shown because it rests on too few people")
+    return f"""**Time to reoffence.** Custody that begins before any proven reoffence stops a person reoffending in the
+community: it is a competing event, not censoring. One minus a Kaplan–Meier curve would treat people in custody as
+if they could still reoffend later, and so overstates the proportion who reoffend. The curves are therefore the
+cumulative incidence of a proven reoffence (Aalen–Johansen, weighted by the matching, with matched-set-clustered
+standard errors){beside}. The hazard ratio is the
+cause-specific one (a Cox model of proven reoffending in which custody ends follow-up; matched-set-clustered
+standard errors, Austin 2013): it compares the rate of reoffending among people still in the community, not the
+cumulative proportions. The extra days without proven reoffending are the difference in restricted mean time to
+{sv.tau:g} days with custody likewise ending follow-up. All agree with R survival."""
+
+
 def methods(ev) -> str:
     """Methods appendix (Markdown)."""
     p = ev.programme
@@ -176,8 +203,9 @@ exactly and tested against it). Balance is judged by standardised mean differenc
 **Estimates.** Effects are the average effect on those who took part (ATT): weighted differences in means on the
 matched sample with standard errors clustered on matched sets; 95% confidence intervals and p-values. Following
 the Justice Data Lab, a difference is called significant only when p ≤ 0.05 and at least 30 participants
-reoffended. Time to reoffence: weighted Kaplan–Meier curves, a Cox model with matched-set-clustered standard
-errors (Austin 2013) and the difference in restricted mean survival time to 365 days (agreeing with R survival).
+reoffended.
+
+{_survival_methods(ev)}
 
 **Sensitivity and power.** The E-value says how strong an unmeasured confounder would have to be to explain the
 risk ratio away; Rosenbaum bounds say how much hidden bias in who takes part would overturn the result. The
@@ -394,16 +422,68 @@ def rounding_note(ev, *, shares: bool = False) -> str:
             + (" Percentages (in brackets) are of the rounded counts." if shares else ""))
 
 
+def survival_intro(ev) -> str:
+    """Markdown heading and lead-in for the time-to-reoffence chart (says what the curves are)."""
+    first = bool(ev.programme.outcome.get("label"))
+    offence = "proven offence (first or repeat)" if first else "proven reoffence"
+    head = "## Time to " + ("first or repeat proven offence" if first else "reoffence")
+    cif = getattr(ev.survival, "cif", None)
+    competing = [c for c in _published_causes(ev) if c != 1]
+    text = (f"The cumulative incidence of a {offence}: the share of each group with one by each day after the "
+            "start")
+    if competing:
+        names = " and ".join(cif.label(c) for c in competing)
+        text += (f". Someone in {names} cannot offend in the community, so {names} beginning before any "
+                 f"{offence} is a competing event: it ends that person's follow-up, and its cumulative incidence "
+                 "is shown beside (dashed lines)")
+    return (f"{head}\n\n{text}. The numbers still at risk (rounded to the nearest {ev.register().base}) are in "
+            "the table beneath:")
+
+
+def _published_causes(ev) -> list:
+    """Causes (1 = proven reoffence, 2 = custody, ...) whose by-day-365 proportions are all published: a curve
+    whose figure was withheld by disclosure control is not drawn either."""
+    from evaluation.register import slug
+
+    sv = ev.survival
+    if sv is None or sv.cif is None:
+        return [1]
+    reg = ev.register()
+    out = []
+    for c in sv.cif.causes:
+        what = "reoffended" if c == 1 else slug(sv.cif.label(c))
+        ids = [k for k, f in reg.figures.items() if k.startswith(f"survival.{what}_by_")]
+        if ids and all(reg.figures[k].status == "shown" for k in ids):
+            out.append(c)
+    return out
+
+
 def survival_figure(ev):
     """The time-to-reoffence chart without its numbers-at-risk table (that is :func:`risk_table`, from the
-    register, rounded)."""
-    if ev.survival is None:
+    register, rounded): the cumulative incidence (Aalen-Johansen) of a proven reoffence per group, with custody
+    (a competing event) beside it. Curves whose by-day-365 figures disclosure control withheld are left out."""
+    import dataclasses
+
+    sv = ev.survival
+    if sv is None:
         return None
-    if ev.programme.outcome.get("label"):
-        return ev.survival.plot(risk_table=False, figsize=(7.5, 4.0),
-                                title="Proportion with a proven offence (first or repeat) by day t",
-                                ylabel="Proportion with a proven offence")
-    return ev.survival.plot(risk_table=False, figsize=(7.5, 4.0))
+    first = bool(ev.programme.outcome.get("label"))
+    what = "proven offence (first or repeat)" if first else "proven reoffence"
+    if sv.cif is None:  # no event types: 1 − Kaplan-Meier (nothing competes)
+        if first:
+            return sv.plot(risk_table=False, figsize=(7.5, 4.0),
+                           title="Proportion with a proven offence (first or repeat) by day t",
+                           ylabel="Proportion with a proven offence")
+        return sv.plot(risk_table=False, figsize=(7.5, 4.0))
+    causes = _published_causes(ev)
+    if 1 not in causes:
+        return None
+    cif = dataclasses.replace(sv.cif, labels={**sv.cif.labels, 1: what})
+    title = f"Cumulative incidence of a {what}" + (
+        ", with " + " and ".join(cif.label(c) for c in causes if c != 1) + " beside it" if len(causes) > 1 else "")
+    return cif.plot(causes=causes, risk_table=False, figsize=(7.5, 4.0), labels=sv.labels, title=title,
+                    ylabel="Cumulative incidence (proportion)", xlabel="Days since programme start (t)",
+                    times=np.arange(0, sv.tau + 1, 60 if sv.tau > 240 else 30))
 
 
 def risk_table(ev) -> pd.DataFrame:
