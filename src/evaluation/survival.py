@@ -655,12 +655,15 @@ class CumulativeIncidence:
     def plot(self, *, causes: Sequence[int] | None = None, ci: bool = True, risk_table: bool = True,
              times: Sequence[float] | None = None, labels: dict | None = None, title: str | None = None,
              xlabel: str = "Days since index date", ylabel: str = "Cumulative incidence",
-             risk_counts: str = "weighted", suppress_below: int | None = None, figsize=(8, 5.5)):
+             risk_counts: str = "weighted", suppress_below: int | None = None, figsize=(8, 5.5),
+             step_every: float | None = None):
         """Cumulative incidence curves: the event of interest solid, competing events dashed beside it, 95%
         bands, and the numbers at risk (event-free and followed) under the axis.
 
         ``labels`` maps groups to names; cause names come from ``cumulative_incidence(labels=)``.
         ``suppress_below``: counts 1..k−1 at risk are printed as ``<k`` (disclosure control).
+        ``step_every``: draw each curve as its value at the end of every period of this many days (e.g. 30)
+        instead of a step at every event: a published chart then shows no single person's event day.
         Returns the matplotlib Figure (axes: curves, then the risk table when drawn).
         """
         import matplotlib.pyplot as plt
@@ -683,6 +686,12 @@ class CumulativeIncidence:
         for k, g in enumerate(self.groups):
             c = self.curve(g)
             x = np.concatenate([[0.0], c["time"].to_numpy()])
+            if step_every:
+                grid = np.arange(step_every, tmax + step_every, step_every)
+                x = np.concatenate([[0.0], grid])
+                c = pd.concat([self.at(grid, event=cause).loc[lambda d: d["group"] == g, ["cif", "lower", "upper"]]
+                               .set_axis([f"cif_{cause}", f"lower_{cause}", f"upper_{cause}"], axis=1)
+                               .reset_index(drop=True) for cause in causes], axis=1)
             for ci_, cause in enumerate(causes):
                 y = np.concatenate([[0.0], c[f"cif_{cause}"].to_numpy()])
                 name = str(labels.get(g, g))

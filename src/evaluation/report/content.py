@@ -436,8 +436,12 @@ def survival_intro(ev) -> str:
         text += (f". Someone in {names} cannot offend in the community, so {names} beginning before any "
                  f"{offence} is a competing event: it ends that person's follow-up, and its cumulative incidence "
                  "is shown beside (dashed lines)")
-    return (f"{head}\n\n{text}. The numbers still at risk (rounded to the nearest {ev.register().base}) are in "
-            "the table beneath:")
+    if not survival_chart_allowed(ev):
+        return (f"{head}\n\nFewer than {wording.MIN_REOFFENDERS} participants had a {offence}, so the curves are "
+                "not drawn: each step would be one or two people. The numbers still at risk (rounded to the nearest "
+                f"{ev.register().base}) and the proportions by day 365 are in the tables beneath:")
+    return (f"{head}\n\n{text}, drawn as the value at the end of each {CHART_PERIOD_DAYS}-day period. The numbers "
+            f"still at risk (rounded to the nearest {ev.register().base}) are in the table beneath:")
 
 
 def _published_causes(ev) -> list:
@@ -470,20 +474,34 @@ def survival_figure(ev):
     first = bool(ev.programme.outcome.get("label"))
     what = "proven offence (first or repeat)" if first else "proven reoffence"
     if sv.cif is None:  # no event types: 1 − Kaplan-Meier (nothing competes)
+        if not survival_chart_allowed(ev):
+            return None
         if first:
             return sv.plot(risk_table=False, figsize=(7.5, 4.0),
                            title="Proportion with a proven offence (first or repeat) by day t",
                            ylabel="Proportion with a proven offence")
         return sv.plot(risk_table=False, figsize=(7.5, 4.0))
     causes = _published_causes(ev)
-    if 1 not in causes:
+    if 1 not in causes or not survival_chart_allowed(ev):
         return None
     cif = dataclasses.replace(sv.cif, labels={**sv.cif.labels, 1: what})
     title = f"Cumulative incidence of a {what}" + (
         ", with " + " and ".join(cif.label(c) for c in causes if c != 1) + " beside it" if len(causes) > 1 else "")
+    # monthly steps, not one per event: the published curve shows no single person's offence day
     return cif.plot(causes=causes, risk_table=False, figsize=(7.5, 4.0), labels=sv.labels, title=title,
                     ylabel="Cumulative incidence (proportion)", xlabel="Days since programme start (t)",
-                    times=np.arange(0, sv.tau + 1, 60 if sv.tau > 240 else 30))
+                    times=np.arange(0, sv.tau + 1, 60 if sv.tau > 240 else 30), step_every=CHART_PERIOD_DAYS)
+
+
+#: The curves are drawn as their value at the end of each period of this many days.
+CHART_PERIOD_DAYS = 30
+
+
+def survival_chart_allowed(ev) -> bool:
+    """Whether the time-to-reoffence chart may be drawn: only when at least 30 participants reoffended (the
+    Justice Data Lab's rule for time-based measures). With fewer, each monthly step of the participants' curve
+    is one or two people, and the curve would undo the rounding of the numbers at risk."""
+    return ev.treated_reoffenders >= wording.MIN_REOFFENDERS
 
 
 def risk_table(ev) -> pd.DataFrame:
