@@ -108,7 +108,7 @@ def test_every_programme_marks_its_assumptions_and_cites_public_urls():
     po = g.facts_table(load_programme("pathways-out"))
     assert not po["assumed"].any()
     md = g.facts_markdown(load_programme("mace"), "2024-12-31")
-    assert md.startswith("| About the programme | |") and "Data extract date" in md and "must be replaced" in md
+    assert md.split("\n", 1)[1].startswith("| About the programme | |") and "Data extract date" in md and "must be replaced" in md
     assert "assumed for this illustration" not in g.facts_markdown(load_programme("pathways-out"))
     assert "<https://www.norfolk-pcc.gov.uk/" in g.sources_markdown(load_programme("pathways-out"))
 

@@ -6,6 +6,7 @@ funder PDF and put live ``<script>`` into report.html (issue 10).
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -251,3 +252,50 @@ def test_printed_rows_are_refused_like_displayed_ones():
     nb.cells = [printed, series, warned, value]
     assert guard.unpublished_tables(nb) == ["cell 1 (printed output) [print(people)]",
                                             "cell 2 (text table) [people['age']]"]
+
+
+def test_guard_refuses_every_other_way_of_showing_rows():
+    """Hostile review (issue 10): a Markdown table, LaTeX, JSON, a PNG and a long one-line list are refused; a
+    Markdown table from a content function (marked) and a short value are not."""
+    from evaluation.report import guard
+    from evaluation.report.guidance import facts_markdown
+    from evaluation.config import load_programme
+
+    rows = pd.DataFrame({"age": [31, 42], "district": ["Norwich", "Breckland"]})
+    nb = nbformat.v4.new_notebook()
+
+    def cell(src, data):
+        c = nbformat.v4.new_code_cell(src)
+        c.outputs = [nbformat.v4.new_output("display_data", data=data)]
+        return c
+
+    md_rows = "| age | district |\n|---|---|\n" + "\n".join(f"| {a} | {d} |" for a, d in rows.values)
+    nb.cells = [cell("md", {"text/markdown": md_rows, "text/plain": "<Markdown>"}),
+                cell("latex", {"text/latex": rows.to_latex(), "text/plain": "<Latex>"}),
+                cell("json", {"application/json": rows.to_dict("records"), "text/plain": "<JSON>"}),
+                cell("png", {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}),
+                cell("str(rows.values.tolist())", {"text/plain": str(rows.values.tolist() * 5)}),
+                cell("facts", {"text/markdown": facts_markdown(load_programme("mace")), "text/plain": "<Markdown>"}),
+                cell("len", {"text/plain": "2"})]
+    bad = guard.unpublished_tables(nb)
+    assert [b.split(" [")[0] for b in bad] == [
+        "cell 1 (Markdown table)", "cell 2 (output type text/latex)", "cell 3 (output type application/json)",
+        "cell 4 (output type image/png)", "cell 5 (text table)"]
+
+
+def test_guard_reads_ids_and_dates_however_they_are_written():
+    from evaluation.report import guard
+
+    ids = guard.Identifiers(ids=frozenset({"P0004211"}), dates_of_birth=frozenset({dt.date(1999, 1, 31)}))
+    for text in ("P\u200b0004211", "P 0 0 0 4 2 1 1", "31-01-1999", "1999/01/31", "19990131", "31-Jan-1999"):
+        assert guard.find_identifiers({"x": f"a {text} b"}, ids), text
+    assert not guard.find_identifiers({"x": "In 2019 there were 1,999 cases; 31 of 1999"}, ids)
+
+
+def test_svg_namespace_uris_are_not_dates_of_birth():
+    from evaluation.report import guard
+
+    ids = guard.Identifiers(ids=frozenset({"P0004211"}), dates_of_birth=frozenset({dt.date(1999, 2, 22)}))
+    svg = '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    assert not guard.find_identifiers({"x": svg}, ids)
+    assert guard.find_identifiers({"x": svg + " born 1999/02/22"}, ids)

@@ -114,6 +114,12 @@ def install_table_formatter() -> bool:
 
 
 _TABLE = re.compile(r"<table\b[^>]*>", re.I)
+#: Output types a report may publish (see :func:`unpublished_tables`).
+ALLOWED_MIME = {"text/html", "text/markdown", "text/plain", "image/svg+xml"}
+#: The mark a content function puts in a Markdown table it built from published figures (an HTML comment, which
+#: the renderer drops); a Markdown table without it is refused like an unmarked HTML table.
+MD_PUBLISHED = "<!-- evaluation-published -->"
+_MD_TABLE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", re.M)
 
 
 def unpublished_tables(nb: Any) -> list[str]:
@@ -143,17 +149,32 @@ def unpublished_tables(nb: Any) -> list[str]:
 
     for i, cell in enumerate(nb.cells, start=1):
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = out.get("data") or {}
+            # an allow-list of output types: what content functions produce (escaped Markdown, marked HTML
+            # tables, SVG figures with text as text). LaTeX, JSON, bitmaps (text in pixels cannot be scanned),
+            # JavaScript and widgets never belong in a published report.
+            other = sorted(set(data) - ALLOWED_MIME)
+            if other:
+                bad.append(where(i, cell, f" (output type {', '.join(other)})"))
+                continue
+            md = data.get("text/markdown")
+            if md is not None:
+                md = "".join(md) if isinstance(md, list) else str(md)
+                if _MD_TABLE.search(md) and MD_PUBLISHED not in md:
+                    bad.append(where(i, cell, " (Markdown table)"))
+                    continue
             # print(df), print(series), df.to_string(): printed text bypasses the table formatter, so a report
             # prints nothing to stdout (text reaches it through content's escaped Markdown, tables through
             # content.table()); stderr (warnings) stays in the executed notebook and is never rendered.
             if out.get("output_type") == "stream" and out.get("name") == "stdout" and str(out.get("text", "")).strip():
                 bad.append(where(i, cell, " (printed output)"))
                 continue
-            data = out.get("data") or {}
             plain = data.get("text/plain")
             if plain is not None and not (set(data) - {"text/plain"}):
                 plain = "".join(plain) if isinstance(plain, list) else str(plain)
-                if "\n" in plain.strip():  # a Series, a list of records, a frame as text: rows, not a value
+                # a Series, a list of records, a frame as text: rows, not a value (a short one-line value such
+                # as a figure's repr is harmless)
+                if "\n" in plain.strip() or len(plain.strip()) > 80:
                     bad.append(where(i, cell, " (text table)"))
                     continue
             html = data.get("text/html")
@@ -179,8 +200,10 @@ _MONTHS = {m: i for i, m in enumerate(["january", "february", "march", "april", 
                                        "september", "october", "november", "december"], start=1)}
 _MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
 _DATE_PATTERNS = (
-    (re.compile(r"(?<![\d])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d])"), ("y", "m", "d")),
-    (re.compile(r"(?<![\d/])(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?![\d])"), ("d", "m", "y")),
+    (re.compile(r"(?<![\d])(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?![\d])"), ("y", "m", "d")),
+    (re.compile(r"(?<![\d/])(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?![\d])"), ("d", "m", "y")),
+    (re.compile(r"(?<![\d])(\d{4})(\d{2})(\d{2})(?![\d])"), ("y", "m", "d")),  # 19990131
+    (re.compile(r"(?<![\d])(\d{1,2})[-/ ]([A-Za-z]{3,9})[-/ ](\d{4})(?![\d])"), ("d", "mon", "y")),  # 31-Jan-1999
     (re.compile(r"(?<![\d])(\d{1,2})(?:st|nd|rd|th)?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})(?![\d])"), ("d", "mon", "y")),
     (re.compile(r"\b([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?![\d])"), ("mon", "d", "y")),
 )
@@ -334,6 +357,7 @@ def find_identifiers(texts: Mapping[str, str], identifiers: Identifiers) -> list
     """
     found: list[Finding] = []
     for name, text in texts.items():
+        text = _normalised(text)
         seen: set[str] = set()
         if identifiers.ids:
             for token in set(_COMPOUND.findall(text)):
@@ -348,6 +372,24 @@ def find_identifiers(texts: Mapping[str, str], identifiers: Identifiers) -> list
                     seen.add(raw)
                     found.append(Finding(name, "date of birth", raw))
     return found
+
+
+_NAMESPACES = re.compile(r"https?://(?:www\.w3\.org|purl\.org|creativecommons\.org)/[^\s\"'<>]*")
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060-\u2064\ufeff]")
+_SPACED = re.compile(r"(?<!\S)(?:[A-Za-z0-9][ \u00a0]){2,}[A-Za-z0-9](?!\S)")
+
+
+def _normalised(text: str) -> str:
+    """The text as an identifier scan must read it: invisible characters (zero-width spaces and joiners, soft
+    hyphens, byte-order marks) removed, and characters spaced out one by one (``P 0 0 4 2 1 1``) joined, with
+    the original kept beside them so nothing that was matched before is lost."""
+    # XML namespace URIs in every SVG's metadata (http://www.w3.org/1999/02/22-rdf-syntax-ns#) read as a date
+    text = _NAMESPACES.sub(" ", _INVISIBLE.sub("", text))
+    extra = []
+    for m in _SPACED.finditer(text):  # every run of the joined characters (the id may start mid-run: "a P 0 0 1")
+        j = re.sub(r"[ \u00a0]", "", m.group(0))[:40]
+        extra += [j[a:b] for a in range(len(j)) for b in range(a + 3, len(j) + 1)]
+    return text + ("\n" + " ".join(extra) if extra else "")
 
 
 def redact(text: str, identifiers: Identifiers | None) -> str:

@@ -305,7 +305,10 @@ def facts_markdown(programme, extract_date=None) -> str:
     """The cover's facts table as Markdown (header 'About the programme'), with the data extract date when given,
     followed by a note on what "assumed for this illustration" means when any fact is assumed."""
     t = facts_table(programme)
-    lines = ["| About the programme | |", "|---|---|"]
+    from evaluation.report.guard import MD_PUBLISHED
+
+    # marked: the build refuses Markdown tables that did not come from a content function
+    lines = [MD_PUBLISHED, "| About the programme | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in t["value"].items()]
     if extract_date is not None:
         lines.append(f"| Data extract date | {pd.Timestamp(extract_date):%d %B %Y} |")
