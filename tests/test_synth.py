@@ -350,8 +350,8 @@ def test_ete_records_for_pathway_out_adder(small_world_tables, small_world):
     refs = small_world_tables["referrals"]
     started = refs[(refs["programme_id"] == "pathway-out-adder") & refs["start_date"].notna()]
     assert set(ete["person_id"]) == set(started["person_id"]) and ete["person_id"].is_unique
-    assert set(ete["status_at_exit"]) <= {"employment", "education_training", "none", "unknown"}
-    not_in = ete["status_at_exit"].isin(["none"])
+    assert set(ete["status_at_exit"]) <= {"employment", "education_training", "not_in_ete", "unknown"}
+    not_in = ete["status_at_exit"].isin(["not_in_ete"])
     assert (ete.loc[not_in, "sustained_3m"].fillna(0) == 0).all()
     assert (ete["sustained_6m"].fillna(0) <= ete["sustained_3m"].fillna(0)).all()
     typed = load_table(small_world, "ete")  # the schema in evaluation.schemas accepts the written file

@@ -198,7 +198,7 @@ def _fake_ete(n_in=20, n_out=100, n_unknown=10, emp=12):
     ids = [f"P{i:05d}" for i in range(n_in + n_out + n_unknown)]
     refs = pd.DataFrame({"person_id": ids, "programme_id": "pathway-out-adder",
                          "start_date": pd.Timestamp("2021-06-01")})
-    status = ["employment"] * emp + ["education_training"] * (n_in - emp) + ["none"] * n_out + ["unknown"] * n_unknown
+    status = ["employment"] * emp + ["education_training"] * (n_in - emp) + ["not_in_ete"] * n_out + ["unknown"] * n_unknown
     ete = pd.DataFrame({"person_id": ids, "programme_id": "pathway-out-adder", "ete_at_start": False,
                         "status_at_exit": status,
                         "sustained_3m": pd.array([1] * n_in + [0] * n_out + [None] * n_unknown, dtype="Int64"),

@@ -126,7 +126,7 @@ SCHEMAS: dict[str, DataFrameSchema] = {
         "person_id": _id(),
         "programme_id": _cat(PROGRAMME_IDS),
         "ete_at_start": Column(bool, nullable=False),
-        "status_at_exit": Column(str, nullable=True, checks=Check.isin(["employment", "education_training", "none", "unknown"])),  # empty while still on the programme,
+        "status_at_exit": Column(str, nullable=True, checks=Check.isin(["employment", "education_training", "not_in_ete", "unknown"])),  # empty while still on the programme,
         "sustained_3m": Column("Int64", nullable=True, checks=Check.isin([0, 1])),
         "sustained_6m": Column("Int64", nullable=True, checks=Check.isin([0, 1])),
     }, name="ete", strict=False, coerce=False),
@@ -140,7 +140,7 @@ COLUMN_KINDS: dict[str, dict[str, str]] = {
     for name, schema in SCHEMAS.items()
 }
 REQUIRED_TABLES = ("people", "referrals", "contacts", "offences")
-OPTIONAL_TABLES = ("custody", "area_monthly", "delivery")
+OPTIONAL_TABLES = ("custody", "area_monthly", "delivery", "ete")
 TABLES = REQUIRED_TABLES + OPTIONAL_TABLES
 WORLD_TABLES = TABLES  # the name the report build used for the same list
 

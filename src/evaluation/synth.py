@@ -783,7 +783,7 @@ def _ete(seed: int, referrals: pd.DataFrame, extract_day: int) -> tuple[pd.DataF
     job = rng.random(n) < t["share_employment_if_ete"]
     unknown = rng.random(n) < t["p_exit_status_unknown"]
     exit_status = np.where(unknown, "unknown", np.where(in_ete, np.where(job, "employment", "education_training"),
-                                                        "none"))
+                                                        "not_in_ete"))
     s3 = in_ete & (rng.random(n) < t["p_sustained_3m_if_ete_at_exit"])
     s6 = s3 & (rng.random(n) < t["p_sustained_6m_if_sustained_3m"])
     end = r["end_date"].to_numpy(dtype="datetime64[D]")

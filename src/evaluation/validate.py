@@ -401,6 +401,7 @@ class World:
     custody: pd.DataFrame | None = None
     area_monthly: pd.DataFrame | None = None
     delivery: pd.DataFrame | None = None
+    ete: pd.DataFrame | None = None
     extract_date: dt.date | None = None
     extract_date_source: str = ""
     latest_record: dt.date | None = None

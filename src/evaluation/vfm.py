@@ -435,7 +435,7 @@ def value_for_money(
 
 
 # -------------------------------------------------------------------------- education, training and employment
-ETE_STATUSES = ("employment", "education_training", "none", "unknown")
+ETE_STATUSES = ("employment", "education_training", "not_in_ete", "unknown")
 
 
 class EteError(EvaluationError):
@@ -599,13 +599,16 @@ def ete_outcomes(world, programme, ev=None, *, threshold: int | None = None) -> 
     excluded = {"ete rows for people with no start date": int((~ete["person_id"].isin(started_ids)).sum())}
     e = ete[ete["person_id"].isin(started_ids)]
     started = int(len(started_ids))
-    n_unknown = int((e["status_at_exit"] == "unknown").sum())
+    # people still on the programme have no exit status (empty): they are in no exit measure's denominator
+    left = e[e["status_at_exit"].notna()]
+    excluded["still on the programme (no exit status yet)"] = int(len(e) - len(left))
+    n_unknown = int((left["status_at_exit"] == "unknown").sum())
     if 0 < n_unknown < thr:
-        # started minus the known-status denominator would reveal a small group: count the few unknown exits as
-        # not known to be in ETE, over everyone who started (and say so in the label)
-        known, exit_label = e, "who started (exit status unknown counted as not in ETE)"
+        # those who left minus the known-status denominator would reveal a small group: count the few unknown
+        # exits as not known to be in ETE, over everyone who left (and say so in the label)
+        known, exit_label = left, "who left (exit status unknown counted as not in ETE)"
     else:
-        known, exit_label = e[e["status_at_exit"] != "unknown"], "who left with a known status"
+        known, exit_label = left[left["status_at_exit"] != "unknown"], "who left with a known status"
     in_exit = known["status_at_exit"].isin(["employment", "education_training"])
     rows = [
         ("ete.at_start", "In ETE when they started", int(e["ete_at_start"].sum()), started, "who started"),
@@ -617,8 +620,8 @@ def ete_outcomes(world, programme, ev=None, *, threshold: int | None = None) -> 
     ]
     for col, key, label in (("sustained_3m", "ete.sustained_3m", "Still in ETE 3 months after leaving"),
                             ("sustained_6m", "ete.sustained_6m", "Still in ETE 6 months after leaving")):
-        v = known[col].fillna(0) if known is e else known[col].dropna()
-        rows.append((key, label, int(v.sum()), int(len(v)), "due, with a known status" if known is not e
+        v = known[col].fillna(0) if known is left else known[col].dropna()
+        rows.append((key, label, int(v.sum()), int(len(v)), "due, with a known status" if known is not left
                      else exit_label))
     t = pd.DataFrame(rows, columns=["id", "measure", "count", "denominator", "denominator_label"])
     t["rate"] = np.where(t["denominator"] > 0, t["count"] / t["denominator"].clip(lower=1), np.nan)
