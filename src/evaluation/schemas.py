@@ -52,7 +52,7 @@ EVENT_DATE_COLUMNS = {"offences": "offence_date", "referrals": "referral_date", 
                       "custody": "custody_start"}
 MAX_AGE_YEARS = 110  # a date of birth making someone older than this at the extract date is an error
 #: Bumped whenever a validation rule changes: part of the validated-cache key.
-RULES_VERSION = "2026-11-30.1"
+RULES_VERSION = "2026-12-01.1"
 
 DATE = "datetime64[ns]"
 

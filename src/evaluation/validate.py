@@ -35,6 +35,7 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -174,8 +175,19 @@ def _read(file: Path, name: str) -> tuple[pd.DataFrame, list[str]]:
         if file.suffix == ".parquet":
             df = pd.read_parquet(file, columns=wanted)
         else:
-            df = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""], usecols=wanted,
-                             encoding="utf-8-sig")[wanted]
+            # every column is read (not usecols=): pandas then refuses a row with more fields than the header
+            # instead of dropping the extra field silently (an unquoted comma shifts a row's values)
+            df = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig",
+                             index_col=False)[wanted]
+    except pd.errors.ParserError as exc:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if m:
+            exp, line, saw = (int(g) for g in m.groups())
+            raise DataError(f"{file}: line {line} has {saw} fields, the header has {exp} (an unquoted comma or a "
+                            "stray field: every row must have the header's columns)", file=file,
+                            lines=[line]) from None
+        raise DataError(f"{file}: cannot be read as csv: {type(exc).__name__}", file=file,
+                        detail=f"{file}: cannot be read as csv: {exc}") from None
     except (OSError, ValueError) as exc:  # unreadable file: say which, without quoting its content
         raise DataError(f"{file}: cannot be read as {file.suffix[1:]}: {type(exc).__name__}", file=file,
                         detail=f"{file}: cannot be read as {file.suffix[1:]}: {exc}") from None
@@ -294,6 +306,20 @@ def _relations(df: pd.DataFrame, name: str, file: Path, programmes) -> None:
     elif name == "referrals":
         _order(df, file, "referral_date", "start_date", "start_date before referral_date")
         _order(df, file, "start_date", "end_date", "end_date before start_date")
+        # the status must agree with the dates: completers and started counts are read from both
+        status = df["completion_status"].astype("string")
+        for bad, col, problem in (
+                ((status == "not_started") & df["start_date"].notna(), "start_date",
+                 "status 'not_started' with a start date"),
+                (status.isin(["completed", "disengaged", "ongoing"]) & df["start_date"].isna(), "start_date",
+                 "status 'completed', 'disengaged' or 'ongoing' with no start date"),
+                (status.isin(["completed", "disengaged"]) & df["end_date"].isna(), "end_date",
+                 "status 'completed' or 'disengaged' with no end date"),
+                ((status == "ongoing") & df["end_date"].notna(), "end_date", "status 'ongoing' with an end date")):
+            bad = bad.fillna(False).to_numpy(dtype=bool)
+            if bad.any():
+                pos = np.flatnonzero(bad)
+                raise _fail(file, col, problem, pos, status.iloc[pos[:5]].tolist())
         dup = df.duplicated(["programme_id", "person_id"], keep=False).to_numpy()
         if dup.any():
             pos = np.flatnonzero(dup)
@@ -549,11 +575,30 @@ def _unknown_people(world: World, table: str, people_ids: pd.Index) -> None:
         raise _fail(file, "person_id", "person not in the people table", pos, df["person_id"].iloc[pos[:5]].tolist())
 
 
+def _future_records(world: World) -> None:
+    """Events dated after today cannot be true (a typo in the year, a system default): refused, with lines."""
+    today = pd.Timestamp(dt.date.today())
+    tables = {t: (c,) if isinstance(c, str) else tuple(c) for t, c in EVENT_DATE_COLUMNS.items()}
+    tables["offences"] = tables.get("offences", ()) + ("disposal_date",)
+    for table, cols in tables.items():
+        df = getattr(world, table, None)
+        if df is None:
+            continue
+        for col in cols:
+            if col not in df.columns:
+                continue
+            late = (df[col] > today).fillna(False).to_numpy(dtype=bool)
+            if late.any():
+                file = Path(world.files.get(table) or world.path / table)
+                pos = np.flatnonzero(late)
+                raise _fail(file, col, f"date after today ({today:%Y-%m-%d})", pos, df[col].iloc[pos[:5]].tolist())
+
+
 def _births(world: World, extract: dt.date | None) -> None:
     """Dates of birth against the extract date (or today) and every dated event against the person's birth."""
     people = world.people
     file = Path(world.files.get("people") or world.path / "people")
-    ref = pd.Timestamp(extract or dt.date.today())
+    ref = pd.Timestamp(min(extract or dt.date.today(), dt.date.today()))
     dob = people["date_of_birth"]
     late = (dob > ref).to_numpy()
     if late.any():
@@ -666,14 +711,24 @@ def _write_cached(world: World, folder: Path) -> None:
 def _read_meta(path: Path) -> dict:
     if not (path / "meta.json").exists():
         return {}
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup:
+            raise DataError(f"{path / 'meta.json'}: key(s) given twice: {', '.join(dup)}", file=path / "meta.json")
+        return dict(pairs)
+
     try:
-        meta = json.loads((path / "meta.json").read_text())
+        meta = json.loads((path / "meta.json").read_text(), object_pairs_hook=no_duplicates)
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path / 'meta.json'}: cannot be read: {type(exc).__name__}", file=path / "meta.json") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{path / 'meta.json'}: not valid JSON (line {exc.lineno})", file=path / "meta.json") from None
     if not isinstance(meta, dict):
         raise DataError(f"{path / 'meta.json'}: expected a JSON object", file=path / "meta.json")
+    if "extract_date" in meta and not isinstance(meta["extract_date"], str):
+        raise DataError(f"{path / 'meta.json'}: key 'extract_date' must be a date as text (\"YYYY-MM-DD\"), got "
+                        f"{type(meta['extract_date']).__name__}", file=path / "meta.json")
     return meta
 
 
@@ -778,6 +833,8 @@ def load_world(path: str | Path, *, programmes=None, tables: Iterable[str] | Non
         source = "meta.json"
     else:
         extract, source = world.latest_record, "latest offence or disposal date"
+    if validate:
+        _future_records(world)
     world.extract_date, world.extract_date_source = extract, (source if extract is not None else "")
     if validate and world.people is not None:
         ids = pd.Index(world.people["person_id"])

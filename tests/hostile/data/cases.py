@@ -194,5 +194,24 @@ CASES = [
              "referrals_to": ['MASH<a rel="attachment" href="file:///etc/passwd"></a>'],
              "organisations": [""]}).to_csv(f / "delivery.csv", index=False)),
          Loads(lambda w: w.delivery["referrals_to"].iloc[0].startswith("MASH<a"))),  # inert text: renderers escape
+    # found by the second hostile review (issue 10)
+    Case("row-with-too-many-fields", _then(_set("people"), lambda f: (f / "offences.csv").write_text(
+        (f / "offences.csv").read_text().replace("conviction,robbery,false", "conviction,robbery,false,EXTRA"))),
+         Error(r"offences.csv: line 4 has 8 fields, the header has 7", None, (4,))),
+    Case("completed-without-start-date", _set("referrals", start_date=["", ""], end_date=["", ""]),
+         Error(r"status 'completed', 'disengaged' or 'ongoing' with no start date", "start_date", (2,))),
+    Case("not-started-with-start-date", _set("referrals", start_date=["2019-05-10", "2019-06-10"]),
+         Error(r"status 'not_started' with a start date", "start_date", (3,))),
+    Case("ongoing-with-end-date", _set("referrals", completion_status=["ongoing", "not_started"]),
+         Error(r"status 'ongoing' with an end date", "end_date", (2,))),
+    Case("offence-after-today-no-meta", _set("offences", offence_date=["2019-06-01", "2019-07-01", "2019-08-01",
+                                                                       "2031-06-01"],
+                                             disposal_date=["2019-09-01", "", "2019-08-20", "2031-06-30"]),
+         Error(r"date after today", "offence_date", (5,))),
+    Case("meta-extract-date-a-number", _then(_set("people"), lambda f: (f / "meta.json").write_text(
+        '{"extract_date": 20201231}')), Error(r"meta.json: key 'extract_date' must be a date as text")),
+    Case("meta-duplicate-key", _then(_set("people"), lambda f: (f / "meta.json").write_text(
+        '{"extract_date": "2021-06-30", "extract_date": "2020-01-01"}')),
+         Error(r"meta.json: key\(s\) given twice: extract_date")),
     Case("good-world", ok, Loads(lambda w: str(w.extract_date) == "2021-06-30" and len(w.offences) == 4)),
 ]
