@@ -377,3 +377,15 @@ if __name__ == "__main__":
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_unwritable_reports_folder_is_one_line_and_exit_2(tmp_path, capsys):
+    """Hostile review (issue 10): a reports folder that cannot be written fails before any work, in one line."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    from evaluation.__main__ import main
+
+    assert main(["build", "--world", str(tmp_path), "--out", str(blocker / "reports")]) == 2
+    err = capsys.readouterr()
+    lines = [ln for ln in (err.err + err.out).splitlines() if ln.strip()]
+    assert any("cannot write the reports folder" in ln for ln in lines) and not any("Reports in" in ln for ln in lines)

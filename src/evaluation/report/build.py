@@ -862,10 +862,25 @@ def _run_cli(args) -> int:
                             extract_date=args.extract_date, seed=args.seed,
                             notebooks_dir=Path(args.notebooks) if args.notebooks else None, templates=templates,
                             progress=not args.no_progress)
+        _check_writable(opts.out)
         summary = build(opts)
     except (BuildError, ConfigError) as exc:
         print(f"build: {exc}", file=sys.stderr)
         return 2
     print(summary.table())
-    print(f"Reports in {opts.out}; index {opts.out / 'index.html'}")
+    if (opts.out / "index.html").exists():
+        print(f"Reports in {opts.out}; index {opts.out / 'index.html'}")
     return summary.exit_code
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before any work, in one line, when the reports folder cannot be created or written."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise BuildError(f"--out: cannot write the reports folder {out}: {exc.strerror or type(exc).__name__}") \
+            from None
