@@ -333,7 +333,7 @@ def test_signed_numbers_have_no_negative_zero():
 
     assert signed(-0.0004, "+.1f") == "0.0" and signed(0.26, "+.1f") == "+0.3" and signed(-0.3, "+.0f") == "0"
     assert "-0%" not in _change_text(-0.001, -0.2, 0.3, "log", "a change of")
-    assert "(95% CI -18% to +35%)" in _change_text(0.0, -0.2, 0.3, "log", "a change of")
+    assert "(95% CI \u221218% to +35%)" in _change_text(0.0, -0.2, 0.3, "log", "a change of")  # true minus
 
 
 def test_event_study_centred_on_the_pre_period_average():
@@ -485,8 +485,8 @@ def test_chart_data_refuses_when_even_years_are_small():
 
 def test_interval_bounds_never_read_as_signless_zero():
     """Issue 11: two ADDER intervals were both shown with lower limit "0.0%", one called a change."""
-    assert area._pcts([-0.5, -1.1, -0.04]) == ["-0.50", "-1.10", "-0.04"]
+    assert area._pcts([-0.5, -1.1, -0.04]) == ["\u22120.50", "\u22121.10", "\u22120.04"]  # true minus signs
     assert area._pcts([3.0, 1.2, 5.0]) == ["+3", "+1", "+5"]
     from evaluation.report.content import _pct_interval
 
-    assert _pct_interval(0.001, -0.0001, 0.002) == "+0.10% (-0.01% to +0.20%)"
+    assert _pct_interval(0.001, -0.0001, 0.002) == "+0.10% (\u22120.01% to +0.20%)"

@@ -275,6 +275,10 @@ def small_sample_note(n_treated: int, treated_reoffenders: int | None, *, minimu
 
 
 def signed(value: float, spec: str) -> str:
-    """``format(value, spec)`` with a sign, except that a value that rounds to zero has none ("0.0%", not "-0.0%")."""
+    """``format(value, spec)`` with a sign, except that a value that rounds to zero has none ("0.0%", not "-0.0%");
+    a negative value takes the true minus sign (U+2212), which never breaks from its number and reads as a minus,
+    not a hyphen."""
     text = format(value, spec)
-    return text.lstrip("+-") if float(text) == 0 else text
+    if float(text) == 0:
+        return text.lstrip("+-")
+    return "\u2212" + text[1:] if text.startswith("-") else text
