@@ -158,9 +158,11 @@ class DeliveryResult:
             refs = self.funnel[self.funnel["stage"] == "referred_to"]
             total = int(self.funnel.loc[self.funnel["stage"] == "referrals", "count"].sum())
             top = refs.sort_values("count", ascending=False).head(3)
-            dest = ", ".join(f"{r.destination} {int(r.count)}" for r in top.itertuples())
-            text += (f"{' ' if text else ''}By {self.asof:%B %Y}, workers recorded {contacts:,} contacts with young people and made {total:,} onward referrals"
-                     + (f" ({dest})" if dest else "") + ".")
+            names = [f"{destination_label(r.destination)} {int(r.count)}" for r in top.itertuples()]
+            dest = (", ".join(names[:-1]) + " and " + names[-1]) if len(names) > 1 else "".join(names)
+            most = "most often " if len(refs) > len(top) else ""
+            text += (f"{' ' if text else ''}By {self.asof:%B %Y}, workers recorded {contacts:,} contacts and made "
+                     f"{total:,} onward referrals" + (f" ({most}{dest})" if dest else "") + ".")
         return text or f"No delivery was recorded for {self.programme_name}."
 
     @property
@@ -209,6 +211,18 @@ class DeliveryResult:
         ax.set_xlabel("number")
         ax.set_title("Contacts and onward referrals")
         return fig if fig is not None else ax.figure
+
+
+#: How referral destinations are written for a reader (codes from the data dictionary; others as recorded).
+DESTINATION_LABELS = {"mash": "MASH", "mace": "MACE", "yot": "YOT", "early_help": "Early Help",
+                      "school": "school", "health": "health services", "camhs": "CAMHS", "police": "police",
+                      "community_policing": "community policing", "self": "self-referral"}
+
+
+def destination_label(code) -> str:
+    """A referral destination as a reader should see it (``early_help`` → ``Early Help``)."""
+    c = str(code)
+    return DESTINATION_LABELS.get(c.strip().lower(), c.replace("_", " "))
 
 
 def _records(df):
