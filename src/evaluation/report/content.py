@@ -52,12 +52,9 @@ def configure_figures() -> None:
                          "axes.spines.top": False, "axes.spines.right": False, "figure.autolayout": False,
                          "savefig.bbox": "tight", "svg.fonttype": "none", "svg.hashsalt": "evaluation-report",
                          "font.family": "DejaVu Sans"})
-    try:
-        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    from evaluation.report import alttext
 
-        set_matplotlib_formats("svg", metadata={"Date": None})
-    except ImportError:  # pragma: no cover
-        pass
+    alttext.install()  # SVG with alt text from the data, print-size text, colour-blind-safe palette
     install_table_formatter()
 
 
@@ -658,10 +655,10 @@ def area_measure_figure(result: dict, threshold: int = 5):
     (DiD)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    # one above the other at the printed width (side by side, a 10-inch figure printed its text at 5 pt)
+    fig, axes = plt.subplots(2, 1, figsize=(6.9, 7.4), layout="constrained")
     result["its"].plot(ax=axes[0], threshold=threshold)
     result["did"].plot(ax=axes[1])
-    fig.tight_layout()
     return fig
 
 

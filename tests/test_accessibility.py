@@ -1,0 +1,267 @@
+"""Accessible outputs (issue 15): tagged PDF/UA-1, alternative text from the data, charts that read in print, and
+the HTML checked in a real browser with axe-core.
+
+* Structural PDF checks (:func:`evaluation.report.render.pdf_accessibility`): tagged, marked, en-GB, title shown,
+  bookmarks, every ``/Figure`` with real ``/Alt`` — on a fixture report, on the portfolio and (slow) on reports
+  built from the real templates.
+* Alt text and print size (:mod:`evaluation.report.alttext`): numbers and direction read from the figure; text no
+  smaller than 7 pt at the A4 text width; Okabe–Ito colours cycled with line styles.
+* The browser test (``tests/browser``): headless Chromium (Debian's ``chromium``) driven over the DevTools pipe,
+  axe-core 4 injected, zero serious or critical violations. ``make test`` installs both first
+  (``make browser-setup``); the test skips only when neither is installed *and* ``EVALUATION_BROWSER_TESTS`` is
+  unset — CI sets it (through the Makefile), so there a missing browser fails.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from evaluation.report import alttext, render
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _figure_notebook(svg: str, alt: str | None, *, extra_html: str = "") -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("display(x)")
+    meta = {"image/svg+xml": {"alt": alt}} if alt is not None else {}
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/markdown": "# Test Programme\n\n## Results\n\nText."}),
+        nbformat.v4.new_output("display_data", data={"image/svg+xml": svg, "text/plain": "<Figure>"},
+                               metadata=meta),
+        nbformat.v4.new_output("display_data", data={"text/html": extra_html or (
+            "<table class='dataframe'><thead><tr><th></th><th>Participants</th></tr></thead>"
+            "<tbody><tr><th>Reoffended</th><td>22%</td></tr></tbody></table>")}),
+    ]
+    nb.cells = [cell]
+    return nb
+
+
+def _chart(width=7.0, height=4.0, fontsize=10):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(width, height))
+    ax.plot([0, 180, 365], [0.0, 0.12, 0.22], label="participants")
+    ax.plot([0, 180, 365], [0.0, 0.15, 0.25], label="comparison")
+    ax.set_ylabel("Proportion proven to have reoffended")
+    ax.set_xlabel("Days since programme start")
+    ax.set_title("Proportion proven to have reoffended by day t")
+    ax.legend(fontsize=fontsize)
+    ax.tick_params(labelsize=fontsize)
+    return fig
+
+
+def _cover(title="Test Programme"):
+    return render.Cover(title=title, provider="Provider Ltd", funders="A, B", period="April 2019 – March 2020",
+                        extract_date="31 December 2024", threshold=5)
+
+
+def _outline_titles(items) -> set[str]:
+    out = set()
+    for o in items:
+        out |= _outline_titles(o) if isinstance(o, list) else {o.title}
+    return out
+
+
+def _struct(path):
+    """(structure types, figure alts) of a tagged PDF."""
+    import pypdf
+
+    reader = pypdf.PdfReader(str(path))
+    elems = list(render._struct_elements(reader.trailer["/Root"].get("/StructTreeRoot")))
+    return [str(e.get("/S")) for e in elems], [str(e.get("/Alt")) for e in elems if e.get("/S") == "/Figure"]
+
+
+# ------------------------------------------------------------------------------------------------ the PDF
+def test_report_pdf_is_tagged_pdf_ua_with_figure_alt_text(tmp_path):
+    fig = _chart()
+    svg, meta = alttext.figure_svg(fig)
+    out = render.render_notebook(_figure_notebook(svg, meta["alt"]), tmp_path, _cover(), synthetic=True)
+    pdf = out["pdf"]
+    assert render.pdf_accessibility(pdf) == []
+    import pypdf
+
+    reader = pypdf.PdfReader(str(pdf))
+    root = reader.trailer["/Root"]
+    assert str(root["/Lang"]) == "en-GB"
+    assert bool(root["/MarkInfo"]["/Marked"]) and bool(root["/ViewerPreferences"]["/DisplayDocTitle"])
+    assert reader.metadata["/Title"] == "Test Programme (synthetic data)"
+    assert b"pdfuaid" in reader.trailer["/Root"]["/Metadata"].get_object().get_data()  # PDF/UA-1 in the XMP
+    assert {"Test Programme", "Results"} <= _outline_titles(reader.outline)  # bookmarks from the headings
+    kinds, alts = _struct(pdf)
+    assert {"/H1", "/H2", "/Table", "/TH", "/TD", "/Figure"} <= set(kinds)
+    assert alts == [meta["alt"]]
+    # the same text is the HTML alt
+    html = out["html"].read_text()
+    assert f'alt="{meta["alt"]}"' in html.replace("&#x27;", "'")
+    # header cells are scoped: the corner and column headers are col, the row's index is row
+    assert '<th scope="row">Reoffended</th>' in html and '<th scope="col">Participants</th>' in html
+
+
+def test_real_world_pdf_without_synthetic_mark_has_plain_title(tmp_path):
+    svg, meta = alttext.figure_svg(_chart())
+    out = render.render_notebook(_figure_notebook(svg, meta["alt"]), tmp_path, _cover(), synthetic=False,
+                                 formats=("pdf",))
+    import pypdf
+
+    assert pypdf.PdfReader(str(out["pdf"])).metadata["/Title"] == "Test Programme"
+
+
+def test_accessibility_check_finds_untagged_pdf_and_placeholder_alt(tmp_path):
+    from weasyprint import HTML
+
+    plain = tmp_path / "plain.pdf"
+    HTML(string="<html><head><title>x</title></head><body><p>hi</p></body></html>").write_pdf(str(plain))
+    problems = render.pdf_accessibility(plain)
+    assert any("untagged" in p for p in problems) and any("language" in p for p in problems)
+    svg, _ = alttext.figure_svg(_chart())
+    with pytest.warns(render.AccessibilityWarning, match="1 of 1 figure"):
+        out = render.render_notebook(_figure_notebook(svg, None), tmp_path / "noalt", _cover(), synthetic=True,
+                                     formats=("pdf",))
+    assert out["pdf"].exists()  # reported, not refused
+    for placeholder in ("No description has been provided for this image", "figure"):
+        assert placeholder.lower().rstrip(".") in render.PLACEHOLDER_ALT
+
+
+def test_pdf_renders_are_still_safe(tmp_path):
+    """The tagged renderer keeps the safety checks: no attachment, nothing fetched from outside the report."""
+    hostile = '<p>MASH<a rel="attachment" href="file:///etc/passwd">x</a></p>'
+    svg, meta = alttext.figure_svg(_chart())
+    nb = _figure_notebook(svg, meta["alt"], extra_html=hostile)
+    out = render.render_notebook(nb, tmp_path, _cover(), synthetic=True)
+    assert render.pdf_attachments(out["pdf"]) == [] and render.pdf_accessibility(out["pdf"]) == []
+    assert 'href="file:' not in out["html"].read_text()
+
+
+def test_portfolio_pdf_is_tagged_with_language_title_and_alt(tmp_path):
+    from evaluation.report.portfolio import build_portfolio
+
+    rep = tmp_path / "reports" / "mace"
+    rep.mkdir(parents=True)
+    figs = {"rate.difference": {"value": -0.03, "lower": -0.1, "upper": 0.04, "status": "shown"},
+            "n.participants": {"value": 249, "status": "shown"}}
+    (rep / "results.json").write_text(json.dumps({"programme_id": "mace", "design": "individual",
+                                                  "figures": figs, "findings": ["A finding."], "notes": []}))
+    pdf = build_portfolio(tmp_path / "reports", synthetic=True)
+    assert render.pdf_accessibility(pdf) == []
+    import pypdf
+
+    assert pypdf.PdfReader(str(pdf)).metadata["/Title"] == "Portfolio overview (synthetic data)"
+    _, alts = _struct(pdf)
+    assert len(alts) == 1 and "−3" in alts[0] or "-3" in alts[0]
+    html = (pdf.parent / "report.html").read_text()
+    assert "lang='en-GB'" in html and "data:image/svg+xml" in html and "data:image/png" not in html
+
+
+# ------------------------------------------------------------------------------------------- alt text
+def test_alt_text_reads_numbers_axes_and_direction():
+    fig = _chart()
+    text = alttext.describe_figure(fig)
+    assert "Proportion proven to have reoffended by day t" in text
+    assert "vertical axis: Proportion proven to have reoffended" in text
+    assert "Participants rises, from 0% at 0 to 22% at 365" in text
+    assert "Comparison rises, from 0% at 0 to 25% at 365" in text
+
+
+def test_alt_text_reads_dates_bars_and_categories():
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2)
+    a.step(pd.to_datetime(["2019-04-01", "2019-10-01", "2020-03-01"]), [5, 20, 12], label="delivered")
+    b.bar(["Schools", "Parents"], [40, 12], label="sessions")
+    text = alttext.describe_figure(fig)
+    assert text.startswith("Chart in 2 panels.")
+    assert "Delivered rises, from 5 at April 2019 to 12 at March 2020 (highest 20 at October 2019)" in text
+    assert "sessions: Schools 40; Parents 12." in text
+    plt.close(fig)
+
+
+def test_explicit_alt_text_wins_and_a_failing_description_falls_back():
+    import matplotlib.pyplot as plt
+
+    fig = alttext.set_alt(plt.figure(), "  Two   lines. ")
+    assert alttext.figure_alt(fig) == "Two lines."
+    fig2, ax = plt.subplots()
+    ax.set_title("Odd chart")
+    ax.plot([0, 1], [0, 1], label="x")
+    ax.get_lines()[0].get_xdata = None  # breaks the describer
+    assert alttext.figure_alt(fig2).startswith("Chart: Odd chart.")
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------------------- print size
+def _svg_font_sizes(svg: str) -> list[float]:
+    """Every text size in an SVG with text kept as text (``font-size: 7px`` or ``font: 7px 'DejaVu Sans'``;
+    matplotlib's SVG user unit is the point)."""
+    return [float(v) for v in re.findall(r"font(?:-size)?:\s*(?:[a-z]+\s+)*([\d.]+)px", svg)]
+
+
+def test_wide_figures_print_with_text_of_at_least_7pt():
+    import matplotlib as mpl
+
+    with mpl.rc_context({"svg.fonttype": "none"}):
+        fig = _chart(width=14, height=4, fontsize=6)  # 6 pt text on a figure twice the page's width
+        svg, meta = alttext.figure_svg(fig)
+    w, h = alttext._svg_size_pt(svg)
+    assert w <= alttext.PRINT_WIDTH_IN * 72 + 0.5 and h <= alttext.PRINT_HEIGHT_IN * 72 + 0.5
+    sizes = _svg_font_sizes(svg)
+    assert sizes and min(sizes) >= alttext.MIN_FONT_PT - 1e-6
+    assert "rises" in meta["alt"]
+
+
+def test_palette_is_colour_blind_safe_with_line_styles():
+    params = alttext.rc_params()
+    cyc = list(params["axes.prop_cycle"])
+    assert [c["color"] for c in cyc] == alttext.OKABE_ITO
+    assert len({str(c["linestyle"]) for c in cyc}) == len(cyc)  # a second cue besides colour
+
+
+def test_layout_css_keeps_headings_with_content_and_repeats_table_headers():
+    css = render.css()
+    for rule in (r"h2, h3[^{]*\{[^}]*break-after: avoid", r"thead \{ display: table-header-group",
+                 r"tr \{ break-inside: avoid", r"orphans: 3", r"widows: 3", r"table\[data-keep\], \.output_markdown table \{ break-inside: avoid"):
+        assert re.search(rule, css), rule
+
+
+def test_table_semantics():
+    html = render.inert_html("<table><thead><tr><th></th><th>A</th></tr></thead><tbody>"
+                             + "".join(f"<tr><th>r{i}</th><td>{i}</td></tr>" for i in range(20))
+                             + "</tbody></table>")
+    assert html.count('scope="col"') == 2 and html.count('scope="row"') == 20
+    assert "data-keep" not in html  # long tables may break (their header repeats)
+    short = render.inert_markdown("| a | b |\n|---|---|\n| 1 | 2 |")
+    assert '<th scope="col">a</th>' in short
+    assert short.startswith("<table>")  # Markdown tables are kept whole by the stylesheet
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_notebook_figures_carry_alt_text_into_the_output(tmp_path):
+    """Through a real kernel: configure_figures → plt.show() writes the SVG and its alt text into the output."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\nfrom evaluation.report.content import configure_figures\n"
+        "configure_figures()\nfig, ax = plt.subplots(figsize=(12, 3))\n"
+        "ax.plot([1, 2, 3], [3, 2, 1], label='referrals'); ax.set_title('Falling')\nplt.show()")]
+    NotebookClient(nb, kernel_name="evaluation", timeout=120).execute()
+    outs = [o for o in nb.cells[0].outputs if "image/svg+xml" in o.get("data", {})]
+    assert len(outs) == 1 and "image/png" not in outs[0]["data"]
+    alt = outs[0]["metadata"]["image/svg+xml"]["alt"]
+    assert "Referrals falls, from 3 at 1 to 1 at 3" in alt
+    svg = outs[0]["data"]["image/svg+xml"]
+    assert min(_svg_font_sizes(svg)) >= 7
+    body = render.notebook_body(nb)
+    assert 'alt="Chart. Falling.' in body
