@@ -265,3 +265,81 @@ def test_notebook_figures_carry_alt_text_into_the_output(tmp_path):
     assert min(_svg_font_sizes(svg)) >= 7
     body = render.notebook_body(nb)
     assert 'alt="Chart. Falling.' in body
+
+
+# ------------------------------------------------------------------------------------------- the browser
+def _browser():
+    """The axe_check module, or skip — only outside `make test`: there (EVALUATION_BROWSER_TESTS=1, after
+    `make browser-setup`) a missing browser or axe-core fails the test instead."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("axe_check", ROOT / "tests" / "browser" / "axe_check.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    missing = [what for what, ok in (("chromium", mod.chromium_path()), ("axe-core", mod.AXE_JS.exists())) if not ok]
+    if missing:
+        msg = f"{', '.join(missing)} not installed: run `make browser-setup`"
+        if os.environ.get("EVALUATION_BROWSER_TESTS"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return mod
+
+
+def _serious(results: dict) -> list[str]:
+    return [f"{Path(page).parent.name}/{Path(page).name}: {v['impact']} {v['id']} ({v['help']}) {v['targets']}"
+            for page, vs in results.items() for v in vs if v["impact"] in ("serious", "critical")]
+
+
+def test_report_and_index_html_have_no_serious_axe_violations(tmp_path):
+    """A fixture report (figure with alt text, pandas and Markdown tables, headings, synthetic banner) and the
+    build index, in headless Chromium with axe-core."""
+    axe = _browser()
+    from evaluation.report.build import write_index
+
+    svg, meta = alttext.figure_svg(_chart())
+    nb = _figure_notebook(svg, meta["alt"])
+    nb.cells[0].outputs.append(nbformat.v4.new_output(
+        "display_data", data={"text/markdown": "| About the programme | |\n|---|---|\n| Provider | P |"}))
+    out = render.render_notebook(nb, tmp_path / "mace", _cover(), synthetic=True, formats=("html",))
+    manifest = {"built_at": "2026-01-01T00:00:00+00:00", "code": {"commit": "abc", "dirty": False},
+                "data_hash": "0" * 64, "synthetic": True,
+                "programmes": {"mace": {"status": "ok", "built_at": "2026-01-01"},
+                               "sos-plus": {"status": "failed", "error": "a <b>config</b> error"}}}
+    index = write_index(tmp_path, manifest)
+    bad = tmp_path / "bad.html"  # the check itself works: a page without title, language or alt text fails
+    bad.write_text('<html><body><img src="data:image/png;base64,iVBORw0KGgo="></body></html>')
+    results = axe.check([out["html"], index, bad])
+    assert {v["id"] for v in results.pop(str(bad))} >= {"image-alt", "html-has-lang", "document-title"}
+    assert len(results) == 2
+    assert not _serious(results), _serious(results)
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+def test_built_reports_pass_the_pdf_checks_and_axe(small_world, tmp_path):
+    """The real templates (individual, delivery, area), the index and the portfolio: every PDF passes the
+    structural checks and every HTML page has no serious or critical axe violation."""
+    from evaluation.report import build as b
+    from evaluation.report.portfolio import build_portfolio
+
+    out = tmp_path / "reports"
+    ids = ["mace", "capacity-building", "project-adder"]
+    s = b.build(b.BuildOptions(world=small_world, programmes=ids, jobs=2, out=out, progress=False))
+    assert s.exit_code == 0, s.table() + "\n".join(r.traceback for r in s.results)
+    build_portfolio(out, synthetic=True)
+    pdfs = sorted(out.glob("*/report.pdf"))
+    assert len(pdfs) == len(ids) + 1
+    failures = {p.parent.name: render.pdf_accessibility(p) for p in pdfs}
+    assert not any(failures.values()), failures
+    for p in pdfs:
+        import pypdf
+
+        title = pypdf.PdfReader(str(p)).metadata["/Title"]
+        assert title.endswith("(synthetic data)"), title
+        _, alts = _struct(p)
+        assert all("No description" not in a and len(a) > 40 for a in alts), alts
+    axe = _browser()
+    pages = [out / "index.html", *sorted(out.glob("*/report.html"))]
+    results = axe.check(pages)
+    assert len(results) == len(ids) + 2
+    assert not _serious(results), _serious(results)
