@@ -338,8 +338,85 @@ def test_built_reports_pass_the_pdf_checks_and_axe(small_world, tmp_path):
         assert title.endswith("(synthetic data)"), title
         _, alts = _struct(p)
         assert all("No description" not in a and len(a) > 40 for a in alts), alts
+    from evaluation.report.spreadsheet import write_tables
+
+    for pid in ids:  # the spreadsheet from each real results.json (individual, delivery, area)
+        sheets, strings = _xlsx(write_tables(out / pid))
+        assert sheets[:3] == ["Cover", "Contents", "Notes"] and len(sheets) > 3
+        assert any(s.endswith("(synthetic data)") for s in strings)
     axe = _browser()
     pages = [out / "index.html", *sorted(out.glob("*/report.html"))]
     results = axe.check(pages)
     assert len(results) == len(ids) + 2
     assert not _serious(results), _serious(results)
+
+
+# ------------------------------------------------------------------------------------------- spreadsheet
+def _xlsx(path):
+    """(sheet names, shared strings) of an .xlsx (read as the zip it is; no Excel reader needed)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        sheets = re.findall(r'<sheet name="([^"]+)"', z.read("xl/workbook.xml").decode())
+        strings = re.findall(r"<t[^>]*>([^<]*)</t>", z.read("xl/sharedStrings.xml").decode())
+    return sheets, strings
+
+
+def test_tables_xlsx_from_the_published_register(tmp_path):
+    import html as _html
+    import warnings
+
+    from evaluation.report.spreadsheet import register_tables, write_tables
+
+    figures = {
+        "n.participants": {"label": "Participants analysed", "unit": "people", "section": "headline",
+                           "status": "shown", "value": 249},
+        "rate.difference": {"label": "One-year rate: difference", "unit": "pp", "section": "headline",
+                            "status": "shown", "value": -0.012, "lower": -0.071, "upper": 0.046,
+                            "p_value": 0.7, "significant": False},
+        "profile.ethnicity.other.participants": {"label": "Ethnicity: Other (participants)", "unit": "people",
+                                                 "section": "profile", "status": "suppressed", "value": None},
+        "profile.sex.female.participants": {"label": "Sex: Female (participants)", "unit": "people",
+                                            "section": "profile", "status": "rounded", "value": 100},
+        "fte.difference": {"label": "First-time entrants: difference", "unit": "pp", "section": "headline",
+                           "status": "withheld", "value": None, "lower": None, "upper": None, "p_value": None},
+    }
+    res = {"programme_id": "mace", "design": "individual", "synthetic": True, "extract_date": "2024-12-31",
+           "disclosure": {"threshold": 5, "rounding_base": 5, "check_passed": True}, "figures": figures}
+    tables = register_tables(res)
+    assert list(tables) == ["headline", "profile"]
+    head = tables["headline"].set_index("Measure")
+    assert head.loc["One-year rate: difference", "Value"] == -1  # whole percentage points, as in the PDF
+    assert head.loc["One-year rate: difference", "Lower 95% CI"] == -7
+    assert head.loc["First-time entrants: difference", "Value"] == "[x]"
+    assert tables["profile"].set_index("Measure").loc["Ethnicity: Other (participants)", "Value"] == "[c]"
+    rep = tmp_path / "mace"
+    rep.mkdir()
+    (rep / "results.json").write_text(json.dumps(res))
+    import gptables  # noqa: F401 - imported outside the block below (its import leaves a file open)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # gptables warns about unreferenced notes and the like
+        path = write_tables(rep, programme_name="MACE <team>")
+    assert path == rep / "tables.xlsx"
+    sheets, strings = _xlsx(path)
+    assert sheets[:3] == ["Cover", "Contents", "Notes"] and sheets[3:] == ["Table_1_headline", "Table_2_profile"]
+    text = _html.unescape(" ".join(strings))
+    assert "MACE <team>: report tables (synthetic data)" in text
+    assert "[c]" in strings and "[x]" in strings
+    assert "Profile" not in sheets and "Who took part (rounded to the nearest 5), MACE <team> (synthetic data)" in text
+
+
+def test_tables_xlsx_for_an_area_report(tmp_path):
+    from evaluation.report.spreadsheet import write_tables
+
+    res = {"programme_id": "project-adder", "design": "area", "extract_date": "2024-12-31", "measures": {
+        "drug_deaths": {"its": {"level_change": 0.1, "level_p": 0.2, "series_unit": "per 100,000"},
+                        "did": {"scale": "log", "estimate": -0.05, "p": 0.001, "placebo_p": 1 / 6,
+                                "pretrend_p": 0.5, "pretrend_failed": False}}}}
+    rep = tmp_path / "project-adder"
+    rep.mkdir()
+    (rep / "results.json").write_text(json.dumps(res))
+    sheets, strings = _xlsx(write_tables(rep, programme_name="Project ADDER", synthetic=False))
+    assert sheets[3:] == ["Table_1_estimates"] and "<0.01" in " ".join(strings).replace("&lt;", "<")
+    assert not any("synthetic" in s for s in strings)
