@@ -420,3 +420,24 @@ def test_tables_xlsx_for_an_area_report(tmp_path):
     sheets, strings = _xlsx(write_tables(rep, programme_name="Project ADDER", synthetic=False))
     assert sheets[3:] == ["Table_1_estimates"] and "<0.01" in " ".join(strings).replace("&lt;", "<")
     assert not any("synthetic" in s for s in strings)
+
+
+def test_survival_alt_text_from_the_register_with_intervals_and_direction():
+    import matplotlib.pyplot as plt
+
+    from evaluation.register import Register
+
+    reg = Register(threshold=5)
+    reg.add("survival.reoffended_by_365.comparison", "Proportion reoffended by day 365: Comparison", 0.25,
+            "proportion", "survival", lower=0.21, upper=0.29)
+    reg.add("survival.reoffended_by_365.participants", "Proportion reoffended by day 365: Participants", 0.22,
+            "proportion", "survival", lower=0.08, upper=0.34)
+    fig, ax = plt.subplots()
+    ax.step([0, 100, 200, 366], [0, 0.05, 0.15, 0.25], where="post", label="Comparison")
+    ax.step([0, 100, 200, 366], [0, 0.08, 0.12, 0.22], where="post", label="Participants")
+    text = alttext.survival_alt(fig, reg)
+    assert "By day 365: participants 22% (95% CI 8% to 34%), comparison 25% (95% CI 21% to 29%)." in text
+    assert "The curves cross" in text and "below the comparison curve" in text
+    empty = alttext.survival_alt(fig, Register(threshold=5))  # no register figures: the generic description
+    assert empty.startswith("Chart.")
+    plt.close(fig)

@@ -450,3 +450,79 @@ def install() -> None:
         return
     set_matplotlib_formats("svg", metadata={"Date": None})  # no PNG copy beside the SVG
     ip.display_formatter.formatters["image/svg+xml"].for_type(Figure, figure_svg)
+
+
+# ------------------------------------------------------------------------------------------- survival chart
+def _pct(v) -> str:
+    return f"{100 * v:.0f}%"
+
+
+def _curves_relation(fig, first: str, second: str) -> str:
+    """How two plotted step curves compare over the follow-up: one below the other, close, or crossing."""
+    import numpy as np
+
+    if not fig.axes:
+        return ""
+    lines = {(_label(ln) or "").lower(): ln for ln in fig.axes[0].get_lines()}
+    a, b = lines.get(first.lower()), lines.get(second.lower())
+    if a is None or b is None:
+        return ""
+    xa, ya = _floats(a.get_xdata(orig=False)), _floats(a.get_ydata(orig=False))
+    xb, yb = _floats(b.get_xdata(orig=False)), _floats(b.get_ydata(orig=False))
+    grid = np.linspace(0, min(xa.max(), xb.max()), 366)[1:]
+    step = lambda x, y: y[np.clip(np.searchsorted(x, grid, side="right") - 1, 0, len(y) - 1)]  # noqa: E731
+    d = step(xa, ya) - step(xb, yb)
+    if np.all(np.abs(d) < 0.02):
+        return "The two curves stay within 2 percentage points of each other throughout."
+    sign = np.sign(np.where(np.abs(d) < 0.005, 0, d))
+    nz = sign[sign != 0]
+    crossings = int(np.sum(nz[1:] != nz[:-1])) if len(nz) > 1 else 0
+    below, above = float(np.mean(sign < 0)), float(np.mean(sign > 0))
+    if crossings == 0:
+        return (f"Where the curves differ, the {first.lower()} curve is {'below' if nz[0] < 0 else 'above'} the "
+                f"{second.lower()} curve.")
+    most, share = ("below", below) if below >= above else ("above", above)
+    return (f"The curves cross{' ' + str(crossings) + ' times' if crossings > 1 else ''}; the {first.lower()} curve "
+            f"is {most} the {second.lower()} curve for {share:.0%} of the follow-up.")
+
+
+def survival_alt(fig, register, *, offence: str = "reoffended") -> str:
+    """Alternative text for the time-to-reoffence chart from the published register (with the plotted curves
+    for their direction): the proportions by the end of follow-up with 95% CIs, and how the curves compare.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The chart (its first axes hold one labelled step line per group).
+    register : evaluation.register.Register
+        The report's register (``survival.reoffended_by_<tau>.participants`` / ``.comparison``).
+    offence : str
+        The event in words ("reoffended", or "offended (first or repeat)").
+
+    Returns
+    -------
+    str
+        E.g. "Chart of the proportion of each group proven to have reoffended by each day after the start, with
+        95% confidence bands. By day 365: participants 28% (95% CI 22% to 33%), comparison 29% (25% to 33%). The
+        curves cross; …". Falls back to :func:`describe_figure` when the register has no such figures.
+    """
+    figs = {f.id: f for f in register.section("survival")} if register is not None else {}
+    part = next((f for i, f in figs.items() if i.startswith("survival.reoffended_by_") and i.endswith(".participants")
+                 and f.status in ("shown", "rounded") and f.value is not None), None)
+    comp = next((f for i, f in figs.items() if i.startswith("survival.reoffended_by_") and i.endswith(".comparison")
+                 and f.status in ("shown", "rounded") and f.value is not None), None)
+    if part is None or comp is None:
+        return describe_figure(fig)
+    day = part.id.split("survival.reoffended_by_")[1].split(".")[0]
+
+    def ci(f):
+        return f" (95% CI {_pct(f.lower)} to {_pct(f.upper)})" if f.lower is not None and f.upper is not None else ""
+
+    labels = [_label(ln) for ln in fig.axes[0].get_lines() if _label(ln)] if fig.axes else []
+    pl = next((lab for lab in labels if lab.lower().startswith("particip")), "Participants")
+    cl = next((lab for lab in labels if lab.lower().startswith("compar")), "Comparison")
+    return " ".join(s for s in (
+        f"Chart of the proportion of each group proven to have {offence} by each day after the start, up to day "
+        f"{day}, with 95% confidence bands.",
+        f"By day {day}: participants {_pct(part.value)}{ci(part)}, comparison {_pct(comp.value)}{ci(comp)}.",
+        _curves_relation(fig, pl, cl)) if s)

@@ -357,13 +357,17 @@ def rounding_note(ev, *, shares: bool = False) -> str:
 def survival_figure(ev):
     """The time-to-reoffence chart without its numbers-at-risk table (that is :func:`risk_table`, from the
     register, rounded)."""
+    from evaluation.report.alttext import set_alt, survival_alt
+
     if ev.survival is None:
         return None
     if ev.programme.outcome.get("label"):
-        return ev.survival.plot(risk_table=False, figsize=(7.5, 4.0),
-                                title="Proportion with a proven offence (first or repeat) by day t",
-                                ylabel="Proportion with a proven offence")
-    return ev.survival.plot(risk_table=False, figsize=(7.5, 4.0))
+        fig = ev.survival.plot(risk_table=False, figsize=(7.5, 4.0),
+                               title="Proportion with a proven offence (first or repeat) by day t",
+                               ylabel="Proportion with a proven offence")
+        return set_alt(fig, survival_alt(fig, ev.register(), offence="offended (first or repeat)"))
+    fig = ev.survival.plot(risk_table=False, figsize=(7.5, 4.0))
+    return set_alt(fig, survival_alt(fig, ev.register()))
 
 
 def risk_table(ev) -> pd.DataFrame:
