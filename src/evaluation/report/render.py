@@ -166,8 +166,9 @@ def html_to_pdf(html: str, path: Path | str, base_url: str | None = None) -> Pat
 
     Warns
     -----
-    AccessibilityWarning
-        If the PDF fails :func:`pdf_accessibility` (it is kept: safe, but less usable).
+    UserWarning
+        "<folder>/<file>: fails the accessibility checks: …" if the PDF fails :func:`pdf_accessibility` (it is
+        kept: safe, but less usable).
     """
     from weasyprint import HTML
 
@@ -186,8 +187,10 @@ def html_to_pdf(html: str, path: Path | str, base_url: str | None = None) -> Pat
     if problems:  # reported, not refused: the PDF is safe, only less usable (the tests hold reports to zero)
         import warnings
 
+        # a plain UserWarning (the library's exception family is for errors); the message names the file and
+        # the failed checks, never the content
         warnings.warn(f"{path.parent.name}/{path.name}: fails the accessibility checks: {'; '.join(problems)}",
-                      AccessibilityWarning, stacklevel=2)
+                      UserWarning, stacklevel=2)
     return path
 
 
@@ -196,11 +199,6 @@ PDF_VARIANT = "pdf/ua-1"
 #: Alternative text that says nothing (nbconvert's and Jupyter's defaults, and our own old one).
 PLACEHOLDER_ALT = {"", "figure", "image", "no description has been provided for this image", "chart", "plot",
                    "output", "png", "svg"}
-
-
-class AccessibilityWarning(UserWarning):
-    """A rendered PDF fails a structural accessibility check (untagged, no language or title, a figure
-    without a real text alternative); the message names the file and the checks, never the content."""
 
 
 def pdf_accessibility(path: Path | str, *, lang: str = "en-GB") -> list[str]:
