@@ -339,6 +339,15 @@ def test_built_reports_pass_the_pdf_checks_and_axe(small_world, tmp_path):
         assert title.endswith("(synthetic data)"), title
         _, alts = _struct(p)
         assert all("No description" not in a and len(a) > 40 for a in alts), alts
+    for nb_path in sorted(out.glob("*/report.ipynb")):  # every chart's text is at least 7 pt on the A4 page
+        for cell in nbformat.read(str(nb_path), as_version=4).cells:
+            for o in cell.get("outputs", []):
+                svg = o.get("data", {}).get("image/svg+xml")
+                if not svg:
+                    continue
+                w, _ = alttext._svg_size_pt(svg)
+                printed = min(_svg_font_sizes(svg)) * min(1.0, alttext.PRINT_WIDTH_IN * 72 / w)
+                assert printed >= alttext.MIN_FONT_PT - 0.05, (nb_path.parent.name, printed)
     from evaluation.report.spreadsheet import write_tables
 
     for pid in ids:  # the spreadsheet from each real results.json (individual, delivery, area)

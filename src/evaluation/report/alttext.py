@@ -374,24 +374,30 @@ def fit_to_print(fig, *, width_in: float = PRINT_WIDTH_IN, min_pt: float = MIN_F
                 pass
 
 
-def _enlarge_text(fig, min_pt: float) -> None:
+def _enlarge_text(fig, min_pt: float) -> bool:
+    """Raise every text below ``min_pt`` to it; True when anything changed."""
     from matplotlib.text import Text
 
+    changed = False
     for t in fig.findobj(Text):
         if t.get_visible() and t.get_text() and t.get_fontsize() < min_pt - 1e-6:
             t.set_fontsize(min_pt)
+            changed = True
     for ax in fig.axes:  # tick labels not yet created are set through the axis
         for axis in (ax.xaxis, ax.yaxis):
             for which in ("major", "minor"):
                 kw = axis._major_tick_kw if which == "major" else axis._minor_tick_kw
                 size = kw.get("labelsize")
-                if size is not None and _pt(size) < min_pt:
+                if size is not None and _pt(size) < min_pt - 1e-6:
                     axis.set_tick_params(which=which, labelsize=min_pt)
+                    changed = True
         leg = ax.get_legend()
         if leg is not None:
             for t in leg.get_texts():
-                if t.get_fontsize() < min_pt:
+                if t.get_fontsize() < min_pt - 1e-6:
                     t.set_fontsize(min_pt)
+                    changed = True
+    return changed
 
 
 def _pt(size) -> float:
@@ -427,9 +433,8 @@ def figure_svg(fig, **savefig) -> tuple[str, dict]:
         svg = buf.getvalue()
         w, h = _svg_size_pt(svg)
         scale = min(1.0, PRINT_WIDTH_IN * 72 / w if w else 1.0, PRINT_HEIGHT_IN * 72 / h if h else 1.0)
-        if scale > 0.99:
+        if scale >= 0.999 or not _enlarge_text(fig, MIN_FONT_PT / scale):
             break
-        _enlarge_text(fig, MIN_FONT_PT / scale)
     return svg, {"alt": alt}
 
 
