@@ -8,7 +8,7 @@ SEED ?= 20190401
 WORLD ?= data/raw/synthetic
 JOBS ?= 2
 
-.PHONY: help venv test test-fast reports synth lab benchmarks clean clean-reports fixtures-r
+.PHONY: help venv test test-fast reports synth lab benchmarks clean clean-reports fixtures-r browser-setup
 
 help:
 	@echo "make reports     build every programme report from the synthetic world (generated if absent)"
@@ -26,8 +26,25 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name evaluation --display-name "Python (evaluation)" >/dev/null
 	@touch $(STAMP)
 
-test: $(STAMP)
-	$(PY) -m pytest
+# The accessibility test (tests/test_accessibility.py) runs axe-core in headless Chromium: Debian's chromium
+# package and axe-core from npm (tests/browser/package-lock.json). Installed once; a no-op when present. Under
+# `make test` the browser tests fail, never skip, when either is missing (EVALUATION_BROWSER_TESTS=1).
+CHROMIUM ?= /usr/bin/chromium
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser-setup: $(CHROMIUM) $(AXE)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(STAMP) browser-setup
+	EVALUATION_BROWSER_TESTS=1 $(PY) -m pytest
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"

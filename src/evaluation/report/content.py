@@ -52,12 +52,9 @@ def configure_figures() -> None:
                          "axes.spines.top": False, "axes.spines.right": False, "figure.autolayout": False,
                          "savefig.bbox": "tight", "svg.fonttype": "none", "svg.hashsalt": "evaluation-report",
                          "font.family": "DejaVu Sans"})
-    try:
-        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    from evaluation.report import alttext
 
-        set_matplotlib_formats("svg", metadata={"Date": None})
-    except ImportError:  # pragma: no cover
-        pass
+    alttext.install()  # SVG with alt text from the data, print-size text, colour-blind-safe palette
     install_table_formatter()
 
 
@@ -465,22 +462,28 @@ def _published_causes(ev) -> list:
 def survival_figure(ev):
     """The time-to-reoffence chart without its numbers-at-risk table (that is :func:`risk_table`, from the
     register, rounded): the cumulative incidence (Aalen-Johansen) of a proven reoffence per group, with custody
-    (a competing event) beside it. Curves whose by-day-365 figures disclosure control withheld are left out."""
+    (a competing event) beside it. Curves whose by-day-365 figures disclosure control withheld are left out. The
+    figure carries alternative text written from the register (:func:`evaluation.report.alttext.survival_alt`)."""
     import dataclasses
+
+    from evaluation.report.alttext import set_alt, survival_alt
 
     sv = ev.survival
     if sv is None:
         return None
     first = bool(ev.programme.outcome.get("label"))
     what = "proven offence (first or repeat)" if first else "proven reoffence"
+    offence = "offended (first or repeat)" if first else "reoffended"
     if sv.cif is None:  # no event types: 1 − Kaplan-Meier (nothing competes)
         if not survival_chart_allowed(ev):
             return None
         if first:
-            return sv.plot(risk_table=False, figsize=(7.5, 4.0),
-                           title="Proportion with a proven offence (first or repeat) by day t",
-                           ylabel="Proportion with a proven offence")
-        return sv.plot(risk_table=False, figsize=(7.5, 4.0))
+            fig = sv.plot(risk_table=False, figsize=(7.5, 4.0),
+                          title="Proportion with a proven offence (first or repeat) by day t",
+                          ylabel="Proportion with a proven offence")
+        else:
+            fig = sv.plot(risk_table=False, figsize=(7.5, 4.0))
+        return set_alt(fig, survival_alt(fig, ev.register(), offence=offence))
     causes = _published_causes(ev)
     if 1 not in causes or not survival_chart_allowed(ev):
         return None
@@ -488,9 +491,10 @@ def survival_figure(ev):
     title = f"Cumulative incidence of a {what}" + (
         ", with " + " and ".join(cif.label(c) for c in causes if c != 1) + " beside it" if len(causes) > 1 else "")
     # monthly steps, not one per event: the published curve shows no single person's offence day
-    return cif.plot(causes=causes, risk_table=False, figsize=(7.5, 4.0), labels=sv.labels, title=title,
-                    ylabel="Cumulative incidence (proportion)", xlabel="Days since programme start (t)",
-                    times=np.arange(0, sv.tau + 1, 60 if sv.tau > 240 else 30), step_every=CHART_PERIOD_DAYS)
+    fig = cif.plot(causes=causes, risk_table=False, figsize=(7.5, 4.0), labels=sv.labels, title=title,
+                   ylabel="Cumulative incidence (proportion)", xlabel="Days since programme start (t)",
+                   times=np.arange(0, sv.tau + 1, 60 if sv.tau > 240 else 30), step_every=CHART_PERIOD_DAYS)
+    return set_alt(fig, survival_alt(fig, ev.register(), offence=offence))
 
 
 #: The curves are drawn as their value at the end of each period of this many days.
@@ -836,10 +840,10 @@ def area_measure_figure(result: dict, threshold: int = 5):
     (DiD)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    # one above the other at the printed width (side by side, a 10-inch figure printed its text at 5 pt)
+    fig, axes = plt.subplots(2, 1, figsize=(6.9, 7.4), layout="constrained")
     result["its"].plot(ax=axes[0], threshold=threshold)
     result["did"].plot(ax=axes[1])
-    fig.tight_layout()
     return fig
 
 

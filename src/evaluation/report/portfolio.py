@@ -16,10 +16,8 @@ confidence rating is the lab's plain summary of the Justice Data Lab rules, not 
 """
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import html
-import io
 import json
 from pathlib import Path
 
@@ -147,37 +145,45 @@ def forest_plot(results: dict[str, dict], names: dict[str, str], truth: dict[str
             rows.append((names.get(pid, pid), h["value"], h, confidence(res), truth.get(pid)))
         # sub-analyses (e.g. completers, a selected group) are not drawn beside the programmes' headlines: an
         # interval that alone excludes zero would draw the eye to the one result that is not evidence
-    fig, ax = plt.subplots(figsize=(8.0, 0.42 * len(rows) + 1.5))
-    colours = {"Evidence of an effect": "C2", "Indication only": "C1", "Inconclusive": "0.45"}
+    fig, ax = plt.subplots(figsize=(6.9, 0.42 * len(rows) + 2.0), layout="constrained")  # the printed width
+    # Okabe-Ito colours (colour-blind safe) and a marker per rating, so colour is never the only cue
+    colours = {"Evidence of an effect": "#009E73", "Indication only": "#E69F00", "Inconclusive": "0.45"}
+    markers = {"Evidence of an effect": "o", "Indication only": "s", "Inconclusive": "^"}
     shown_truth = False
     for k, (label, est, h, conf, true) in enumerate(rows[::-1]):
         ax.errorbar(100 * est, k, xerr=[[100 * (est - h["lower"])], [100 * (h["upper"] - est)]],
-                    fmt="o", color=colours.get(conf, "0.3"), capsize=3)
+                    fmt=markers.get(conf, "^"), color=colours.get(conf, "0.3"), capsize=3)
         if true is not None:
             ax.plot(100 * true, k, marker="x", color="#b00020", ms=8, mew=2, ls="none",
                     label=None if shown_truth else "true effect (synthetic world)")
             shown_truth = True
     if shown_truth:
-        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.16), fontsize=8, frameon=False)  # below: never on a row
+        from matplotlib.transforms import ScaledTranslation
+
+        # below the axes, under the tick labels and the two-line axis label (never on a row or on the label)
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.0), fontsize=8, frameon=False,
+                  bbox_transform=ax.transAxes + ScaledTranslation(0, -0.62, fig.dpi_scale_trans))
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(range(len(rows)), [r[0] for r in rows[::-1]], fontsize=9)
     ax.set_xlabel("Difference in one-year proven reoffending rate,\nparticipants − matched comparison "
                   "(percentage points, 95% CI)", fontsize=9)
-    ax.set_title("Effects across programmes\n(green: evidence; orange: indication only; grey: inconclusive "
-                 "or secondary)",
-                 fontsize=10)
+    ax.set_title("Effects across programmes\n(green circle: evidence; orange square: indication only;\ngrey "
+                 "triangle: inconclusive or secondary)", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
     return fig
 
 
-def _png(fig) -> str:
+def _figure_img(fig) -> str:
+    """The figure as an ``<img>`` of vector SVG (sized for print, text at least 7 pt) with alt text from the
+    data (:mod:`evaluation.report.alttext`)."""
     import matplotlib.pyplot as plt
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+    from evaluation.report.alttext import figure_svg
+    from evaluation.report.render import svg_data_uri
+
+    svg, meta = figure_svg(fig)
     plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return f'<img src="{svg_data_uri(svg)}" alt="{html.escape(meta["alt"], quote=True)}">'
 
 
 def _headline_html(res: dict) -> str:
@@ -206,12 +212,17 @@ CSS = """
 body { font-family: "DejaVu Sans", sans-serif; font-size: 10pt; line-height: 1.4; color: #111; }
 body.synthetic { page: synthetic; }
 h1 { font-size: 20pt; margin-bottom: 4pt; } h2 { font-size: 14pt; border-bottom: 1px solid #999; padding-bottom: 2pt; }
-.programme { page-break-before: always; }
+h2, h3 { break-after: avoid; page-break-after: avoid; }
+p, li { orphans: 3; widows: 3; }
+.programme { margin-top: 18pt; }
+.programmes-start { break-before: page; page-break-before: always; }
+thead { display: table-header-group; } tr { break-inside: avoid; page-break-inside: avoid; }
 .badge { display: inline-block; padding: 2pt 6pt; border-radius: 3pt; color: white; font-weight: bold; font-size: 9pt; }
 .b-evidence { background: #2a7d2a; } .b-indication { background: #c77700; } .b-inconclusive { background: #666; }
 .b-other { background: #2a5d9f; }
 table { border-collapse: collapse; font-size: 9pt; } td, th { border: 1px solid #bbb; padding: 3pt 5pt; text-align: left; }
-img { max-width: 100%; }
+img { max-width: 100%; height: auto; }
+.note { font-size: 8pt; }
 .mark { border: 2px solid #b00; color: #b00; padding: 6pt; font-weight: bold; }
 """
 
@@ -224,9 +235,8 @@ def _badge(conf: str) -> str:
 
 def build_portfolio(reports: str | Path, *, synthetic: bool | None = None) -> Path:
     """Write ``<reports>/portfolio/report.html`` and ``report.pdf`` from the programmes' ``results.json``."""
-    from weasyprint import HTML
-
     from evaluation.config import load_programmes
+    from evaluation.report.render import html_to_pdf
 
     reports = Path(reports)
     results = _load(reports)
@@ -252,7 +262,7 @@ def build_portfolio(reports: str | Path, *, synthetic: bool | None = None) -> Pa
         rows.append(f"<tr><td>{html.escape(names[pid])}</td><td>{_badge(confidence(res))}</td><td>{size}</td>"
                     f"<td>{effect}</td>{true}</tr>")
     forest = forest_plot(results, {pid: n.split(" (")[0].split(",")[0] for pid, n in names.items()}, truth)
-    truth_head = "<th>True effect in the synthetic world</th>" if truth else ""
+    truth_head = '<th scope="col">True effect in the synthetic world</th>' if truth else ""
     truth_note = (" <b>×</b> marks the true effect built into the synthetic world (<code>truth.json</code>): an "
                   "honest 95% interval misses it about one time in twenty, and <code>python -m evaluation "
                   "calibrate</code> measures how often it does over many worlds.") if truth else ""
@@ -261,28 +271,35 @@ def build_portfolio(reports: str | Path, *, synthetic: bool | None = None) -> Pa
     pages = [f"""<h1>Portfolio overview</h1>
 <p>Programmes funded by the Police and Crime Commissioner against County Lines exploitation, drug-related crime and
 reoffending. Built {dt.date.today():%d %B %Y} from the published figures of each programme report.</p>{mark}
-<table><tr><th>Programme</th><th>Confidence</th><th>Participants analysed</th><th>One-year reoffending, participants − comparison (95% CI)</th>{truth_head}</tr>
-{''.join(rows)}</table>
-<p><img src="data:image/png;base64,{_png(forest)}"></p>
-<p style="font-size:8pt">Confidence: <b>evidence</b> — significant by the Justice Data Lab rule (p ≤ 0.05 and at
+<table><thead><tr><th scope="col">Programme</th><th scope="col">Confidence</th><th scope="col">Participants analysed</th><th scope="col">One-year reoffending, participants − comparison (95% CI)</th>{truth_head}</tr></thead>
+<tbody>{''.join(rows)}</tbody></table>
+<p>{_figure_img(forest)}</p>
+<p class="note">Confidence: <b>evidence</b> — significant by the Justice Data Lab rule (p ≤ 0.05 and at
 least 30 participants reoffended); <b>indication</b> — the interval excludes no difference but too few participants
 reoffended; <b>inconclusive</b> — no reliable difference. Area-level and delivery-only programmes are described in
 their own reports.{truth_note}</p>"""]
+    first = True
     for pid, res in results.items():
         p = programmes[pid]
+        start = " programmes-start" if first else ""  # the programmes follow the overview on a new page
+        first = False
         dq = "".join(f"<li>{html.escape(str(n))}</li>" for n in data_quality(res)) or "<li>No data-quality notes.</li>"
-        pages.append(f"""<section class="programme"><h2>{html.escape(p.name)}</h2>
+        pages.append(f"""<section class="programme{start}"><h2>{html.escape(p.name)}</h2>
 <p>{html.escape(_fact(p, "provider", p.provider))} · {html.escape(_fact(p, "start", f"{p.start:%B %Y}"))} – {html.escape(_fact(p, "end", f"{p.end:%B %Y}"))} · {_badge(confidence(res))}</p>
 <h3>Headline</h3>{_headline_html(res)}
 <h3>Data quality</h3><ul>{dq}</ul>
-<p style="font-size:8pt">Full report: reports/{pid}/report.pdf</p></section>""")
+<p class="note">Full report: reports/{pid}/report.pdf</p></section>""")
     body_class = "synthetic" if synthetic else ""
-    doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>Portfolio overview</title><style>{CSS}</style>"
-           f"</head><body class='{body_class}'>{''.join(pages)}</body></html>")
+    title = "Portfolio overview" + (" (synthetic data)" if synthetic else "")
+    doc = (f"<!doctype html><html lang='en-GB'><head><meta charset='utf-8'>"
+           "<meta name='viewport' content='width=device-width, initial-scale=1.0'>"
+           f"<title>{title}</title><style>{CSS}</style>"
+           f"</head><body class='{body_class}'><main>{''.join(pages)}</main></body></html>")
     out = reports / "portfolio"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.html").write_text(doc)
-    HTML(string=doc, base_url=str(out)).write_pdf(out / "report.pdf")
+    (out / "report.html").write_text(doc, encoding="utf-8")
+    # tagged PDF/UA-1, offline fetcher, attachment refusal and the accessibility checks: the reports' own path
+    html_to_pdf(doc, out / "report.pdf", base_url=str(out))
     return out / "report.pdf"
 
 

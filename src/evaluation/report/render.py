@@ -108,7 +108,8 @@ def _body_exporter():
                             template_file="body.html.j2",
                             # user filters override nbconvert's: every Markdown output and cell is rendered inert
                             filters={"markdown2html": inert_markdown, "inert_html": inert_html,
-                                     "svg_data_uri": svg_data_uri})
+                                     "svg_data_uri": svg_data_uri, "figure_alt": output_alt,
+                                     "clean_base64": clean_base64})
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -170,17 +171,125 @@ def html_to_pdf(html: str, path: Path | str, base_url: str | None = None) -> Pat
     ------
     UnsafeOutput
         If the PDF holds an embedded file or a file-attachment annotation (it is deleted).
+
+    Warns
+    -----
+    UserWarning
+        "<folder>/<file>: fails the accessibility checks: …" if the PDF fails :func:`pdf_accessibility` (it is
+        kept: safe, but less usable).
     """
     from weasyprint import HTML
 
     path = Path(path)
     root = Path(base_url or path.parent).resolve()
-    HTML(string=html, base_url=str(root), url_fetcher=safe_url_fetcher(root)).write_pdf(str(path))
+    # PDF/UA-1: a tagged PDF (structure tree from the HTML: headings, lists, tables with TH cells, figures with
+    # their alt text), /MarkInfo Marked, /Lang from <html lang>, the <title> shown in the window, bookmarks from
+    # the headings (WeasyPrint's default bookmark-level for h1-h6).
+    HTML(string=html, base_url=str(root), url_fetcher=safe_url_fetcher(root)).write_pdf(
+        str(path), pdf_variant=PDF_VARIANT)
     found = pdf_attachments(path)
     if found:
         path.unlink()
         raise UnsafeOutput(f"{path.name}: the PDF holds {len(found)} attachment(s); refused")
+    problems = pdf_accessibility(path)
+    if problems:  # reported, not refused: the PDF is safe, only less usable (the tests hold reports to zero)
+        import warnings
+
+        # a plain UserWarning (the library's exception family is for errors); the message names the file and
+        # the failed checks, never the content
+        warnings.warn(f"{path.parent.name}/{path.name}: fails the accessibility checks: {'; '.join(problems)}",
+                      UserWarning, stacklevel=2)
     return path
+
+
+#: The PDF flavour every report is written in (WeasyPrint >= 59): tagged, PDF/UA-1 metadata.
+PDF_VARIANT = "pdf/ua-1"
+#: Alternative text that says nothing (nbconvert's and Jupyter's defaults, and our own old one).
+PLACEHOLDER_ALT = {"", "figure", "image", "no description has been provided for this image", "chart", "plot",
+                   "output", "png", "svg"}
+
+
+def pdf_accessibility(path: Path | str, *, lang: str = "en-GB") -> list[str]:
+    """Structural accessibility checks of a PDF (pypdf); empty when it passes.
+
+    Checks what a screen reader and PDF/UA-1 need and a machine can see: a structure tree (tagged),
+    ``/MarkInfo /Marked true``, the document language, a title that the viewer shows (``DisplayDocTitle``),
+    bookmarks (outlines), and every ``/Figure`` structure element with alternative text that is not a
+    placeholder (such as "No description has been provided for this image"). It cannot judge whether the alt
+    text is *good*; the text comes from :func:`evaluation.report.alttext.describe_figure`.
+
+    Parameters
+    ----------
+    path : path
+        The PDF.
+    lang : str
+        The expected document language (BCP 47).
+
+    Returns
+    -------
+    list of str
+        One short sentence per failed check (no content quoted).
+
+    Examples
+    --------
+    >>> pdf_accessibility("reports/mace/report.pdf")  # doctest: +SKIP
+    []
+    """
+    import pypdf
+
+    reader = pypdf.PdfReader(str(path))
+    root = reader.trailer["/Root"]
+    problems = []
+    tree = root.get("/StructTreeRoot")
+    if tree is None:
+        problems.append("untagged (no structure tree)")
+    mark = root.get("/MarkInfo")
+    if mark is None or not bool(mark.get_object().get("/Marked")):
+        problems.append("not marked (/MarkInfo /Marked is not true)")
+    if str(root.get("/Lang") or "") != lang:
+        problems.append(f"document language is not {lang}")
+    prefs = root.get("/ViewerPreferences")
+    if prefs is None or not bool(prefs.get_object().get("/DisplayDocTitle")):
+        problems.append("the title is not displayed (no DisplayDocTitle)")
+    title = (reader.metadata or {}).get("/Title")
+    if not title or not str(title).strip():
+        problems.append("no document title")
+    if root.get("/Outlines") is None:
+        problems.append("no bookmarks")
+    figures = missing = 0
+    for elem in _struct_elements(tree):
+        if elem.get("/S") == "/Figure":
+            figures += 1
+            alt = str(elem.get("/Alt") or "").strip().rstrip(".").lower()
+            if alt in PLACEHOLDER_ALT:
+                missing += 1
+    if missing:
+        problems.append(f"{missing} of {figures} figure(s) without real alternative text")
+    return problems
+
+
+def _struct_elements(tree):
+    """Every structure element under a structure tree root (depth first, cycles guarded)."""
+    if tree is None:
+        return
+    seen = set()
+    stack = [tree.get_object()]
+    while stack:
+        node = stack.pop()
+        kids = node.get("/K")
+        if kids is None:
+            continue
+        kids = kids.get_object()
+        for kid in (kids if isinstance(kids, list) else [kids]):
+            ref = getattr(kid, "idnum", None)
+            obj = kid.get_object() if hasattr(kid, "get_object") else kid
+            if not hasattr(obj, "get") or (ref is not None and ref in seen):
+                continue
+            if ref is not None:
+                seen.add(ref)
+            if obj.get("/Type") in (None, "/StructElem") and "/S" in obj:
+                yield obj
+                stack.append(obj)
 
 
 # ------------------------------------------------------------------------------------------------- safety
@@ -232,18 +341,56 @@ def inert_markdown(text: Any) -> str:
 
     # HTML comments (template notes) are never content: drop them rather than show them escaped
     html = _markdown()(re.sub(r"<!--.*?-->", "", str(text or ""), flags=re.S))
-    return nh3.clean(html, tags=MARKDOWN_TAGS, attributes={"th": {"align", "style"}, "td": {"align", "style"},
-                                                            "ol": {"start"}},
-                     url_schemes=set(), link_rel=None, strip_comments=True,
-                     filter_style_properties={"text-align"})
+    return table_semantics(nh3.clean(html, tags=MARKDOWN_TAGS,
+                                     attributes={"th": {"align", "style"}, "td": {"align", "style"},
+                                                 "ol": {"start"}},
+                                     url_schemes=set(), link_rel=None, strip_comments=True,
+                                     filter_style_properties={"text-align"}), keep=False)
 
 
 def inert_html(html: Any) -> str:
     """A text/html cell output (a pandas table) cut to :data:`HTML_TAGS` with class and span attributes only."""
     import nh3
 
-    return nh3.clean(str(html or ""), tags=HTML_TAGS, attributes={"*": _CELL_ATTRS}, url_schemes=set(),
-                     link_rel=None, strip_comments=True)
+    return table_semantics(nh3.clean(str(html or ""), tags=HTML_TAGS, attributes={"*": _CELL_ATTRS},
+                                     url_schemes=set(), link_rel=None, strip_comments=True))
+
+
+#: Tables with at most this many body rows are never split across pages (no one-row orphans).
+KEEP_TABLE_ROWS = 14
+
+
+def table_semantics(html: str, *, keep: bool = True) -> str:
+    """Header cells marked for assistive technology, and short tables kept on one page.
+
+    Runs on HTML already cut to the allow-list (so its tags are well formed). Every ``<th>`` gets a ``scope``:
+    ``col`` in a table head, ``row`` in a body (pandas writes each row's index as a ``<th>``); a tagged PDF makes
+    them ``/TH`` cells with the data cells pointing at their headers. A table with few body rows gets the
+    attribute ``data-keep`` (``break-inside: avoid`` in print) so no page holds one stray row of it (``keep=False``
+    for Markdown: its tables are short and the stylesheet keeps them whole).
+
+    Examples
+    --------
+    >>> table_semantics('<table class="t"><thead><tr><th>A</th></tr></thead><tbody><tr><th>x</th><td>1</td></tr></tbody></table>')
+    '<table data-keep class="t"><thead><tr><th scope="col">A</th></tr></thead><tbody><tr><th scope="row">x</th><td>1</td></tr></tbody></table>'
+    """
+    out, section = [], None
+    tokens = re.split(r"(<[^>]*>)", html)
+    for i, tok in enumerate(tokens):
+        m = re.match(r"<(/?)(thead|tbody|tfoot)\b", tok)
+        if m:
+            section = None if m.group(1) else m.group(2)
+        elif re.match(r"<th[\s>]", tok) and "scope=" not in tok:
+            tok = tok.replace("<th", f'<th scope="{"col" if section in ("thead", None) else "row"}"', 1)
+        elif keep and re.match(r"<table[\s>]", tok):
+            rest = "".join(tokens[i:])
+            end = rest.find("</table>")
+            body = rest[:end if end >= 0 else len(rest)]
+            rows = len(re.findall(r"<tr[\s>]", body.split("<tbody", 1)[1] if "<tbody" in body else body))
+            if rows <= KEEP_TABLE_ROWS:
+                tok = tok.replace("<table", "<table data-keep", 1)
+        out.append(tok)
+    return "".join(out)
 
 
 def svg_data_uri(svg: Any) -> str:
@@ -252,6 +399,25 @@ def svg_data_uri(svg: Any) -> str:
 
     text = "".join(svg) if isinstance(svg, list) else str(svg)
     return "data:image/svg+xml;base64," + base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def output_alt(output: Any, mime: str) -> str:
+    """The alternative text of a figure output (escaped for an HTML attribute).
+
+    Written by :func:`evaluation.report.alttext.figure_svg` into the output's metadata (``{mime: {"alt": …}}``);
+    a figure without one (drawn outside the report's formatter) gets ``"figure"``, which
+    :func:`pdf_accessibility` refuses as a placeholder.
+    """
+    import html as _html
+
+    meta = (output.get("metadata") or {}) if hasattr(output, "get") else {}
+    alt = ((meta.get(mime) or {}).get("alt") if hasattr(meta.get(mime) or {}, "get") else None) or meta.get("alt")
+    return _html.escape(" ".join(str(alt or "figure").split()), quote=True)
+
+
+def clean_base64(data: Any) -> str:
+    """A base64 PNG payload with anything outside the base64 alphabet removed (it goes into a data: URI)."""
+    return re.sub(r"[^A-Za-z0-9+/=]", "", "".join(data) if isinstance(data, list) else str(data))
 
 
 def _refuse_outside(root: Path):
