@@ -389,3 +389,14 @@ def test_unwritable_reports_folder_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr()
     lines = [ln for ln in (err.err + err.out).splitlines() if ln.strip()]
     assert any("cannot write the reports folder" in ln for ln in lines) and not any("Reports in" in ln for ln in lines)
+
+
+def test_file_system_failures_are_one_line():
+    """Issue 10: a full disk or a read-only folder ends in one line naming the file, not a traceback."""
+    import errno as _errno
+
+    full = OSError(_errno.ENOSPC, "No space left on device", "/reports/mace/report.pdf")
+    assert b._describe_failure(full) == "cannot write /reports/mace/report.pdf: no space left on device (disk full)"
+    ro = OSError(_errno.EROFS, "Read-only file system", "/reports/mace")
+    assert b._describe_failure(ro) == "cannot write /reports/mace: read-only file system"
+    assert "\n" not in b._describe_failure(PermissionError(_errno.EACCES, "Permission denied", "/r"))
