@@ -548,3 +548,106 @@ def _assign(ref: pd.DataFrame, cand: pd.DataFrame, threshold: float) -> pd.DataF
     links["decision"] = decision
     links.loc[decision != "linked", "person_id"] = pd.NA
     return links
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a world's referral lists (command line)
+# ---------------------------------------------------------------------------------------------------------------
+#: Identifying columns of a referral list: used for linkage only, never written out.
+IDENTIFYING = ("first_name", "surname", "date_of_birth", "sex", "postcode")
+
+
+def read_referral_lists(world_dir) -> pd.DataFrame:
+    """All provider referral lists of a world (``referral_lists/*.csv``) as one table, checked file by file.
+
+    Adds ``_file`` (the list's file name) and checks each file with :func:`clean` so errors name the file and
+    its data rows; referral ids repeated across files are an error naming both files.
+    """
+    ldir = Path(world_dir) / "referral_lists"
+    files = sorted(ldir.glob("*.csv"))
+    if not files:
+        raise LinkageError(f"{ldir}: no referral lists (*.csv) found")
+    parts = []
+    for f in files:
+        df = pd.read_csv(f, dtype=str, keep_default_na=False)
+        clean(df, id_column="referral_id", source=str(f), arrow=True)  # checks; errors name this file
+        df["_file"] = f.name
+        parts.append(df)
+    allr = pd.concat(parts, ignore_index=True)
+    dup = allr["referral_id"].str.strip().duplicated(keep=False)
+    if dup.any():
+        where = sorted(allr.loc[dup, "_file"].unique())
+        raise LinkageError(f"{ldir}: column 'referral_id' repeats ids across files ({', '.join(where)})")
+    return allr
+
+
+def link_world(world_dir, out=None, *, threshold: float | None = None, backend: str = "duckdb"
+               ) -> tuple[LinkageResult, pd.DataFrame, Path]:
+    """Link a world's referral lists to its nominal index and write pseudonymised referrals.
+
+    Writes ``referrals_linked.csv`` (every list column except :data:`IDENTIFYING`, plus ``person_id``,
+    ``match_probability``, ``link_decision``, ``duplicate_of``; no names, dates of birth or postcodes),
+    ``linkage_summary.csv`` (counts; precision and recall when the world has ``linkage_truth.csv``) and
+    ``linkage_model.json`` to ``out`` (default ``data/processed``).
+
+    Returns
+    -------
+    (LinkageResult, summary DataFrame, output directory)
+    """
+    world_dir = Path(world_dir)
+    out = Path(out) if out is not None else Path("data/processed")
+    refs = read_referral_lists(world_dir)
+    nom_path = world_dir / "nominal_index.csv"
+    if not nom_path.exists():
+        raise LinkageError(f"{nom_path}: the nominal index is missing")
+    noms = pd.read_csv(nom_path, dtype=str, keep_default_na=False)
+    res = link(refs.drop(columns=["_file"]), noms, threshold=threshold, backend=backend,
+               names=(str(world_dir / "referral_lists"), str(nom_path)))
+    keep = [c for c in refs.columns if c not in IDENTIFYING and c != "_file"]
+    linked = refs[keep].merge(res.links.rename(columns={"decision": "link_decision"})[
+        ["referral_id", "person_id", "match_probability", "link_decision", "duplicate_of"]], on="referral_id",
+        how="left", validate="one_to_one")
+    summary = res.summary()
+    truth_path = world_dir / "linkage_truth.csv"
+    if truth_path.exists():
+        ev = res.evaluate(pd.read_csv(truth_path, dtype=str, keep_default_na=False).replace("", None))
+        ev["measure"] = "against the synthetic truth: " + ev["measure"]
+        summary = pd.concat([summary, ev], ignore_index=True)
+    out.mkdir(parents=True, exist_ok=True)
+    linked.to_csv(out / "referrals_linked.csv", index=False)
+    summary.to_csv(out / "linkage_summary.csv", index=False)
+    (out / "linkage_model.json").write_text(res.model + "\n")
+    return res, summary, out
+
+
+def _run_cli(args) -> int:
+    try:
+        res, summary, out = link_world(args.world, args.out, threshold=args.threshold, backend=args.backend)
+    except LinkageError as exc:
+        raise SystemExit(f"link: {exc}") from None
+    n, m = res.n_linked, res.n_referrals
+    print(f"referred by the providers: {m:,}")
+    print(f"found in police records: {n:,} of {m:,} ({100 * n / m:.1f}%)")
+    s = summary.set_index("measure")["value"]
+    for key, value in s.items():
+        if key.startswith("not linked") or key.startswith("  of which") or key.startswith("model-estimated"):
+            print(f"  {key.strip()}: {value:,.4g}" if isinstance(value, float) else f"  {key.strip()}: {value:,}")
+    if "against the synthetic truth: precision" in s:
+        print(f"against the synthetic truth: precision {s['against the synthetic truth: precision']:.4f}, "
+              f"recall {s['against the synthetic truth: recall']:.4f}")
+    print(f"pseudonymised referrals (no names) written to {out / 'referrals_linked.csv'}")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """Register ``link``: ``--world DIR [--out DIR] [--threshold P] [--backend duckdb|spark]``."""
+    p = subparsers.add_parser(
+        "link", help="link providers' referral lists to police records (Splink)",
+        description="Link a world's provider referral lists (referral_lists/*.csv) to its police nominal index "
+                    "(nominal_index.csv) and write pseudonymised referrals with person_id, no names, to --out.")
+    p.add_argument("--world", default="data/raw/synthetic", help="world directory (default data/raw/synthetic)")
+    p.add_argument("--out", default="data/processed", help="output directory (default data/processed)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help=f"match probability needed to link (default {DEFAULT_THRESHOLD})")
+    p.add_argument("--backend", choices=["duckdb", "spark"], default="duckdb")
+    p.set_defaults(func=_run_cli)
