@@ -239,12 +239,18 @@ def _settings(cll, cl_custom, block_on, SettingsCreator):
     )
 
 
-def _spark_session():
-    from pyspark.sql import SparkSession
+def spark_session(cores: int = 2, memory: str = "2g"):
+    """A local SparkSession with Splink's similarity functions (Jaro-Winkler etc.) on the class path.
 
-    return (SparkSession.builder.master("local[2]").appName("evaluation-linkage")
-            .config("spark.sql.shuffle.partitions", "4").config("spark.ui.enabled", "false")
-            .config("spark.driver.memory", "2g").getOrCreate())
+    A session of your own needs ``.config("spark.jars", splink.backends.spark.similarity_jar_location())``.
+    """
+    from pyspark.sql import SparkSession
+    from splink.backends.spark import similarity_jar_location
+
+    return (SparkSession.builder.master(f"local[{cores}]").appName("evaluation-linkage")
+            .config("spark.jars", similarity_jar_location())
+            .config("spark.sql.shuffle.partitions", str(2 * cores)).config("spark.ui.enabled", "false")
+            .config("spark.driver.memory", memory).getOrCreate())
 
 
 def _arrow_to_pandas_lists(table) -> pd.DataFrame:
@@ -278,7 +284,9 @@ def _splink_pairs(ref: pd.DataFrame, nom: pd.DataFrame, *, backend: str, spark, 
     elif backend == "spark":
         from splink import SparkAPI
 
-        db_api = SparkAPI(spark_session=spark if spark is not None else _spark_session())
+        # persist (not checkpoint) to break lineage: needs no checkpoint directory on the session
+        db_api = SparkAPI(spark_session=spark if spark is not None else spark_session(),
+                          break_lineage_method="persist")
     else:
         raise ValueError(f"backend: 'duckdb' or 'spark', got {backend!r}")
     ref, nom = ref.select(cols), nom.select(cols)
