@@ -214,8 +214,10 @@ def test_write_referral_lists_and_link_cli(tmp_path, capsys):
     world, out = tmp_path / "world", tmp_path / "processed"
     world.mkdir()
     counts = _world(world)
-    assert (world / "nominal_index.csv").exists() and (world / "linkage_truth.csv").exists()
-    assert sorted(p.name for p in (world / "referral_lists").glob("*.csv")) == ["prog-a.csv", "prog-b.csv"]
+    ldir = world / "linkage"
+    assert (ldir / "nominal_index.csv").exists() and (ldir / "linkage_truth.csv").exists()
+    assert sorted(p.name for p in (ldir / "referral_lists").glob("*.csv")) == ["prog-a.csv", "prog-b.csv"]
+    assert not list(world.glob("*.csv"))  # names stay in linkage/, apart from the canonical tables
     assert counts["referral_lists"] > 300
     from evaluation.__main__ import main
     assert main(["link", "--world", str(world), "--out", str(out)]) == 0
@@ -227,6 +229,13 @@ def test_write_referral_lists_and_link_cli(tmp_path, capsys):
     assert {"person_id", "programme_id", "referral_date", "link_decision"} <= set(linked.columns)
     summary = pd.read_csv(out / "linkage_summary.csv").set_index("measure")["value"]
     assert summary["against the synthetic truth: precision"] >= 0.99
+    counts = pd.read_csv(ldir / linkage.COUNTS_FILE)
+    assert list(counts["programme_id"]) == ["prog-a", "prog-b"]
+    assert counts["referred"].sum() == len(linked) and counts["found"].sum() == linked["person_id"].notna().sum()
+    a = linkage.linkage_counts(world, "prog-a")
+    assert a["referred"] == counts["referred"].iloc[0] and a["precision"] >= 0.99
+    assert linkage.linkage_counts(world, "no-such-programme") is None
+    assert linkage.linkage_counts(tmp_path, "prog-a") is None  # linkage has not run
 
 
 def test_no_names_in_outputs(tmp_path, capsys):
@@ -238,8 +247,8 @@ def test_no_names_in_outputs(tmp_path, capsys):
     assert main(["link", "--world", str(world), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     lists = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False)
-                       for p in (world / "referral_lists").glob("*.csv")])
-    noms = pd.read_csv(world / "nominal_index.csv", dtype=str, keep_default_na=False)
+                       for p in (world / "linkage" / "referral_lists").glob("*.csv")])
+    noms = pd.read_csv(world / "linkage" / "nominal_index.csv", dtype=str, keep_default_na=False)
     # names long enough not to occur by chance in column names or words (e.g. "Lee" in "linked")
     tokens = set()
     for col in ("first_name", "surname"):

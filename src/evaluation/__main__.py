@@ -3,6 +3,7 @@
 Commands
 --------
 synth     write a synthetic world (``--seed``, ``--out``, ``--scale``)
+validate  check a world folder and print a validation report, without building (exit 2 when not valid)
 outcomes  print headline proven-reoffending tables for every programme of a world
 build     build programme reports with papermill (``--programme``, ``--jobs``, ``--formats``)
 portfolio the commissioner's overview from the built reports
@@ -19,7 +20,7 @@ import sys
 
 # (module, command) in the order of the flow; a module that is missing is skipped so that
 # the CLI works while a stage is being built.
-_COMMAND_MODULES = ["synth", "linkage", "outcomes", "report.build", "report.portfolio", "calibration"]
+_COMMAND_MODULES = ["synth", "validate", "linkage", "outcomes_cli", "report.build", "report.portfolio", "calibration"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    result = args.func(args)
+    from evaluation.errors import EvaluationError
+
+    try:
+        result = args.func(args)
+    except EvaluationError as exc:  # bad input or configuration: one clear line (messages never quote identifiers)
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evaluation.errors import EvaluationError
+
 #: Default match-probability threshold: a referral links to its best candidate when that candidate's
 #: probability is at least this.
 DEFAULT_THRESHOLD = 0.95
@@ -56,7 +58,7 @@ _REASONS = {
 }
 
 
-class LinkageError(ValueError):
+class LinkageError(EvaluationError):
     """Bad linkage input: names the file (or table), the column and the rows; never quotes values."""
 
 
@@ -565,13 +567,19 @@ def _assign(ref: pd.DataFrame, cand: pd.DataFrame, threshold: float) -> pd.DataF
 IDENTIFYING = ("first_name", "surname", "date_of_birth", "sex", "postcode")
 
 
+def _linkage_dir(world_dir) -> Path:
+    from evaluation.synth_names import LINKAGE_DIR
+
+    return Path(world_dir) / LINKAGE_DIR
+
+
 def read_referral_lists(world_dir) -> pd.DataFrame:
-    """All provider referral lists of a world (``referral_lists/*.csv``) as one table, checked file by file.
+    """All provider referral lists of a world (``linkage/referral_lists/*.csv``) as one table, checked file by file.
 
     Adds ``_file`` (the list's file name) and checks each file with :func:`clean` so errors name the file and
     its data rows; referral ids repeated across files are an error naming both files.
     """
-    ldir = Path(world_dir) / "referral_lists"
+    ldir = _linkage_dir(world_dir) / "referral_lists"
     files = sorted(ldir.glob("*.csv"))
     if not files:
         raise LinkageError(f"{ldir}: no referral lists (*.csv) found")
@@ -589,50 +597,99 @@ def read_referral_lists(world_dir) -> pd.DataFrame:
     return allr
 
 
+#: Per-programme linkage counts written next to a world's linkage inputs, read by the reports (no names).
+COUNTS_FILE = "linkage_counts.csv"
+
+
+def _counts(refs: pd.DataFrame, res: LinkageResult, ev: pd.DataFrame | None) -> pd.DataFrame:
+    """``programme_id, referred, found, precision, recall``: list rows per programme and those linked to a person
+    in police records; precision and recall against the synthetic truth (the whole world's, missing without)."""
+    prog = refs["programme_id"] if "programme_id" in refs else pd.Series("all", index=refs.index)
+    found = res.links["person_id"].notna().to_numpy()
+    out = pd.DataFrame({"programme_id": prog.to_numpy(), "found": found}).groupby("programme_id", sort=True).agg(
+        referred=("found", "size"), found=("found", "sum")).reset_index()
+    e = ev.set_index("measure")["value"] if ev is not None else {}
+    out["precision"] = float(e["precision"]) if "precision" in e else np.nan
+    out["recall"] = float(e["recall"]) if "recall" in e else np.nan
+    return out
+
+
 def link_world(world_dir, out=None, *, threshold: float | None = None, backend: str = "duckdb"
                ) -> tuple[LinkageResult, pd.DataFrame, Path]:
     """Link a world's referral lists to its nominal index and write pseudonymised referrals.
 
-    Writes ``referrals_linked.csv`` (every list column except :data:`IDENTIFYING`, plus ``person_id``,
-    ``match_probability``, ``link_decision``, ``duplicate_of``; no names, dates of birth or postcodes),
-    ``linkage_summary.csv`` (counts; precision and recall when the world has ``linkage_truth.csv``) and
-    ``linkage_model.json`` to ``out`` (default ``data/processed``).
+    Reads ``linkage/referral_lists/*.csv`` and ``linkage/nominal_index.csv`` of the world (and
+    ``linkage/linkage_truth.csv`` when present: a synthetic world). Writes ``referrals_linked.csv`` (every list
+    column except :data:`IDENTIFYING`, plus ``person_id``, ``match_probability``, ``link_decision``,
+    ``duplicate_of``; no names, dates of birth or postcodes), ``linkage_summary.csv`` (counts; precision and
+    recall against the truth when known), :data:`COUNTS_FILE` (per programme) and ``linkage_model.json`` to
+    ``out`` (default ``data/processed``), and :data:`COUNTS_FILE` also to the world's ``linkage/`` folder, where
+    the reports read it (:func:`attrition_steps`).
 
     Returns
     -------
     (LinkageResult, summary DataFrame, output directory)
+
+    Raises
+    ------
+    LinkageError
+        A list or the nominal index is missing or malformed (the message names the file, column and rows).
     """
     world_dir = Path(world_dir)
+    ldir = _linkage_dir(world_dir)
     out = Path(out) if out is not None else Path("data/processed")
     refs = read_referral_lists(world_dir)
-    nom_path = world_dir / "nominal_index.csv"
+    nom_path = ldir / "nominal_index.csv"
     if not nom_path.exists():
         raise LinkageError(f"{nom_path}: the nominal index is missing")
     noms = pd.read_csv(nom_path, dtype=str, keep_default_na=False)
     res = link(refs.drop(columns=["_file"]), noms, threshold=threshold, backend=backend,
-               names=(str(world_dir / "referral_lists"), str(nom_path)))
+               names=(str(ldir / "referral_lists"), str(nom_path)))
     keep = [c for c in refs.columns if c not in IDENTIFYING and c != "_file"]
     linked = refs[keep].merge(res.links.rename(columns={"decision": "link_decision"})[
         ["referral_id", "person_id", "match_probability", "link_decision", "duplicate_of"]], on="referral_id",
         how="left", validate="one_to_one")
     summary = res.summary()
-    truth_path = world_dir / "linkage_truth.csv"
+    truth_path = ldir / "linkage_truth.csv"
+    ev = None
     if truth_path.exists():
         ev = res.evaluate(pd.read_csv(truth_path, dtype=str, keep_default_na=False).replace("", None))
-        ev["measure"] = "against the synthetic truth: " + ev["measure"]
-        summary = pd.concat([summary, ev], ignore_index=True)
+        tagged = ev.assign(measure="against the synthetic truth: " + ev["measure"])
+        summary = pd.concat([summary, tagged], ignore_index=True)
+    counts = _counts(refs, res, ev)
     out.mkdir(parents=True, exist_ok=True)
     linked.to_csv(out / "referrals_linked.csv", index=False)
     summary.to_csv(out / "linkage_summary.csv", index=False)
+    counts.to_csv(out / COUNTS_FILE, index=False)
+    counts.to_csv(ldir / COUNTS_FILE, index=False)
     (out / "linkage_model.json").write_text(res.model + "\n")
     return res, summary, out
 
 
+def linkage_counts(world_dir, programme_id: str) -> dict | None:
+    """A programme's linkage counts from the world's :data:`COUNTS_FILE` (``None`` when linkage has not run).
+
+    Returns
+    -------
+    dict or None
+        ``referred`` (rows of the provider's list), ``found`` (linked to a person in police records), and
+        ``precision``/``recall`` against the synthetic truth (``nan`` for a real list).
+    """
+    p = _linkage_dir(world_dir) / COUNTS_FILE
+    if not p.exists():
+        return None
+    c = pd.read_csv(p, dtype={"programme_id": str})
+    row = c[c["programme_id"] == programme_id]
+    if row.empty:
+        return None
+    r = row.iloc[0]
+    return {"referred": int(r["referred"]), "found": int(r["found"]), "precision": float(r["precision"]),
+            "recall": float(r["recall"])}
+
+
 def _run_cli(args) -> int:
-    try:
-        res, summary, out = link_world(args.world, args.out, threshold=args.threshold, backend=args.backend)
-    except LinkageError as exc:
-        raise SystemExit(f"link: {exc}") from None
+    # a LinkageError (an EvaluationError) becomes one line and exit status 2 in evaluation.__main__
+    res, summary, out = link_world(args.world, args.out, threshold=args.threshold, backend=args.backend)
     n, m = res.n_linked, res.n_referrals
     print(f"referred by the providers: {m:,}")
     print(f"found in police records: {n:,} of {m:,} ({100 * n / m:.1f}%)")
@@ -651,11 +708,62 @@ def add_cli(subparsers) -> None:
     """Register ``link``: ``--world DIR [--out DIR] [--threshold P] [--backend duckdb|spark]``."""
     p = subparsers.add_parser(
         "link", help="link providers' referral lists to police records (Splink)",
-        description="Link a world's provider referral lists (referral_lists/*.csv) to its police nominal index "
-                    "(nominal_index.csv) and write pseudonymised referrals with person_id, no names, to --out.")
+        description="Link a world's provider referral lists (linkage/referral_lists/*.csv) to its police nominal "
+                    "index (linkage/nominal_index.csv) and write pseudonymised referrals with person_id, no names, "
+                    "to --out.")
     p.add_argument("--world", default="data/raw/synthetic", help="world directory (default data/raw/synthetic)")
     p.add_argument("--out", default="data/processed", help="output directory (default data/processed)")
     p.add_argument("--threshold", type=float, default=None,
                    help=f"match probability needed to link (default {DEFAULT_THRESHOLD})")
     p.add_argument("--backend", choices=["duckdb", "spark"], default="duckdb")
     p.set_defaults(func=_run_cli)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reports: the linkage step's counts in a programme's register and methods text
+# ---------------------------------------------------------------------------------------------------------------
+def register_linkage(reg, counts: dict | None) -> None:
+    """Register a programme's linkage counts (:func:`linkage_counts`) so they pass disclosure control.
+
+    ``linkage.referred.participants`` (rows of the provider's list) and ``linkage.found.participants`` (linked to a
+    person in police records) are counts of people in the ``attrition`` section (rounded like the attrition
+    table), their difference a hidden step; ``linkage.found.share`` is the share found, and
+    ``linkage.precision``/``linkage.recall`` the quality against the synthetic truth (when known).
+    """
+    if not counts:
+        return
+    ref, found = "linkage.referred.participants", "linkage.found.participants"
+    reg.count(ref, "Referred by the provider (rows of the referral list)", counts["referred"], "attrition")
+    reg.count(found, "Found in police records (linked)", counts["found"], "attrition")
+    reg.difference(ref, found, "hidden.step.linkage_not_found.participants",
+                   "referred by the provider but not found in police records", "attrition", "linkage steps")
+    if counts["referred"]:
+        reg.add("linkage.found.share", "Share of referrals found in police records",
+                counts["found"] / counts["referred"], "proportion", "attrition", denominator=ref)
+    for key in ("precision", "recall"):
+        v = counts.get(key)
+        if v is not None and not np.isnan(v):
+            reg.add(f"linkage.{key}", f"Linkage {key} against the synthetic truth", float(v), "proportion",
+                    "methods")
+
+
+def methods_text(ev) -> str:
+    """The methods appendix's linkage paragraph (Markdown; empty when the world's lists were not linked)."""
+    reg = ev.register()
+    ref, found = "linkage.referred.participants", "linkage.found.participants"
+    if ref not in reg:
+        return ""
+    share = reg.display("linkage.found.share", lambda v: f"{100 * v:.0f}%")
+    text = ("\n\n**Linkage.** The provider's referral list holds names, dates of birth, sex and postcodes, not police "
+            "identifiers. Each referral was matched to the police nominal index by probabilistic record linkage "
+            "(Splink, the Ministry of Justice's library: Fellegi–Sunter with term-frequency adjustments, trained "
+            "without labels; names compared with a nickname table, dates of birth allowing swapped day and month) "
+            f"and linked to at most one person when the match probability was at least {DEFAULT_THRESHOLD:g}. "
+            f"Of {reg.display(ref)} referrals, {reg.display(found)} ({share}) were found in police records "
+            "(rounded counts). Names never leave the linkage step.")
+    if "linkage.precision" in reg and "linkage.recall" in reg:
+        p, r = reg.display("linkage.precision", "{:.3f}".format), reg.display("linkage.recall", "{:.3f}".format)
+        text += (f" On this synthetic world, against the known truth, precision was {p} (share of links that are "
+                 f"the right person) and recall {r} (share of referred people in police records who were found). "
+                 "These figures describe the synthetic lists' errors; a real list's quality may differ.")
+    return text

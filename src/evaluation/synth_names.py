@@ -302,12 +302,17 @@ def _new_ids(existing: pd.Series, k: int) -> np.ndarray:
     return np.array([f"R{i:0{width}d}" for i in range(start, start + k)], dtype=object)
 
 
+#: Sub-folder of a world holding the linkage inputs with names (never read by the rest of the pipeline).
+LINKAGE_DIR = "linkage"
+
+
 def write_referral_lists(world_dir, people: pd.DataFrame, referrals: pd.DataFrame, rng, *,
                          rates: dict | None = None) -> dict[str, int]:
     """Write a world's nominal index, provider referral lists and linkage truth.
 
     Writes ``nominal_index.csv``, ``referral_lists/<programme_id>.csv`` (one per programme, rows of people
-    entered by that provider) and ``linkage_truth.csv`` under ``world_dir``.
+    entered by that provider) and ``linkage_truth.csv`` under ``world_dir/linkage/`` (:data:`LINKAGE_DIR`): the
+    only files of a world with names, kept apart from the canonical tables the rest of the pipeline validates.
 
     Parameters
     ----------
@@ -330,7 +335,8 @@ def write_referral_lists(world_dir, people: pd.DataFrame, referrals: pd.DataFram
     >>> t = generate_world(1, scale=0.05)                               # doctest: +SKIP
     >>> write_referral_lists("w", t["people"], t["referrals"], np.random.default_rng(1))  # doctest: +SKIP
     """
-    world_dir = Path(world_dir)
+    world_dir = Path(world_dir) / LINKAGE_DIR
+    world_dir.mkdir(parents=True, exist_ok=True)
     nominals = nominal_index(people, rng)
     lists, truth = referral_lists(nominals, referrals, rng, rates=rates)
     out = nominals.copy()

@@ -42,12 +42,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluation.errors import EvaluationError
 from ._nn import fix_ties, group_minmax, irls_pass, logit_linkinv, nn_match
 
 __all__ = ["match", "weight", "MatchedDesign", "WeightedDesign", "Effect", "fit_propensity", "MatchingError"]
 
 
-class MatchingError(ValueError):
+class MatchingError(EvaluationError):
     """Bad input or an impossible design; the message names the argument, column and rows."""
 
 
