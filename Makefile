@@ -39,6 +39,7 @@ synth: $(STAMP)
 	$(PY) -m evaluation synth --seed $(SEED) --out $(WORLD)
 
 reports: $(STAMP) $(WORLD)/people.csv
+	$(PY) -m evaluation link --world $(WORLD) --out data/processed
 	$(PY) -m evaluation build --world $(WORLD) --jobs $(JOBS)
 	$(PY) -m evaluation portfolio
 

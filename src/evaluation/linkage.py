@@ -727,8 +727,8 @@ def register_linkage(reg, counts: dict | None) -> None:
 
     ``linkage.referred.participants`` (rows of the provider's list) and ``linkage.found.participants`` (linked to a
     person in police records) are counts of people in the ``attrition`` section (rounded like the attrition
-    table), their difference a hidden step; ``linkage.found.share`` is the share found, and
-    ``linkage.precision``/``linkage.recall`` the quality against the synthetic truth (when known).
+    table), their difference a hidden step; ``linkage.precision``/``linkage.recall`` are the whole world's quality
+    against the synthetic truth (when known).
     """
     if not counts:
         return
@@ -737,9 +737,7 @@ def register_linkage(reg, counts: dict | None) -> None:
     reg.count(found, "Found in police records (linked)", counts["found"], "attrition")
     reg.difference(ref, found, "hidden.step.linkage_not_found.participants",
                    "referred by the provider but not found in police records", "attrition", "linkage steps")
-    if counts["referred"]:
-        reg.add("linkage.found.share", "Share of referrals found in police records",
-                counts["found"] / counts["referred"], "proportion", "attrition", denominator=ref)
+    # no exact share beside the rounded counts: with them it would give back the (possibly small) number not found
     for key in ("precision", "recall"):
         v = counts.get(key)
         if v is not None and not np.isnan(v):
@@ -753,14 +751,13 @@ def methods_text(ev) -> str:
     ref, found = "linkage.referred.participants", "linkage.found.participants"
     if ref not in reg:
         return ""
-    share = reg.display("linkage.found.share", lambda v: f"{100 * v:.0f}%")
     text = ("\n\n**Linkage.** The provider's referral list holds names, dates of birth, sex and postcodes, not police "
             "identifiers. Each referral was matched to the police nominal index by probabilistic record linkage "
             "(Splink, the Ministry of Justice's library: Fellegi–Sunter with term-frequency adjustments, trained "
             "without labels; names compared with a nickname table, dates of birth allowing swapped day and month) "
             f"and linked to at most one person when the match probability was at least {DEFAULT_THRESHOLD:g}. "
-            f"Of {reg.display(ref)} referrals, {reg.display(found)} ({share}) were found in police records "
-            "(rounded counts). Names never leave the linkage step.")
+            f"Of {reg.display(ref)} referrals, {reg.display(found)} were found in police records (counts rounded "
+            "as in the attrition table). Names never leave the linkage step.")
     if "linkage.precision" in reg and "linkage.recall" in reg:
         p, r = reg.display("linkage.precision", "{:.3f}".format), reg.display("linkage.recall", "{:.3f}".format)
         text += (f" On this synthetic world, against the known truth, precision was {p} (share of links that are "
