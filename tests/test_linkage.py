@@ -282,3 +282,66 @@ def test_spark_gives_same_links_as_duckdb():
     # each backend trains its own model (u from its own random sample), so probabilities agree closely, not exactly
     np.testing.assert_allclose(sp.links["match_probability"].fillna(-1), duck.links["match_probability"].fillna(-1),
                                atol=0.05)
+
+
+# ----------------------------------------------------------------------------------------------- reports
+@pytest.mark.slow
+def test_built_reports_hold_no_names_and_state_the_linkage(small_world, tmp_path):
+    """`make reports` in small: link the small world, build one programme with the real templates, then scan every
+    built output (and the linkage step's own outputs) for the synthetic names, dates of birth and postcodes."""
+    import json
+    import shutil
+
+    import pypdf
+
+    from evaluation.__main__ import main
+    from evaluation.report import build as b
+
+    world = tmp_path / "world"
+    shutil.copytree(small_world, world)  # the session's world is shared and read-only; linking writes counts
+    processed = tmp_path / "processed"
+    assert main(["link", "--world", str(world), "--out", str(processed)]) == 0
+    out = tmp_path / "reports"
+    s = b.build(b.BuildOptions(world=world, programmes=["pathways-out"], jobs=1, out=out, progress=False))
+    assert s.exit_code == 0, s.table() + "\n".join(r.traceback for r in s.results)
+
+    texts = {}
+    for p in sorted(out.rglob("*")) + sorted(processed.rglob("*")):
+        if p.is_file() and p.suffix == ".pdf":
+            texts[str(p)] = "\f".join(pg.extract_text() or "" for pg in pypdf.PdfReader(str(p)).pages)
+        elif p.is_file() and p.suffix in (".ipynb", ".html", ".json", ".csv", ".md", ".txt"):
+            texts[str(p)] = p.read_text(encoding="utf-8", errors="replace")
+    assert any(k.endswith(".pdf") for k in texts) and any(k.endswith(".html") for k in texts)
+    # the report states the linkage (methods appendix) from the registered, rounded counts
+    html = next(t for k, t in texts.items() if k.endswith(".html") and "pathways-out" in k)
+    assert "Linkage." in html and "found in police records" in html
+    results = json.loads((out / "pathways-out" / "results.json").read_text())
+    assert "linkage.referred.participants" in json.dumps(results)
+
+    ldir = world / "linkage"
+    lists = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False)
+                       for p in (ldir / "referral_lists").glob("*.csv")])
+    noms = pd.read_csv(ldir / "nominal_index.csv", dtype=str, keep_default_na=False)
+    full = {f"{a} {b_}".lower() for a, b_ in zip(noms["first_name"], noms["surname"])}
+    tokens = set()
+    for col in ("first_name", "surname"):
+        for v in pd.concat([lists[col], noms[col]]):
+            tokens |= {w.lower() for w in re.split(r"[^A-Za-z']+", v) if len(w) >= 6}
+    dobs = {d for d in set(noms["date_of_birth"]) | set(lists["date_of_birth"]) if len(d) >= 8}
+    postcodes = {p.lower() for p in set(lists["postcode"]) | set(noms["postcode"]) if " " in p}
+    # ordinary words of the report text that are also (synthetic) surnames
+    allowed = {"linkage", "linked", "person", "precision", "probability", "programme", "referral", "referrals",
+               "surname", "postcode", "district", "sector", "nickname", "threshold", "weight", "sampling",
+               "walker", "turner", "parker", "hunter", "fisher", "butler", "porter", "barker", "archer", "bishop",
+               "church", "chapman", "fletcher", "palmer", "marshall", "webster", "middleton", "summers", "spencer",
+               "summer", "winter", "hardy", "newton", "sharpe", "sharp", "mills", "higher", "bright", "rivers",
+               "austin", "rosenbaum"}  # cited authors (Austin 2013, Rosenbaum bounds)
+    for name, text in texts.items():
+        low = text.lower()
+        words = set(re.findall(r"[a-z']{6,}", low))
+        hits = (words & tokens) - allowed
+        assert not hits, f"{name}: holds synthetic name tokens {sorted(hits)[:5]}"
+        two = re.findall(r"[a-z']+ [a-z']+", low)
+        assert not (set(two) & full), f"{name}: holds a synthetic full name"
+        assert not [d for d in dobs if d.lower() in low], f"{name}: holds a date of birth"
+        assert not [p for p in postcodes if p in low], f"{name}: holds a postcode"
