@@ -80,6 +80,9 @@ def main(argv=None) -> int:
     refs, noms, truth = synthetic_pair(a.referrals, a.nominals, a.seed)
     print(f"synthetic case: {len(refs):,} referral rows (incl. repeats and people not in records) vs "
           f"{len(noms):,} nominals, built in {time.perf_counter() - t0:.1f} s")
+    import os
+
+    print(f"load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     t0 = time.perf_counter()
     res = link(refs, noms)
     secs = time.perf_counter() - t0
@@ -87,6 +90,8 @@ def main(argv=None) -> int:
     print(res)
     print(f"evaluation.linkage: {secs:7.1f} s  precision {ev['precision']:.4f}  recall {ev['recall']:.4f}  "
           f"(false links {int(ev['false links'])}, links {int(ev['links made'])})")
+    for step, sec in res.timings.items():
+        print(f"  {step:<40} {sec:7.1f} s")
     print(f"peak memory so far: {_peak_gb():.2f} GB (goal <= 4 GB); goal <= 120 s")
     if not a.no_anchor:
         s2, p2, r2 = _anchor(refs, noms, truth)
