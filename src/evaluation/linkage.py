@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -355,8 +356,10 @@ def _splink_pairs(ref, nom, *, backend: str, spark, model, seed: int, timings: d
 
     def linker_on(nominals, settings):
         db_api = api()
-        left = db_api.register(frame(ref), dataset_display_name="referrals")
-        right = db_api.register(frame(nominals), dataset_display_name="nominals")
+        # table names unique per linker: Spark's temporary views are shared by the whole session
+        tag = uuid.uuid4().hex[:12]
+        left = db_api.register(frame(ref), dataset_display_name="referrals", table_name=f"referrals_{tag}")
+        right = db_api.register(frame(nominals), dataset_display_name="nominals", table_name=f"nominals_{tag}")
         linker = Linker([left, right], settings, log_level=logging.WARNING)
         for c, table in tf.items():
             linker.table_management.register_term_frequency_lookup(db_api.register(table), c)
