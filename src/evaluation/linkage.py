@@ -252,13 +252,17 @@ def spark_session(cores: int = 2, memory: str = "2g"):
 
     A session of your own needs ``.config("spark.jars", splink.backends.spark.similarity_jar_location())``.
     """
+    import sys
+
     from pyspark.sql import SparkSession
     from splink.backends.spark import similarity_jar_location
 
     return (SparkSession.builder.master(f"local[{cores}]").appName("evaluation-linkage")
             .config("spark.jars", similarity_jar_location())
             .config("spark.sql.shuffle.partitions", str(2 * cores)).config("spark.ui.enabled", "false")
-            .config("spark.driver.memory", memory).getOrCreate())
+            .config("spark.driver.memory", memory)
+            # Python workers run this interpreter (the venv's), not whatever ``python3`` is first on PATH
+            .config("spark.pyspark.python", sys.executable).getOrCreate())
 
 
 def _arrow_to_pandas_lists(table) -> pd.DataFrame:
