@@ -52,10 +52,16 @@ test-fast: $(STAMP)
 $(WORLD)/people.csv: | $(STAMP)
 	$(PY) -m evaluation synth --seed $(SEED) --out $(WORLD)
 
+# the providers' referral lists and the nominal index (names) that `link` reads; a world written before them is
+# regenerated (same seed, same world)
+$(WORLD)/linkage/nominal_index.csv: | $(STAMP)
+	$(PY) -m evaluation synth --seed $(SEED) --out $(WORLD)
+
 synth: $(STAMP)
 	$(PY) -m evaluation synth --seed $(SEED) --out $(WORLD)
 
-reports: $(STAMP) $(WORLD)/people.csv
+reports: $(STAMP) $(WORLD)/people.csv $(WORLD)/linkage/nominal_index.csv
+	$(PY) -m evaluation link --world $(WORLD) --out data/processed
 	$(PY) -m evaluation build --world $(WORLD) --jobs $(JOBS)
 	$(PY) -m evaluation portfolio
 
@@ -66,6 +72,7 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/outcomes.py
 	$(PY) benchmarks/matching.py
 	$(PY) benchmarks/reports.py
+	$(PY) benchmarks/linkage.py
 
 # Regenerate the R reference fixtures (needs R with survival, sandwich, lmtest, jsonlite, and MatchIt 4.7.2
 # for the matching ones; CI does not need R: it reads the fixtures).

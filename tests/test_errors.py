@@ -18,6 +18,7 @@ KNOWN = {"evaluation.errors.EvaluationError", "evaluation.config.ConfigError", "
          "evaluation.cohort.CohortError", "evaluation.matching.MatchingError", "evaluation.vfm.VfmError",
          "evaluation.vfm.EteError", "evaluation.validate.DataError", "evaluation.disclosure.DisclosureError",
          "evaluation.delivery.DeliveryError", "evaluation.area.AreaDataError",
+         "evaluation.linkage.LinkageError",
          # output-safety and build failures are also RuntimeErrors (they are not bad-argument errors)
          "evaluation.report.build.BuildError", "evaluation.report.guard.GuardError",
          "evaluation.report.render.UnsafeOutput"} | PENDING_REBASE

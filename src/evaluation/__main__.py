@@ -20,7 +20,7 @@ import sys
 
 # (module, command) in the order of the flow; a module that is missing is skipped so that
 # the CLI works while a stage is being built.
-_COMMAND_MODULES = ["synth", "validate", "outcomes_cli", "report.build", "report.portfolio", "calibration"]
+_COMMAND_MODULES = ["synth", "validate", "linkage", "outcomes_cli", "report.build", "report.portfolio", "calibration"]
 
 
 def build_parser() -> argparse.ArgumentParser:

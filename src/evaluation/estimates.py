@@ -78,6 +78,7 @@ class ProgrammeEvaluation:
     subanalyses: dict = field(default_factory=dict)
     vfm: Any | None = None  # evaluation.vfm.VfmResult when the config publishes the programme's funding
     ete: Any | None = None  # evaluation.vfm.EteResult when the config sets outcome.ete (descriptive, participants)
+    linkage: dict | None = None  # evaluation.linkage.linkage_counts: the provider's list found in police records
 
     # ----------------------------------------------------------------------------------------------- helpers
     @property
@@ -303,6 +304,10 @@ def build_register(ev: "ProgrammeEvaluation"):
                                "consecutive attrition stages")
             prev = fid
     _register_ete(reg, ev)
+    if ev.linkage:
+        from evaluation.linkage import register_linkage
+
+        register_linkage(reg, ev.linkage)
     n = ev.n_analysed
     reg.count("n.participants", "Participants analysed (matched)", n, "headline", exact=True)
     if "attrition.matched.participants" in reg:
@@ -633,6 +638,10 @@ def evaluate_programme(world, programme: Programme | str, *, extract_date=None, 
     full = _with_outcomes(cohort, world, programme, extract)
     result = _evaluate(programme, "all participants (intention to treat)", extract, full,
                        _attrition(cohort, full), seed)
+    if getattr(world, "path", None) is not None:  # the linkage step's counts, when it has run (make reports)
+        from evaluation.linkage import linkage_counts
+
+        result.linkage = linkage_counts(world.path, programme.id)
     if programme.get("funding_gbp") and result.design is not None:
         result.vfm = _value_for_money(result, world)
     if programme.outcome.get("ete"):

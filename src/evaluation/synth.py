@@ -1000,6 +1000,11 @@ def generate_world(seed: int, out=None, scale: float = 1.0, *, fmt: str = "csv",
                "notes": "True effects used by evaluation.synth; for calibration tests only (reports never read it)."}
         (out / "truth.json").write_text(json.dumps(doc, indent=2) + "\n")
         (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        # the providers' referral lists and the police nominal index, with synthetic names, in out/linkage/
+        # (apart from the canonical tables: names never reach the rest of the pipeline); see evaluation.linkage
+        from evaluation import synth_names
+
+        synth_names.write_referral_lists(out, people_df, referrals_df, np.random.default_rng([seed, 16]))
     return tables
 
 

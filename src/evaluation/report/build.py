@@ -117,7 +117,8 @@ def world_files(world: Path) -> list[Path]:
             p = world / f"{name}.{ext}"
             if p.exists():
                 files.append(p)
-    files += [p for p in (world / "meta.json", world / "truth.json") if p.exists()]
+    files += [p for p in (world / "meta.json", world / "truth.json", world / "linkage" / "linkage_counts.csv")
+              if p.exists()]  # linkage counts: written by `evaluation link`, read by the reports
     return files
 
 

@@ -173,6 +173,13 @@ cumulative proportions. The extra days without proven reoffending are the differ
 {sv.tau:g} days with custody likewise ending follow-up. All agree with R survival."""
 
 
+def _linkage_methods(ev) -> str:
+    """The record-linkage sentence of the methods appendix (:func:`evaluation.linkage.methods_text`)."""
+    from evaluation.linkage import methods_text
+
+    return methods_text(ev)
+
+
 def methods(ev) -> str:
     """Methods appendix (Markdown)."""
     p = ev.programme
@@ -183,7 +190,7 @@ def methods(ev) -> str:
 **Cohort.** Participants are the people referred to {_escape(p.name)} with an index date ({p.index_date_rule.replace('_', ' ')})
 inside the programme period. The comparison pool is people in police records who did not take part, who were in
 the programme's target group and had a police contact in the programme period; a pool member's index date is their
-first such contact.
+first such contact.{_linkage_methods(ev)}
 
 **Outcome.** Proven reoffending follows the Ministry of Justice definition: an offence committed after the index
 date and within {oc['follow_up_months']} calendar months, that received a caution, conviction, reprimand, warning

