@@ -396,8 +396,8 @@ def test_tables_xlsx_from_the_published_register(tmp_path):
     tables = register_tables(res)
     assert list(tables) == ["headline", "profile"]
     head = tables["headline"].set_index("Measure")
-    assert head.loc["One-year rate: difference", "Value"] == -1  # whole percentage points, as in the PDF
-    assert head.loc["One-year rate: difference", "Lower 95% CI"] == -7
+    assert head.loc["One-year rate: difference", "Value"] == -1.2  # percentage points to one decimal, as in the PDF
+    assert head.loc["One-year rate: difference", "Lower 95% CI"] == -7.1
     assert head.loc["First-time entrants: difference", "Value"] == "[x]"
     assert tables["profile"].set_index("Measure").loc["Ethnicity: Other (participants)", "Value"] == "[c]"
     rep = tmp_path / "mace"

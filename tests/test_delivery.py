@@ -81,7 +81,7 @@ def test_capacity_building_organisations_and_no_target():
     row = r.table.iloc[0]
     assert row["sessions"] == 2 and np.isnan(row["target_sessions"]) and row["on_track_sessions"] is None
     assert r.reach["organisations"].iloc[0] == 7
-    assert "no published target" in r.text() and "7 organisations" in r.text()
+    assert "no published target" in r.text() and "7 attendances by organisations" in r.text()
 
 
 def test_programme_level_targets_are_not_audiences():

@@ -24,7 +24,7 @@ def test_not_significant_says_no_evidence_and_forbids_no_effect():
     can, cannot = text.split("### What you cannot say")
     assert "### What you can say" in can and "does not provide significant evidence" in can
     assert "as many as 12.0 fewer or as many as 2.0 more" in can
-    assert "has no effect on reoffending" in cannot and "reduces or increases" in cannot
+    assert "has no effect on proven reoffending" in cannot and "reduces or increases" in cannot
 
 
 def test_significant_reduction_gives_the_interval_and_limits():

@@ -660,6 +660,9 @@ class DiDResult:
                         f"did not change reliably differently ({change}; {_p(self.p)}).")
             n = len(self.placebo) if self.placebo is not None else 0
             others = int(round(self.placebo_p * n)) - 1 if n and not math.isnan(self.placebo_p) else 0
+            if sig and others == 0 and n and not placebo and 1 / n > self.alpha:
+                s += (f" Its difference was the largest of the {n} areas, but with so few areas a placebo test cannot "
+                      f"confirm it (the smallest possible placebo p-value is {1 / n:.2f}).")
             if sig and others > 0 and not placebo:
                 # the p-value assumes the areas' differences are independent noise; when comparison areas given
                 # the pilot in turn show differences as large, the claim must not stand alone

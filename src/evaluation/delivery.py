@@ -152,7 +152,8 @@ class DeliveryResult:
         text = (f"By {self.asof:%B %Y}, " + "; ".join(parts) + ".") if parts else ""
         orgs = self.reach["organisations"].sum(min_count=1) if "organisations" in self.reach else pd.NA
         if pd.notna(orgs) and orgs:
-            text += f" The sessions reached {int(orgs):,} organisations in total (an organisation may be counted more than once)."
+            text += (f" The sessions recorded {int(orgs):,} attendances by organisations (an organisation that came "
+                     "to several sessions is counted each time).")
         if self.funnel is not None and not self.funnel.empty:
             contacts = int(self.funnel.loc[self.funnel["stage"] == "contacts", "count"].sum())
             refs = self.funnel[self.funnel["stage"] == "referred_to"]

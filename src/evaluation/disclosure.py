@@ -299,6 +299,14 @@ def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "et
             f.status, f.shown = "suppressed", SUPPRESSED
         elif f.section in round_sections and not f.exact and reg.base > 1:
             f.status, f.shown = "rounded", round_base(f.value, reg.base)
+    # a rate over a rounded count, published to full precision, gives the exact count and denominator back
+    # (15/136 = 0.11029… names 136 where the table rounds it to 135): such rates are published to whole percent
+    for f in reg.figures.values():
+        den = reg.figures.get(f.denominator) if f.denominator else None
+        if f.unit == "proportion" and den is not None and den.status == "rounded" and isinstance(f.value, float):
+            f.shown = round(f.value, 2)
+            f.lower = None if f.lower is None else round(f.lower, 2)
+            f.upper = None if f.upper is None else round(f.upper, 2)
     for _ in range(10 * len(reg.figures) + 10):
         bad = recoverable(reg)
         if not bad:

@@ -207,7 +207,11 @@ class ProgrammeEvaluation:
                 fid = ".".join(parts[:-1] + [g])
                 if fid not in reg:
                     continue
-                tot = reg.value(PROFILE_TOTALS[g])
+                # shares of the rounded counts over their own sum (they add to 100%, and a share of an exact
+                # total would give the rounded count back)
+                sibs = [h for h in reg.section("profile") if h.id.endswith("." + g)
+                        and h.meta.get("characteristic") == char]
+                tot = sum(reg.value(h.id) or 0 for h in sibs) or reg.value(PROFILE_TOTALS[g])
                 v = reg.value(fid)
                 row[head] = reg.display(fid) + ("" if v is None or not tot else f" ({wording.pct(v / tot)})")
             rows.append(row)
@@ -406,7 +410,7 @@ def build_register(ev: "ProgrammeEvaluation"):
     # analysed one only by those few people: even rounded, its categories would show what they were like
     # (attribute disclosure; no linear check sees it). The column is then not published, and the report says so.
     unmatched = len(pre) - int(n)
-    show_prematch = not (0 < unmatched < ev.threshold)
+    show_prematch = unmatched >= ev.threshold  # none unmatched: the column would repeat the analysed one
     reg.meta["profile_prematch"] = show_prematch
     groups = ("participants", "prematch", "comparison") if show_prematch else ("participants", "comparison")
     if show_prematch:
@@ -464,7 +468,8 @@ def build_register(ev: "ProgrammeEvaluation"):
         for k, v in _clean(ev.vfm.to_dict()).items():
             if k == "statement":  # prose with counts in it: the report words it from the checked figures
                 continue
-            if k in ("bcr", "bcr_ci") and not ev.vfm.significant:  # "no benefit–cost ratio can be claimed"
+            # "no benefit–cost ratio can be claimed": no point figure of savings either, only their range
+            if k in ("bcr", "bcr_ci", "benefit", "reoffences_avoided", "programme_id") and not ev.vfm.significant:
                 continue
             if k in people and isinstance(v, (int, float)):
                 # counts of people behind the cost per head: under disclosure control like every other count
@@ -581,6 +586,10 @@ def _register_survival(reg, ev) -> None:
         hid = "hidden." + fid
         reg.count(hid, f"{reg[fid].label} (people)", k, "survival", hidden=True)
         reg.relate({hid: 1.0}, reg[fid].value * len(w), "cumulative proportion times N", via=(fid,))
+    # a competing event's curve is shown for both groups or neither: one group's proportion beside the other's
+    # withheld one, with the numbers at risk, narrows the withheld count
+    for c in causes:
+        reg.together([fid for fid, (cc, _) in props.items() if cc == c])
 
 
 def _relate_subanalysis(reg, ev, sub, name: str) -> None:

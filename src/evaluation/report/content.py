@@ -408,9 +408,8 @@ def profile_intro(ev) -> str:
     if reg.meta.get("profile_prematch", True):
         text += ", beside all eligible participants before matching and the matched comparison group. "
     else:
-        text += (" beside the matched comparison group. All eligible participants before matching are not shown "
-                 f"separately: fewer than {ev.threshold} of them could not be matched, so the difference between "
-                 "the two columns would describe those few people. ")
+        text += (" beside the matched comparison group (the stages table above gives the eligible participants "
+                 "before matching). ")
     return text + rounding_note(ev, shares=True)
 
 
@@ -444,6 +443,9 @@ def survival_intro(ev) -> str:
         return (f"{head}\n\nFewer than {wording.MIN_REOFFENDERS} participants had a {offence}, so the curves are "
                 "not drawn: each step would be one or two people. The numbers still at risk (rounded to the nearest "
                 f"{ev.register().base}) and the proportions by day 365 are in the tables beneath:")
+    if competing:
+        text += (". These proportions can be lower than the headline one-year rate, which counts anyone with a "
+                 f"{offence} in the year, including one after a spell in custody")
     return (f"{head}\n\n{text}, drawn as the value at the end of each {CHART_PERIOD_DAYS}-day period. The numbers "
             f"still at risk (rounded to the nearest {ev.register().base}) are in the table beneath:")
 
@@ -998,8 +1000,11 @@ def funnel_table(result, threshold: int = 5) -> pd.DataFrame:
     rows = {"Contacts": reg.display("funnel.contacts"), "Onward referrals": reg.display("funnel.referrals")}
     for fig in reg.section("funnel"):
         if fig.id.startswith("funnel.referred_to."):
-            rows[f"  → referred to {_html.escape(fig.meta.get('destination', ''))}"] = reg.display(fig.id)
-    out = pd.DataFrame({"Young people": list(rows.values())}, index=list(rows))
+            from evaluation.delivery import destination_label
+
+            dest = destination_label(fig.meta.get("destination", ""))
+            rows[f"  → referred to {_html.escape(dest)}"] = reg.display(fig.id)
+    out = pd.DataFrame({"Number": list(rows.values())}, index=list(rows))
     out.index.name = "Stage"
     return table(out)
 

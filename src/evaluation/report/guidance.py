@@ -115,10 +115,10 @@ def say_boxes_for(name: str, *, difference: float, lower: float, upper: float, p
                    f"{why}.")
         if rng:
             can.append("The true difference could be " + " or ".join(rng) + " people in every 100 participants "
-                       f"with a {measure} within a year than in the comparison group (95% confidence interval).")
-        can.append("More people would need to be analysed to say whether the programme affects reoffending.")
+                       f"with {measure} within a year than in the comparison group (95% confidence interval).")
+        can.append(f"More people would need to be analysed to say whether the programme affects {measure}.")
         cannot.append(f"This analysis shows that {who} reduces or increases {rate}.")
-        cannot.append(f"This analysis shows that {who} has no effect on reoffending (a result that is not "
+        cannot.append(f"This analysis shows that {who} has no effect on {measure} (a result that is not "
                       "significant is not evidence of no effect).")
     if n < min_people:
         can.append(f"The analysis is based on {n:,} participants, fewer than the {min_people} the Justice Data Lab "
@@ -228,7 +228,9 @@ def glossary(terms: list[str] | None = None) -> str:
 def glossary_for(ev) -> str:
     """The glossary for one report: every term except those its measures do not use (first-time entrants only
     where the programme reports them)."""
-    skip = set() if ev.programme.outcome.get("first_time_entrants") else {"First-time entrant"}
+    skip = {"HAC standard errors"}  # area (time-series) designs only; matched comparisons do not use them
+    if not ev.programme.outcome.get("first_time_entrants"):
+        skip.add("First-time entrant")
     return glossary([k for k in GLOSSARY if k not in skip])
 
 

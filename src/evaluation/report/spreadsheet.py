@@ -51,18 +51,22 @@ def _round(value: Any, unit: str):
         return str(value)
     v = float(value)
     if unit in ("proportion", "pp"):
-        return round(100 * v)
-    if unit in ("per_person", "ratio", "smd"):
-        return round(v, 2)
-    if unit in ("days", "gbp", "people", "number"):
+        out = round(100 * v, 1)  # percent / percentage points to one decimal, as the report's tables
+    elif unit in ("per_person", "ratio", "smd"):
+        out = round(v, 2)
+    elif unit in ("days", "gbp", "people"):
         return int(round(v))
-    return round(v, 3)
+    elif unit == "number":  # counts stay whole; other numbers (a share, a p-value) keep two decimals
+        return int(round(v)) if float(v).is_integer() or abs(v) >= 100 else round(v, 2)
+    else:
+        out = round(v, 3)
+    return 0.0 if out == 0 else out  # never "-0"
 
 
 def _p(p) -> Any:
     if p is None:
         return None
-    return "<0.01" if p < 0.005 else round(float(p), 2)
+    return "<0.01" if p < 0.005 else round(float(p), 2) + 0.0
 
 
 def register_tables(results: dict) -> dict[str, pd.DataFrame]:
