@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -411,3 +412,89 @@ def test_coverage_over_synthetic_worlds(tmp_path):
         print(f"{pid}: bias {bias.mean():+.3f} (sd {bias.std():.3f}), coverage {cover:.2f}")
         assert abs(bias.mean()) < 3 * bias.std() / np.sqrt(len(bias)) + 0.01, pid
         assert cover >= 0.75, pid
+
+
+# ------------------------------------------------------------------ lalonde: methods, estimands, g-computation
+METHODS_REF = json.loads((HERE / "methods_reference.json").read_text())
+LALONDE_COVS = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]
+
+
+@pytest.fixture(scope="module")
+def lalonde() -> pd.DataFrame:
+    return pd.read_csv(HERE / "lalonde.csv").set_index("id")
+
+
+def _lalonde_design(lalonde, spec):
+    a = dict(spec["args"])
+    covs = _vars(spec["formula"])
+    kw = {k: a[k] for k in ("method", "ratio", "replace", "estimand", "discard", "subclass") if k in a}
+    return match(lalonde, "treat", covs, **kw)
+
+
+@pytest.mark.filterwarnings("ignore:due to discreteness", "ignore:fewer units to match")
+@pytest.mark.parametrize("name", [k for k in METHODS_REF if isinstance(METHODS_REF[k], dict)])
+def test_methods_agree_with_matchit(lalonde, name):
+    """Weights, subclasses, match matrix and balance equal MatchIt 4.7.2's on lalonde (race as a factor)."""
+    spec = METHODS_REF[name]
+    m = _lalonde_design(lalonde, spec)
+    if spec["distance"] is not None:
+        np.testing.assert_allclose(m.distance.to_numpy(), spec["distance"], rtol=0, atol=1e-10)
+    ref_w = pd.Series(spec["weights"], dtype=float)[m.data.index]
+    np.testing.assert_allclose(m.weights.to_numpy(), ref_w.to_numpy(), rtol=0, atol=1e-12)
+    if spec.get("subclass") is not None:
+        ref_s = pd.Series({k: (np.nan if v is None else float(v)) for k, v in spec["subclass"].items()})[m.data.index]
+        np.testing.assert_array_equal(m.subclass.to_numpy(), ref_s.to_numpy())
+    if spec.get("match_matrix") is not None:
+        ours = {str(t): sorted(map(str, c)) for t, c in m.match_matrix.items() if c}
+        theirs = {t: sorted(c.values() if isinstance(c, dict) else c) for t, c in spec["match_matrix"].items() if c}
+        assert ours == theirs
+    bal = m.balance()
+    for col in ("smd_after", "var_ratio_after", "ecdf_max_after", "ecdf_mean_after"):
+        ref = pd.Series({k: (np.nan if v is None else v) for k, v in spec[col].items()}, dtype=float)
+        ref = ref.drop([k for k in ref.index if k not in bal.index])
+        if col.startswith("ecdf"):  # binary rows: MatchIt's bal1var drops the first unit (x[-t1]); cobalt does not
+            ref = ref[[k for k in ref.index if bal.loc[k, "var_ratio_after"] == bal.loc[k, "var_ratio_after"]]]
+        np.testing.assert_allclose(bal.loc[ref.index, col].to_numpy(), ref.to_numpy(), rtol=0, atol=1e-8,
+                                   equal_nan=True, err_msg=col)
+
+
+@pytest.mark.filterwarnings("ignore:due to discreteness", "ignore:fewer units to match")
+@pytest.mark.parametrize("name", [k for k in METHODS_REF if isinstance(METHODS_REF[k], dict)
+                                  and METHODS_REF[k]["effects"]])
+def test_gcomputation_agrees_with_r(lalonde, name):
+    """design.effect(outcome, adjust=...) equals lm/glm + sandwich + delta method in R (linear, logistic, Poisson)."""
+    spec = METHODS_REF[name]
+    m = _lalonde_design(lalonde, spec)
+    for outcome, ref in spec["effects"].items():
+        e = m.effect(outcome, adjust=LALONDE_COVS)
+        assert e.estimate == pytest.approx(ref["estimate"], rel=1e-8, abs=1e-9)
+        assert e.se == pytest.approx(ref["se"], rel=1e-6)
+        assert e.mean_treated == pytest.approx(ref["mean_treated"], rel=1e-8)
+        if "log_rr" in ref:
+            name_rr = "risk_ratio" if outcome == "re78_pos" else "rate_ratio"
+            rr, lo, hi, _ = e.ratios[name_rr]
+            assert math.log(rr) == pytest.approx(ref["log_rr"], rel=1e-7, abs=1e-10)
+            assert (math.log(hi) - math.log(lo)) / (2 * 1.959963984540054) == pytest.approx(ref["log_rr_se"], rel=1e-6)
+        if "log_or" in ref:
+            orr, lo, hi, _ = e.ratios["odds_ratio"]
+            assert math.log(orr) == pytest.approx(ref["log_or"], rel=1e-7, abs=1e-10)
+            assert (math.log(hi) - math.log(lo)) / (2 * 1.959963984540054) == pytest.approx(ref["log_or_se"], rel=1e-6)
+
+
+def test_identical_rows_get_identical_scores(lalonde):
+    m = match(lalonde, "treat", LALONDE_COVS, ratio=2)
+    key = lalonde[LALONDE_COVS].astype(str).agg("|".join, axis=1)
+    spread = m.distance.groupby(key.to_numpy()).agg(lambda s: s.max() - s.min())
+    assert (spread == 0).all()
+
+
+def test_single_covariate_string_is_one_column(lalonde):
+    m = match(lalonde, "treat", "age")
+    assert m.covariates == ["age"] and list(m.balance().index) == ["distance", "age"]
+
+
+def test_method_and_estimand_errors(lalonde):
+    with pytest.raises(MatchingError, match="estimand"):
+        match(lalonde, "treat", LALONDE_COVS, estimand="ATE")
+    with pytest.raises(MatchingError, match="method must be one of"):
+        match(lalonde, "treat", LALONDE_COVS, method="genetic")

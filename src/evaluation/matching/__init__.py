@@ -46,7 +46,7 @@ def _discard(d, tt, how):
 
 def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *, method: str = "nearest",
           distance="glm", estimand: str = "ATT", ratio: int = 1, replace: bool = False,
-          caliper: float | None = None, std_caliper: bool = True, link: str = "logit", order: str = "largest",
+          caliper: float | None = None, std_caliper: bool = True, link: str = "logit", order: str | None = None,
           exact: str | Sequence[str] | None = None, discard: str = "none", subclass: int = 6, min_n: int = 1,
           random_state=None) -> MatchedDesign:
     """Match treated and control units as MatchIt 4.7.2 ``matchit()``.
@@ -76,8 +76,9 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         Largest distance between matched units, in SDs of the distance when ``std_caliper`` (default).
     link : {"logit", "linear.logit"}
         Propensity score or its linear predictor as the distance.
-    order : {"largest", "smallest", "data", "random"}
-        Order in which focal units are matched (nearest).
+    order : {"largest", "smallest", "data", "random"}, optional
+        Order in which focal units are matched (nearest); MatchIt's default: largest distance first for the ATT,
+        smallest first for the ATC.
     exact : str or list of str, optional
         Match only within strata of these columns (nearest).
     discard : {"none", "both", "control", "treated"}
@@ -120,6 +121,8 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
                             "(as MatchIt)")
     if not (isinstance(ratio, (int, np.integer)) and ratio >= 1):
         raise MatchingError(f"ratio must be a positive integer, not {ratio!r}")
+    if order is None:
+        order = "smallest" if estimand == "ATC" else "largest"  # MatchIt's defaults
     if order not in ("largest", "smallest", "data", "random"):
         raise MatchingError(f"order must be largest/smallest/data/random, not {order!r}")
     if caliper is not None and not (caliper > 0):
@@ -156,7 +159,7 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         focal = tt if estimand == "ATT" else (1 - tt).astype(np.int8)
         w, sub, mm_pos, disc, cal = nearest_on_distance(
             data, focal, d, ratio=ratio, replace=replace, caliper=caliper, std_caliper=std_caliper, order=order,
-            exact=exact, random_state=random_state, discarded=disc)
+            exact=exact, random_state=random_state, discarded=disc, short_ok=estimand == "ATC")
         mmat = {index[i]: [index[j] for j in js] for i, js in mm_pos.items()}
         sub = np.asarray(sub, dtype=float)
     else:

@@ -86,8 +86,7 @@ def _bal1(x, t, w=None, estimand="ATT"):
 def _ecdf(x, t, w=None):
     """(mean, max) distance between the groups' weighted eCDFs (cobalt's ``ks`` is the max)."""
     ww = np.ones_like(x) if w is None else w
-    keep = ww > 0
-    x, t, ww = x[keep], t[keep], ww[keep]
+    # as MatchIt, every unit's value is a point of evaluation (unmatched ones too, with weight 0)
     if _is_bin(x):
         d = abs(np.average(x[t == 1], weights=ww[t == 1]) - np.average(x[t == 0], weights=ww[t == 0]))
         return d, d

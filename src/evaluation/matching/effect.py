@@ -185,34 +185,62 @@ def _fit_glm(X, y, w, family: str, maxit: int = 50, tol: float = 1e-10):
         beta = np.linalg.solve(XtW @ X, XtW @ y)
         mu = X @ beta
         return beta, mu, np.ones_like(mu)
-    beta = np.zeros(k)
-    if family == "poisson":
-        beta[0] = math.log(max(np.average(y, weights=w), 1e-8))
-    for _ in range(maxit):
-        eta = X @ beta
+    # R's glm.fit path: its starting values (binomial mu = (y + 0.5) / 2 with prior weights, Poisson y + 0.1),
+    # IRLS steps, and its stopping rule (relative change in deviance < 1e-8), so the estimates are R's iterate
+    if family == "logistic":
+        mu = (w * y + 0.5) / (w + 1)
+        eta = np.log(mu / (1 - mu))
+    else:
+        mu = y + 0.1
+        eta = np.log(mu)
+
+    def deviance(mu):
         if family == "logistic":
-            mu = 1.0 / (1.0 + np.exp(-eta))
-            v = mu * (1 - mu)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.where(y > 0, y * np.log(y / mu), 0) + np.where(y < 1, (1 - y) * np.log((1 - y) / (1 - mu)), 0)
         else:
-            mu = np.exp(eta)
-            v = mu
-        H = (X.T * (w * v)) @ X
-        g = X.T @ (w * (y - mu))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.where(y > 0, y * np.log(y / mu), 0) - (y - mu)
+        return 2 * float(np.sum(w * r))
+
+    def linkinv(eta):  # R's C_logit_linkinv / exp, with its clamping at |eta| > 30
+        if family == "logistic":
+            e = np.exp(np.clip(eta, -30.0, 30.0))
+            e = np.where(eta < -30, np.finfo(float).eps, np.where(eta > 30, 1 / np.finfo(float).eps, e))
+            return e / (1 + e)
+        return np.maximum(np.exp(eta), np.finfo(float).eps)
+
+    def mu_eta(eta, mu):  # R's C_logit_mu_eta (DBL_EPSILON beyond |eta| > 30)
+        if family == "logistic":
+            ee = np.exp(np.clip(eta, -30.0, 30.0))
+            return np.where(np.abs(eta) > 30, np.finfo(float).eps, ee / (1 + ee) ** 2)
+        return mu
+
+    devold = deviance(mu)
+    beta = np.zeros(k)
+    for _ in range(maxit):
+        me = mu_eta(eta, mu)
+        var = mu * (1 - mu) if family == "logistic" else mu
+        z = eta + (y - mu) / me
+        ww = w * me ** 2 / var
+        XtW = X.T * ww
         try:
-            step = np.linalg.solve(H, g)
+            beta = np.linalg.solve(XtW @ X, XtW @ z)
         except np.linalg.LinAlgError as exc:
             raise MatchingError("outcome model is singular (collinear adjustment covariates, or a covariate "
                                 "constant within a treatment group)") from exc
-        beta = beta + step
-        if not np.all(np.isfinite(beta)):
+        eta = X @ beta
+        mu = linkinv(eta)
+        dev = deviance(mu)
+        if abs(dev - devold) / (abs(dev) + 0.1) < 1e-8:
             break
-        if np.max(np.abs(step)) < tol * (1 + np.max(np.abs(beta))):
-            break
-    eta = X @ beta
-    mu = 1.0 / (1.0 + np.exp(-eta)) if family == "logistic" else np.exp(eta)
-    if not np.all(np.isfinite(beta)) or (family == "logistic" and np.any((mu < 1e-10) | (mu > 1 - 1e-10))):
-        raise MatchingError("outcome model did not converge (perfect separation: some covariate pattern has "
-                            "only events or only non-events); adjust for fewer covariates")
+        devold = dev
+    if not np.all(np.isfinite(beta)):
+        raise MatchingError("outcome model did not converge; adjust for fewer covariates")
+    if family == "logistic" and np.any((mu < 1e-10) | (mu > 1 - 1e-10)):
+        import warnings
+        warnings.warn("outcome model: fitted probabilities of 0 or 1 (separation); the adjusted estimate rests on "
+                      "extrapolation for some covariate patterns", stacklevel=4)
     return beta, mu, (mu * (1 - mu) if family == "logistic" else mu)
 
 
@@ -229,7 +257,9 @@ def _robust_vcov(X, y, w, mu, dmu, family, se_type, cluster=None):
             raise MatchingError("cluster-robust SE needs at least two subclasses")
         S = np.zeros((G, k))
         np.add.at(S, codes, sc)
-        return G / (G - 1) * (n - 1) / (n - k) * B @ (S.T @ S) @ B
+        # vcovCL's default type is HC1 for lm, HC0 for glm (only the G/(G-1) cluster adjustment)
+        adj = G / (G - 1) * ((n - 1) / (n - k) if family == "linear" else 1.0)
+        return adj * B @ (S.T @ S) @ B
     h = wv * np.einsum("ij,jk,ik->i", X, B, X)
     sc3 = sc / (1 - h)[:, None]
     return B @ (sc3.T @ sc3) @ B
@@ -261,9 +291,22 @@ def adjusted_effect(design, outcome: str, adjust, *, alpha: float = 0.05, outcom
     Z = Z[:, keep]
     n = len(y)
 
-    def design_matrix(tv):
+    def full_matrix(tv):
         tv = np.full(n, tv, dtype=float) if np.isscalar(tv) else tv
         return np.column_stack([np.ones(n), tv, Z, Z * tv[:, None]])
+
+    # as R's lm/glm (pivoted QR, tolerance 1e-7): a column that is a linear combination of the earlier ones
+    # (e.g. treat x race level when no matched treated person has that level) is aliased and left out
+    Xf = full_matrix(t) * np.sqrt(w)[:, None]
+    keep: list[int] = []
+    for j in range(Xf.shape[1]):
+        cand = Xf[:, keep + [j]]
+        q, r = np.linalg.qr(cand)
+        if abs(r[-1, -1]) > 1e-7 * max(np.linalg.norm(Xf[:, j]), 1e-300):
+            keep.append(j)
+
+    def design_matrix(tv):
+        return full_matrix(tv)[:, keep]
 
     X = design_matrix(t)
     beta, mu, dmu = _fit_glm(X, y, w, family)

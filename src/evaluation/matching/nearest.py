@@ -30,7 +30,7 @@ __all__ = ["nearest_on_distance"]
 
 
 def nearest_on_distance(data, tt, d, *, ratio=1, replace=False, caliper=None, std_caliper=True,
-                        order="largest", exact=None, random_state=None, discarded=None):
+                        order="largest", exact=None, random_state=None, discarded=None, short_ok=False):
     """Match focal units (``tt == 1``) to others (``tt == 0``) on the scalar distance ``d``.
 
     Returns (weights, subclass, match matrix as {focal position: [positions]}, discarded, caliper in distance
@@ -58,7 +58,10 @@ def nearest_on_distance(data, tt, d, *, ratio=1, replace=False, caliper=None, st
     n1 = int((tt == 1).sum())
     n0 = n - n1
     if not replace:
-        if n0 < ratio * n1:
+        if n0 < ratio * n1 and short_ok:
+            warnings.warn(f"fewer units to match ({n0}) than ratio x focal units ({ratio} x {n1}); not all focal "
+                          "units will get a match (as MatchIt)", stacklevel=3)
+        elif n0 < ratio * n1:
             raise MatchingError(f"fewer controls ({n0}) than ratio x treated ({ratio} x {n1} = {ratio * n1}); "
                                 "lower ratio, use replace=True or enlarge the comparison pool")
         if exact is not None:
