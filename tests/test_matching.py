@@ -498,3 +498,28 @@ def test_method_and_estimand_errors(lalonde):
         match(lalonde, "treat", LALONDE_COVS, estimand="ATE")
     with pytest.raises(MatchingError, match="method must be one of"):
         match(lalonde, "treat", LALONDE_COVS, method="genetic")
+
+
+def test_balance_thresholds_interactions_and_flags(lalonde):
+    m = match(lalonde, "treat", LALONDE_COVS)
+    b = m.balance(squares=True, interactions=True)
+    assert "age²" in b.index and "age * educ" in b.index
+    assert "racehispan * racewhite" not in b.index  # two levels of one factor
+    assert (b["smd_balanced"] == (b["smd_after"].abs() <= 0.1)).all()
+    assert b.loc["married", "var_ratio_balanced"] is pd.NA
+    assert b.attrs["thresholds"] == {"smd": 0.1, "var_ratio": (0.5, 2.0)}
+
+
+def test_adjusted_effect_repr_and_errors(lalonde):
+    m = match(lalonde, "treat", LALONDE_COVS)
+    e = m.effect("re78", adjust=True)
+    assert e.adjusted_for == tuple(LALONDE_COVS) and "adjusted for 7" in repr(e)
+    with pytest.raises(MatchingError, match="not in the data"):
+        m.effect("re78", adjust=["nope"])
+    with pytest.raises(MatchingError, match="outcome_type"):
+        m.effect("re78", adjust=True, outcome_type="binary")
+
+
+def test_warm_up_runs():
+    from evaluation.matching.__main__ import warm
+    assert warm() >= 0
