@@ -54,7 +54,7 @@ benchmarks: $(STAMP)
 # Regenerate the R reference fixtures (needs R with survival, sandwich, lmtest, jsonlite, and MatchIt 4.7.2
 # for the matching ones; CI does not need R: it reads the fixtures).
 fixtures-r:
-	cd tests/results/survival && Rscript make_survival_reference.R
+	cd tests/results/survival && Rscript make_survival_reference.R && Rscript make_survival_reference2.R
 	cd tests/results/area && Rscript its_r.R
 	cd tests/results/matchit && Rscript make_reference.R && Rscript make_more_reference.R
 

@@ -1,22 +1,28 @@
-"""Benchmark: one-year proven reoffending for a national-size cohort, three ways, on the same tables in one run.
+"""Benchmark: proven reoffending for a national-size cohort, the library beside its anchors, in one run.
 
-    python benchmarks/outcomes.py                         # 1,000,000 people x 20,000,000 offence records
-    python benchmarks/outcomes.py --people 100000 --offences 2000000
+    python benchmarks/outcomes.py                  # full: 1M people x 20M offences in memory, 1M x 50M from parquet
+    python benchmarks/outcomes.py --scale small    # smoke run: 20k x 400k in memory, 20k x 1M from parquet
 
-What is timed (the same for all three): from the loaded in-memory tables -- ``cohort`` (person_id, index_date) and
-``offences`` (canonical columns, Arrow string ids, datetime64 dates, categorical disposal type), built once by
-``evaluation.synth.national_tables(seed)`` -- to a per-person result (eligible, proven reoffence count, days to first)
-in pandas. Building the tables is not timed. Each method runs in its own fresh (spawned) process that builds the
-same tables from the same seed, so one method's freed memory does not flatter the next; peak memory is that
-process's peak resident set size above its size once the tables are built, sampled every 2 ms with psutil (it
-catches DuckDB's and numba's native allocations, which tracemalloc cannot see).
+Cases (each method runs in its own fresh spawned process that builds or opens the same data, so one method's freed
+memory does not flatter the next; building tables and writing parquet are not timed):
 
-* naive pandas: merge offences to the cohort (the full join), filter the windows, group by person;
-* DuckDB SQL: the same as one SQL query over the pandas frames (DuckDB uses all cores it sees);
-* library: ``evaluation.outcomes.proven_reoffending`` (numba; compiled/loaded from cache before timing; the
-  kernel splits the scan over the available threads).
+* in memory, integer person ids: ``national_tables(seed)`` with ids turned into int64;
+* in memory, string person ids (Arrow strings), the same tables;
+* from a parquet folder (``national_tables`` written as several files, string ids), people in memory.
 
-All three must agree person by person (eligibility, counts, days to first) or the script exits with status 1.
+Methods:
+
+* ``naive pandas`` (anchor): merge offences to the cohort (the full join), filter the windows, group by person;
+  in memory only (from parquet it would first have to read all 50M rows into pandas);
+* ``bare SQL`` (anchor): :data:`evaluation.outcomes.PROVEN_REOFFENDING_SQL` run on DuckDB over the same inputs,
+  with none of the library's checks or conversions;
+* ``library``: :func:`evaluation.outcomes.proven_reoffending` (checks its inputs, then the same SQL).
+
+Printed per case and method: wall time, peak resident memory of the process (RSS, sampled every 2 ms with psutil;
+it sees DuckDB's native allocations) above its size once the inputs were ready, and the absolute peak RSS; then
+the ratios and whether every method agrees person by person (eligibility, counts, days to first). Goals (issue
+12): in memory >= 5x naive pandas for every id type; from parquet <= 4 s and <= 1.5 GB peak RSS. Exit status 1
+if any result differs.
 """
 from __future__ import annotations
 
@@ -24,7 +30,9 @@ import argparse
 import gc
 import multiprocessing as mp
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 
@@ -32,15 +40,16 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from evaluation.outcomes import COUNTED_DISPOSALS, proven_reoffending
-
 EXTRACT = "2024-12-31"
+SCALES = {"full": (1_000_000, 20_000_000, 50_000_000), "small": (20_000, 400_000, 1_000_000)}
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the three implementations
+# the methods
 # ---------------------------------------------------------------------------------------------------------------
-def naive_pandas(cohort: pd.DataFrame, offences: pd.DataFrame) -> pd.DataFrame:
+def naive_pandas(cohort: pd.DataFrame, offences) -> pd.DataFrame:
+    from evaluation.outcomes import COUNTED_DISPOSALS
+
     c = cohort[["person_id", "index_date"]].copy()
     c["fu"] = c["index_date"] + pd.DateOffset(months=12)
     c["we"] = c["fu"] + pd.DateOffset(months=6)
@@ -56,67 +65,79 @@ def naive_pandas(cohort: pd.DataFrame, offences: pd.DataFrame) -> pd.DataFrame:
     return out[["person_id", "eligible", "reoffence_count", "days_to_first"]]
 
 
-_SQL = f"""
-WITH c AS (
-    SELECT person_id, CAST(index_date AS DATE) AS idx,
-           CAST(CAST(index_date AS DATE) + INTERVAL 12 MONTH AS DATE) AS fu
-    FROM cohort
-), c2 AS (
-    SELECT *, CAST(fu + INTERVAL 6 MONTH AS DATE) AS we FROM c
-), hits AS (
-    SELECT c2.person_id, count(*) AS n, min(CAST(o.offence_date AS DATE) - c2.idx) AS days
-    FROM c2 JOIN offences o ON o.person_id = c2.person_id
-    WHERE o.disposal_type IN ({", ".join(repr(d) for d in COUNTED_DISPOSALS)})
-      AND o.disposal_date IS NOT NULL
-      AND CAST(o.offence_date AS DATE) > c2.idx AND CAST(o.offence_date AS DATE) <= c2.fu
-      AND CAST(o.disposal_date AS DATE) <= c2.we
-    GROUP BY c2.person_id
-)
-SELECT c2.person_id, c2.we <= DATE '{EXTRACT}' AS eligible, coalesce(h.n, 0) AS reoffence_count,
-       CAST(h.days AS DOUBLE) AS days_to_first
-FROM c2 LEFT JOIN hits h ON h.person_id = c2.person_id
-"""
-
-
-def duckdb_sql(cohort: pd.DataFrame, offences: pd.DataFrame) -> pd.DataFrame:
+def bare_sql(cohort: pd.DataFrame, offences) -> pd.DataFrame:
+    """The library's SQL text on DuckDB, inputs registered as they come (no checks, no conversions)."""
     import duckdb
 
+    from evaluation.outcomes import BOUNDS_SQL, COUNTED_DISPOSALS, PROVEN_REOFFENDING_SQL, _sql
+
     con = duckdb.connect()
-    con.register("cohort", cohort)
-    con.register("offences", offences)
-    return con.execute(_SQL).df()
+    c = cohort.assign(row_id=np.arange(len(cohort)))
+    con.register("cohort_in", c)
+    con.execute("CREATE VIEW cohort AS SELECT row_id, person_id AS person_key, CAST(index_date AS DATE) AS index_date "
+                "FROM cohort_in")
+    if isinstance(offences, pd.DataFrame):
+        con.register("offences_in", offences)
+        src = "offences_in"
+    else:
+        src = f"read_parquet('{offences}/**/*.parquet')"
+    con.execute(f"CREATE VIEW offences AS SELECT person_id AS person_key, CAST(offence_date AS DATE) AS offence_date, "
+                f"CAST(disposal_date AS DATE) AS disposal_date, CAST(disposal_type AS VARCHAR) AS disposal_type "
+                f"FROM {src}")
+    months = {"follow_up_months": 12, "waiting_months": 6}
+    b = con.execute(BOUNDS_SQL, months).fetchall()[0]
+    params = {**months, "first_index": b[0], "last_follow_up_end": b[1], "last_waiting_end": b[2],
+              "extract_date": pd.Timestamp(EXTRACT).date()}
+    r = con.execute(_sql(PROVEN_REOFFENDING_SQL, COUNTED_DISPOSALS), params).df().sort_values("row_id")
+    return pd.DataFrame({"person_id": cohort["person_id"].to_numpy()[r["row_id"].to_numpy()],
+                         "eligible": r["eligible"].to_numpy(), "reoffence_count": r["reoffence_count"].to_numpy(),
+                         "days_to_first": (r["first_day"] - (cohort["index_date"].to_numpy()[r["row_id"].to_numpy()]
+                                           .astype("datetime64[D]").astype(np.int64))).astype(float).to_numpy()})
 
 
-def library(cohort: pd.DataFrame, offences: pd.DataFrame) -> pd.DataFrame:
+def library(cohort: pd.DataFrame, offences) -> pd.DataFrame:
+    from evaluation.outcomes import proven_reoffending
+
     return proven_reoffending(cohort, offences, extract_date=EXTRACT)
 
 
-METHODS = {"naive pandas": naive_pandas, "DuckDB SQL": duckdb_sql, "library": library}
+METHODS = {"naive pandas": naive_pandas, "bare SQL": bare_sql, "library": library}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------------------------
+def _tables(case: str, people: int, n_off: int, seed: int, folder: str):
+    from evaluation.synth import national_tables
+
+    if case == "parquet":  # the cohort only (drawn before the offences, so the same for any number of them)
+        return national_tables(seed=seed, n_people=people, n_offences=0)[0], folder
+    cohort, offences = national_tables(seed=seed, n_people=people, n_offences=n_off)
+    offences = offences[["person_id", "offence_date", "disposal_date", "disposal_type"]]
+    if case == "int ids":
+        cohort = cohort.assign(person_id=cohort["person_id"].str[1:].astype("int64"))
+        offences = offences.assign(person_id=offences["person_id"].str[1:].astype("int64"))
+    return cohort, offences
+
+
+def write_parquet(folder: str, people: int, n_off: int, seed: int, parts: int = 10) -> None:
+    from evaluation.synth import national_tables
+
+    _, offences = national_tables(seed=seed, n_people=people, n_offences=n_off)
+    offences = offences[["person_id", "offence_date", "disposal_date", "disposal_type"]]
+    os.makedirs(folder, exist_ok=True)
+    for i, idx in enumerate(np.array_split(np.arange(len(offences)), parts)):
+        offences.iloc[idx].to_parquet(os.path.join(folder, f"part-{i:02d}.parquet"), index=False)
+    del offences
+    gc.collect()
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # measuring
 # ---------------------------------------------------------------------------------------------------------------
-def _phases(tables) -> None:
-    """Where the library's time goes: one extra (untimed above) run under cProfile, top functions by own time."""
-    import cProfile
-    import pstats
-
-    prof = cProfile.Profile()
-    prof.enable()
-    library(*tables)
-    prof.disable()
-    print("\nlibrary, where the time goes (cProfile, own time):")
-    pstats.Stats(prof).sort_stats("tottime").print_stats(6)
-
-
-def _child(name: str, sizes: tuple[int, int, int], conn, profile: bool = False) -> None:
-    from evaluation.synth import national_tables
-
-    seed, people, n_off = sizes
-    tables = national_tables(seed=seed, n_people=people, n_offences=n_off)
-    if name == "library":  # numba: compile or load the cached machine code before timing
-        library(tables[0].head(100), tables[1].head(1000))
+def _child(case, name, people, n_off, seed, folder, conn) -> None:
+    cohort, offences = _tables(case, people, n_off, seed, folder)
+    METHODS[name](cohort.head(50), offences.head(500) if isinstance(offences, pd.DataFrame) else offences)  # warm
     proc = psutil.Process()
     gc.collect()
     base = proc.memory_info().rss
@@ -131,75 +152,80 @@ def _child(name: str, sizes: tuple[int, int, int], conn, profile: bool = False) 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
     t0 = time.perf_counter()
-    result = METHODS[name](*tables)
+    result = METHODS[name](cohort, offences)
     seconds = time.perf_counter() - t0
     stop.set()
     th.join()
     peak[0] = max(peak[0], proc.memory_info().rss)
-    if profile and name == "library":
-        _phases(tables)
     r = result.set_index("person_id")
     slim = pd.DataFrame({"eligible": r["eligible"].astype(bool).to_numpy(),
                          "count": r["reoffence_count"].astype("Int64").fillna(0).astype(np.int64).to_numpy(),
-                         "days": r["days_to_first"].astype(float).to_numpy()},
-                        index=r.index.astype(str))
-    conn.send((seconds, (peak[0] - base) / 2**20, slim))
+                         "days": r["days_to_first"].astype(float).to_numpy()}, index=r.index.astype(str))
+    conn.send((seconds, (peak[0] - base) / 2**30, peak[0] / 2**30, slim))
     conn.close()
 
 
-def run(name: str, sizes: tuple[int, int, int], profile: bool = False):
+def run(case, name, people, n_off, seed, folder):
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    p = ctx.Process(target=_child, args=(name, sizes, child, profile))
+    p = ctx.Process(target=_child, args=(case, name, people, n_off, seed, folder, child))
     p.start()
-    seconds, mib, slim = parent.recv()
+    out = parent.recv()
     p.join()
-    return seconds, mib, slim
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--people", type=int, default=1_000_000)
-    ap.add_argument("--offences", type=int, default=20_000_000)
+    ap.add_argument("--scale", choices=sorted(SCALES), default="full")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeat", type=int, default=1, help="runs per method (the best time is reported)")
     ap.add_argument("--skip-naive", action="store_true", help="leave out the naive pandas anchor")
-    ap.add_argument("--profile", action="store_true", help="also print where the library's time goes")
+    ap.add_argument("--folder", default=None, help="parquet folder to use/keep (default: a temporary one)")
     args = ap.parse_args(argv)
-
-    print(f"tables: national_tables(seed={args.seed}): {args.people:,} people x {args.offences:,} offence records "
-          f"(built in each process, not timed); cores: {os.cpu_count()}")
-    sizes = (args.seed, args.people, args.offences)
-
-    results = {}
-    for name in METHODS:
-        if name == "naive pandas" and args.skip_naive:
-            continue
-        runs = [run(name, sizes, args.profile and i == 0) for i in range(args.repeat)]
-        best = min(runs, key=lambda r: r[0])
-        results[name] = (best[0], max(r[1] for r in runs), best[2])
-        print(f"  {name:13s} {best[0]:7.2f} s   peak +{results[name][1]:8.0f} MiB", flush=True)
-
-    ref_name = "library"
-    ref = results[ref_name][2]
+    people, n_mem, n_pq = SCALES[args.scale]
+    print(f"scale {args.scale}: in memory {people:,} people x {n_mem:,} offences; parquet {people:,} people x "
+          f"{n_pq:,} offences; cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    tmp = None
+    folder = args.folder
+    if folder is None:
+        tmp = tempfile.mkdtemp(prefix="outcomes-bench-")
+        folder = os.path.join(tmp, "offences")
+    if not os.path.isdir(folder):
+        write_parquet(folder, people, n_pq, args.seed)
     ok = True
-    for name, (_, _, slim) in results.items():
-        other = slim.reindex(ref.index)
-        same = (other["eligible"].to_numpy() == ref["eligible"].to_numpy()).all() and \
-            (other["count"].to_numpy() == ref["count"].to_numpy()).all() and \
-            np.array_equal(other["days"].to_numpy(), ref["days"].to_numpy(), equal_nan=True) and \
-            len(slim) == len(ref)
-        ok &= bool(same)
-        print(f"  agreement {name} vs library: {'identical' if same else 'DIFFERENT'}")
-    lib_s, lib_m = results["library"][:2]
-    print("\nratios (anchor / library):")
-    for name in results:
-        if name == "library":
-            continue
-        s, m = results[name][:2]
-        print(f"  {name:13s} time x{s / lib_s:5.1f}   peak memory x{m / max(lib_m, 1):5.1f}")
-    reoff = ref.loc[ref["eligible"], "count"].gt(0).mean()
-    print(f"\nproven reoffending rate (eligible): {100 * reoff:.1f}%; eligible {ref['eligible'].mean():.1%}")
+    try:
+        for case, n_off in (("int ids", n_mem), ("string ids", n_mem), ("parquet", n_pq)):
+            print(f"\n{case} ({people:,} x {n_off:,}):", flush=True)
+            results = {}
+            for name in METHODS:
+                if name == "naive pandas" and (args.skip_naive or case == "parquet"):
+                    continue
+                seconds, extra, absolute, slim = run(case, name, people, n_off, args.seed, folder)
+                results[name] = (seconds, extra, absolute, slim)
+                print(f"  {name:13s} {seconds:7.2f} s   peak RSS +{extra:5.2f} GB (absolute {absolute:5.2f} GB)",
+                      flush=True)
+            ref = results["library"][3]
+            for name, (_, _, _, slim) in results.items():
+                other = slim.reindex(ref.index)
+                same = len(slim) == len(ref) and (other["eligible"].to_numpy() == ref["eligible"].to_numpy()).all() \
+                    and (other["count"].to_numpy() == ref["count"].to_numpy()).all() \
+                    and np.array_equal(other["days"].to_numpy(), ref["days"].to_numpy(), equal_nan=True)
+                ok &= bool(same)
+                if name != "library":
+                    s = results[name][0]
+                    print(f"  library vs {name:13s}: {'identical' if same else 'DIFFERENT'}; "
+                          f"{s / results['library'][0]:5.1f}x faster")
+            if case == "parquet":
+                s, _, absolute, _ = results["library"]
+                print(f"  goals from parquet: time {s:.2f} s (<= 4 s: {'met' if s <= 4 else 'NOT met'}), peak RSS "
+                      f"{absolute:.2f} GB (<= 1.5 GB: {'met' if absolute <= 1.5 else 'NOT met'})")
+            elif "naive pandas" in results:
+                ratio = results["naive pandas"][0] / results["library"][0]
+                print(f"  goal in memory: >= 5x naive pandas: {ratio:.1f}x ({'met' if ratio >= 5 else 'NOT met'})")
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print("\nall results identical" if ok else "\nRESULTS DIFFER")
     return 0 if ok else 1
 
 

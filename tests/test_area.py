@@ -207,7 +207,10 @@ def test_did_pretrend_detected_and_linear_trend_option():
     plain = area.difference_in_differences(panel, "T", list("ABCDE"), T0, "arrests")
     assert plain.pretrend_p < 0.05
     assert plain.pre_slope_ci[0] < 0.004 < plain.pre_slope_ci[1]
-    assert "read with caution" in plain.text()
+    text = plain.text()
+    # a failed pre-trend check qualifies the claim: never an unqualified "changed more than expected ... p < 0.01"
+    assert plain.pretrend_failed and "already moving apart before the pilot" in text
+    assert "cannot be read as a change that came with the pilot" in text and "changed more than expected" not in text
     adj = area.difference_in_differences(panel, "T", list("ABCDE"), T0, "arrests", trend="linear")
     assert adj.ci[0] < 0.2 < adj.ci[1]
 
@@ -347,3 +350,143 @@ def test_event_study_centred_on_the_pre_period_average():
     assert ((post["lower_vs_pre"] < 0.2) & (0.2 < post["upper_vs_pre"])).mean() >= 0.75
     ax = res.plot().axes[0]
     assert "average before the intervention" in ax.get_xlabel()
+
+
+# ------------------------------------------------------------------ Project ADDER honestly (issue 11, item 6)
+END = pd.Timestamp("2023-03-01")
+
+
+def test_post_period_ends_with_the_pilot_and_later_months_are_kept_apart():
+    rng = np.random.default_rng(3)
+    y = _synthetic(rng)
+    full = area.interrupted_time_series(y, T0)
+    pilot = area.interrupted_time_series(y, T0, end="2023-03-31")
+    assert pilot.frame.index[-1] == END and pilot.n_post == 27  # Jan 2021 .. Mar 2023
+    assert pilot.later.index[0] == pd.Timestamp("2023-04-01") and len(pilot.later) == 21
+    # the later months never enter the fit: refitting on the truncated series gives the same estimate
+    direct = area.interrupted_time_series(y[y.index <= END], T0)
+    assert pilot.level_change == pytest.approx(direct.level_change, rel=1e-12)
+    assert full.n_post == 48 and full.later is None
+    assert "to March 2023 (the pilot)" in pilot.text()
+    assert "not part of the estimates" in pilot.later_text()
+    pts = pilot.chart_data()
+    assert (~pts["in_estimate"]).sum() == 21 and pts["in_estimate"].sum() == len(y) - 21
+    panel = _panel(np.random.default_rng(5))
+    did = area.difference_in_differences(panel, "T", list("ABCDE"), T0, "arrests", end=END)
+    assert did.difference.index[-1] == END and len(did.later) == 21
+    direct = area.difference_in_differences(panel[panel["month"] <= END], "T", list("ABCDE"), T0, "arrests")
+    assert did.estimate == pytest.approx(direct.estimate, rel=1e-12)
+    assert "during the pilot (January 2021 to March 2023)" in did.text()
+    with pytest.raises(AreaDataError, match="before the intervention"):
+        area.interrupted_time_series(y, T0, end="2020-01-01")
+
+
+def test_placebo_results_have_p_values_in_table_and_text():
+    panel = _panel(np.random.default_rng(8), effect=0.2)
+    did = area.difference_in_differences(panel, "T", list("ABCDE"), T0, "arrests")
+    assert list(did.placebo.columns) == ["area", "treated", "estimate", "p"]
+    assert did.placebo.loc[did.placebo["treated"], "p"].item() == pytest.approx(did.p)
+    assert did.placebo["p"].between(0, 1).all()
+    text = did.text(placebo=True)
+    assert "Placebo test" in text and "placebo p = 0.17" in text and "smallest possible value is 0.17" in text
+    d = did.to_dict()
+    assert len(d["placebo"]) == 6 and {"area", "estimate", "p"} <= set(d["placebo"][0])
+    from evaluation.report import content as rc
+
+    res = {"arrests": {"its": area.interrupted_time_series(area.area_series(panel, "T", "arrests"), T0,
+                                                           measure="arrests", area="T"), "did": did}}
+    head = rc.area_headline(res)
+    assert "Placebo p" in head.columns and head["Placebo p"].iloc[0] == "0.17"
+    pl = rc.area_placebo_table(res["arrests"])
+    assert list(pl.columns) == ["Difference (DiD)", "p"] and pl.index[0] == "T (pilot area)"
+    assert "sense check" in rc.area_headline_notes(res)
+    assert "Placebo test" in rc.area_measure_text("arrests", res["arrests"])
+
+
+def test_failed_pretrend_qualifies_did_everywhere_and_gives_trend_adjusted_estimate():
+    panel = _panel(np.random.default_rng(8), effect=0.2, diverge=0.004)
+    prog = _adder_programme()
+    res = area.evaluate_area(panel, prog, measures=["arrests"], end=None)
+    did = res["arrests"]["did"]
+    assert did.pretrend_failed and did.trend_adjusted is not None and did.trend_adjusted.trend == "linear"
+    text = did.text()
+    assert "Allowing the earlier divergence to continue" in text and "changed more than expected" not in text
+    from evaluation.report import content as rc
+
+    head = rc.area_headline(res)
+    assert head["p (DiD)"].iloc[0].endswith("†")
+    assert "† The areas were already moving apart" in rc.area_headline_notes(res)
+    summary = rc.area_summary(prog, res)
+    assert "not evidence of a change that came with the pilot" in summary
+    assert "changed more than expected" not in summary
+    assert res["arrests"]["did"].to_dict()["trend_adjusted"]["p"] == pytest.approx(did.trend_adjusted.p)
+
+
+def _adder_programme():
+    from evaluation.config import parse_programme
+
+    return parse_programme({"id": "project-adder", "name": "P", "provider": "Q", "start": "2021-01-01",
+                            "end": "2023-03-31", "design": "area",
+                            "area": {"treated": "T", "comparison": list("ABCDE")}, "measures": ["arrests"]})
+
+
+def _small_count_panel(rng):
+    """Drug deaths: Poisson counts around 2 a month in a 420,000 area (one death = 0.238 per 100,000)."""
+    rows = []
+    for i, a in enumerate(["T", *"ABCDE"]):
+        pop = 420_000.0 if a == "T" else 150_000.0
+        rows.append(pd.DataFrame({"area": a, "month": MONTHS, "measure": "drug_deaths",
+                                  "value": rng.poisson(2.0 if a == "T" else 1.0, MONTHS.size).astype(float)}))
+        rows.append(pd.DataFrame({"area": a, "month": MONTHS, "measure": "population", "value": pop}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_small_monthly_counts_cannot_be_read_off_the_chart_or_its_data():
+    """Issue 11: per-100,000 drug-death points on multiples of 0.238 revealed monthly counts of 1-4."""
+    panel = _small_count_panel(np.random.default_rng(11))
+    prog = _adder_programme()
+    res = area.evaluate_area(panel, prog, measures=["drug_deaths"])
+    its = res["drug_deaths"]["its"]
+    counts = area.area_series(panel, "T", "drug_deaths", per=None)
+    assert ((counts > 0) & (counts < 5)).any()  # the leak case exists in the data
+    pts = its.chart_data(threshold=5)
+    agg = pts["aggregation"].iloc[0]
+    assert agg in ("quarter", "year")
+    # every published point stands for 0 or at least 5 deaths: recover the count from the rate and check
+    pop = 420_000.0
+    implied = pts["value"] * pts["months"] * pop / 1e5
+    assert ((implied.round() == 0) | (implied.round() >= 5)).all()
+    assert (pts["months"] > 1).all()
+    # the chart draws exactly these points (no monthly observed values)
+    fig = its.plot()
+    ys = np.concatenate([ln.get_ydata() for ln in fig.axes[0].lines if ln.get_marker() == "o"])
+    assert len(ys) == len(pts) and np.allclose(np.sort(ys), np.sort(pts["value"]))
+    matplotlib.pyplot.close("all")
+    from evaluation.report import content as rc
+
+    out = rc.area_results(prog, "2024-12-31", res)
+    obs = out["measures"]["drug_deaths"]["chart_observed"]
+    assert obs and all(r["months"] > 1 for r in obs)
+    assert f"{agg}ly averages" in rc.area_measure_text("drug_deaths", res["drug_deaths"])
+    # large counts stay monthly
+    big = area.interrupted_time_series(area.area_series(_panel(np.random.default_rng(1)), "T", "arrests"), T0,
+                                       counts=area.area_series(_panel(np.random.default_rng(1)), "T", "arrests",
+                                                               per=None))
+    assert big.chart_data()["aggregation"].iloc[0] == "month"
+
+
+def test_chart_data_refuses_when_even_years_are_small():
+    s = pd.Series(0.0, index=MONTHS)
+    s.iloc[[5, 40]] = 1.0  # one death in 2016 and one in 2019
+    its = area.interrupted_time_series(s + 1.0, T0, counts=s, scale="count", per_rate=False)
+    with pytest.raises(AreaDataError, match="cannot be published"):
+        its.chart_data(threshold=5)
+
+
+def test_interval_bounds_never_read_as_signless_zero():
+    """Issue 11: two ADDER intervals were both shown with lower limit "0.0%", one called a change."""
+    assert area._pcts([-0.5, -1.1, -0.04]) == ["-0.50", "-1.10", "-0.04"]
+    assert area._pcts([3.0, 1.2, 5.0]) == ["+3", "+1", "+5"]
+    from evaluation.report.content import _pct_interval
+
+    assert _pct_interval(0.001, -0.0001, 0.002) == "+0.10% (-0.01% to +0.20%)"

@@ -101,9 +101,41 @@ def test_publish_replaces_atomically_and_keeps_nothing_old(tmp_path):
 
 
 def test_person_id_scan_finds_whole_tokens_only():
-    ids = {"P0000123", "P0000999", "12345"}
-    hits = b.find_person_ids({"a.html": "<td>P0000123</td> XP0000999 count 12345"}, ids)
-    assert hits == [("a.html", "P0000123")]  # XP0000999 is another token; short numeric ids are not looked for
+    ids = {"P0000123", "P0000999", "1234"}
+    hits = b.find_person_ids({"a.html": "<td>P0000123</td> XP0000999 count 1234 in 2019"}, ids)
+    assert hits == [("a.html", "P0000123")]  # XP0000999 is another token; 4-digit numbers are figures or years
+
+
+def test_guard_finds_ids_of_any_shape_but_not_figures():
+    from evaluation.report.guard import Identifiers, find_identifiers
+
+    ids = Identifiers.from_values(["AB/1234/56", "NFK.004211", "1234567", "AB123", "98765", "004", "2019", "12"],
+                                  ["1985-03-12"])
+    assert ids.unsearchable == 2  # "2019" and "12" cannot be told from a year and a count
+    text = ("ref AB/1234/56, see NFK.004211; case 1234567 and ab123 (lower case) in x/98765/y; code 004. "
+            "Born 12 March 1985; also 12/03/1985.")
+    found = {(f.kind, f.value) for f in find_identifiers({"r.html": text}, ids)}
+    assert {v for k, v in found if k == "person id"} == {"AB/1234/56", "NFK.004211", "1234567", "ab123", "98765",
+                                                          "004"}
+    assert {v for k, v in found if k == "date of birth"} == {"12 March 1985", "12/03/1985"}
+    ordinary = ("In 2019, 1,234 people (12.5%) were referred; 1,234,567 contacts; 98,765 sessions; AB/1234 and "
+                "1234/56 differ; 4,211 offences; born 1985; 2019-04-01 to 2020-03-31.")
+    assert find_identifiers({"r.html": ordinary}, ids) == []
+
+
+def test_guard_message_names_counts_and_outputs_never_values(tmp_path, capsys):
+    from evaluation.report.guard import GuardError, Identifiers, check_outputs, redact
+
+    ids = Identifiers.from_values(["P0000123", "AB/1234/56"], ["1985-03-12"])
+    (tmp_path / "report.html").write_text("<td>P0000123</td><td>AB/1234/56</td>")
+    (tmp_path / "results.json").write_text('{"note": "born 1985-03-12", "participants": 123}')
+    with pytest.raises(GuardError) as err:
+        check_outputs(tmp_path, ids)
+    msg = str(err.value)
+    assert "2 person ids in report.html" in msg and "1 date of birth in results.json" in msg
+    assert "P0000123" not in msg and "AB/1234/56" not in msg and "1985" not in msg
+    assert "P0000123" in capsys.readouterr().err  # the detail goes to the terminal only
+    assert redact("KeyError: 'P0000123' born 1985-03-12", ids) == "KeyError: '[person id]' born [date of birth]"
 
 
 def test_input_hash_follows_every_input(tmp_path):
@@ -247,9 +279,14 @@ def test_build_end_to_end_failure_isolated_previous_report_kept(small_world, tmp
     assert re.search(r"capacity-building\s+failed.*ValueError: forced failure for capacity-building", table)
     assert "2 built, 0 skipped (unchanged), 1 failed" in table
     assert (out / "capacity-building" / "report.pdf").read_bytes() == good_pdf  # previous good report kept
-    assert (out / ".failed" / "capacity-building" / "report.ipynb").exists()
+    # the failed notebook (may be person-level) is never kept under reports/: its path is on the terminal only
+    assert not (out / ".failed").exists()
+    kept = re.search(r"capacity-building failed; its notebook .* is at (\S+report\.ipynb)", proc.stderr)
+    assert kept and Path(kept.group(1)).exists() and not Path(kept.group(1)).is_relative_to(out)
+    shutil.rmtree(Path(kept.group(1)).parent)
     m = json.loads((out / "manifest.json").read_text())["programmes"]["capacity-building"]
     assert m["status"] == "failed" and m["previous_report_kept"] and "cell" in m["error"]
+    assert "failed_notebook" not in m and "evaluation-failed" not in (out / "index.html").read_text()
     assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
     _assert_no_person_ids(out, small_world)
 
@@ -262,6 +299,8 @@ def test_build_refuses_person_level_outputs_and_partial_formats(small_world, tmp
                                progress=False))
     status = {r.programme_id: r for r in s.results}
     assert status["pathways-out"].status == "failed" and "person-level identifiers" in status["pathways-out"].error
+    assert "P0" not in status["pathways-out"].error  # counts and outputs, never the ids
+    shutil.rmtree(Path(status["pathways-out"].failed_notebook).parent, ignore_errors=True)
     assert not (out / "pathways-out").exists()
     assert status["project-adder"].status == "ok"
     assert {p.name for p in (out / "project-adder").iterdir()} == {"report.ipynb", "report.html", "results.json",

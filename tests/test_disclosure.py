@@ -199,3 +199,200 @@ def test_property_no_suppressed_cell_recoverable_from_published_totals(seed):
     # the only tolerated exception: a line holding a single cell, whose published total *is* that cell
     for i, j in left:
         assert (not isinstance(total_row, str)) and (t.shape[0] == 1 or t.shape[1] == 1), (i, j, t, s.display)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Register-wide disclosure control: each leak found in the published reports, as a small constructed case
+# ---------------------------------------------------------------------------------------------------------------
+import random  # noqa: E402
+from fractions import Fraction  # noqa: E402
+
+from evaluation.disclosure import check_register, protect_register, recoverable  # noqa: E402
+from evaluation.register import Register  # noqa: E402
+
+
+def _categories(reg, stem, total_id, values, section="profile"):
+    ids = []
+    for cat, v in values.items():
+        fid = f"{stem}.{cat}"
+        reg.count(fid, cat, v, section)
+        ids.append(fid)
+    reg.relate({**{i: 1.0 for i in ids}, total_id: -1.0}, 0.0, "categories add to the total")
+    return ids
+
+
+def _exactly_determined(reg) -> set[str]:
+    """Independent check (exact rational Gaussian elimination, not the SVD of the library): the unknown counts
+    whose value the published relations fix."""
+    unknown = [k for k, f in reg.figures.items() if f.unit == "people" and f.status != "shown" and f.value is not None]
+    pos = {k: i for i, k in enumerate(unknown)}
+    rows = []
+    for r in reg.relations:
+        if any(reg.figures[v].status != "shown" for v in r.via):
+            continue
+        row = [Fraction(0)] * len(unknown)
+        for k, c in r.terms.items():
+            if k in pos:
+                row[pos[k]] += Fraction(c)
+        if any(row):
+            rows.append(row)
+    # reduced row echelon form
+    piv_cols, r = [], 0
+    for c in range(len(unknown)):
+        p = next((i for i in range(r, len(rows)) if rows[i][c] != 0), None)
+        if p is None:
+            continue
+        rows[r], rows[p] = rows[p], rows[r]
+        rows[r] = [x / rows[r][c] for x in rows[r]]
+        for i in range(len(rows)):
+            if i != r and rows[i][c] != 0:
+                rows[i] = [a - rows[i][c] * b for a, b in zip(rows[i], rows[r])]
+        piv_cols.append(c)
+        r += 1
+    fixed = set()
+    for i, c in enumerate(piv_cols):
+        if all(rows[i][j] == 0 for j in range(len(unknown)) if j != c):
+            fixed.add(unknown[c])
+    return fixed
+
+
+def _leaks(reg) -> set[str]:
+    t = reg.threshold
+    out = {k for k, f in reg.figures.items() if f.unit == "people" and f.status == "shown" and 0 < f.value < t}
+    for k in _exactly_determined(reg):
+        f = reg.figures[k]
+        if f.status == "suppressed" or 0 < f.value < t:
+            out.add(k)
+    return out
+
+
+@pytest.mark.parametrize("rounding", [True, False])
+def test_sos_plus_sex_unknown_is_not_134_minus_33_minus_100(rounding):
+    reg = Register(threshold=5)
+    reg.count("n.participants", "N", 134, "headline", exact=True)
+    _categories(reg, "profile.sex", "n.participants", {"female": 33, "male": 100, "unknown": 1})
+    assert _leaks(reg) == {"profile.sex.unknown"}
+    protect_register(reg, round_sections=("profile",) if rounding else ())
+    assert reg.checked and not _leaks(reg)
+    assert reg["profile.sex.unknown"].status == "suppressed"
+    assert reg["n.participants"].status == "shown"  # the one N stays
+
+
+def test_mace_ethnicity_other_is_not_250_minus_248():
+    reg = Register(threshold=5)
+    reg.count("n.participants", "N", 250, "headline", exact=True)
+    _categories(reg, "profile.ethnicity", "n.participants", {"white": 230, "black": 10, "mixed": 8, "other": 2})
+    protect_register(reg, round_sections=())
+    assert not _leaks(reg) and reg["profile.ethnicity.other"].status == "suppressed"
+    assert sum(f.status == "suppressed" for f in reg.figures.values()) >= 2
+
+
+@pytest.mark.parametrize("rounding", [True, False])
+def test_attrition_850_to_849_does_not_reveal_one_unmatched(rounding):
+    reg = Register(threshold=5)
+    reg.count("attrition.eligible.participants", "Eligible", 850, "attrition")
+    reg.count("attrition.matched.participants", "Matched", 849, "attrition", exact=True)
+    reg.difference("attrition.eligible.participants", "attrition.matched.participants", "hidden.unmatched",
+                   "unmatched", "attrition", "consecutive stages")
+    assert _leaks(reg) == {"hidden.unmatched"}
+    protect_register(reg, round_sections=("attrition",) if rounding else ())
+    assert not _leaks(reg)
+    assert reg["attrition.matched.participants"].status == "shown"
+    if rounding:
+        assert reg["attrition.eligible.participants"].shown == 850 and reg["attrition.eligible.participants"].status == "rounded"
+
+
+def test_prematch_against_matched_reoffenders_does_not_reveal_the_unmatched_persons_outcome():
+    reg = Register(threshold=5)
+    reg.count("reoffenders.prematch", "pre-match reoffenders", 188, "headline")
+    reg.count("reoffenders.participants", "matched reoffenders", 187, "headline", exact=True)
+    reg.difference("reoffenders.prematch", "reoffenders.participants", "hidden.unmatched_reoffenders", "x",
+                   "headline", "pre-match minus matched")
+    assert _leaks(reg) == {"hidden.unmatched_reoffenders"}
+    protect_register(reg, round_sections=())
+    assert not _leaks(reg) and reg["reoffenders.prematch"].status == "suppressed"
+
+
+@pytest.mark.parametrize("rounding", [True, False])
+def test_adjacent_risk_table_rows_do_not_reveal_one_to_three_events(rounding):
+    reg = Register(threshold=5)
+    values = [41, 40, 38, 35, 35, 30]
+    reg.count("n.participants", "N", 41, "headline", exact=True)
+    prev = None
+    for k, v in enumerate(values):
+        fid = f"risk.participants.day{60 * k}"
+        reg.count(fid, fid, v, "risk", exact=k == 0)
+        if prev is None:
+            reg.relate({fid: 1.0, "n.participants": -1.0}, 0.0, "day 0 = N")
+        else:
+            reg.difference(prev, fid, f"hidden.step{k}", "step", "risk", "adjacent rows")
+        prev = fid
+    assert _leaks(reg)
+    protect_register(reg, round_sections=("risk",) if rounding else ())
+    assert reg.checked and not _leaks(reg)
+
+
+def test_count_behind_a_published_rate_and_denominator_is_protected():
+    reg = Register(threshold=5)
+    reg.count("n.participants", "N", 41, "headline", exact=True)
+    reg.add("fte.participants", "rate", 2 / 41, "proportion", "headline")
+    reg.add("fte.difference", "difference", 2 / 41 - 0.04, "pp", "headline")
+    reg.add("fte.comparison", "comparison rate", 0.04, "proportion", "headline")
+    reg.count("hidden.fte", "first-time entrants", 2, "headline", hidden=True)
+    reg.relate({"hidden.fte": 1.0}, 2.0, "rate x N", via=("fte.participants",))
+    reg.together(["fte.participants", "fte.difference"])
+    protect_register(reg, round_sections=())
+    assert reg["fte.participants"].status == "withheld" and reg["fte.difference"].status == "withheld"
+    assert reg["fte.comparison"].status == "shown"
+
+
+def test_a_register_that_leaks_fails_the_check():
+    reg = Register(threshold=5)
+    reg.count("n.participants", "N", 134, "headline", exact=True)
+    _categories(reg, "p", "n.participants", {"a": 33, "b": 100, "c": 1})
+    reg["p.c"].status, reg["p.c"].shown = "suppressed", "[c]"  # primary only: 134 - 33 - 100 gives it back
+    with pytest.raises(DisclosureError, match="p.c"):
+        check_register(reg)
+    assert not reg.checked
+
+
+def test_subanalysis_against_main_analysis():
+    """Completers are a subset of the analysed participants: the non-completers who reoffended are N - n."""
+    reg = Register(threshold=5)
+    reg.count("reoffenders.participants", "main", 187, "headline", exact=True)
+    reg.count("completers.reoffenders.participants", "completers", 185, "headline", exact=True)
+    reg.difference("reoffenders.participants", "completers.reoffenders.participants", "hidden.rest", "rest",
+                   "headline", "main minus completers")
+    with pytest.raises(DisclosureError):
+        check_register(reg)
+    protect_register(reg, round_sections=())
+    assert not _leaks(reg)
+
+
+def test_property_no_suppressed_or_small_count_is_derivable_after_protection():
+    """Random registers (tables with margins, attrition chains, pre-match vs matched pairs, subsets): after
+    protection, the library's check passes *and* an independent exact (rational) elimination finds no leak."""
+    rng = random.Random(7)
+    for trial in range(300):
+        reg = Register(threshold=rng.choice([3, 5, 10]))
+        n = rng.randint(5, 400)
+        reg.count("n.participants", "N", n, "headline", exact=True)
+        for t in range(rng.randint(1, 3)):  # profile-like tables adding to N
+            k = rng.randint(2, 5)
+            cuts = sorted(rng.randint(0, n) for _ in range(k - 1))
+            vals = [b - a for a, b in zip([0] + cuts, cuts + [n])]
+            _categories(reg, f"profile.t{t}", "n.participants", {f"c{i}": v for i, v in enumerate(vals)},
+                        section=rng.choice(["profile", "headline"]))
+        prev, v = None, n + rng.randint(0, 6)
+        for s in range(rng.randint(1, 4)):  # attrition chain ending at N
+            fid = f"attrition.s{s}.participants"
+            reg.count(fid, fid, v, rng.choice(["attrition", "headline"]))
+            if prev:
+                reg.difference(prev, fid, f"hidden.step{s}", "step", "attrition", "steps")
+            prev, v = fid, v + rng.randint(0, 6)
+        reg.difference("attrition.s0.participants", "n.participants", "hidden.unmatched", "u", "attrition", "x")
+        rounds = rng.choice([(), ("profile", "attrition")])
+        protect_register(reg, round_sections=rounds)
+        assert reg.checked
+        assert not _leaks(reg), (trial, _leaks(reg))
+        assert set(recoverable(reg)) == set()

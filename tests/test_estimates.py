@@ -50,7 +50,7 @@ def test_results_are_json_and_pass_disclosure_and_hold_no_person_ids(wonder, sma
     text = json.dumps(res)
     ids = small_world_tables["people"]["person_id"].astype(str)
     assert not any(pid in text for pid in ids.sample(2000, random_state=1))
-    assert res["headline"]["One-year proven reoffending rate"]["p_value"] is not None
+    assert res["figures"]["rate.difference"]["p_value"] is not None
 
 
 def test_small_programme_is_honest_about_power(world):

@@ -13,6 +13,7 @@ from evaluation.outcomes import (
     OutcomeInputError,
     add_months,
     first_time_entry,
+    proven_offences,
     headline_table,
     proven_reoffending,
     summarise,
@@ -20,7 +21,7 @@ from evaluation.outcomes import (
 )
 
 EXTRACT = "2024-12-31"
-ENGINES = ["numba", "numpy"]
+ENGINES = ["duckdb"]
 
 
 def cohort(*rows):
@@ -174,9 +175,10 @@ def test_long_ids_use_the_verified_hash_path():
 @pytest.mark.parametrize("engine", ENGINES)
 def test_duplicate_person_in_cohort(engine):
     c = cohort(("A", "2019-05-10"), ("B", "2019-05-10"), ("A", "2019-06-10"))
-    with pytest.raises(OutcomeInputError, match=r"cohort: column 'person_id' has duplicate.*'A'"):
+    with pytest.raises(OutcomeInputError, match=r"cohort: column 'person_id' has duplicate.*2 row\(s\): 0, 2") as e:
         proven_reoffending(c, offences(("A", "2019-06-01", "2019-07-01", "conviction")), extract_date=EXTRACT,
                            engine=engine)
+    assert "'A'" not in str(e.value)  # never a person id in a message
 
 
 def test_missing_columns_named():
@@ -216,8 +218,9 @@ def test_bad_months():
 
 
 def test_empty_inputs():
-    out = proven_reoffending(cohort(), offences(), extract_date=EXTRACT)
-    assert len(out) == 0 and list(out.columns)[0] == "person_id"
+    # an empty cohort is an error (issue 12: it used to compute silently); no offences is fine
+    with pytest.raises(OutcomeInputError, match="cohort: is empty"):
+        proven_reoffending(cohort(), offences(), extract_date=EXTRACT)
     out = proven_reoffending(cohort(("A", "2019-01-01")), offences(), extract_date=EXTRACT)
     assert out["reoffended"].tolist() == [0]
 
@@ -335,3 +338,116 @@ def test_matches_reference_on_random_data(seed, engine):
     np.testing.assert_array_equal(got["reoffence_count"].astype(float).to_numpy(), ref["count"].to_numpy())
     np.testing.assert_array_equal(got["days_to_first"].to_numpy(), ref["days"].to_numpy())
     assert got["reoffended"].sum() > 0 and (~got["eligible"]).sum() > 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the SQL engine: any id type, parquet sources, its own input checks
+# ---------------------------------------------------------------------------------------------------------------
+def _random_world(seed=0, n=200, m=3000):
+    from evaluation.synth import national_tables
+
+    return national_tables(seed=seed, n_people=n, n_offences=m, index_start="2021-01-01", index_end="2024-01-01")
+
+
+def _same(a, b):
+    assert a["eligible"].tolist() == b["eligible"].tolist()
+    np.testing.assert_array_equal(a["reoffence_count"].astype(float).to_numpy(), b["reoffence_count"].astype(float))
+    np.testing.assert_array_equal(a["days_to_first"].to_numpy(), b["days_to_first"].to_numpy())
+
+
+@pytest.mark.parametrize("kind", ["int64", "int32", "string", "object", "categorical", "int_vs_string",
+                                  "categorical_int"])
+def test_any_person_id_type_gives_identical_results(kind):
+    c, o = _random_world()
+    ref = proven_reoffending(c, o, extract_date=EXTRACT)
+    num_c = c["person_id"].str[1:].astype("int64")
+    num_o = o["person_id"].str[1:].astype("int64")
+    conv = {
+        "int64": (num_c, num_o),
+        "int32": (num_c.astype("int32"), num_o.astype("int32")),
+        "string": (c["person_id"].astype("string[python]"), o["person_id"].astype("string[python]")),
+        "object": (c["person_id"].astype(object), o["person_id"].astype(object)),
+        "categorical": (c["person_id"].astype("category"), o["person_id"].astype("category")),
+        "int_vs_string": (num_c, num_o.astype(str)),
+        "categorical_int": (num_c.astype("category"), num_o),
+    }[kind]
+    got = proven_reoffending(c.assign(person_id=conv[0]), o.assign(person_id=conv[1]), extract_date=EXTRACT)
+    _same(got, ref)
+    assert got["person_id"].tolist() == conv[0].tolist()
+    sv_ref = survival_view(c, o, extract_date=EXTRACT)
+    sv = survival_view(c.assign(person_id=conv[0]), o.assign(person_id=conv[1]), extract_date=EXTRACT)
+    np.testing.assert_array_equal(sv["duration"].to_numpy(), sv_ref["duration"].to_numpy())
+
+
+def test_parquet_file_folder_and_glob_give_identical_results(tmp_path):
+    c, o = _random_world(seed=3)
+    ref = proven_reoffending(c, o, extract_date=EXTRACT)
+    (tmp_path / "one").mkdir()
+    o.to_parquet(tmp_path / "one" / "offences.parquet")
+    folder = tmp_path / "parts" / "year=all"
+    folder.mkdir(parents=True)
+    for i, part in enumerate(np.array_split(np.arange(len(o)), 3)):
+        o.iloc[part].to_parquet(folder / f"part-{i}.parquet")
+    for source in (tmp_path / "one" / "offences.parquet", str(tmp_path / "parts"),
+                   str(tmp_path / "parts" / "*" / "part-*.parquet")):
+        _same(proven_reoffending(c, source, extract_date=EXTRACT), ref)
+    fte = first_time_entry(c, tmp_path / "parts", extract_date=EXTRACT)
+    assert fte["no_prior_record"].tolist() == first_time_entry(c, o, extract_date=EXTRACT)["no_prior_record"].tolist()
+    with pytest.raises(OutcomeInputError, match="offences: no such file or folder"):
+        proven_reoffending(c, tmp_path / "nothing-here", extract_date=EXTRACT)
+
+
+def test_disposal_before_offence_is_an_error_naming_rows_not_people(tmp_path):
+    c = cohort(("SECRET-ID", "2019-05-10"))
+    o = offences(("SECRET-ID", "2019-06-01", "2019-07-01", "conviction"),
+                 ("SECRET-ID", "2019-08-01", "2019-07-01", "conviction"))
+    with pytest.raises(OutcomeInputError, match=r"offences: column 'disposal_date' is before 'offence_date'.*"
+                                                r"1 row\(s\): 1") as e:
+        proven_reoffending(c, o, extract_date=EXTRACT)
+    assert "SECRET" not in str(e.value)
+    o.to_parquet(tmp_path / "o.parquet")
+    with pytest.raises(OutcomeInputError, match=r"disposal_date' is before 'offence_date'.*o.parquet row 1") as e:
+        proven_reoffending(c, tmp_path / "o.parquet", extract_date=EXTRACT)
+    assert "SECRET" not in str(e.value)
+
+
+def test_parquet_checks_missing_columns_and_unknown_disposals(tmp_path):
+    c = cohort(("A", "2019-05-10"))
+    o = offences(("A", "2019-06-01", "2019-07-01", "conviction"))
+    o.drop(columns="disposal_type").to_parquet(tmp_path / "a.parquet")
+    with pytest.raises(OutcomeInputError, match="offences: missing column.*'disposal_type'"):
+        proven_reoffending(c, tmp_path / "a.parquet", extract_date=EXTRACT)
+    o.assign(disposal_type="fine").to_parquet(tmp_path / "a.parquet")
+    with pytest.raises(OutcomeInputError, match=r"disposal_type' has unknown disposal\(s\) \['fine'\].*a.parquet row 0"):
+        proven_reoffending(c, tmp_path / "a.parquet", extract_date=EXTRACT)
+
+
+def test_sql_month_arithmetic_matches_add_months():
+    import duckdb
+
+    rng = np.random.default_rng(5)
+    d = np.r_[rng.integers(days("1990-01-01"), days("2030-12-31"), 3000),
+              [days(x) for x in ("2020-02-29", "2019-01-31", "2019-08-31", "2019-03-31")]]
+    con = duckdb.connect()
+    con.register("d", pd.DataFrame({"d": (d + np.datetime64("1970-01-01", "D").astype(int)).astype("datetime64[D]")}))
+    for k in (1, 6, 12, 18):
+        got = con.execute(f"SELECT CAST(CAST(d AS DATE) + to_months({k}) AS DATE) - DATE '1970-01-01' FROM d").fetchall()
+        np.testing.assert_array_equal(np.array([g[0] for g in got]), add_months(d, k))
+
+
+def test_proven_offences_are_the_counted_records():
+    c, o = _random_world(seed=4)
+    out = proven_reoffending(c, o, extract_date=EXTRACT)
+    rec = proven_offences(c, o)
+    assert list(rec.columns) == ["person_id", "index_date", "offence_date", "disposal_date", "disposal_type",
+                                 "offence_group"]
+    counts = rec.groupby("person_id").size().reindex(c["person_id"], fill_value=0).to_numpy()
+    el = out["eligible"].to_numpy()
+    np.testing.assert_array_equal(counts[el], out["reoffence_count"].to_numpy()[el].astype(int))
+
+
+@pytest.mark.parametrize("engine", ["auto", "duckdb", "numba", "numpy"])
+def test_engine_names_of_old_callers_still_work(engine):
+    assert one("2019-05-10", "2019-05-11", "2019-06-01", engine=engine)["reoffended"] == 1
+    with pytest.raises(OutcomeInputError, match="engine"):
+        one("2019-05-10", "2019-05-11", "2019-06-01", engine="spark")

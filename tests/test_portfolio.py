@@ -5,9 +5,15 @@ import pytest
 from evaluation.report.portfolio import build_portfolio, confidence
 
 
-def _res(diff, lo, hi, sig, **kw):
-    return {"headline": {"One-year proven reoffending rate": {"difference": diff, "lower": lo, "upper": hi,
-                                                              "p_value": 0.01, "significant": sig}}, **kw}
+def _fig(value, **kw):
+    return {"label": "x", "unit": "pp", "section": "headline", "status": "shown", "value": value, **kw}
+
+
+def _res(diff, lo, hi, sig, n=850, **kw):
+    figures = {"rate.difference": _fig(diff, lower=lo, upper=hi, p_value=0.01, significant=sig),
+               "n.participants": _fig(n, unit="people")}
+    figures.update(kw.pop("figures", {}))
+    return {"design": "individual", "figures": figures, **kw}
 
 
 def test_confidence_follows_the_jdl_rules():
@@ -21,11 +27,10 @@ def test_confidence_follows_the_jdl_rules():
 @pytest.mark.slow
 def test_portfolio_pdf_from_results(tmp_path):
     (tmp_path / "wonder-plus").mkdir()
-    (tmp_path / "wonder-plus" / "results.json").write_text(json.dumps(_res(-0.06, -0.08, -0.03, True, findings=["x"],
-                                                                           participants_analysed=850)))
+    (tmp_path / "wonder-plus" / "results.json").write_text(json.dumps(_res(-0.06, -0.08, -0.03, True, findings=["x"])))
     (tmp_path / "capacity-building").mkdir()
     (tmp_path / "capacity-building" / "results.json").write_text(json.dumps({"design": "delivery",
-                                                                             "delivery_text": "28 sessions"}))
+                                                                             "findings": ["28 sessions"]}))
     pdf = build_portfolio(tmp_path, synthetic=True)
     assert pdf.exists() and pdf.stat().st_size > 10_000
     assert "SYNTHETIC DATA" in (tmp_path / "portfolio" / "report.html").read_text()
@@ -63,3 +68,22 @@ def test_forest_plot_marks_the_truth():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["true effect (synthetic world)"]
     fig_real = forest_plot({"wonder-plus": _res(-0.06, -0.08, -0.03, True)}, {"wonder-plus": "WONDER+"})
     assert fig_real.axes[0].get_legend() is None
+
+
+def test_a_subgroup_is_never_evidence_when_the_intention_to_treat_result_is_not():
+    sub = {"completers.rate.difference": _fig(-0.06, lower=-0.10, upper=-0.01, p_value=0.01, significant=True)}
+    res = _res(-0.03, -0.06, 0.002, False, figures=sub, subanalyses={"completers": {}})
+    assert confidence(res) == "Inconclusive"
+    assert confidence(res, "completers.") == "Secondary (not evidence)"
+    res_sig = _res(-0.05, -0.08, -0.02, True, figures=sub, subanalyses={"completers": {}})
+    assert confidence(res_sig, "completers.") == "Evidence of an effect"
+
+
+def test_portfolio_reads_the_same_n_as_the_report():
+    from evaluation.report.portfolio import data_quality
+
+    res = _res(-0.03, -0.06, 0.002, False, n=41)
+    assert data_quality(res)[0].startswith("Participants analysed: 41 ")
+    res["figures"]["n.participants"]["status"] = "suppressed"
+    res["figures"]["n.participants"]["value"] = None
+    assert not any(n.startswith("Participants analysed") for n in data_quality(res))

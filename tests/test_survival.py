@@ -200,7 +200,7 @@ def test_bad_input_names_argument_and_rows():
     with pytest.raises(ValueError, match="columns \\['nope'\\]"):
         sv.cox(DATA, "duration", "event", ["nope"])
     with pytest.raises(ValueError, match="'ties'"):
-        sv.cox(DATA, "duration", "event", ["treat"], ties="exact")
+        sv.cox(DATA, "duration", "event", ["treat"], ties="discrete")
     with pytest.raises(ValueError, match="exactly two groups"):
         sv.rmst_difference(DATA.duration, DATA.event, DATA.prior.clip(0, 2), tau=365)
 
@@ -317,3 +317,254 @@ def test_matched_survival_on_a_matching_design(replace):
     assert res.cox.n_clusters == expected
     assert res.km.robust
     assert np.isfinite(res.summary()["estimate"]).all()
+
+
+# ================================================================== issue 13: R survival 3.5.3 / cmprsk on public data
+R2 = json.loads((HERE / "survival_reference2.json").read_text())
+MGUS = pd.read_csv(HERE / "mgus2.csv")
+LUNGF = pd.read_csv(HERE / "lung_full.csv")
+VET = pd.read_csv(HERE / "veteran.csv")
+CELLTYPES = ["squamous", "smallcell", "adeno", "large"]  # R's factor levels (not alphabetical)
+VET["celltype"] = pd.Categorical(VET["celltype"], CELLTYPES)
+ROSSI = pd.read_csv(HERE / "rossi.csv")
+VSPLIT = pd.read_csv(HERE / "vet_split.csv")
+AJ_CASES = {
+    "all": {}, "sex": {"groups": "sex"}, "weighted": {"groups": "sex", "weights": "w"},
+    "cluster": {"groups": "sex", "cluster": "cl"}, "weighted_cluster": {"groups": "sex", "weights": "w", "cluster": "cl"},
+    "loglog": {"groups": "sex", "conf_type": "log-log"}, "plain": {"groups": "sex", "conf_type": "plain"},
+}
+
+
+@pytest.mark.parametrize("case", AJ_CASES)
+def test_cumulative_incidence_matches_survfit_multistate(case):
+    ci = sv.cumulative_incidence(MGUS, "etime", "event", **AJ_CASES[case])
+    r, tab = R2["aj"][case], ci.table
+    assert list(tab["group"].astype(str)) == [str(g) for g in r["group"]]
+    close(tab["time"], r["time"], 0)
+    # R 3.5.3 reports unweighted numbers at risk for multi-state fits; n_risk here is weighted, as for KM
+    close(tab["n_risk_unweighted"], r["n_risk"], 0)
+    for k in (1, 2):
+        close(tab[f"cif_{k}"], r[f"cif{k}"], 1e-12)
+        if "cluster" in case:  # R ignores cluster= here; compare with its influence summed within cluster
+            close(tab[f"se_{k}"], R2["aj_cluster_se"][case][f"se{k}"], 1e-12)
+        else:
+            close(tab[f"se_{k}"], r[f"se{k}"], 1e-12)
+            close(tab[f"lower_{k}"], r[f"lower{k}"], 1e-12)
+            close(tab[f"upper_{k}"], r[f"upper{k}"], 1e-12)
+    if "cluster" not in case:
+        at = ci.at(pd.unique(np.asarray(r["at"]["time"])))
+        assert list(at.columns[:6]) == ["group", "time", "n_risk", "cif", "lower", "upper"]
+        close(at["cif"], r["at"]["cif1"], 1e-12)
+        close(at["n_risk_unweighted"], r["at"]["n_risk"], 0)
+        close(at["lower"], r["at"]["lower1"], 1e-12)
+        close(at["upper"], r["at"]["upper1"], 1e-12)
+        close(ci.at(pd.unique(np.asarray(r["at"]["time"])), event=2)["cif"], r["at"]["cif2"], 1e-12)
+
+
+def test_cumulative_incidence_array_and_data_forms_agree_and_summary():
+    a = sv.cumulative_incidence(MGUS.etime, MGUS.event, groups=MGUS.sex, labels={1: "PCM", 2: "death"})
+    b = sv.cumulative_incidence(MGUS, "etime", "event", groups="sex", labels={1: "PCM", 2: "death"})
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert "\n" not in repr(a)
+    s = a.summary(times=[120])
+    assert set(s["event"]) == {"PCM", "death"} and len(s) == 4
+    close(s["gray_p"].to_numpy()[::2], R2["gray"]["p"], 1e-10)
+    # 1 − KM with death as censoring overstates the cumulative proportion with PCM
+    km = sv.kaplan_meier(MGUS.etime, (MGUS.event == 1).astype(int))
+    assert 1 - km.at([400])["survival"].iloc[0] > a.at([400])["cif"].max()
+
+
+def test_gray_test_matches_cmprsk_cuminc():
+    g = sv.gray_test(MGUS, "etime", "event", "sex")
+    close(g["stat"], R2["gray"]["stat"], 1e-9)
+    close(g["p"], R2["gray"]["p"], 1e-9)
+    assert list(g["df"]) == R2["gray"]["df"]
+
+
+def test_cumulative_incidence_bad_input():
+    with pytest.raises(ValueError, match=r"'events'.*rows \[1\]"):
+        sv.cumulative_incidence([1, 2, 3], [0, -1, 1])
+    with pytest.raises(ValueError, match="column 'nope'"):
+        sv.cumulative_incidence(MGUS, "etime", "nope")
+    with pytest.raises(ValueError, match="no data was given"):
+        sv.cumulative_incidence("etime", "event")
+
+
+def test_nelson_aalen_matches_survfit_cumhaz():
+    na = sv.nelson_aalen(LUNGF, "time", "event", groups="sex")
+    r = R2["nelson_aalen"]
+    close(na.table["time"], r["time"], 0)
+    close(na.table["cumhaz"], r["cumhaz"], 1e-12)
+    close(na.table["se"], r["se"], 1e-12)
+    at = na.at(pd.unique(np.asarray(r["at"]["time"])))
+    assert list(at.columns) == ["group", "time", "cumhaz", "se"]
+    close(at["cumhaz"], r["at"]["cumhaz"], 1e-12)
+    close(at["se"], r["at"]["se"], 1e-12)
+    assert len(na.summary()) == 2 and "\n" not in repr(na)
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain"])
+def test_km_conf_type_matches_survfit(conf_type):
+    km = sv.kaplan_meier(LUNGF, "time", "event", groups="sex", conf_type=conf_type)
+    r = R2["km_conf"][conf_type]
+    close(km.table["survival"], r["surv"], 1e-12)
+    close(km.table["lower"], r["lower"], 1e-12)
+    close(km.table["upper"], r["upper"], 1e-12)
+    close(km.median["lower"], r["median_lower"], 0)
+    close(km.median["upper"], r["median_upper"], 0)
+    assert "\n" not in repr(km) and list(km.summary().columns) == ["n", "events", "median", "lower", "upper"]
+
+
+def test_plots_smoke_cumulative_incidence_nelson_aalen(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ci = sv.cumulative_incidence(MGUS, "etime", "event", groups="sex", labels={1: "PCM", 2: "death"})
+    fig = ci.plot(suppress_below=5)
+    assert len(fig.axes) == 2 and len(fig.axes[0].get_lines()) == 4
+    assert len(fig.axes[1].texts) >= 2 * 5
+    fig.savefig(tmp_path / "ci.png", dpi=80)
+    fig2 = sv.nelson_aalen(LUNGF, "time", "event", groups="sex").plot()
+    fig2.savefig(tmp_path / "na.png", dpi=80)
+    plt.close("all")
+
+
+@pytest.mark.parametrize("case,kw", [("rho0", {"groups": "trt"}), ("rho1", {"groups": "trt", "rho": 1}),
+                                     ("rho05_cell", {"groups": "celltype", "rho": 0.5}),
+                                     ("strata", {"groups": "trt", "strata": "celltype"}),
+                                     ("strata_rho1", {"groups": "trt", "strata": "celltype", "rho": 1})])
+def test_logrank_strata_and_rho_match_survdiff(case, kw):
+    lr = sv.logrank(VET, "time", "status", **kw)
+    r = R2["logrank"][case]
+    assert lr.statistic == pytest.approx(r["chisq"], abs=1e-9)
+    assert lr.df == r["df"]
+    close(lr.table["observed"], r["obs"], 1e-9)
+    close(lr.table["expected"], r["exp"], 1e-9)
+    assert "\n" not in repr(lr) and len(lr.summary()) == len(r["obs"])
+
+
+COX2 = {
+    "veteran_factor": (VET, "time", "status", ["trt", "celltype", "karno"], {}),
+    "rossi": (ROSSI, "week", "arrest", ["fin", "age", "race", "wexp", "mar", "paro", "prio"], {}),
+    "rossi_strata": (ROSSI, "week", "arrest", ["fin", "age", "prio"], {"strata": "wexp"}),
+    "rossi_strata2": (ROSSI, "week", "arrest", ["fin", "age", "prio"], {"strata": ["wexp", "mar"]}),
+    "rossi_breslow": (ROSSI, "week", "arrest", ["fin", "age", "prio"], {"ties": "breslow"}),
+    "rossi_exact": (ROSSI, "week", "arrest", ["fin", "age", "prio"], {"ties": "exact"}),
+    "lung_na": (LUNGF, "time", "event", ["age", "sex", "ph.ecog", "meal.cal"], {"na_action": "omit"}),
+    "counting": (VSPLIT, "time", "status", ["trt", "karno1", "karno2", "karno3"], {"start": "tstart"}),
+    "counting_cluster": (VSPLIT, "time", "status", ["trt", "karno1", "karno2", "karno3"],
+                         {"start": "tstart", "cluster": "id"}),
+}
+
+
+@pytest.mark.parametrize("case", COX2)
+def test_cox_factors_strata_na_counting_exact_match_coxph(case):
+    data, dur, ev, covs, kw = COX2[case]
+    fit = sv.cox(data, dur, ev, covs, **kw)
+    r = R2["cox"][case]
+    assert list(fit.params.index) == r["names"]
+    close(fit.params, r["coef"], 1e-6)
+    close(fit.se, r["se"], 1e-6)
+    close(fit.naive_se, r["naive_se"], 1e-6)
+    assert fit.loglik[0] == pytest.approx(r["loglik"][0], abs=1e-6)
+    assert fit.loglik[1] == pytest.approx(r["loglik"][1], abs=1e-6)
+    assert fit.n == r["n"] and fit.n_events == r["nevent"] and fit.n_omitted == r["n_omitted"]
+    if "zph_chisq" in r:
+        close(fit.zph()["chisq"], r["zph_chisq"], 1e-4)
+    assert "\n" not in repr(fit)
+
+
+def test_cox_missing_values_fail_by_default_naming_columns():
+    with pytest.raises(ValueError, match=r"missing values in \{'ph.ecog': 1, 'meal.cal': 47\}.*na_action='omit'"):
+        sv.cox(LUNGF, "time", "event", ["age", "sex", "ph.ecog", "meal.cal"])
+
+
+def test_cox_collinear_covariates_named():
+    df = ROSSI.assign(prio2=2 * ROSSI.prio + ROSSI.age)
+    with pytest.raises(ValueError, match=r"'prio2' is a linear combination of \['age', 'prio'\]"):
+        sv.cox(df, "week", "arrest", ["age", "prio", "prio2"])
+    with pytest.raises(ValueError, match=r"constant"):
+        sv.cox(ROSSI.assign(one=1.0), "week", "arrest", ["age", "one"])
+
+
+def test_cox_monotone_likelihood_warns_as_r():
+    mono = pd.DataFrame({"time": np.arange(1, 11), "status": 1, "x": np.repeat([1, 0], 5)})
+    with pytest.warns(RuntimeWarning) as rec:
+        fit = sv.cox(mono, "time", "status", ["x"])
+    assert str(rec[0].message) == R2["monotone"]["warning"]
+    assert fit.params["x"] > 10 and not fit.converged
+
+
+def test_cox_reference_level_and_exact_restrictions():
+    fit = sv.cox(VET, "time", "status", ["celltype"], reference={"celltype": "large"})
+    assert list(fit.params.index) == ["celltypesquamous", "celltypesmallcell", "celltypeadeno"]
+    with pytest.raises(ValueError, match="exact"):
+        sv.cox(VSPLIT, "time", "status", ["trt"], start="tstart", ties="exact")
+
+
+def test_zph_smooth_matches_plot_cox_zph():
+    fit = sv.cox(ROSSI, "week", "arrest", ["fin", "age", "race", "wexp", "mar", "paro", "prio"])
+    r = R2["zph_plot"]
+    worst = 0.0
+    for name in r["names"]:
+        sm = fit.zph_smooth(name)
+        close(sm["x"], r["x"], 1e-12)
+        for k, rk in (("fit", "yhat"), ("lower", "lower"), ("upper", "upper")):
+            close(sm[k], r["smooth"][name][rk], 1e-8)
+            worst = max(worst, float(np.max(np.abs(sm[k] - np.asarray(r["smooth"][name][rk])))))
+    # issue 13: the smooth for race is flat near the coefficient, not at 1.28-1.47
+    race = fit.zph_smooth("race")
+    assert race["fit"].max() < 1.0
+
+
+def test_plot_zph_draws_band(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fit = sv.cox(ROSSI, "week", "arrest", ["fin", "age", "race", "prio"])
+    fig = fit.plot_zph("race")
+    assert len(fig.axes[0].get_lines()) >= 3
+    fig.savefig(tmp_path / "zph.png", dpi=80)
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("cause,key", [(1, "finegray"), (2, "finegray_death")])
+def test_fine_gray_matches_finegray_coxph(cause, key):
+    fit = sv.fine_gray(MGUS, "etime", "event", ["age", "sex"], cause=cause)
+    r = R2[key]
+    close(fit.params, r["coef"], 1e-6)
+    close(fit.se, r["se"], 1e-6)
+    if cause == 1:
+        assert list(fit.params.index) == r["names"] and fit.robust == r["robust"] and fit.n == r["n_rows"]
+        assert fit.loglik[1] == pytest.approx(r["loglik"][1], abs=1e-6)
+        # cmprsk::crr (Breslow ties, its own weights) is close but not equal
+        assert np.max(np.abs(fit.params.to_numpy() - np.asarray(r["crr_coef"]))) < 0.01
+
+
+def test_matched_survival_with_competing_custody():
+    rng = np.random.default_rng(3)
+    # custody (2) before any reoffence for some people who were censored: the CIF is below 1 − KM
+    etype = np.where((DATA.event == 0) & (rng.random(len(DATA)) < 0.5) & (DATA.duration < 365), 2, DATA.event)
+    df = DATA.assign(event_type=etype)
+    res = sv.matched_survival(df, "duration", "event", tau=365, event_type="event_type")
+    plain = sv.matched_survival(DATA, "duration", "event", tau=365)
+    summ = res.summary()
+    assert len(summ) == 6 and summ["estimate"].notna().all()
+    assert any("custody first" in m for m in summ.index)
+    # the cause-specific Cox and RMST are unchanged (custody censored, as before)
+    close(res.cox.params, plain.cox.params.to_numpy(), 0)
+    cif = res.cif.at([365]).set_index("group")["cif"]
+    km = plain.km.at([365]).set_index("group")["survival"]
+    assert (cif <= 1 - km + 1e-12).all() and (cif < 1 - km).any()
+    # the same from an event column coded 0/1/2
+    res2 = sv.matched_survival(df.assign(event=etype), "duration", "event", tau=365)
+    pd.testing.assert_frame_equal(res2.summary(), summ)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = res.plot()
+    assert len(fig.axes[0].get_lines()) == 4 and "\n" not in repr(res)

@@ -339,3 +339,22 @@ def test_stratified_comparison_recovers_truth_wonder_plus(tmp_path):
         truth.append(doc["programmes"]["wonder-plus"]["att_risk_difference"])
     assert np.mean(naive) > 0.02
     assert abs(np.mean(strat) - np.mean(truth)) < 0.025, (strat, truth)
+
+
+def test_ete_records_for_pathway_out_adder(small_world_tables, small_world):
+    """ETE table (issue 11): one row per Pathway Out (ADDER) participant who started, valid categories, sustained
+    only when in ETE at exit, and truth.json holds the generating probabilities and a positive true effect."""
+    from evaluation.validate import load_table
+
+    ete = small_world_tables["ete"]
+    refs = small_world_tables["referrals"]
+    started = refs[(refs["programme_id"] == "pathway-out-adder") & refs["start_date"].notna()]
+    assert set(ete["person_id"]) == set(started["person_id"]) and ete["person_id"].is_unique
+    assert set(ete["status_at_exit"]) <= {"employment", "education_training", "none", "unknown"}
+    not_in = ete["status_at_exit"].isin(["none"])
+    assert (ete.loc[not_in, "sustained_3m"].fillna(0) == 0).all()
+    assert (ete["sustained_6m"].fillna(0) <= ete["sustained_3m"].fillna(0)).all()
+    typed = load_table(small_world, "ete")  # the schema in evaluation.schemas accepts the written file
+    assert len(typed) == len(ete) and str(typed["sustained_3m"].dtype) == "Int64"
+    truth = json.loads((small_world / "truth.json").read_text())["programmes"]["pathway-out-adder"]["ete"]
+    assert truth["n_started"] == len(ete) and truth["true_effect_pp_started"] > 0

@@ -64,7 +64,43 @@ def test_not_significant_statement_and_effect_object():
     assert not r.significant
     assert vfm.NOT_SIGNIFICANT in r.text() and "no benefit–cost ratio can be claimed" in r.text()
     assert r.bcr_ci[0] < 0 < r.bcr_ci[1]
-    assert "-£" in r.text()
+    assert "\u2212£" in r.text() and "-£" not in r.text()  # a true minus sign, never a hyphen
+
+
+def test_minus_sign_and_range_do_not_break():
+    assert vfm.gbp(-92420.4) == "\u2212£92,420" and vfm.gbp(-0.2) == "£0" and vfm.gbp(18000) == "£18,000"
+    eff = SimpleNamespace(estimate=-0.1, ci_low=-0.4, ci_high=0.2, p_value=0.5, n_treated=55)
+    text = vfm.value_for_money("pathway-out-adder", effect=eff, eligible_participants=60, mix=MIX,
+                               participants=70).text()
+    # the range is joined by non-breaking spaces: "from −£x to £y" cannot split between sign and amount
+    assert "\u00a0to\u00a0" in text and "from \u2212£" in text
+
+
+def test_one_denominator_chain_named_in_the_text():
+    """Cost per head uses everyone referred; the effect and the benefit use the matched N; the text says so."""
+    eff = SimpleNamespace(estimate=-0.3, ci_low=-0.5, ci_high=-0.1, p_value=0.003, n_treated=134)
+    r = vfm.value_for_money("pathway-out-adder", effect=eff, eligible_participants=136, mix=MIX, participants=160)
+    assert r.denominators == {"referred": 160, "analysed": 136, "matched": 134}
+    assert r.costs["cost_per_participant"] == pytest.approx(95000 / 160)
+    assert r.avoided["avoided"] == pytest.approx(0.3 * 134)  # effect × matched N, not × 136
+    assert r.benefit == pytest.approx(0.3 * 134 * r.cost_per_reoffence)
+    text = r.text()
+    assert "160 people referred" in text and "per person referred" in text
+    assert "134 participants who could be matched" in text and "of 136 with a full follow-up" in text
+    assert "other referrals add cost but no counted benefit" in text
+    assert r.to_dict()["denominators"]["matched"] == 134
+    # an explicit matched N wins over the effect object's
+    r2 = vfm.value_for_money("pathway-out-adder", effect=eff, eligible_participants=136, mix=MIX, participants=160,
+                             matched_participants=130)
+    assert r2.denominators["matched"] == 130
+
+
+def test_unit_cost_caveat_is_kept_in_the_statement():
+    r = vfm.value_for_money("pathway-out-adder", effect=-0.3, ci=(-0.5, -0.1), p_value=0.003,
+                            eligible_participants=60, mix=MIX, participants=76)
+    assert "press summary only" in r.text() and "press summary only" in r.caveat()
+    assert "provisional" in r.to_dict()["statement"] and "press summary only" in r.to_dict()["caveat"]
+    assert "VfmResult(" in repr(r) and "\n" not in repr(r)
 
 
 def test_jdl_rule_fewer_than_30_reoffenders_is_not_significant():
@@ -117,3 +153,69 @@ def test_edited_config_errors(tmp_path):
     with pytest.raises(VfmError, match="no value for price year '2031/32'"):
         uc.factor("2031/32")
     assert vfm.financial_year(2021) == "2021/22" and vfm.financial_year("2019/20") == "2019/20"
+
+
+# ------------------------------------------------------------------------- ETE (Pathway Out (ADDER), issue 11)
+def _ete_world(small_world, small_world_tables):
+    return SimpleNamespace(referrals=small_world_tables["referrals"], path=small_world)
+
+
+def test_ete_outcomes_on_the_synthetic_world_agree_with_truth(small_world, small_world_tables):
+    truth = json.loads((small_world / "truth.json").read_text())["programmes"]["pathway-out-adder"]["ete"]
+    res = vfm.ete_outcomes(_ete_world(small_world, small_world_tables), "pathway-out-adder")
+    t = res.table.set_index("id")
+    assert res.referred == 160 and res.started == truth["n_started"] == t.loc["ete.at_start", "denominator"]
+    # the recorded exit rate is within sampling error of the generator's expected rate (binomial, 3 SE)
+    p, n = truth["expected_ete_at_exit_rate_started"], t.loc["ete.at_exit", "denominator"]
+    assert abs(t.loc["ete.at_exit", "rate"] - p) < 3 * np.sqrt(p * (1 - p) / n)
+    assert abs(t.loc["ete.at_start", "rate"] - truth["p_ete_at_start"]) < 3 * np.sqrt(0.12 * 0.88 / res.started)
+    assert t.loc["ete.at_exit.employment", "count"] + t.loc["ete.at_exit.education_training", "count"] == \
+        t.loc["ete.at_exit", "count"]
+    assert (t["count"] <= t["denominator"]).all()
+    text = res.text()
+    assert "cannot show what the programme changed" in text and "160 people referred" in text
+    d = res.to_dict()
+    json.dumps(d)
+    assert d["design"].startswith("descriptive")
+    assert res.summary().shape == (6, 4) and "EteResult(" in repr(res)
+    assert isinstance(res.plot(), matplotlib.figure.Figure)
+
+
+def _fake_ete(n_in=20, n_out=100, n_unknown=10, emp=12):
+    ids = [f"P{i:05d}" for i in range(n_in + n_out + n_unknown)]
+    refs = pd.DataFrame({"person_id": ids, "programme_id": "pathway-out-adder",
+                         "start_date": pd.Timestamp("2021-06-01")})
+    status = ["employment"] * emp + ["education_training"] * (n_in - emp) + ["none"] * n_out + ["unknown"] * n_unknown
+    ete = pd.DataFrame({"person_id": ids, "programme_id": "pathway-out-adder", "ete_at_start": False,
+                        "status_at_exit": status,
+                        "sustained_3m": pd.array([1] * n_in + [0] * n_out + [None] * n_unknown, dtype="Int64"),
+                        "sustained_6m": pd.array([1] * n_in + [0] * n_out + [None] * n_unknown, dtype="Int64")})
+    return SimpleNamespace(referrals=refs, ete=ete)
+
+
+def test_ete_small_counts_are_withheld_with_their_complements():
+    w = _fake_ete(emp=18)  # 18 employment, 2 education or training: the 2 and its partner are withheld
+    t = vfm.ete_outcomes(w, "pathway-out-adder").table.set_index("id")
+    assert t.loc["ete.at_exit", "shown"]
+    assert not t.loc["ete.at_exit.employment", "shown"] and not t.loc["ete.at_exit.education_training", "shown"]
+    assert not t.loc["ete.at_start", "shown"] or t.loc["ete.at_start", "count"] == 0
+    res = vfm.ete_outcomes(_fake_ete(emp=18), "pathway-out-adder")
+    assert "[c]" in res.summary().to_string() and None in [m["count"] for m in res.to_dict()["measures"]]
+    # a small number of unknown exits cannot be recovered as started minus the known-status denominator
+    t2 = vfm.ete_outcomes(_fake_ete(n_unknown=3), "pathway-out-adder").table.set_index("id")
+    assert t2.loc["ete.at_exit", "denominator"] == t2.loc["ete.at_start", "denominator"]
+
+
+def test_ete_bad_input_is_named_without_ids():
+    w = _fake_ete()
+    w.ete = pd.concat([w.ete, w.ete.iloc[[0]]])
+    with pytest.raises(vfm.EteError, match="duplicated") as exc:
+        vfm.ete_outcomes(w, "pathway-out-adder")
+    assert "P0" not in str(exc.value)
+    w = _fake_ete()
+    w.referrals = w.referrals.iloc[5:]
+    with pytest.raises(vfm.EteError, match="5 row\\(s\\) for people with no referral") as exc:
+        vfm.ete_outcomes(w, "pathway-out-adder")
+    assert "P0" not in str(exc.value)
+    with pytest.raises(vfm.EteError, match="ETE records"):
+        vfm.ete_outcomes(SimpleNamespace(referrals=w.referrals, path="/nonexistent"), "pathway-out-adder")

@@ -39,7 +39,7 @@ def test_not_significant_wording_gives_range_and_number_needed():
     assert not f.significant
     assert "as many as 12 fewer or as many as 6 more" in f.sentence
     assert "More people would need to be analysed" in f.sentence
-    assert "1,450" in f.sentence
+    assert "1,500" in f.sentence  # a derived number: two significant figures
 
 
 def test_p_small_but_too_few_reoffenders_is_explained():
@@ -54,3 +54,102 @@ def test_p_small_but_too_few_reoffenders_is_explained():
 def test_small_sample_note():
     assert "at least 60" in w.small_sample_note(46, 10)
     assert w.small_sample_note(500, 100) is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Property test: wording never contradicts the numbers (seeded random results; hypothesis is not a dependency)
+# ---------------------------------------------------------------------------------------------------------------
+import math  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+
+NEG_ZERO = re.compile(r"(?<![\d.])[-−]0(\.0+)?(?![\d.])")
+ONE_PLURAL = re.compile(r"(?<![\d.])1 (more |fewer )?days")
+ZERO_BOUND = re.compile(r"as many as 0(\.0+)? (fewer|more)")
+
+
+def _random_result(rng: random.Random) -> dict:
+    scale = rng.choice([0.001, 0.01, 0.05, 0.2])
+    diff = rng.uniform(-1, 1) * scale
+    half = abs(rng.gauss(0, scale)) + rng.choice([0.0, 1e-4, 0.002, 0.03])
+    lower, upper = diff - half, diff + half
+    if rng.random() < 0.1:  # bounds that sit just off zero
+        lower, upper = (-rng.uniform(0, 0.1), rng.choice([0.0022, 1e-5, 0.004])) if rng.random() < 0.5 else \
+            (-rng.choice([0.0022, 1e-5, 0.004]), rng.uniform(0, 0.1))
+        diff = (lower + upper) / 2
+    p = rng.choice([rng.random(), rng.random() * 0.05, 0.05, 0.0501, 1e-6])
+    p_c = rng.uniform(0.01, 0.9)
+    p_t = min(1.0, max(0.0, p_c + diff))
+    days = rng.uniform(-80, 80) * rng.choice([0.01, 1])
+    dhalf = abs(rng.gauss(0, 30)) * rng.choice([0.01, 1])
+    return {"diff": p_t - p_c, "lower": lower, "upper": upper, "p": p, "reoffenders": rng.choice([0, 5, 29, 30, 31, 200]),
+            "p_t": p_t, "p_c": p_c, "days": days, "dlo": days - dhalf, "dhi": days + dhalf,
+            "needed": rng.choice([None, 37, 404473, 1450, 12_345_678]), "gamma": rng.choice([None, 1.0, 1.37, 2.5]),
+            "label": rng.choice([None, "proven offending (first or repeat)"])}
+
+
+def _check_common(text: str) -> None:
+    assert not NEG_ZERO.search(text), text
+    assert not ONE_PLURAL.search(text), text
+    assert "nan" not in text.lower().split(), text
+
+
+def test_wording_never_contradicts_the_numbers_over_thousands_of_random_results():
+    rng = random.Random(20190401)
+    for _ in range(5000):
+        r = _random_result(rng)
+        crosses = r["lower"] <= 0 <= r["upper"]
+        sig = w.is_significant(r["p"], r["reoffenders"])
+        words = w.measure_words(r["label"])
+        f = w.rate_finding(r["diff"], r["lower"], r["upper"], r["p"], r["reoffenders"],
+                           number_needed=r["needed"], **words)
+        s = f.sentence
+        _check_common(s)
+        # an uncertain result is never stated as a finding; a finding only when significant
+        if crosses:
+            assert "does not show a reliable effect" in s, s
+            assert "lower by" not in s and "higher by" not in s and "evidence shows" not in s
+            # bounds keep enough decimals: a non-zero bound never prints as 0
+            assert not ZERO_BOUND.search(s) or (r["lower"] == 0 or r["upper"] == 0), s
+        if "The evidence shows" in s:
+            assert sig and not crosses
+        if not sig:
+            assert "The evidence shows" not in s
+        if r["label"]:
+            assert "reoffend" not in s, s
+        # derived quantities carry no false precision (two significant figures)
+        for m in re.findall(r"About ([\d,]+)", s):
+            assert len(m.replace(",", "").rstrip("0")) <= 2, s
+        g = w.frequency_finding(r["diff"], r["lower"], r["upper"], r["p"], r["reoffenders"],
+                                offences=words["offences"])
+        _check_common(g.sentence)
+        if crosses:
+            assert "does not show a reliable difference" in g.sentence
+            assert not ZERO_BOUND.search(g.sentence) or r["lower"] == 0 or r["upper"] == 0, g.sentence
+        # days free of reoffending: a finding only when the CI excludes 0 and >= 30 reoffenders
+        d = w.days_finding(r["days"], r["dlo"], r["dhi"], r["reoffenders"])
+        _check_common(d)
+        if r["dlo"] <= 0 <= r["dhi"] or r["reoffenders"] < w.MIN_REOFFENDERS:
+            assert "no reliable difference" in d and "spent on average" not in d, d
+        else:
+            word = "more" if r["days"] > 0 else "fewer"
+            assert f" {word} day" in d
+        # differences agree with the shown rounded rates, or say they come from unrounded rates
+        shown = w.round_half_up(100 * r["p_t"]) - w.round_half_up(100 * r["p_c"])
+        note = w.difference_note(r["p_t"], r["p_c"], r["diff"])
+        assert (w.round_half_up(100 * r["diff"]) == shown) == (note is None)
+        # sensitivity: only for a significant headline, and 'reduction' only for a reduction
+        sens = w.sensitivity_sentence(sig, r["gamma"], r["diff"])
+        if not sig or r["gamma"] is None:
+            assert sens is None
+        else:
+            assert ("reduction" in sens) == (r["diff"] < 0)
+
+
+def test_bounds_keep_their_sign_and_decimals():
+    f = w.rate_finding(-0.04, -0.09, 0.0022, 0.07, 100)
+    assert "as many as 0.2 more" in f.sentence
+    assert w.signed_num(-0.001, 2) == "−0.001" and w.signed_num(0.0) == "0"
+    assert w.approx(404473) == "400,000" and w.approx(37) == "37"
+    assert "1 fewer day " in w.days_finding(-1.2, -3, -0.5, 40)
+    assert "21 fewer days" not in w.days_finding(-21, -60, 18, 40)

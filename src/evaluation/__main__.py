@@ -3,6 +3,7 @@
 Commands
 --------
 synth     write a synthetic world (``--seed``, ``--out``, ``--scale``)
+validate  check a world folder and print a validation report, without building (exit 2 when not valid)
 outcomes  print headline proven-reoffending tables for every programme of a world
 build     build programme reports with papermill (``--programme``, ``--jobs``, ``--formats``)
 portfolio the commissioner's overview from the built reports
@@ -19,7 +20,7 @@ import sys
 
 # (module, command) in the order of the flow; a module that is missing is skipped so that
 # the CLI works while a stage is being built.
-_COMMAND_MODULES = ["synth", "outcomes", "report.build", "report.portfolio", "calibration"]
+_COMMAND_MODULES = ["synth", "validate", "outcomes_cli", "report.build", "report.portfolio", "calibration"]
 
 
 def build_parser() -> argparse.ArgumentParser:

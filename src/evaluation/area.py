@@ -48,7 +48,14 @@ from scipy import stats
 from statsmodels.stats.diagnostic import acorr_breusch_godfrey, acorr_ljungbox
 from statsmodels.stats.stattools import durbin_watson
 
-from evaluation.wording import signed
+from evaluation.errors import EvaluationError
+from evaluation.wording import p_value as _pv, signed
+
+
+def _p(p: float) -> str:
+    """``'p = 0.39'`` or ``'p < 0.01'`` (never ``'p = <0.01'``)."""
+    text = _pv(p)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
 
 MIN_PRE_MONTHS = 24
 MIN_POST_MONTHS = 3
@@ -64,7 +71,7 @@ MEASURE_LABELS = {
 }
 
 
-class AreaDataError(ValueError):
+class AreaDataError(EvaluationError):
     """Area series unusable for the analysis; the message names the argument, area, measure and months."""
 
 
@@ -247,9 +254,18 @@ def _ci(est, se, alpha, df=None):
     return est - z * se, est + z * se
 
 
+def _pcts(values, decimals: int = 0) -> list[str]:
+    """Signed percentages with enough decimals (up to 3) that no CI bound (values[1:]) reads as a signless 0:
+    "−1.1% to 0.0%" cannot say whether the interval excludes no change."""
+    d = decimals
+    while d < 3 and any(v != 0 and round(abs(v), d) == 0 for v in values[1:]):
+        d += 1
+    return [signed(v, f"+.{d}f") for v in values]
+
+
 def _change_text(est: float, lo: float, hi: float, scale: str, what: str) -> str:
     if scale == "log":
-        pct = [signed(100 * (math.exp(v) - 1), "+.0f") for v in (est, lo, hi)]
+        pct = _pcts([100 * (math.exp(v) - 1) for v in (est, lo, hi)])
         return f"{what} {pct[0]}% (95% CI {pct[1]}% to {pct[2]}%)"
     unit = "per 100,000 a month" if scale == "rate" else "a month"
     return f"{what} {signed(est, '+.2f')} {unit} (95% CI {signed(lo, '+.2f')} to {signed(hi, '+.2f')})"
@@ -280,6 +296,9 @@ class ITSResult:
     fit: Any = field(repr=False)  # statsmodels results (HAC)
     alpha: float = 0.05
     per_rate: bool = True  # the series is a rate per 100,000 (labels)
+    end: pd.Timestamp | None = None  # last month in the estimate (the end of the pilot); None: the whole series
+    later: pd.Series | None = field(default=None, repr=False)  # months after ``end`` (shown, not estimated)
+    counts: pd.Series | None = field(default=None, repr=False)  # raw monthly counts (disclosure of chart points)
 
     @property
     def level_ratio(self) -> tuple[float, float, float] | None:
@@ -328,36 +347,118 @@ class ITSResult:
         where = f" in {self.area}" if self.area else ""
         sig = self.level_p <= self.alpha
         lvl = _change_text(self.level_change, *self.level_ci, self.scale, "a change of")
-        first = (f"After {self.intervention:%B %Y}, monthly {label}{where} "
-                 + (f"changed beyond the earlier trend and seasonal pattern: {lvl}." if sig else
-                    f"showed no reliable change beyond the earlier trend and seasonal pattern ({lvl})."))
+        when = (f"From {self.intervention:%B %Y} to {self.end:%B %Y} (the pilot)" if self.end is not None
+                else f"After {self.intervention:%B %Y}")
+        first = (f"{when}, monthly {label}{where} "
+                 + (f"changed beyond the earlier trend and seasonal pattern: {lvl}; {_p(self.level_p)}." if sig
+                    else f"showed no reliable change beyond the earlier trend and seasonal pattern ({lvl}; "
+                         f"{_p(self.level_p)})."))
         if self.scale == "log":
-            pct = [signed(100 * (math.exp(v) - 1), "+.1f") for v in (self.slope_change, *self.slope_ci)]
+            pct = _pcts([100 * (math.exp(v) - 1) for v in (self.slope_change, *self.slope_ci)], 1)
             slo = f"{pct[0]}% a month (95% CI {pct[1]}% to {pct[2]}%)"
         else:
             slo = (f"{signed(self.slope_change, '+.3f')} a month (95% CI {signed(self.slope_ci[0], '+.3f')} to "
                    f"{signed(self.slope_ci[1], '+.3f')})")
         second = (f" The trend {'changed' if self.slope_p <= self.alpha else 'did not change reliably'} afterwards: "
-                  f"{slo}. {AREA_CAVEAT}")
+                  f"{slo}; {_p(self.slope_p)}. {AREA_CAVEAT}")
         return first + second
 
-    def plot(self, ax=None):
-        """Observed, fitted and counterfactual (no intervention) series on the original scale."""
+    def chart_data(self, threshold: int = 5) -> pd.DataFrame:
+        """The observed points a chart or table may publish, aggregated so no count from 1 to ``threshold - 1`` shows.
+
+        A rate per 100,000 gives its count away (population is public: one drug death in Greater Norwich is
+        0.24 per 100,000), so the points are aggregated to the finest of months, quarters or years at which every
+        period's count is 0 or at least ``threshold`` (primary suppression, :mod:`evaluation.disclosure`). The
+        value is the average monthly figure over the period (same units as the monthly series), rounded to 2 dp.
+        Without ``counts`` (a series passed in without them) the months are shown as they are.
+
+        Parameters
+        ----------
+        threshold : int
+            Counts from 1 to ``threshold - 1`` may not be readable from the published points (default 5).
+
+        Returns
+        -------
+        DataFrame
+            ``period_start`` (first month), ``period`` (label), ``months``, ``value`` (average monthly value,
+            series units), ``in_estimate`` (False for months after ``end``), ``aggregation`` (``"month"``,
+            ``"quarter"`` or ``"year"``).
+
+        Raises
+        ------
+        AreaDataError
+            If even yearly counts include a value from 1 to ``threshold - 1`` (nothing is published then).
+
+        Examples
+        --------
+        >>> pts = result.chart_data(threshold=5)  # doctest: +SKIP
+        >>> pts["aggregation"].iloc[0]  # doctest: +SKIP
+        'quarter'
+        """
+        obs = self.frame["observed"]
+        if self.later is not None and len(self.later):
+            obs = pd.concat([obs, self.later])
+        counts = None if self.counts is None else self.counts.reindex(obs.index).fillna(0)
+        last = self.end if self.end is not None else obs.index[-1]
+        for freq, label in (("M", "month"), ("Q", "quarter"), ("Y", "year")):
+            key = obs.index.to_period(freq)
+            if counts is not None:
+                total = counts.groupby(key).sum()
+                if ((total > 0) & (total < threshold)).any():
+                    continue
+            g = obs.groupby(key)
+            out = pd.DataFrame({"period_start": [grp.index[0] for _, grp in g], "months": g.size().to_numpy(),
+                                "value": g.mean().round(2).to_numpy()})
+            out["period"] = [f"{k.year} Q{k.quarter}" if label == "quarter" else str(k) for k in g.size().index]
+            out["in_estimate"] = out["period_start"] <= last
+            out["aggregation"] = label
+            return out[["period_start", "period", "months", "value", "in_estimate", "aggregation"]]
+        raise AreaDataError(f"series '{self.measure}': yearly counts still include values from 1 to {threshold - 1}; "
+                            "the observed series cannot be published")
+
+    def later_text(self) -> str | None:
+        """One sentence on the months after ``end`` (after the pilot): shown, not estimated; None if there are none."""
+        if self.later is None or not len(self.later):
+            return None
+        label = MEASURE_LABELS.get(self.measure, self.measure.replace("_", " "))
+        unit = "per 100,000 residents a month" if self.per_rate else "a month"
+        post = self.frame["observed"][self.frame.index >= self.intervention]
+        return (f"After the pilot ended ({self.later.index[0]:%B %Y} to {self.later.index[-1]:%B %Y}) monthly {label} "
+                f"averaged {self.later.mean():.2f} {unit}, against {post.mean():.2f} during the pilot; these months "
+                "are shown in the chart but are not part of the estimates.")
+
+    def plot(self, ax=None, threshold: int = 5):
+        """Observed (disclosure-safe, :meth:`chart_data`), fitted and counterfactual series on the original scale.
+
+        Months after ``end`` (after the pilot) are drawn as open grey points and are not part of the fit.
+        """
         import matplotlib.pyplot as plt
 
         fig = None
         if ax is None:
             fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
         f = self.frame
-        ax.plot(f.index, f["observed"], "o", ms=3, color="0.45", label="observed")
+        pts = self.chart_data(threshold)
+        agg = pts["aggregation"].iloc[0]
+        x = pts["period_start"] + pd.to_timedelta(15 * (pts["months"] - 1), unit="D")  # middle of the period
+        inside = pts["in_estimate"].to_numpy()
+        ms = 3 if agg == "month" else 4
+        what = "observed" if agg == "month" else f"observed ({agg}ly average)"
+        ax.plot(x[inside], pts["value"][inside], "o", ms=ms, color="0.35", label=what)
+        if (~inside).any():
+            ax.plot(x[~inside], pts["value"][~inside], "o", ms=ms, mfc="none", color="0.55",
+                    label="after the pilot (not in the estimate)")
         ax.plot(f.index, f["fitted"], "-", color="C0", label="fitted")
         post = f.index >= self.intervention
         ax.plot(f.index[post], f["counterfactual"][post], "--", color="C1", label="counterfactual (no change)")
         ax.axvline(self.intervention, color="k", lw=0.8, ls=":")
+        if (~inside).any():
+            ax.axvline(f.index[-1] + pd.offsets.MonthBegin(1), color="0.5", lw=0.8, ls="--")
         unit = " per 100,000" if (self.per_rate or self.scale == "rate") else ""
-        ax.set_ylabel(f"{MEASURE_LABELS.get(self.measure, self.measure)}{unit} per month")
+        ax.set_ylabel(f"{MEASURE_LABELS.get(self.measure, self.measure)}{unit} per month", fontsize=8)
         ax.set_title(f"{self.area + ': ' if self.area else ''}{MEASURE_LABELS.get(self.measure, self.measure)}")
-        ax.legend(frameon=False, fontsize=8)
+        # below the axes: inside, the legend covered the last years' points
+        ax.legend(frameon=False, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
         return fig if fig is not None else ax.figure
 
 
@@ -375,6 +476,8 @@ def interrupted_time_series(
     measure: str | None = None,
     area: str | None = None,
     per_rate: bool = True,
+    end=None,
+    counts: pd.Series | None = None,
 ) -> ITSResult:
     """Segmented regression of a monthly series on level, trend, level change and slope change.
 
@@ -387,7 +490,9 @@ def interrupted_time_series(
     ``intervention``: the first month of the intervention (level change from this month). ``scale``: see the
     module docstring (``"auto"``: log when all values > 0). ``shocks``: months or (first, last) ranges that get
     their own dummy (e.g. ``[("2020-04-01", "2020-06-01")]`` for the first lockdown). ``per_rate``: whether the
-    series is a rate per 100,000 (labels only).
+    series is a rate per 100,000 (labels only). ``end``: the last month in the estimate (e.g. the end of a pilot);
+    later months are kept in ``later`` for charts and never enter the fit. ``counts``: the raw monthly counts
+    behind a rate, used only by :meth:`ITSResult.chart_data` to keep small counts out of charts.
 
     Autocorrelation check (on OLS residuals): Durbin–Watson (≈2 means none), Ljung–Box and Breusch–Godfrey
     p-values at ``autocorrelation_lags`` lags (small p: residuals autocorrelated, HAC errors needed).
@@ -398,6 +503,12 @@ def interrupted_time_series(
     name = f"series '{measure or getattr(series, 'name', None) or 'series'}'" + (f" ({area})" if area else "")
     s = check_monthly(series, name)
     t0 = _month(intervention, "intervention")
+    last = None if end is None else pd.Timestamp(end).to_period("M").to_timestamp()
+    later = None
+    if last is not None:
+        if last < t0:
+            raise AreaDataError(f"end: {last:%Y-%m} is before the intervention ({t0:%Y-%m})")
+        later, s = s[s.index > last], s[s.index <= last]
     n_pre, n_post = _split_check(s.index, t0, min_pre, name)
     scale = _resolve_scale(scale, s.to_numpy(), per_rate)
     y = pd.Series(_transform(s.to_numpy(dtype=float), scale), index=s.index, name="y")
@@ -430,7 +541,9 @@ def interrupted_time_series(
         slope_ci=(float(ci.loc["months_since", 0]), float(ci.loc["months_since", 1])),
         slope_p=float(fit.pvalues["months_since"]), pre_slope=float(fit.params["t"]),
         n_pre=n_pre, n_post=n_post, hac_lags=lags, seasonality=seasonality, autocorrelation=auto,
-        frame=frame, fit=fit, alpha=alpha, per_rate=per_rate,
+        frame=frame, fit=fit, alpha=alpha, per_rate=per_rate, end=last if later is not None and len(later) else None,
+        later=later if later is not None and len(later) else None,
+        counts=None if counts is None else check_monthly(counts, f"{name} counts"),
     )
 
 
@@ -466,6 +579,29 @@ class DiDResult:
     fit: Any = field(repr=False)
     event_bin: int = 6
     alpha: float = 0.05
+    end: pd.Timestamp | None = None  # last month in the estimate (the end of the pilot)
+    later: pd.DataFrame | None = field(default=None, repr=False)  # treated, comparison, difference after ``end``
+    trend_adjusted: "DiDResult | None" = field(default=None, repr=False)  # trend="linear" refit when pre-trends fail
+
+    @property
+    def pretrend_failed(self) -> bool:
+        """True when the pre-trend check rejects parallel paths before the intervention (p < 0.05)."""
+        return bool(self.pretrend_p < 0.05) if not math.isnan(self.pretrend_p) else False
+
+    def placebo_text(self) -> str:
+        """The placebo-in-space result in words, with its p-value and the smallest p-value it could have had."""
+        n = len(self.placebo)
+        k = int(round(self.placebo_p * n))
+        others = k - 1
+        lead = (f"Placebo test: treating each comparison area in turn as if it had had the pilot, "
+                f"{self.treated}'s difference was ")
+        if others <= 0:
+            mid = f"the largest of the {n} areas"
+        else:
+            mid = (f"matched or exceeded by {others} of the {n - 1} comparison area{'s' if n - 1 != 1 else ''}, "
+                   "so a difference of this size is not unusual among these areas")
+        return (f"{lead}{mid} (placebo p = {self.placebo_p:.2f}; with {n} areas the smallest possible value is "
+                f"{1 / n:.2f}, so this is a sense check, not a significance test).")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -477,7 +613,14 @@ class DiDResult:
             "pretrend_p": self.pretrend_p, "pre_slope": self.pre_slope, "pre_slope_ci": list(self.pre_slope_ci),
             "pre_slope_p": self.pre_slope_p, "event_bin_months": self.event_bin,
             "event_study_se": f"AR(1) feasible GLS (rho = {self.event_rho:.2f})",
-            "event_study": self.event_study.to_dict(orient="records"),
+            # months per event-study period, renamed so a 3-month last period is not read as a count of people
+            "event_study": self.event_study.rename(columns={"n_months": "months_in_period"}).to_dict(orient="records"),
+            "placebo": self.placebo.to_dict(orient="records"),
+            "pretrend_failed": self.pretrend_failed,
+            "estimate_end": None if self.end is None else self.end.date().isoformat(),
+            "trend_adjusted": None if self.trend_adjusted is None else {
+                "estimate": self.trend_adjusted.estimate, "ci": list(self.trend_adjusted.ci),
+                "p": self.trend_adjusted.p},
         }
 
     def summary(self) -> pd.DataFrame:
@@ -491,17 +634,31 @@ class DiDResult:
             out["ratio_upper"] = np.exp(out["upper"])
         return out
 
-    def text(self) -> str:
+    def text(self, placebo: bool = False) -> str:
+        """Plain-English DiD result. A failed pre-trend check (p < 0.05) qualifies the claim: the difference is then
+        not read as a change after the pilot began, and the trend-adjusted estimate is given when available.
+        ``placebo=True`` adds :meth:`placebo_text`."""
         label = MEASURE_LABELS.get(self.measure, self.measure.replace("_", " "))
         sig = self.p <= self.alpha
         change = _change_text(self.estimate, *self.ci, self.scale, "a difference of")
-        s = (f"Compared with {len(self.comparison)} similar areas, monthly {label} in {self.treated} after "
-             f"{self.intervention:%B %Y} "
-             + (f"changed more than expected: {change}." if sig else f"did not change reliably differently ({change}).")
-             )
-        if self.pretrend_p <= 0.05:
-            s += (" Before the pilot the areas were already moving differently (pre-trend test p = "
-                  f"{self.pretrend_p:.2f}), so this comparison should be read with caution.")
+        when = (f"during the pilot ({self.intervention:%B %Y} to {self.end:%B %Y})" if self.end is not None
+                else f"after {self.intervention:%B %Y}")
+        head = f"Compared with {len(self.comparison)} similar areas, monthly {label} in {self.treated} {when} "
+        if self.pretrend_failed:
+            s = (head + f"moved differently ({change}; {_p(self.p)}), but the areas were already moving apart "
+                 f"before the pilot (pre-trend check {_p(self.pretrend_p)}), so this difference cannot be read "
+                 "as a change that came with the pilot.")
+            ta = self.trend_adjusted
+            if ta is not None:
+                tch = _change_text(ta.estimate, *ta.ci, ta.scale, "a difference of")
+                s += (" Allowing the earlier divergence to continue, the difference "
+                      + (f"is {tch.removeprefix('a difference of ')}; {_p(ta.p)}."
+                         if ta.p <= ta.alpha else f"is not reliable ({tch}; {_p(ta.p)})."))
+        else:
+            s = head + (f"changed more than expected: {change}; {_p(self.p)}." if sig else
+                        f"did not change reliably differently ({change}; {_p(self.p)}).")
+        if placebo:
+            s += " " + self.placebo_text()
         return s + " " + AREA_CAVEAT
 
     def plot(self, ax=None):
@@ -590,6 +747,7 @@ def difference_in_differences(
     event_bin: int = 6,
     trend: str = "none",
     alpha: float = 0.05,
+    end=None,
 ) -> DiDResult:
     """Difference-in-differences of ``treated`` against the ``comparison`` areas on one ``measure``.
 
@@ -625,6 +783,10 @@ def difference_in_differences(
     TWFE model): use it when the pre-trend check fails because the areas drift apart steadily; the estimate
     is then the level shift beyond the continued pre-period divergence. ``twfe_estimate`` is always the
     plain TWFE (no trends) for reference.
+
+    ``end``: the last month in the estimate (the end of a pilot); later months never enter any fit and are
+    kept in ``later`` (treated, comparison mean and difference) for the reader. The placebo table holds each
+    area's estimate and its own HAC p-value (``p``).
     """
     if trend not in ("none", "linear"):
         raise AreaDataError(f"trend: '{trend}' is not 'none' or 'linear'")
@@ -638,6 +800,12 @@ def difference_in_differences(
     areas = [treated, *comparison]
     wide = _panel_wide(panel, areas, measure, per)
     t0 = _month(intervention, "intervention")
+    last = None if end is None else pd.Timestamp(end).to_period("M").to_timestamp()
+    later_wide = None
+    if last is not None:
+        if last < t0:
+            raise AreaDataError(f"end: {last:%Y-%m} is before the intervention ({t0:%Y-%m})")
+        later_wide, wide = wide[wide.index > last], wide[wide.index <= last]
     n_pre, _ = _split_check(wide.index, t0, min_pre, f"panel[{measure}]")
     scale = _resolve_scale(scale, wide.to_numpy().ravel(), per is not None)
     Y = pd.DataFrame(_transform(wide.to_numpy(dtype=float), scale), index=wide.index, columns=wide.columns)
@@ -658,13 +826,14 @@ def difference_in_differences(
     twfe = sm.OLS(long["y"], Xtw).fit()
 
     # placebo in space
-    rows = [{"area": treated, "treated": True, "estimate": float(fit.params["post"])}]
+    rows = [{"area": treated, "treated": True, "estimate": float(fit.params["post"]), "p": float(fit.pvalues["post"])}]
     for a in comparison:
         others = [c for c in comparison if c != a]
         if not others:
             continue
         dp = Y[a] - Y[others].mean(axis=1)
-        rows.append({"area": a, "treated": False, "estimate": float(_did_on_difference(dp, t0, lags, trend).params["post"])})
+        pf = _did_on_difference(dp, t0, lags, trend)
+        rows.append({"area": a, "treated": False, "estimate": float(pf.params["post"]), "p": float(pf.pvalues["post"])})
     placebo = pd.DataFrame(rows)
     placebo_p = float((placebo["estimate"].abs() >= abs(rows[0]["estimate"]) - 1e-12).mean())
 
@@ -733,6 +902,13 @@ def difference_in_differences(
     pci = pre_fit.conf_int(alpha).loc["t"]
 
     diff_frame = pd.DataFrame({"treated": Y[treated], "comparison": comp_mean, "difference": d})
+    later = None
+    if later_wide is not None and len(later_wide):
+        Yl = pd.DataFrame(_transform(later_wide.to_numpy(dtype=float), scale) if scale != "log" or
+                          (later_wide.to_numpy() > 0).all() else np.log(later_wide.clip(lower=1e-9).to_numpy()),
+                          index=later_wide.index, columns=later_wide.columns)
+        cl = Yl[comparison].mean(axis=1)
+        later = pd.DataFrame({"treated": Yl[treated], "comparison": cl, "difference": Yl[treated] - cl})
     return DiDResult(
         measure=measure, treated=treated, comparison=comparison, intervention=t0, scale=scale,
         estimate=float(fit.params["post"]), ci=(float(ci[0]), float(ci[1])), p=float(fit.pvalues["post"]),
@@ -741,20 +917,44 @@ def difference_in_differences(
         pretrend_stat=pre_stat, pretrend_df=len(leads), pretrend_p=pre_p,
         pre_slope=float(pre_fit.params["t"]), pre_slope_ci=(float(pci[0]), float(pci[1])),
         pre_slope_p=float(pre_fit.pvalues["t"]), event_study=es, event_rho=rho, difference=diff_frame, fit=fit,
-        event_bin=event_bin, alpha=alpha,
+        event_bin=event_bin, alpha=alpha, end=last if later is not None else None, later=later,
     )
 
 
 # ------------------------------------------------------------------------------------- programme-level
 def evaluate_area(area_monthly: pd.DataFrame, programme, *, measures: Sequence[str] | None = None,
                   shocks: Sequence | None = (("2020-04-01", "2020-06-01"),), did_trend: str = "none",
-                  **kwargs) -> dict[str, dict[str, Any]]:
+                  end="programme", **kwargs) -> dict[str, dict[str, Any]]:
     """ITS (treated area) and DiD (vs comparison areas) for each measure of an area programme's config.
 
-    ``programme``: a :class:`evaluation.config.Programme` (or its id) with ``area.treated``,
-    ``area.comparison``, ``measures`` and ``start`` (the intervention month). Returns
-    ``{measure: {"its": ITSResult, "did": DiDResult}}``. ``shocks`` default: the spring-2020 lockdown
-    (April–June 2020) gets its own dummy in the ITS.
+    Parameters
+    ----------
+    area_monthly : DataFrame
+        The long ``area_monthly`` table (``area``, ``month``, ``measure``, ``value``; ``population`` rows).
+    programme : Programme or str
+        A :class:`evaluation.config.Programme` (or its id) with ``area.treated``, ``area.comparison``,
+        ``measures``, ``start`` (the intervention month) and ``end``.
+    measures : list of str, optional
+        Default: the config's ``measures``.
+    shocks : sequence
+        Months or ranges with their own ITS dummy; default the spring-2020 lockdown (April–June 2020).
+    did_trend : {"none", "linear"}
+        Trend option of the headline DiD.
+    end : "programme", date or None
+        Last month in the estimates: by default the programme's ``end`` (the pilot), so later months are shown
+        separately and never estimated; ``None`` uses the whole series.
+
+    Returns
+    -------
+    dict
+        ``{measure: {"its": ITSResult, "did": DiDResult}}``. When a DiD's pre-trend check fails (p < 0.05) and
+        ``did_trend="none"``, ``did.trend_adjusted`` holds the ``trend="linear"`` refit for the wording.
+
+    Raises
+    ------
+    AreaDataError
+        Missing ``area.treated``, or any error of :func:`interrupted_time_series` /
+        :func:`difference_in_differences`.
     """
     from evaluation.config import load_programme
 
@@ -765,12 +965,19 @@ def evaluate_area(area_monthly: pd.DataFrame, programme, *, measures: Sequence[s
     if not treated:
         raise AreaDataError(f"{programme.path}: key 'area.treated' is required for an area evaluation")
     start = pd.Timestamp(programme.start).to_period("M").to_timestamp()
+    if isinstance(end, str) and end == "programme":
+        end = pd.Timestamp(programme.end).to_period("M").to_timestamp()
     out = {}
+    did_kw = {k: v for k, v in kwargs.items() if k in ("hac_lags", "min_pre", "alpha")}
     for m in measures or programme.get("measures") or []:
         its = interrupted_time_series(area_series(area_monthly, treated, m), start, shocks=shocks, measure=m,
-                                      area=treated, **kwargs)
-        did = difference_in_differences(area_monthly, treated, comparison, start, m,
-                                        **{k: v for k, v in kwargs.items() if k in ("hac_lags", "min_pre", "alpha")}, trend=did_trend)
+                                      area=treated, end=end, counts=area_series(area_monthly, treated, m, per=None),
+                                      **kwargs)
+        did = difference_in_differences(area_monthly, treated, comparison, start, m, **did_kw, trend=did_trend,
+                                        end=end)
+        if did.pretrend_failed and did_trend == "none":
+            did.trend_adjusted = difference_in_differences(area_monthly, treated, comparison, start, m, **did_kw,
+                                                           trend="linear", end=end)
         out[m] = {"its": its, "did": did}
     return out
 
@@ -784,5 +991,6 @@ def area_table(results: dict[str, dict[str, Any]]) -> pd.DataFrame:
                      "its_level_lower": its.level_ci[0], "its_level_upper": its.level_ci[1], "its_level_p": its.level_p,
                      "its_slope": its.slope_change, "its_slope_p": its.slope_p,
                      "did_scale": did.scale, "did": did.estimate, "did_lower": did.ci[0], "did_upper": did.ci[1],
-                     "did_p": did.p, "placebo_p": did.placebo_p, "pretrend_p": did.pretrend_p})
+                     "did_p": did.p, "placebo_p": did.placebo_p, "pretrend_p": did.pretrend_p,
+                     "pretrend_failed": did.pretrend_failed})
     return pd.DataFrame(rows)

@@ -33,8 +33,7 @@ import pandas as pd
 from evaluation.config import Programme, load_programme
 from evaluation.outcomes import COUNTED_DISPOSALS, OutcomeInputError, _rows, add_months
 
-NORFOLK_DISTRICTS = ("Norwich", "Great Yarmouth", "Broadland", "South Norfolk", "Breckland", "North Norfolk",
-                     "King's Lynn and West Norfolk")
+from evaluation.schemas import NORFOLK_DISTRICTS  # noqa: E402 - the code list is defined once, in schemas
 COHORT_COLUMNS = ["person_id", "treat", "index_date", "age", "male", "prior_offences", "prior_drug", "drug_misuse",
                   "norwich", "yarmouth", "district", "sex", "ethnicity_group", "completion_status"]
 PRIOR_MONTHS = 24

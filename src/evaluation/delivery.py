@@ -21,15 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-AUDIENCES = ("pupils", "teachers", "parents", "professionals", "vcse_organisations", "young_people", "families")
-ACTIVITIES = ("session", "training", "contact", "referral")
+from evaluation.errors import EvaluationError
+from evaluation.schemas import ACTIVITIES, AUDIENCES  # noqa: E402 - code lists are defined once, in schemas
 _COLUMNS = ("programme_id", "date", "activity", "audience", "sessions", "attendees", "referrals_to", "organisations")
 AUDIENCE_LABELS = {"pupils": "pupils", "teachers": "teachers", "parents": "parents",
                    "professionals": "frontline professionals", "vcse_organisations": "VCSE organisations' staff",
                    "young_people": "young people", "families": "families"}
 
 
-class DeliveryError(ValueError):
+class DeliveryError(EvaluationError):
     """Delivery log unusable; the message names the argument/file, column and first offending rows."""
 
 

@@ -33,6 +33,7 @@ with a residual of 2 must both be 1). Suppress zeros too (``suppress_zero=True``
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -40,11 +41,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.errors import EvaluationError
+
 SUPPRESSED = "[c]"
 DEFAULT_THRESHOLD = 5
 
 
-class DisclosureError(ValueError):
+class DisclosureError(EvaluationError):
     """A figure meant for publication would disclose a small count; the message names where."""
 
 
@@ -263,3 +266,126 @@ def _is_small(v, threshold: int) -> bool:
     if isinstance(v, (int, np.integer)):
         return 0 < int(v) < threshold
     return False
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Register-wide disclosure control (evaluation.register)
+# ------------------------------------------------------------------------------------------------------------------
+def round_base(n: int, base: int = 5) -> int:
+    """Round a count to the nearest multiple of ``base``, halves up (ONS practice for rounded counts)."""
+    return int(base * math.floor(n / base + 0.5))
+
+
+def protect_register(reg, *, round_sections=("attrition", "profile", "risk")) -> None:
+    """Disclosure control over a whole :class:`evaluation.register.Register`, in place; then :func:`check_register`.
+
+    1. **Rounding** (ONS practice): counts of people in ``round_sections`` are published rounded to ``reg.base``
+       (default 5), except figures marked ``exact`` (the analysed N, published the same everywhere). A rounded
+       count that is not exactly known cannot anchor a subtraction, so attrition steps, profile categories and
+       numbers at risk cannot be read off each other.
+    2. **Primary suppression**: any count from 1 to ``threshold − 1`` is suppressed (``[c]``).
+    3. **Secondary suppression** over *all* relations at once: while some suppressed or small (1 to threshold − 1)
+       count — published or hidden (e.g. the people lost between two attrition steps, the reoffenders among the
+       unmatched) — is fixed by the exactly published figures (:func:`recoverable`), one more figure in a relation
+       with it is suppressed (the smallest non-exact count first; an exact count, then a rate it needs, last).
+    4. The exact check (:func:`check_register`) must then pass, or :class:`DisclosureError` is raised and the
+       report is not written.
+    """
+    t = reg.threshold
+    for f in reg.figures.values():
+        if f.unit != "people" or f.status == "hidden" or f.value is None:
+            continue
+        if 0 < f.value < t:
+            f.status, f.shown = "suppressed", SUPPRESSED
+        elif f.section in round_sections and not f.exact and reg.base > 1:
+            f.status, f.shown = "rounded", round_base(f.value, reg.base)
+    for _ in range(10 * len(reg.figures) + 10):
+        bad = recoverable(reg)
+        if not bad:
+            break
+        target = bad[0]
+        cand = _partners(reg, target)
+        if not cand:
+            raise DisclosureError(f"register: '{target}' can be worked out from published figures and no other "
+                                  "figure in its relations can be suppressed")
+        f = reg.figures[cand[0]]
+        if f.unit == "people":
+            f.status, f.shown = "suppressed", SUPPRESSED
+        else:
+            f.status, f.shown = "withheld", None
+    # a withheld rate takes its difference and ratios with it (they would give it back); withholding only removes
+    # relations, so the check below cannot get worse
+    for grp in reg.meta.get("together", []):
+        if any(reg.figures[i].status == "withheld" for i in grp):
+            for i in grp:
+                if reg.figures[i].status == "shown":
+                    reg.figures[i].status, reg.figures[i].shown = "withheld", None
+    check_register(reg)
+
+
+def _partners(reg, target: str) -> list[str]:
+    out = []
+    for r in _live_relations(reg):
+        if target not in r.terms:
+            continue
+        for k in list(r.terms) + list(r.via):
+            f = reg.figures[k]
+            if k != target and f.status == "shown":
+                out.append(k)
+    def key(k):
+        f = reg.figures[k]
+        return (f.unit != "people", f.exact, f.value == 0, f.value if isinstance(f.value, (int, float)) else 0)
+    return sorted(set(out), key=key)
+
+
+def _live_relations(reg):
+    return [r for r in reg.relations if all(reg.figures[v].status == "shown" for v in r.via)]
+
+
+def recoverable(reg) -> list[str]:
+    """Ids of suppressed counts, and of hidden or rounded counts from 1 to ``threshold − 1``, whose exact value
+    the published figures determine (solving every live relation at once; exactly published counts are known,
+    rounded, suppressed and hidden ones unknown)."""
+    t = reg.threshold
+    unknown = [k for k, f in reg.figures.items() if f.unit == "people" and f.status != "shown" and f.value is not None]
+    if not unknown:
+        return []
+    pos = {k: i for i, k in enumerate(unknown)}
+    rows = []
+    for r in _live_relations(reg):
+        row = np.zeros(len(unknown))
+        for k, c in r.terms.items():
+            if k in pos:
+                row[pos[k]] += c
+        if np.abs(row).sum() > 0:
+            rows.append(row)
+    if not rows:
+        return []
+    a = np.array(rows)
+    _, sv, vt = np.linalg.svd(a, full_matrices=True)
+    rank = int((sv > 1e-9 * max(1.0, sv[0])).sum())
+    null = vt[rank:]
+    touched = np.abs(a).sum(axis=0) > 0
+    fixed = touched & (np.abs(null).max(axis=0, initial=0.0) < 1e-9)
+    out = []
+    for i in np.flatnonzero(fixed):
+        f = reg.figures[unknown[i]]
+        if f.status == "suppressed" or 0 < f.value < t:
+            out.append(unknown[i])
+    return out
+
+
+def check_register(reg) -> None:
+    """Prove that no suppressed or small count is derivable from the whole register; set ``reg.checked``.
+
+    Raises :class:`DisclosureError` naming the figure ids when a published count is from 1 to threshold − 1 or a
+    suppressed/small count is fixed by the published relations (:func:`recoverable`).
+    """
+    t = reg.threshold
+    small = [k for k, f in reg.figures.items()
+             if f.unit == "people" and f.status in ("shown", "rounded") and isinstance(f.shown, int) and 0 < f.shown < t]
+    bad = small + recoverable(reg)
+    if bad:
+        reg.checked = False
+        raise DisclosureError(f"register: figures {sorted(set(bad))} would disclose a count below {t}")
+    reg.checked = True

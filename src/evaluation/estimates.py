@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from statsmodels.tools.sm_exceptions import PerfectSeparationError
+
 from evaluation import wording
 from evaluation.config import Programme
 
@@ -31,7 +33,26 @@ OUTCOME_LABELS = {
     "reoffended": "One-year proven reoffending rate",
     "reoffence_count": "Frequency (proven reoffences per person)",
     "days_to_first": "Days to first proven reoffence (reoffenders only)",
+    "first_time_entrant": "First-time entrants (no earlier record; first proven offence in the year)",
 }
+#: register id stem of each headline measure
+MEASURE_IDS = {"reoffended": "rate", "reoffence_count": "frequency", "days_to_first": "days_to_first",
+               "first_time_entrant": "fte"}
+MEASURE_UNITS = {"reoffended": "proportion", "reoffence_count": "per_person", "days_to_first": "days",
+                 "first_time_entrant": "proportion"}
+
+
+def outcome_labels(programme) -> dict:
+    """Headline labels for a programme: ``outcome.label`` (e.g. "proven offending (first or repeat)") replaces
+    "proven reoffending" where participants include people with no earlier proven offence."""
+    label = (programme.outcome.get("label") or "").strip()
+    if not label:
+        return dict(OUTCOME_LABELS)
+    out = dict(OUTCOME_LABELS)
+    out["reoffended"] = f"One-year rate of {label}"
+    out["reoffence_count"] = "Frequency (proven offences per person, first or repeat)"
+    out["days_to_first"] = "Days to first proven offence (people who offended only)"
+    return out
 
 
 @dataclass
@@ -68,12 +89,28 @@ class ProgrammeEvaluation:
 
     @property
     def n_treated(self) -> int:
+        """Eligible participants before matching (the pre-match group)."""
         return int((self.analysis["treat"] == 1).sum())
 
     @property
+    def n_analysed(self) -> int:
+        """Participants analysed: the matched participants (the eligible ones when no matching ran). The one N
+        every output publishes."""
+        md = self.matched
+        if md is None:
+            return self.n_treated
+        return int(((md["treat"] == 1) & (md["weight"] > 0)).sum())
+
+    @property
     def treated_reoffenders(self) -> int:
-        a = self.analysis
+        """Reoffenders among the participants analysed (the JDL's 30-reoffender rule counts these)."""
+        md = self.matched
+        a = self.analysis if md is None else md[md["weight"] > 0]
         return int(a.loc[a["treat"] == 1, "reoffended"].sum())
+
+    @property
+    def labels(self) -> dict:
+        return outcome_labels(self.programme)
 
     # ------------------------------------------------------------------------------------------------ tables
     def headline_table(self) -> pd.DataFrame:
@@ -82,35 +119,63 @@ class ProgrammeEvaluation:
         Columns: ``participants``, ``comparison`` (weighted means), ``difference``, ``lower``, ``upper``,
         ``p_value``, ``significant`` (JDL rule); rows labelled as in :data:`OUTCOME_LABELS`.
         """
+        cols = ["participants", "comparison", "difference", "lower", "upper", "p_value", "significant"]
         rows = []
         for key, eff in self.effects.items():
             significant = wording.is_significant(eff.p_value, self.treated_reoffenders)
             if key == "days_to_first" and self.treated_reoffenders < wording.MIN_REOFFENDERS:
                 significant = False
-            rows.append({"measure": OUTCOME_LABELS[key], "participants": eff.mean_treated,
+            rows.append({"measure": self.labels[key], "participants": eff.mean_treated,
                          "comparison": eff.mean_control, "difference": eff.estimate, "lower": eff.ci_low,
                          "upper": eff.ci_high, "p_value": eff.p_value, "significant": significant})
+        if not rows:
+            return pd.DataFrame(columns=cols, index=pd.Index([], name="measure"))
         return pd.DataFrame(rows).set_index("measure")
+
+    def register(self, *, synthetic: bool | None = None):
+        """Every figure this evaluation publishes (and its sub-analyses', under ``<name>.``), after disclosure
+        control over the whole register (:func:`evaluation.disclosure.protect_register`); built once.
+
+        Raises :class:`evaluation.disclosure.DisclosureError` when the figures cannot be made safe: the report
+        must not be written.
+        """
+        from evaluation.disclosure import protect_register
+
+        reg = getattr(self, "_register", None)
+        if reg is None:
+            reg = build_register(self)
+            for name, sub in self.subanalyses.items():
+                reg.merged(build_register(sub), name)
+                _relate_subanalysis(reg, self, sub, name)
+            protect_register(reg)
+            self._register = reg
+            for name, sub in self.subanalyses.items():
+                sub._register = reg.view(name)  # the same figure objects: one disclosure decision
+        if synthetic is not None:
+            reg.synthetic = bool(synthetic)
+        return reg
 
     def per_100_table(self) -> pd.DataFrame:
         """The JDL "for 100 typical people" table: per 100 participants vs per 100 matched comparison people."""
+        reg = self.register()
         rows = []
-        if "reoffended" in self.effects:
-            e = self.effects["reoffended"]
-            rows.append({"measure": "Number who commit a proven reoffence within a year",
-                         "participants": round(100 * e.mean_treated), "comparison": round(100 * e.mean_control)})
-        if "reoffence_count" in self.effects:
-            e = self.effects["reoffence_count"]
-            rows.append({"measure": "Number of proven reoffences within a year",
-                         "participants": round(100 * e.mean_treated), "comparison": round(100 * e.mean_control)})
+        off = "offence" if self.programme.outcome.get("label") else "reoffence"
+        for key, what in (("rate", f"Number who commit a proven {off} within a year"),
+                          ("frequency", f"Number of proven {off}s within a year")):
+            if f"per100.{key}.participants" in reg:
+                rows.append({"measure": what, "participants": reg.value(f"per100.{key}.participants"),
+                             "comparison": reg.value(f"per100.{key}.comparison")})
         return pd.DataFrame(rows).set_index("measure") if rows else pd.DataFrame()
 
     def attrition_table(self) -> pd.DataFrame:
-        """Attrition (people at each stage) with disclosure control applied to the counts."""
-        from evaluation.disclosure import suppress
-
-        table = self.attrition.set_index("stage")[["participants", "comparison"]]
-        return suppress(table, threshold=self.threshold).display
+        """Attrition (people at each stage) as published: rounded to 5 except the analysed N, [c] for 1-4."""
+        reg = self.register()
+        rows = []
+        for stage in self.attrition["stage"]:
+            sid = f"attrition.{slug(stage)}"
+            rows.append({"stage": stage, "participants": reg.display(f"{sid}.participants"),
+                         "comparison": reg.display(f"{sid}.comparison")})
+        return pd.DataFrame(rows).set_index("stage")
 
     def balance_table(self) -> pd.DataFrame:
         """Standardised mean differences and variance ratios before and after matching (no counts)."""
@@ -123,71 +188,313 @@ class ProgrammeEvaluation:
         return out
 
     def profile_table(self) -> pd.DataFrame:
-        """Treatment-group profile (sex, ethnicity, age band) as counts and shares, disclosure-controlled.
+        """Profile (sex, ethnicity, age band) of the participants analysed beside the eligible participants
+        before matching and the matched comparison group: counts rounded to 5 ([c] for 1-4) and shares of the
+        rounded counts."""
+        reg = self.register()
+        groups = [("participants", "Participants analysed"), ("prematch", "All eligible participants"),
+                  ("comparison", "Matched comparison")]
+        rows = []
+        for f in reg.section("profile"):
+            parts = f.id.split(".")
+            if parts[-1] != "participants":
+                continue
+            char, cat = f.meta.get("characteristic"), f.meta.get("category")
+            row = {"Characteristic": char, "Group": cat}
+            for g, head in groups:
+                fid = ".".join(parts[:-1] + [g])
+                if fid not in reg:
+                    continue
+                tot = reg.value(PROFILE_TOTALS[g])
+                v = reg.value(fid)
+                row[head] = reg.display(fid) + ("" if v is None or not tot else f" ({wording.pct(v / tot)})")
+            rows.append(row)
+        if not rows:
+            return pd.DataFrame()
+        return pd.DataFrame(rows).set_index(["Characteristic", "Group"])
 
-        Secondary suppression works within each characteristic, whose categories add up to the group total.
-        """
-        from evaluation.disclosure import suppress
-
-        a = self.analysis[self.analysis["treat"] == 1]
-        age_band = pd.cut(a["age"], [0, 13, 15, 17, 24, 34, 44, 120],
-                          labels=["10-13", "14-15", "16-17", "18-24", "25-34", "35-44", "45+"])
-        parts = []
-        for name, values in (("Sex", a["sex"].map({"F": "Female", "M": "Male", "U": "Unknown"}).fillna("Unknown")),
-                             ("Ethnicity", a["ethnicity_group"].astype(str)), ("Age at start", age_band.astype(str))):
-            counts = values.value_counts().sort_index()
-            counts = counts[counts.index != "nan"]
-            t = counts.to_frame("participants")
-            shown = suppress(t, threshold=self.threshold, total_row=False).display
-            shown["share"] = [("–" if str(s).startswith("[") or str(s).startswith("<") else wording.pct(int(s) / len(a)))
-                              for s in shown["participants"]]
-            shown.index = pd.MultiIndex.from_product([[name], shown.index], names=["characteristic", "group"])
-            parts.append(shown)
-        return pd.concat(parts)
+    def risk_table(self) -> pd.DataFrame:
+        """Numbers at risk (people) under the time-to-reoffence chart, as published (rounded to 5)."""
+        reg = self.register()
+        figs = reg.section("risk")
+        if not figs:
+            return pd.DataFrame()
+        data: dict = {}
+        for f in figs:
+            _, group, day = f.id.split(".")
+            data.setdefault(f.label.split(":")[0], {})[f"Day {int(day[3:])}"] = reg.display(f.id)
+        return pd.DataFrame(data).T
 
     # ----------------------------------------------------------------------------------------------- results
-    def results(self) -> dict:
-        """Every published figure, machine-readable, after disclosure control (for ``results.json``)."""
-        from evaluation.disclosure import safe_count
-
-        t = self.threshold
-        head = self.headline_table()
-        out: dict[str, Any] = {
+    def results(self, *, synthetic: bool | None = None) -> dict:
+        """Every published figure, keyed by register id, after disclosure control (``results.json``; see
+        ``docs/results-schema.md``)."""
+        reg = self.register(synthetic=synthetic)
+        return {
+            "schema": RESULTS_SCHEMA,
             "programme_id": self.programme.id,
+            "design": self.programme.design,
             "analysis": self.label,
             "extract_date": self.extract_date.isoformat(),
-            "disclosure_threshold": t,
-            "participants_analysed": safe_count(self.n_treated, t),
-            "participant_reoffenders": safe_count(self.treated_reoffenders, t),
-            "attrition": _records(self.attrition_table()),
-            "headline": {k: _clean(v) for k, v in head.to_dict(orient="index").items()},
-            "per_100": [{"measure": m, "per_100_participants": _num(r["participants"]),
-                         "per_100_comparison": _num(r["comparison"])}
-                        for m, r in self.per_100_table().iterrows()],
+            "synthetic": reg.synthetic,
+            "disclosure": {"threshold": reg.threshold, "rounding_base": reg.base, "check_passed": reg.checked},
+            "estimate_possible": bool(self.effects),
+            "figures": reg.to_json(),
             "findings": [f.sentence for f in self.findings],
             "notes": list(self.notes),
+            "subanalyses": {k: {"analysis": v.label, "prefix": k, "findings": [f.sentence for f in v.findings],
+                                "notes": list(v.notes)} for k, v in self.subanalyses.items()},
         }
-        if self.design is not None:
-            ss = self.design.sample_sizes()
-            out["matched"] = {"participants": safe_count(int(ss.loc["Matched", "treated"]), t),
-                              "comparison": safe_count(int(ss.loc["Matched", "control"]), t),
-                              "comparison_ess": round(float(ss.loc["Matched (ESS)", "control"]), 1)}
-            out["balance"] = {k: _clean(v) for k, v in self.balance_table().to_dict(orient="index").items()}
-        for key, eff in self.effects.items():
-            out.setdefault("ratios", {})[key] = {name: dict(zip(("estimate", "lower", "upper", "p_value"),
-                                                                map(_num, vals)))
-                                                 for name, vals in eff.ratios.items()}
-        if self.survival is not None:
-            out["survival"] = {k: _clean(v) for k, v in self.survival.summary().to_dict(orient="index").items()}
-        if self.sensitivity:
-            out["sensitivity"] = _clean(self.sensitivity)
-        if self.power:
-            out["power"] = _clean(self.power)
-        if self.vfm is not None:
-            out["value_for_money"] = _clean(self.vfm.to_dict())
-        if self.subanalyses:
-            out["subanalyses"] = {k: v.results() for k, v in self.subanalyses.items()}
-        return out
+
+
+RESULTS_SCHEMA = "evaluation.results/2"
+PROFILE_TOTALS = {"participants": "n.participants", "prematch": "profile.total.prematch",
+                  "comparison": "n.comparison"}
+
+
+def slug(text) -> str:
+    from evaluation.register import slug as _slug
+
+    return _slug(text)
+
+
+#: Failures an estimation step may meet on real data (bad or degenerate input, no convergence, a singular model):
+#: these become a note in the report. Anything else (a KeyError, a TypeError) is a bug and must fail loudly.
+_ESTIMATION_FAILURES = (ValueError, ArithmeticError, np.linalg.LinAlgError, PerfectSeparationError)
+
+_SEX = {"F": "Female", "M": "Male", "U": "Unknown"}
+_AGE_BINS = [0, 13, 15, 17, 24, 34, 44, 120]
+_AGE_LABELS = ["10-13", "14-15", "16-17", "18-24", "25-34", "35-44", "45+"]
+
+
+def _profile_columns(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    sex = frame["sex"].astype("string").map(_SEX).fillna("Unknown") if "sex" in frame else None
+    eth = frame["ethnicity_group"].astype("string").fillna("Not known") if "ethnicity_group" in frame else None
+    age = (pd.cut(frame["age"], _AGE_BINS, labels=_AGE_LABELS).astype("string").fillna("Not known")
+           if "age" in frame else None)
+    return {k: v for k, v in (("Sex", sex), ("Ethnicity", eth), ("Age at start", age)) if v is not None}
+
+
+def build_register(ev: "ProgrammeEvaluation"):
+    """The figures of one analysis and the relations among them, before disclosure control."""
+    from evaluation.register import Register, slug as _slug
+
+    reg = Register(threshold=ev.threshold)
+    labels = ev.labels
+    # ---- attrition: stages x groups; consecutive steps are hidden differences a reader could take
+    for col in ("participants", "comparison"):
+        prev = None
+        for _, r in ev.attrition.iterrows():
+            v = r[col]
+            if pd.isna(v):
+                continue
+            fid = f"attrition.{_slug(r['stage'])}.{col}"
+            exact = r["stage"] == "Matched"  # the analysed groups: the same N everywhere
+            reg.count(fid, f"{r['stage']}: {col}", v, "attrition", exact=exact)
+            if prev is not None:
+                reg.difference(prev, fid, f"hidden.step.{_slug(r['stage'])}.{col}",
+                               f"change from the previous stage to '{r['stage']}' ({col})", "attrition",
+                               "consecutive attrition stages")
+            prev = fid
+    n = ev.n_analysed
+    reg.count("n.participants", "Participants analysed (matched)", n, "headline", exact=True)
+    if "attrition.matched.participants" in reg:
+        reg.relate({"n.participants": 1.0, "attrition.matched.participants": -1.0}, 0.0, "one N")
+    if ev.design is None:
+        return reg
+    md = ev.matched
+    md = md[md["weight"] > 0]
+    ctrl = md[md["treat"] == 0]
+    reg.count("n.comparison", "Matched comparison group (people)", len(ctrl), "headline", exact=True)
+    reg.relate({"n.comparison": 1.0, "attrition.matched.comparison": -1.0}, 0.0, "one N") \
+        if "attrition.matched.comparison" in reg else None
+    reg.count("reoffenders.participants", "Participants analysed who reoffended", ev.treated_reoffenders,
+              "headline", denominator="n.participants", exact=True)
+    reg.count("hidden.nonreoffenders.participants", "Participants analysed who did not reoffend",
+              n - ev.treated_reoffenders, "headline", hidden=True)
+    reg.relate({"n.participants": 1.0, "reoffenders.participants": -1.0,
+                "hidden.nonreoffenders.participants": -1.0}, 0.0, "reoffenders and non-reoffenders")
+    # ---- headline measures
+    for key, eff in ev.effects.items():
+        if key == "days_to_first" and ev.treated_reoffenders < wording.MIN_REOFFENDERS:
+            continue  # JDL: not a headline with fewer than 30 reoffenders, and not published as one
+        stem = MEASURE_IDS[key]
+        unit = MEASURE_UNITS[key]
+        events = ev.treated_reoffenders
+        if key == "first_time_entrant":  # the JDL's 30-event rule counts the first-time entrants themselves
+            events = int(md.loc[md["treat"] == 1, "first_time_entrant"].fillna(0).sum())
+        sig = wording.is_significant(eff.p_value, events)
+        reg.add(f"{stem}.participants", f"{labels[key]}: participants", eff.mean_treated, unit, "headline",
+                denominator="n.participants")
+        reg.add(f"{stem}.comparison", f"{labels[key]}: matched comparison", eff.mean_control, unit, "headline",
+                denominator="n.comparison")
+        reg.add(f"{stem}.difference", f"{labels[key]}: difference (participants − comparison)", eff.estimate,
+                "pp" if unit == "proportion" else unit, "headline", lower=eff.ci_low, upper=eff.ci_high,
+                p_value=eff.p_value, significant=bool(sig))
+        group = [f"{stem}.participants", f"{stem}.comparison", f"{stem}.difference"]
+        for name, vals in (eff.ratios or {}).items():
+            est, lo, hi, p = (list(vals) + [None] * 4)[:4]
+            reg.add(f"{stem}.{_slug(name)}", f"{labels[key]}: {name.replace('_', ' ')}", est, "ratio", "ratios",
+                    lower=_num(lo), upper=_num(hi), p_value=_num(p))
+            group.append(f"{stem}.{_slug(name)}")
+        reg.together(group)
+    if "reoffended" in ev.effects:
+        e = ev.effects["reoffended"]
+        # the rate and N are both published, so the count behind the rate is known: reoffenders = rate x N
+        reg.relate({"reoffenders.participants": 1.0}, e.mean_treated * n, "participants' rate times N",
+                   via=("rate.participants",))
+        w = ctrl["weight"].to_numpy(dtype=float)
+        if len(w) and np.allclose(w, w[0]):
+            reg.count("hidden.reoffenders.comparison", "Matched comparison people who reoffended",
+                      int(ctrl["reoffended"].sum()), "headline", hidden=True)
+            reg.relate({"hidden.reoffenders.comparison": 1.0}, e.mean_control * len(ctrl),
+                       "comparison rate times N", via=("rate.comparison",))
+        reg.add("per100.rate.participants", "Number who commit a proven reoffence within a year: per 100 "
+                "participants", int(wording.round_half_up(100 * e.mean_treated)), "number", "per100")
+        reg.add("per100.rate.comparison", "Number who commit a proven reoffence within a year: per 100 "
+                "matched comparison people", int(wording.round_half_up(100 * e.mean_control)), "number", "per100")
+    if "reoffence_count" in ev.effects:
+        e = ev.effects["reoffence_count"]
+        reg.add("per100.frequency.participants", "Number of proven reoffences within a year: per 100 "
+                "participants", int(wording.round_half_up(100 * e.mean_treated)), "number", "per100")
+        reg.add("per100.frequency.comparison", "Number of proven reoffences within a year: per 100 matched "
+                "comparison people", int(wording.round_half_up(100 * e.mean_control)), "number", "per100")
+    if "first_time_entrant" in ev.effects:
+        nop = md[(md["treat"] == 1) & md["no_prior_record"].astype(bool)] if "no_prior_record" in md else md[:0]
+        reg.count("fte.no_prior_record.participants", "Participants analysed with no earlier proven offence",
+                  len(nop), "headline", denominator="n.participants")
+        if "fte.participants" in reg:
+            k = int(md.loc[md["treat"] == 1, "first_time_entrant"].fillna(0).sum())
+            reg.count("hidden.fte.participants", "First-time entrants among participants analysed", k, "headline",
+                      hidden=True)
+            reg.relate({"hidden.fte.participants": 1.0}, k, "first-time entrant rate times N",
+                       via=("fte.participants",))
+    # ---- profile: participants analysed, all eligible participants, matched comparison
+    pre = ev.analysis[ev.analysis["treat"] == 1]
+    frames = {"participants": md[md["treat"] == 1], "prematch": pre, "comparison": ctrl}
+    totals = {"participants": "n.participants", "comparison": "n.comparison"}
+    reg.count("profile.total.prematch", "All eligible participants (before matching)", len(pre), "profile")
+    totals["prematch"] = "profile.total.prematch"
+    cols = {g: _profile_columns(f) for g, f in frames.items()}
+    for char in cols["prematch"]:
+        cats = sorted(set(cols["prematch"][char].dropna()) | set(cols["comparison"].get(char, pd.Series()).dropna()),
+                      key=lambda c: (c in ("Unknown", "Not known"), c))
+        for g in ("participants", "prematch", "comparison"):
+            counts = cols[g][char].value_counts()
+            ids = []
+            for cat in cats:
+                fid = f"profile.{_slug(char)}.{_slug(cat)}.{g}"
+                f = reg.count(fid, f"{char}: {cat} ({g})", int(counts.get(cat, 0)), "profile")
+                f.meta.update(characteristic=char, category=cat)
+                ids.append(fid)
+            reg.relate({**{i: 1.0 for i in ids}, totals[g]: -1.0}, 0.0, f"{char} categories add to the total")
+        for cat in cats:
+            base = f"profile.{_slug(char)}.{_slug(cat)}"
+            reg.difference(f"{base}.prematch", f"{base}.participants", f"hidden.unmatched.{_slug(char)}.{_slug(cat)}",
+                           f"{char}: {cat} among unmatched participants", "profile", "pre-match minus matched")
+    # ---- survival: curves' numbers at risk, proportions reoffended, HR and RMST
+    if ev.survival is not None:
+        _register_survival(reg, ev)
+    # ---- balance
+    for cov, r in ev.balance_table().iterrows():
+        for k in ("smd_before", "smd_after"):
+            reg.add(f"balance.{_slug(cov)}.{k}", f"{cov}: standardised mean difference {k.split('_')[1]} matching",
+                    _num(r[k]), "smd", "balance", meta={"covariate": str(cov), "measure": k})
+        reg.add(f"balance.{_slug(cov)}.var_ratio_after", f"{cov}: variance ratio after matching",
+                _num(r["var_ratio_after"]), "ratio", "balance", meta={"covariate": str(cov),
+                                                                      "measure": "var_ratio_after"})
+    # ---- sensitivity (published only when the headline is significant: there is nothing to overturn otherwise)
+    s = ev.sensitivity or {}
+    head_sig = bool(reg.get("rate.difference") and reg["rate.difference"].significant)
+    ev_ = s.get("e_value") or {}
+    if ev_.get("point") is not None:
+        reg.add("sensitivity.e_value", "E-value for the risk ratio", _num(ev_.get("point")), "ratio", "sensitivity")
+        reg.add("sensitivity.e_value_ci", "E-value for the confidence limit nearer 1", _num(ev_.get("ci")), "ratio",
+                "sensitivity")
+    if head_sig and s.get("rosenbaum_gamma_max") is not None and "rosenbaum_design" not in s:
+        reg.add("sensitivity.gamma_max", "Largest hidden bias (Γ) at which the difference stays significant",
+                _num(s["rosenbaum_gamma_max"]), "ratio", "sensitivity")
+    # ---- power
+    pw = ev.power or {}
+    for k, unit, label in (("mdd", "pp", "Minimum detectable difference at 80% power"),
+                           ("number_needed", "number", "Participants needed to detect the observed difference"),
+                           ("p_control", "proportion", "Comparison group's one-year rate (power calculation)")):
+        if pw.get(k) is not None:
+            reg.add(f"power.{k}", label, pw[k], unit, "power")
+    # ---- value for money (figures as computed by evaluation.vfm)
+    if ev.vfm is not None:
+        people = {"participants", "completers", "eligible_participants", "treated_reoffenders", "referred"}
+        for k, v in _clean(ev.vfm.to_dict()).items():
+            if k in people and isinstance(v, (int, float)):
+                # counts of people behind the cost per head: under disclosure control like every other count
+                reg.count(f"vfm.{_slug(k)}", k.replace("_", " "), v, "vfm")
+                same = {"participants": "attrition.referred.participants",
+                        "eligible_participants": "attrition.with_a_full_follow_up_and_waiting_period.participants",
+                        }.get(k)
+                if same and same in reg and reg[same].value == int(v):
+                    reg.relate({f"vfm.{_slug(k)}": 1.0, same: -1.0}, 0.0, "the same people in two places")
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "gbp" if "gbp" in k or "cost" in k or
+                        "benefit" in k else "number", "vfm")
+            elif isinstance(v, str):
+                reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "text", "vfm")
+    return reg
+
+
+def _register_survival(reg, ev) -> None:
+    from evaluation.register import slug as _slug
+
+    sv = ev.survival
+    tau = sv.tau
+    times = np.arange(0, tau + 1, 60 if tau > 240 else 30)
+    at = sv.km.at(times)
+    names = {1: "participants", 0: "comparison"}
+    for g in sv.km.groups:
+        sub = at[at["group"] == g]
+        prev = None
+        for t, v in zip(sub["time"], sub["n_risk_unweighted"]):
+            fid = f"risk.{names.get(g, _slug(g))}.day{int(t)}"
+            reg.count(fid, f"{sv.labels.get(g, g)}: number at risk on day {int(t)}", int(v), "risk",
+                      exact=prev is None)
+            if prev is None:
+                reg.relate({fid: 1.0, "n." + names.get(g, _slug(g)): -1.0}, 0.0, "at risk on day 0 = N")
+            else:
+                reg.difference(prev, fid, f"hidden.risk_step.{names.get(g, _slug(g))}.day{int(t)}",
+                               "events and censorings between adjacent risk-table times", "risk", "adjacent rows")
+            prev = fid
+    summ = sv.summary()
+    first = bool(ev.programme.outcome.get("label"))
+    for i, (m, r) in enumerate(summ.iterrows()):
+        if first:  # children with no earlier offence: the event is first or repeat proven offending
+            m = m.replace("reoffended", "offended (first or repeat)").replace("reoffending", "offending")
+        if m.startswith("Proportion"):
+            g = sv.km.groups[i] if i < len(sv.km.groups) else i
+            fid, unit = f"survival.reoffended_by_{int(tau)}.{names.get(g, _slug(g))}", "proportion"
+        elif m.startswith("Hazard"):
+            fid, unit = "survival.hazard_ratio", "ratio"
+        else:
+            fid, unit = "survival.rmst_difference", "days"
+        reg.add(fid, m, _num(r["estimate"]), unit, "survival", lower=_num(r["lower"]), upper=_num(r["upper"]),
+                p_value=_num(r["p_value"]))
+
+
+def _relate_subanalysis(reg, ev, sub, name: str) -> None:
+    """When a sub-analysis's matched participants are a subset of the main analysis's, the difference of their
+    Ns and of their reoffenders are people a reader can count (e.g. non-completers who reoffended)."""
+    same = f"{name}.attrition.completed_the_programme.participants"
+    if "vfm.completers" in reg and same in reg and reg["vfm.completers"].value == reg[same].value:
+        reg.relate({"vfm.completers": 1.0, same: -1.0}, 0.0, "the same people in two places")
+    if ev.design is None or sub.design is None:
+        return
+    a = ev.matched[(ev.matched["treat"] == 1) & (ev.matched["weight"] > 0)]["person_id"]
+    b = sub.matched[(sub.matched["treat"] == 1) & (sub.matched["weight"] > 0)]["person_id"]
+    if not set(b) <= set(a):
+        return
+    for stem in ("n", "reoffenders"):
+        x, y = f"{stem}.participants", f"{name}.{stem}.participants"
+        if x in reg and y in reg:
+            reg.difference(x, y, f"hidden.{name}.{stem}.rest", f"{stem} outside '{name}'", "headline",
+                           f"main analysis minus '{name}'")
 
 
 # --------------------------------------------------------------------------------------------------- chain
@@ -227,7 +534,7 @@ def evaluate_programme(world, programme: Programme | str, *, extract_date=None, 
         treated = full["treat"] == 1
         keep = ~treated | (full["completion_status"].astype("string") == "completed")
         sub = full[keep]
-        att = result.attrition.copy()
+        att = result.attrition[result.attrition["stage"] != "Matched"].reset_index(drop=True)
         att.loc[len(att)] = {"stage": "Completed the programme", "participants": int((sub["treat"] == 1).sum()),
                              "comparison": np.nan}
         result.subanalyses["completers"] = _evaluate(programme, "completers only", extract, sub, att, seed)
@@ -245,7 +552,14 @@ def _with_outcomes(cohort, world, programme: Programme, extract: dt.date) -> pd.
     oc = programme.outcome
     kw = dict(extract_date=extract, follow_up_months=int(oc["follow_up_months"]),
               waiting_months=int(oc["waiting_months"]))
-    out = proven_reoffending(data[["person_id", "index_date"]], world.offences, **kw)
+    if oc.get("first_time_entrants"):
+        # children with no earlier proven offence: the measure is first *or* repeat proven offending, and
+        # first-time entrants are reported separately (MoJ definition: first caution, conviction or youth caution)
+        from evaluation.outcomes import first_time_entry
+
+        out = first_time_entry(data[["person_id", "index_date"]], world.offences, **kw)
+    else:
+        out = proven_reoffending(data[["person_id", "index_date"]], world.offences, **kw)
     sv = survival_view(data[["person_id", "index_date"]], world.offences, **kw)
     full = data.merge(out, on="person_id", how="left", validate="one_to_one")
     full = full.merge(sv, on="person_id", how="left", validate="one_to_one")
@@ -301,12 +615,19 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
         ev.notes.append("Not used for matching because they do not vary among participants or among the "
                         f"comparison pool: {', '.join(constant)}.")
         covariates = [c for c in covariates if c not in constant]
+    reason = no_estimate_reason(analysis)
+    if reason:
+        ev.notes.append(f"No impact estimate was possible: {reason}")
+        return ev
     try:
         design = match(analysis, "treat", covariates, ratio=int(opts.get("ratio", 1)),
                        replace=bool(opts.get("replace", False)), caliper=opts.get("caliper"),
                        exact=opts.get("exact") or None, random_state=seed)
-    except MatchingError as exc:
-        ev.notes.append(f"Matching was not possible: {exc}")
+        if int(design.sample_sizes().loc["Matched", "treated"]) == 0:
+            raise MatchingError("no participant had a comparison person close enough in propensity score "
+                                "(no overlap within the caliper)")
+    except (MatchingError, ValueError, np.linalg.LinAlgError) as exc:
+        ev.notes.append(f"No impact estimate was possible: matching could not run ({exc}).")
         return ev
     ev.design = design
     ss = design.sample_sizes()
@@ -315,22 +636,46 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
     ev.effects["reoffended"] = design.effect("reoffended", outcome_type="binary")
     ev.effects["reoffence_count"] = design.effect("reoffence_count", outcome_type="count")
     ev.effects.update(_days_effect(design))
+    if "first_time_entrant" in analysis.columns and programme.outcome.get("first_time_entrants"):
+        md = design.matched
+        if md["no_prior_record"].astype(bool).any():
+            design.data["first_time_entrant"] = design.data["first_time_entrant"].fillna(0).astype(int)
+            try:
+                ev.effects["first_time_entrant"] = design.effect("first_time_entrant", outcome_type="binary")
+            except _ESTIMATION_FAILURES as exc:  # reported
+                ev.notes.append(f"First-time entrants not estimated: {exc}")
     try:
         ev.survival = matched_survival(design, "duration", "event", tau=365)
-    except Exception as exc:  # noqa: BLE001 - a survival failure must not sink the report; it is reported
+    except _ESTIMATION_FAILURES as exc:  # a survival failure must not sink the report; it is reported
         ev.notes.append(f"Time-to-reoffence analysis not possible: {exc}")
     ev.sensitivity = _sensitivity(design, ev.effects["reoffended"], analysis, covariates, opts, seed)
     ev.power = _power(design)
     e = ev.effects["reoffended"]
+    words = wording.measure_words(programme.outcome.get("label"))
     ev.findings.append(wording.rate_finding(e.estimate, e.ci_low, e.ci_high, e.p_value, ev.treated_reoffenders,
-                                            number_needed=ev.power.get("number_needed")))
+                                            number_needed=ev.power.get("number_needed"), **words))
     f = ev.effects["reoffence_count"]
     ev.findings.append(wording.frequency_finding(f.estimate, f.ci_low, f.ci_high, f.p_value,
-                                                 ev.treated_reoffenders))
+                                                 ev.treated_reoffenders, offences=words["offences"]))
     note = wording.small_sample_note(int(ss.loc["Matched", "treated"]), ev.treated_reoffenders)
     if note:
         ev.notes.append(note)
     return ev
+
+
+def no_estimate_reason(analysis: pd.DataFrame) -> str | None:
+    """Why no matched comparison can be made (``None`` when one can): no eligible participants, an empty
+    comparison pool, or too few people to fit a propensity model."""
+    n1 = int((analysis["treat"] == 1).sum()) if len(analysis) else 0
+    n0 = int((analysis["treat"] == 0).sum()) if len(analysis) else 0
+    if n1 == 0:
+        return ("no participant was eligible (none had a full follow-up and waiting period by the extract date, "
+                "or none was referred in the programme period).")
+    if n0 == 0:
+        return "the comparison pool is empty: no one outside the programme met the target-group rules."
+    if n1 < 2 or n0 < 2:
+        return "too few people to fit a propensity model (fewer than two participants or comparison people)."
+    return None
 
 
 def _value_for_money(ev: ProgrammeEvaluation, world):
@@ -339,17 +684,19 @@ def _value_for_money(ev: ProgrammeEvaluation, world):
     The offence mix is that of the matched comparison group's proven reoffences in their follow-up year (what
     the avoided reoffences would have been). Failures are noted, never fatal.
     """
-    from evaluation.outcomes import COUNTED_DISPOSALS
-    from evaluation.vfm import value_for_money
+    from evaluation.errors import EvaluationError
+    from evaluation.outcomes import proven_offences
+    from evaluation.vfm import VfmError, value_for_money
 
     try:
         md = ev.design.matched
         controls = md.loc[md["treat"] == 0, ["person_id", "index_date"]]
-        off = world.offences.merge(controls, on="person_id")
-        end = off["index_date"] + pd.DateOffset(months=int(ev.programme.outcome["follow_up_months"]))
-        wait = end + pd.DateOffset(months=int(ev.programme.outcome["waiting_months"]))
-        proven = off[(off["offence_date"] > off["index_date"]) & (off["offence_date"] <= end)
-                     & off["disposal_type"].astype(str).isin(COUNTED_DISPOSALS) & (off["disposal_date"] <= wait)]
+        # the one definition of a proven reoffence (outcomes' SQL); a control matched more than once keeps
+        # each of its matches' weight in the mix, as before
+        proven = proven_offences(controls.drop_duplicates("person_id"), world.offences,
+                                 follow_up_months=int(ev.programme.outcome["follow_up_months"]),
+                                 waiting_months=int(ev.programme.outcome["waiting_months"]))
+        proven = controls[["person_id"]].merge(proven, on="person_id")
         treated = ev.analysis[ev.analysis["treat"] == 1]
         completers = int((treated["completion_status"].astype("string") == "completed").sum())
         att = ev.attrition.set_index("stage")["participants"]
@@ -358,7 +705,7 @@ def _value_for_money(ev: ProgrammeEvaluation, world):
                                eligible_participants=ev.n_treated, participants=referred,
                                completers=completers or None, mix=proven,
                                treated_reoffenders=ev.treated_reoffenders)
-    except Exception as exc:  # noqa: BLE001 - reported in the notes
+    except (EvaluationError, VfmError, ArithmeticError, np.linalg.LinAlgError) as exc:  # anything else is a bug
         ev.notes.append(f"Value for money not computed: {exc}")
         return None
 
@@ -384,36 +731,33 @@ def _days_effect(design) -> dict:
 
     try:
         return {"days_to_first": _effect(_View, "days_to_first", outcome_type="continuous")}
-    except Exception:  # noqa: BLE001 - too few reoffenders to estimate a spread
+    except _ESTIMATION_FAILURES:  # too few reoffenders to estimate a spread
         return {}
 
 
 def _sensitivity(design, effect, analysis: pd.DataFrame, covariates: list, opts: dict, seed: int) -> dict:
-    """E-value for the risk ratio and Rosenbaum bounds for hidden bias.
+    """E-value for the risk ratio and Rosenbaum bounds for hidden bias, on the headline's own design only.
 
-    Rosenbaum bounds need 1:1 pairs; when the main design matches several controls per participant, the bounds
-    come from a 1:1 match of the same cohort with the same options (said in ``rosenbaum_design``).
+    Rosenbaum bounds need 1:1 pairs. When the headline design matches several comparison people per participant
+    (or with replacement), no bounds are computed: bounds from a different (1:1) design would describe a result
+    the report does not publish (``rosenbaum_error`` says why).
     """
     from evaluation import sensitivity as sens
-    from evaluation.matching import match
 
     out: dict[str, Any] = {}
     rr = effect.ratios.get("risk_ratio")
     if rr is not None:
         out["e_value"] = _clean(sens.e_value(rr[0], rr[1], rr[2]))
+    if getattr(design, "replace", True) or any(len(c) > 1 for c in design.match_matrix.values()):
+        out["rosenbaum_error"] = ("they need 1:1 matched pairs, and this design matches several comparison people "
+                                  "per participant")
+        return out
     try:
-        pairs = design
-        if getattr(design, "replace", True) or any(len(c) > 1 for c in design.match_matrix.values()):
-            pairs = match(analysis, "treat", covariates, ratio=1, replace=False, caliper=opts.get("caliper"),
-                          exact=opts.get("exact") or None, random_state=seed)
-            out["rosenbaum_design"] = "1:1 match of the same cohort (the main design has several controls each)"
-        rb = sens.rosenbaum_bounds(pairs, "reoffended")
-        # only Gamma and the p-value bounds are published: the pair counts are small counts of people
+        rb = sens.rosenbaum_bounds(design, "reoffended")
         out["rosenbaum"] = rb[[c for c in ("gamma", "p_lower", "p_upper") if c in rb.columns]].to_dict(orient="records")
-        # the largest Gamma at which the one-sided upper p-value stays at or below 0.05
         ok = rb[rb["p_upper"] <= 0.05]
         out["rosenbaum_gamma_max"] = float(ok["gamma"].max()) if len(ok) else None
-    except Exception as exc:  # noqa: BLE001 - reported, never fatal
+    except _ESTIMATION_FAILURES as exc:  # reported, never fatal
         out["rosenbaum_error"] = str(exc)
     return out
 
@@ -428,7 +772,7 @@ def _power(design) -> dict:
 
     try:
         dp = design_power(design, "reoffended")
-    except Exception as exc:  # noqa: BLE001
+    except _ESTIMATION_FAILURES as exc:
         return {"power_error": str(exc)}
     nn = dp.number_needed
     return {"mdd": _num(dp.mdd), "number_needed": None if nn is None or not np.isfinite(nn) else int(nn),

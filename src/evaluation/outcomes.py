@@ -1,25 +1,37 @@
 """MoJ proven reoffending: binary, frequency and days to first proven reoffence, one row per person.
 
-Definition (``/work/shared/EVALUATION-NOTES.md``; the Ministry of Justice proven-reoffending measure)
--------------------------------------------------------------------------------------------------------
+The measure is the Ministry of Justice's proven reoffending measure
+(https://www.gov.uk/government/collections/proven-reoffending-statistics), written once as SQL
+(:data:`PROVEN_REOFFENDING_SQL`, below) and executed by DuckDB. :func:`proven_reoffending`, :func:`survival_view`,
+:func:`first_time_entry` and :func:`proven_offences` (the offence records behind the counts, used for value for
+money) all run that one definition.
+
+Definition                                                   where it is in the SQL
+------------------------------------------------------------ -------------------------------------------------
 For each person of a cohort, with an index date ``I``:
+* follow-up end ``F = I + follow_up_months`` calendar        ``windows.follow_up_end``
+  months (default 12);
+* waiting end ``W = F + waiting_months`` calendar months      ``windows.waiting_end`` (added to ``F``, not ``I``)
+  (default 6);
+* an offence counts when committed strictly after ``I``       ``proven``: ``offence_date > index_date``
+  and on or before ``F`` (an offence on the index day is       ``AND offence_date <= follow_up_end``
+  not counted; one on ``F`` is);
+* and it is proven: a counted disposal (conviction, caution,  ``disposal_type IN ({counted})``
+  reprimand, warning, youth caution, youth conditional        ``AND disposal_date <= waiting_end``
+  caution) given on or before ``W``. Penalty notices,         (a pending case has no disposal date: ``NULL <= W``
+  community resolutions, NFA and pending cases never count;   is not true, so it never counts)
+* a person is eligible only when the waiting period has       ``waiting_end <= $extract_date``
+  ended by the data extract date; the others are kept,
+  flagged ``eligible = False`` with ``exclusion_reason =
+  'waiting period not ended by extract date'`` and have
+  missing outcomes (never dropped silently).
 
-* **follow-up end** ``F = I + follow_up_months`` calendar months (default 12);
-* an offence counts when it was committed **strictly after** ``I`` and **on or before** ``F``
-  (an offence on the index day is not counted; one on ``F`` is);
-* and it is **proven**: its disposal is a counted disposal (conviction, caution, reprimand, warning, youth caution,
-  youth conditional caution) given **on or before** ``W = F + waiting_months`` calendar months (default 6).
-  Penalty notices, community resolutions, NFA and pending cases (no disposal date) never count;
-* a person is **eligible** only when the waiting period has ended by the data extract date (``W <= extract_date``);
-  the others are kept, flagged ``eligible = False`` with ``exclusion_reason = 'waiting period not ended by extract
-  date'`` and have missing outcomes (never dropped silently).
-
-Calendar-month arithmetic (the convention used everywhere in this module): add the months to the year/month and
-keep the day of month, clipped to the last day of the target month -- ``2019-01-31 + 1 month = 2019-02-28``,
-``2020-02-29 + 12 months = 2021-02-28``, ``2019-02-28 + 12 months = 2020-02-28``,
-``2019-03-31 + 12 months = 2020-03-31``. This is what ``pandas.DateOffset(months=k)`` and R lubridate's
-``%m+%`` do. The waiting period is added to the follow-up end, not to the index date (``W = (I + 12m) + 6m``,
-which differs from ``I + 18m`` only for month-end index dates such as 2020-02-29: W = 2021-08-28, not 08-29).
+Calendar-month arithmetic: add the months to the year/month and keep the day of month, clipped to the last day of
+the target month -- ``2019-01-31 + 1 month = 2019-02-28``, ``2020-02-29 + 12 months = 2021-02-28``,
+``2019-02-28 + 12 months = 2020-02-28``, ``2019-03-31 + 12 months = 2020-03-31``. This is what DuckDB's
+``date + INTERVAL n MONTH`` does, and ``pandas.DateOffset(months=k)``, R lubridate's ``%m+%`` and
+:func:`add_months` (numpy, for callers that need the same arithmetic outside SQL). Because ``W`` is added to ``F``,
+``W`` differs from ``I + 18 months`` for month-end index dates such as 2020-02-29 (W = 2021-08-28, not 08-29).
 
 Measures (columns of :func:`proven_reoffending`):
 
@@ -30,50 +42,150 @@ Measures (columns of :func:`proven_reoffending`):
   non-reoffenders and for people not eligible, as the Justice Data Lab reports it). For survival analysis use
   :func:`survival_view`, which censors non-reoffenders at the follow-up end.
 
-Speed: the derivation never materialises the cohort x offences join. Person ids are looked up in a hash table of
-the cohort's ids built once (a numba kernel reading the Arrow string buffers directly), and one pass over the offence
-records updates per-person counters, so memory is O(cohort) beyond the inputs. See ``benchmarks/outcomes.py``.
+Inputs: the cohort is a DataFrame; the offences are a DataFrame, or a parquet file, a folder of parquet files or a
+glob, read by DuckDB without loading them into pandas. Person ids may be integers, strings or categoricals (on
+either side; when the two sides differ in kind they are compared as text), with identical results. The inputs are
+checked first (:class:`OutcomeInputError` names the argument, column and rows, never a person id). Speed and
+memory: ``benchmarks/outcomes.py``.
 """
 from __future__ import annotations
 
 import datetime as dt
+import glob as _glob
+import os
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-try:  # the canonical list lives with the schemas when that module exists
-    from evaluation.schemas import COUNTED_DISPOSALS as _SCHEMA_COUNTED
-except Exception:  # pragma: no cover - depends on the schemas module being present
-    _SCHEMA_COUNTED = None
-
-#: Disposals that make an offence "proven" (MoJ definition). Taken from :mod:`evaluation.schemas` when it defines
-#: ``COUNTED_DISPOSALS``; otherwise defined here with the same values as ``data/README.md``.
-COUNTED_DISPOSALS: tuple[str, ...] = tuple(_SCHEMA_COUNTED) if _SCHEMA_COUNTED else (
-    "conviction", "caution", "reprimand", "warning", "youth_caution", "youth_conditional_caution")
-NOT_COUNTED_DISPOSALS: tuple[str, ...] = ("penalty_notice", "community_resolution", "nfa", "pending")
+from evaluation.errors import EvaluationError
+from evaluation.schemas import COUNTED_DISPOSALS, NOT_COUNTED_DISPOSALS
 
 WAITING_NOT_ENDED = "waiting period not ended by extract date"
 OUTCOME_COLUMNS = ["person_id", "eligible", "exclusion_reason", "reoffended", "reoffence_count", "days_to_first"]
+OFFENCE_COLUMNS = ("person_id", "offence_date", "disposal_date", "disposal_type")
 
 _NS_PER_DAY = 86_400 * 10**9
 _EPOCH = np.datetime64("1970-01-01", "D")
 _NAT = np.iinfo(np.int64).min
+_NONE = np.iinfo(np.int64).max  # "no proven offence" in the first-day arrays
 
 
-class OutcomeInputError(ValueError):
+class OutcomeInputError(EvaluationError):
     """Bad input to an outcome function; the message names the argument, the column and the first rows."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# calendar months and input checks
+# the definition, in SQL (see the module docstring for the rule each line implements)
+# ---------------------------------------------------------------------------------------------------------------
+#: The common table expressions that *are* the definition. Inputs: ``cohort(row_id, person_key, index_date)``
+#: (one row per person) and ``offences(person_key, offence_date, disposal_date, disposal_type, ...)``, dates as
+#: DATE. ``{counted}`` is the list of counted disposal types (quoted SQL literals, filled in by :func:`_sql`);
+#: parameters ``$follow_up_months`` and ``$waiting_months`` (whole months), and ``$first_index``,
+#: ``$last_follow_up_end``, ``$last_waiting_end`` (the cohort's earliest index date and latest window ends,
+#: :data:`BOUNDS_SQL`). ``proven`` holds one row per proven reoffence, with the person's cohort ``row_id``.
+DEFINITION_SQL = """
+windows AS (                                      -- one row per person of the cohort
+    SELECT row_id, person_key, index_date,
+           CAST(index_date + to_months($follow_up_months) AS DATE) AS follow_up_end    -- F = I + 12 months
+    FROM cohort
+),
+windows_w AS (
+    SELECT *, CAST(follow_up_end + to_months($waiting_months) AS DATE) AS waiting_end  -- W = F + 6 months
+    FROM windows
+),
+candidates AS (                                   -- records that can count for someone: the rules below with
+    SELECT * FROM offences                        -- the widest window; only saves work, decides nothing
+    WHERE disposal_type IN ({counted})
+      AND offence_date > $first_index AND offence_date <= $last_follow_up_end
+      AND disposal_date <= $last_waiting_end
+),
+proven AS (                                       -- proven reoffences in each person's follow-up
+    SELECT w.row_id, o.*
+    FROM candidates AS o
+    JOIN windows_w AS w ON o.person_key = w.person_key
+    WHERE o.offence_date >  w.index_date          -- committed strictly after the index date
+      AND o.offence_date <= w.follow_up_end       -- ... and on or before the follow-up end
+      AND o.disposal_type IN ({counted})          -- a counted disposal
+      AND o.disposal_date <= w.waiting_end        -- given by the end of the waiting period (pending: NULL, never)
+)
+"""
+
+#: The window bounds over the whole cohort (parameters of :data:`DEFINITION_SQL`'s ``candidates``).
+BOUNDS_SQL = "WITH" + DEFINITION_SQL.split("candidates AS")[0].rstrip().rstrip(",") + """
+SELECT min(index_date) AS first_index, max(follow_up_end) AS last_follow_up_end,
+       max(waiting_end) AS last_waiting_end
+FROM windows_w
+"""
+
+#: The measure per person: ``row_id``, ``eligible`` (waiting period ended by ``$extract_date``),
+#: ``follow_up_end`` and ``waiting_end`` (days since 1970-01-01), ``reoffence_count``, ``first_day`` (day of the
+#: first proven reoffence since 1970-01-01; NULL when none).
+PROVEN_REOFFENDING_SQL = "WITH" + DEFINITION_SQL + """,
+counts AS (
+    SELECT row_id, count(*) AS reoffence_count, min(offence_date) AS first_offence
+    FROM proven
+    GROUP BY row_id
+)
+SELECT w.row_id,
+       w.waiting_end <= $extract_date              AS eligible,
+       w.follow_up_end - DATE '1970-01-01'          AS follow_up_end,
+       w.waiting_end - DATE '1970-01-01'            AS waiting_end,
+       coalesce(c.reoffence_count, 0)               AS reoffence_count,
+       c.first_offence - DATE '1970-01-01'          AS first_day
+FROM windows_w AS w LEFT JOIN counts AS c USING (row_id)
+"""
+
+#: The proven reoffence records themselves (for the offence mix of value for money).
+PROVEN_OFFENCES_SQL = "WITH" + DEFINITION_SQL + "SELECT * FROM proven"
+
+#: First-time entry: people with any offence record (whatever its disposal) dated strictly before the index date.
+PRIOR_RECORD_SQL = """
+SELECT DISTINCT c.row_id
+FROM offences AS o JOIN cohort AS c ON o.person_key = c.person_key
+WHERE o.offence_date < c.index_date
+"""
+
+#: Checks on the offence records, in one pass (each a count of bad rows). ``$known``: every disposal type allowed.
+_CHECKS = {
+    "missing_person": ("person_key IS NULL", "column 'person_id' is missing (empty) in"),
+    "missing_offence_date": ("offence_date IS NULL",
+                             "column 'offence_date' is missing (empty) or not a date (YYYY-MM-DD) in"),
+    "bad_disposal_date": ("disposal_date IS NULL AND disposal_date_raw IS NOT NULL",
+                          "column 'disposal_date' has values that are not dates (YYYY-MM-DD) in"),
+    "disposal_before_offence": ("disposal_date < offence_date",
+                                "column 'disposal_date' is before 'offence_date' (a disposal before its offence) in"),
+    "unknown_disposal": ("disposal_type IS NOT NULL AND NOT list_contains($known, disposal_type)",
+                         "column 'disposal_type' has unknown disposal(s) {values}; expected one of {known}:"),
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# calendar months (numpy; the same arithmetic as DuckDB's date + INTERVAL n MONTH)
 # ---------------------------------------------------------------------------------------------------------------
 def add_months(days: np.ndarray, months: int) -> np.ndarray:
     """Add calendar months to dates given as int days since 1970-01-01 (day of month clipped to the month's end).
 
-    Same result as ``pandas.DateOffset(months=months)`` and R lubridate ``%m+%``:
-    ``2019-01-31 + 1 = 2019-02-28``; ``2020-02-29 + 12 = 2021-02-28``.
+    Same result as DuckDB ``date + INTERVAL n MONTH`` (what :data:`PROVEN_REOFFENDING_SQL` uses),
+    ``pandas.DateOffset(months=months)`` and R lubridate ``%m+%``.
+
+    Parameters
+    ----------
+    days : array of int, days since 1970-01-01.
+    months : int, calendar months to add (may be negative).
+
+    Returns
+    -------
+    numpy.ndarray of int64, days since 1970-01-01.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = (np.datetime64("2020-02-29") - np.datetime64("1970-01-01")).astype(int)
+    >>> str(np.datetime64("1970-01-01") + add_months(np.array([d]), 12)[0])
+    '2021-02-28'
     """
     d = (np.asarray(days, dtype=np.int64) + _EPOCH.astype(np.int64)).astype("datetime64[D]")
     m = d.astype("datetime64[M]")
@@ -84,7 +196,11 @@ def add_months(days: np.ndarray, months: int) -> np.ndarray:
     return (out - _EPOCH).astype(np.int64)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# input checks (messages name argument, column and rows; never a person id)
+# ---------------------------------------------------------------------------------------------------------------
 def _rows(index: pd.Index, bad: np.ndarray, values=None, limit: int = 5) -> str:
+    """'n row(s): label, label ...' for the rows where ``bad``; ``values`` (never person ids) shown beside them."""
     pos = np.flatnonzero(bad)
     shown = []
     for p in pos[:limit]:
@@ -143,426 +259,337 @@ def _extract_day(extract_date) -> int:
     return int((np.datetime64(ts.date(), "D") - _EPOCH).astype(np.int64))
 
 
+def _months(name: str, v) -> int:
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
+        raise OutcomeInputError(f"{name}: must be a whole number of months >= 0, got {v!r}")
+    return int(v)
+
+
 def _check_cohort(cohort: pd.DataFrame, arg: str = "cohort") -> np.ndarray:
     """Check the cohort; return index days (int64 days since the epoch)."""
     _require(cohort, arg, ["person_id", "index_date"])
-    pid = cohort["person_id"]
-    missing = pid.isna().to_numpy()
+    if len(cohort) == 0:
+        raise OutcomeInputError(f"{arg}: is empty (no people); an outcome needs at least one person")
+    missing = cohort["person_id"].isna().to_numpy()
     if missing.any():
         raise OutcomeInputError(f"{arg}: column 'person_id' is missing in {_rows(cohort.index, missing)}")
     return _to_day(_date_ns(cohort["index_date"], arg, "index_date", allow_missing=False))
 
 
-def _counted_codes(offences: pd.DataFrame, counted_disposals, arg: str = "offences") -> tuple[np.ndarray, np.ndarray]:
-    """(integer codes per row, -1 for missing; lookup bool per code) for the disposal types."""
-    counted = tuple(COUNTED_DISPOSALS if counted_disposals is None else counted_disposals)
-    s = offences["disposal_type"]
+def _duplicates_error(cohort: pd.DataFrame, arg: str = "cohort") -> OutcomeInputError:
+    dup = cohort["person_id"].duplicated(keep=False).to_numpy()
+    return OutcomeInputError(
+        f"{arg}: column 'person_id' has duplicate people (one index date per person; ids not shown): "
+        f"{_rows(cohort.index, dup)}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# inputs as DuckDB relations
+# ---------------------------------------------------------------------------------------------------------------
+def _arrow_column(s: pd.Series) -> pa.ChunkedArray:
+    """A pandas column as Arrow without Python objects where possible. Categoricals stay dictionary-encoded
+    (DuckDB reads a dictionary as its values; decoding 20 million disposal types would cost more than the
+    measure)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        cat = s.array
-    else:
-        cat = pd.Categorical(s)
-    cats = np.asarray(cat.categories, dtype=object)
-    known = set(COUNTED_DISPOSALS) | set(NOT_COUNTED_DISPOSALS) | set(counted)
-    unknown = [c for c in cats if c not in known]
-    if unknown:  # only categories that occur are errors
-        present = np.bincount(cat.codes[cat.codes >= 0], minlength=len(cats)) > 0
-        unknown = [c for c, p in zip(cats, present) if p and c not in known]
-    if unknown:
-        bad = np.isin(cat.codes, [list(cats).index(u) for u in unknown])
-        raise OutcomeInputError(
-            f"{arg}: column 'disposal_type' has unknown disposal(s) {unknown}; expected one of "
-            f"{sorted(known)}: {_rows(offences.index, bad, s.to_numpy())}")
-    lut = np.array([c in counted for c in cats], dtype=np.bool_)
-    return np.asarray(cat.codes), lut
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# person-id lookup on Arrow string buffers
-# ---------------------------------------------------------------------------------------------------------------
-def _arrow_chunks(s: pd.Series, arg: str, col: str) -> list[pa.Array]:
-    """The column as a list of Arrow (large_)string arrays, zero-copy for Arrow-backed strings."""
-    arr = s.array
+        cats = s.cat.categories
+        inner = pa.array(cats.to_numpy(dtype=object) if cats.dtype == object else cats.to_numpy(), from_pandas=True)
+        codes = s.cat.codes.to_numpy()
+        mask = codes < 0
+        arr = pa.DictionaryArray.from_arrays(pa.array(codes, mask=mask if mask.any() else None), inner)
+        return pa.chunked_array([arr])
     try:
-        if hasattr(arr, "__arrow_array__") and not pd.api.types.is_numeric_dtype(s.dtype):
-            chunked = arr.__arrow_array__()
+        arr = pa.array(s.array if hasattr(s.array, "__arrow_array__") else s.to_numpy(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed Python objects: compare as text
+        arr = pa.array(s.astype("string").to_numpy(dtype=object), from_pandas=True)
+    return arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
+
+
+def _key_kind(t) -> str:
+    """'int', 'str' or 'other' for an Arrow type or a DuckDB type name."""
+    if isinstance(t, pa.DictionaryType):
+        t = t.value_type
+    name = str(t).upper()
+    if any(k in name for k in ("INT", "HUGEINT")) and "INTERVAL" not in name:
+        return "int"
+    if name in ("STRING", "LARGE_STRING", "VARCHAR", "STRING_VIEW", "UTF8", "LARGE_UTF8"):
+        return "str"
+    return "other"
+
+
+def _date_sql(col: str, duck_type: str) -> str:
+    if duck_type.upper() == "VARCHAR":
+        return f"TRY_CAST({col} AS DATE)"
+    return f"CAST({col} AS DATE)"
+
+
+def _parquet_source(path) -> str:
+    """A ``read_parquet`` argument for a file, folder or glob; raises when nothing is there."""
+    text = os.fspath(path)
+    p = Path(text)
+    if p.is_dir():
+        pattern = str(p / "**" / "*.parquet")
+    elif any(ch in text for ch in "*?["):
+        pattern = text
+    elif p.is_file():
+        pattern = text
+    else:
+        raise OutcomeInputError(f"offences: no such file or folder: {text}")
+    if not _glob.glob(pattern, recursive=True):
+        raise OutcomeInputError(f"offences: no parquet files at {pattern}")
+    return pattern
+
+
+class _Inputs:
+    """A DuckDB connection holding ``cohort`` and ``offences`` in the shape :data:`DEFINITION_SQL` expects."""
+
+    def __init__(self, cohort: pd.DataFrame, index_day: np.ndarray, offences, *, extra_columns=(),
+                 counted_disposals=None, check: bool = True):
+        import duckdb
+
+        self.con = duckdb.connect()
+        self.cohort_df = cohort
+        self.offences = offences
+        self.counted = list(COUNTED_DISPOSALS if counted_disposals is None else counted_disposals)
+        bad = [d for d in self.counted if not isinstance(d, str)]
+        if bad or not self.counted:
+            raise OutcomeInputError(f"counted_disposals: must be a non-empty list of disposal types, got "
+                                    f"{self.counted!r}")
+        self.known = sorted(set(COUNTED_DISPOSALS) | set(NOT_COUNTED_DISPOSALS) | set(self.counted))
+        # ---- offences
+        if isinstance(offences, pd.DataFrame):
+            _require(offences, "offences", OFFENCE_COLUMNS + tuple(extra_columns))
+            od = _days(_date_ns(offences["offence_date"], "offences", "offence_date", allow_missing=True))
+            dd = _days(_date_ns(offences["disposal_date"], "offences", "disposal_date", allow_missing=True))
+            cols = {"person_id": _arrow_column(offences["person_id"]),
+                    "offence_date": _date32(*od), "disposal_date": _date32(*dd),
+                    "disposal_type": _arrow_column(offences["disposal_type"])}
+            if check:
+                self._check_frame(offences, cols, od, dd)
+            for c in extra_columns:
+                cols[c] = _arrow_column(offences[c])
+            self.raw_offences = pa.table(cols)
+            self.con.register("offences_in", self.raw_offences)
+            self.source = None
+        elif isinstance(offences, (str, os.PathLike)):
+            self.source = _parquet_source(offences)
+            quoted = self.source.replace("'", "''")
+            self.con.execute(f"CREATE TEMP VIEW offences_in AS SELECT * FROM read_parquet('{quoted}', "
+                             "union_by_name = true)")
         else:
-            chunked = pa.chunked_array([pa.array(s.astype(str) if not pd.api.types.is_string_dtype(s.dtype)
-                                                 else s.to_numpy(dtype=object), from_pandas=True)])
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        chunked = pa.chunked_array([pa.array(s.astype(str).to_numpy(dtype=object), from_pandas=True)])
-    if isinstance(chunked, pa.Array):
-        chunked = pa.chunked_array([chunked])
-    if not (pa.types.is_string(chunked.type) or pa.types.is_large_string(chunked.type)):
-        chunked = chunked.cast(pa.large_string())
-    return [c for c in chunked.chunks if len(c)]
+            raise OutcomeInputError(f"offences: expected a DataFrame or a parquet file, folder or glob, got "
+                                    f"{type(offences).__name__}")
+        types = dict(self.con.execute("SELECT column_name, column_type FROM (DESCRIBE offences_in)").fetchall())
+        missing = [c for c in OFFENCE_COLUMNS + tuple(extra_columns) if c not in types]
+        if missing:
+            raise OutcomeInputError(f"offences: missing column(s) {', '.join(repr(c) for c in missing)}; has "
+                                    f"{', '.join(types)}")
+        # ---- cohort
+        self.cohort_table = pa.table({
+            "row_id": pa.array(np.arange(len(cohort), dtype=np.int64)),
+            "person_id": _arrow_column(cohort["person_id"]),
+            "index_date": pa.array(index_day.astype(np.int32), type=pa.int32()).cast(pa.date32()),
+        })
+        kinds = {_key_kind(self.cohort_table.schema.field("person_id").type), _key_kind(types["person_id"])}
+        as_is = kinds in ({"int"}, {"str"})
+        key = "person_id" if as_is else "CAST(person_id AS VARCHAR)"
+        self.con.register("cohort_in", self.cohort_table)
+        self.con.execute(f"CREATE TEMP VIEW cohort AS SELECT row_id, {key} AS person_key, index_date FROM cohort_in")
+        extras = "".join(f", {_ident(c)}" for c in extra_columns)
+        self.con.execute(
+            f"CREATE TEMP VIEW offences AS SELECT {key} AS person_key, "
+            f"{_date_sql('offence_date', types['offence_date'])} AS offence_date, "
+            f"{_date_sql('disposal_date', types['disposal_date'])} AS disposal_date, "
+            f"disposal_date AS disposal_date_raw, "
+            f"CAST(disposal_type AS VARCHAR) AS disposal_type{extras} FROM offences_in")
+        self.date_types = types
+        dup = self.con.execute("SELECT count(*) - count(DISTINCT person_key) FROM cohort").fetchall()[0][0]
+        if dup:
+            raise _duplicates_error(cohort)
+        if check and self.source is not None:
+            self._check_offences()
 
+    def run(self, template: str, *, follow_up_months: int, waiting_months: int, **kw):
+        """Run one of the module's SQL texts on these inputs; returns a DuckDB relation."""
+        months = {"follow_up_months": follow_up_months, "waiting_months": waiting_months}
+        bounds = self.con.execute(BOUNDS_SQL, months).fetchall()[0]
+        params = {**months, **dict(zip(("first_index", "last_follow_up_end", "last_waiting_end"), bounds)), **kw}
+        sql = _sql(template, self.counted)
+        used = {k: v for k, v in params.items() if "$" + k in sql}
+        return self.con.sql(sql, params=used)
 
-def _buffers(a: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    bufs = a.buffers()
-    off_t = np.int32 if pa.types.is_string(a.type) else np.int64
-    offs = np.frombuffer(bufs[1], dtype=off_t)[a.offset: a.offset + len(a) + 1]
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    return offs, data
-
-
-try:
-    import numba
-
-    _HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - numba is a dependency; the numpy engine is the fallback
-    _HAVE_NUMBA = False
-
-
-if _HAVE_NUMBA:
-    @numba.njit(cache=True, inline="always")
-    def _key(data, start, end, exact):  # pragma: no cover - compiled
-        """64-bit key of one id. exact: the bytes themselves (len <= 7: bytes + length in the top byte; len 8: the
-        8 bytes), unique per id; ids that cannot be keyed exactly give -1 (looked up as "not in the cohort", which is
-        right because the cohort only uses exact mode when none of its ids is like that). Otherwise a 63-bit hash
-        (FNV-1a + splitmix64 finaliser) that is verified against the id's bytes."""
-        n = end - start
-        if exact:
-            if n > 8 or (n == 8 and data[end - 1] < 8):
-                return np.int64(-1)
-            k = np.uint64(0)
-            for b in range(n):
-                k |= np.uint64(data[start + b]) << np.uint64(8 * b)
-            if n < 8:
-                k |= np.uint64(n) << np.uint64(56)
-            return np.int64(k)
-        h = np.uint64(14695981039346656037)
-        for b in range(start, end):
-            h = (h ^ np.uint64(data[b])) * np.uint64(1099511628211)
-        return np.int64(h & np.uint64(0x7FFFFFFFFFFFFFFF))  # never -1
-
-    @numba.njit(cache=True, inline="always")
-    def _slot(key, mask):  # pragma: no cover - compiled
-        # mix all 64 bits (splitmix64 finaliser), then take the low bits
-        h = np.uint64(key)
-        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
-        return np.int64(h & np.uint64(mask))
-
-    @numba.njit(cache=True, inline="always")
-    def _same(a, s1, e1, b, s2, e2):  # pragma: no cover - compiled
-        if e1 - s1 != e2 - s2:
-            return False
-        for k in range(e1 - s1):
-            if a[s1 + k] != b[s2 + k]:
-                return False
-        return True
-
-    @numba.njit(cache=True)
-    def _build_table(offs, data, exact, size, rel_day):  # pragma: no cover - compiled
-        """Open-addressing table of the cohort ids, 16 bytes per slot so that a lookup touches one cache line:
-        [key, cohort row << 32 | (index day - first index day)]; -1 marks an empty slot.
-        Returns (table, first duplicate row or -1)."""
-        table = np.full((size, 2), -1, np.int64)
-        mask = size - 1
-        for j in range(offs.size - 1):
-            s = np.int64(offs[j])
-            e = np.int64(offs[j + 1])
-            key = _key(data, s, e, exact)
-            pos = _slot(key, mask)
-            while True:
-                v = table[pos, 1]
-                if v == -1:
-                    table[pos, 0] = key
-                    table[pos, 1] = (np.int64(j) << 32) | np.int64(rel_day[j])
-                    break
-                t = v >> 32
-                if table[pos, 0] == key and (exact or _same(data, s, e, data, np.int64(offs[t]),
-                                                            np.int64(offs[t + 1]))):
-                    return table, j
-                pos = (pos + 1) & mask
-        return table, -1
-
-    @numba.njit(cache=True, inline="always")
-    def _find(table, key, data, s, e, c_offs, c_data, exact):  # pragma: no cover - compiled
-        """The slot's packed value (row << 32 | relative index day), or -1 when the id is not in the cohort."""
-        mask = table.shape[0] - 1
-        pos = _slot(key, mask)
-        while True:
-            v = table[pos, 1]
-            if v == -1:
-                return v
-            if table[pos, 0] == key:
-                if exact:
-                    return v
-                t = v >> 32
-                if _same(data, s, e, c_data, np.int64(c_offs[t]), np.int64(c_offs[t + 1])):
-                    return v
-            pos = (pos + 1) & mask
-
-    @numba.njit(cache=True)
-    def _lookup(offs, data, table, c_offs, c_data, exact):  # pragma: no cover - compiled
-        n = offs.size - 1
-        out = np.empty(n, np.int64)
-        for i in range(n):
-            s = np.int64(offs[i])
-            e = np.int64(offs[i + 1])
-            key = _key(data, s, e, exact)
-            v = -1 if key == -1 else _find(table, key, data, s, e, c_offs, c_data, exact)
-            out[i] = -1 if v < 0 else v >> 32
-        return out
-
-    @numba.njit(cache=True, parallel=True)
-    def _scan(offs, data, od, dd, code, lut, table, c_offs, c_data, exact, base, fu_lut, we_lut,
-              lo_day, hi_day, we_max, acc):  # pragma: no cover - compiled
-        """One pass over offence records, split in acc.shape[0] blocks run in parallel; acc[block, person] =
-        (count, first day) updated in place. Each block goes through the rows in batches of 512: (1) the cheap
-        disposal/date filters and the id's key and home slot, streaming; (2) the hash-table probes, a short loop whose
-        iterations are independent so the CPU overlaps their cache misses (this halves the time against probing
-        row by row); (3) the person's window test (follow-up and waiting ends from small look-up tables indexed by
-        index day) and the counter update."""
-        nat = np.iinfo(np.int64).min
-        ns = np.int64(86_400_000_000_000)
-        nb = acc.shape[0]
-        n = od.size
-        step = (n + nb - 1) // nb
-        B = 512
-        mask = table.shape[0] - 1
-        for b in numba.prange(nb):
-            ks = np.empty(B, np.int64)
-            ps = np.empty(B, np.int64)
-            ods = np.empty(B, np.int64)
-            dds = np.empty(B, np.int64)
-            ss = np.empty(B, np.int64)
-            es = np.empty(B, np.int64)
-            vs = np.empty(B, np.int64)
-            lo = b * step
-            hi = min(n, (b + 1) * step)
-            i = lo
-            while i < hi:
-                m = 0
-                end = min(hi, i + B)
-                for r in range(i, end):
-                    c = code[r]
-                    if c < 0 or not lut[c]:
-                        continue
-                    dv = dd[r]
-                    ov = od[r]
-                    if dv == nat or ov == nat:
-                        continue
-                    oday = ov // ns
-                    if oday <= lo_day or oday > hi_day:
-                        continue
-                    dday = dv // ns
-                    if dday > we_max:
-                        continue
-                    s = np.int64(offs[r])
-                    e = np.int64(offs[r + 1])
-                    key = _key(data, s, e, exact)
-                    if key == -1:
-                        continue
-                    ks[m] = key
-                    ps[m] = _slot(key, mask)
-                    ods[m] = oday
-                    dds[m] = dday
-                    ss[m] = s
-                    es[m] = e
-                    m += 1
-                i = end
-                # probe: short independent iterations so that the cache misses overlap
-                for k in range(m):
-                    pos = ps[k]
-                    key = ks[k]
-                    v = np.int64(-1)
-                    while True:
-                        t = table[pos, 1]
-                        if t == -1:
-                            break
-                        if table[pos, 0] == key:
-                            row = t >> 32
-                            if exact or _same(data, ss[k], es[k], c_data, np.int64(c_offs[row]),
-                                              np.int64(c_offs[row + 1])):
-                                v = t
-                                break
-                        pos = (pos + 1) & mask
-                    vs[k] = v
-                for k in range(m):
-                    v = vs[k]
-                    if v < 0:
-                        continue
-                    rel = v & 0xFFFFFFFF
-                    oday = ods[k]
-                    if oday > base + rel and oday <= fu_lut[rel] and dds[k] <= we_lut[rel]:
-                        j = v >> 32
-                        acc[b, j, 0] += 1
-                        if oday < acc[b, j, 1]:
-                            acc[b, j, 1] = oday
-
-
-class _IdTable:
-    """The cohort's person ids as a hash table (numba engine) or a pandas Index (numpy engine).
-
-    ``rel_day`` (numba engine): each person's index day minus the earliest index day (0 .. 2**32 - 1)."""
-
-    def __init__(self, cohort_ids: pd.Series, engine: str, rel_day=None):
-        self.engine = engine
-        if engine == "numba":
-            n = len(cohort_ids)
-            rel_day = np.zeros(n, np.int64) if rel_day is None else rel_day
-            chunks = _arrow_chunks(cohort_ids, "cohort", "person_id")
-            a = pa.concat_arrays([c.cast(pa.large_string()) for c in chunks]) if chunks else pa.array(
-                [], pa.large_string())
-            self.c_offs, self.c_data = _buffers(a)
-            lengths = np.diff(self.c_offs)
-            # exact keys when every id is at most 8 bytes (and an 8-byte id does not end in a byte < 8)
-            last = self.c_data[self.c_offs[1:][lengths == 8] - 1] if (lengths == 8).any() else np.zeros(0, np.uint8)
-            self.exact = bool(n == 0 or (lengths.max() <= 8 and not (last < 8).any()))
-            size = 1 << max(4, int(2 * max(n, 1) - 1).bit_length())
-            self.table, self.duplicate = _build_table(self.c_offs, self.c_data, self.exact, size, rel_day)
+    def _check_frame(self, offences: pd.DataFrame, cols: dict, od: np.ndarray, dd: np.ndarray) -> None:
+        """The checks of :data:`_CHECKS` on an in-memory table, vectorised (no second pass through DuckDB)."""
+        idx = offences.index
+        pid = cols["person_id"]
+        if pid.null_count:
+            raise OutcomeInputError(f"offences: {_CHECKS['missing_person'][1]} "
+                                    f"{_rows(idx, offences['person_id'].isna().to_numpy())}")
+        (od, od_missing), (dd, dd_missing) = od, dd
+        if od_missing.any():
+            raise OutcomeInputError(f"offences: {_CHECKS['missing_offence_date'][1]} {_rows(idx, od_missing)}")
+        before = (dd < od) & ~dd_missing
+        if before.any():
+            raise OutcomeInputError(f"offences: {_CHECKS['disposal_before_offence'][1]} {_rows(idx, before)}")
+        disp = cols["disposal_type"]
+        if pa.types.is_dictionary(disp.type):
+            codes = offences["disposal_type"].cat.codes.to_numpy()
+            cats = offences["disposal_type"].cat.categories
+            present = np.bincount(codes[codes >= 0], minlength=len(cats)) > 0
+            values = [str(c) for c, p in zip(cats, present) if p]
         else:
-            self.index = pd.Index(cohort_ids.astype(str).to_numpy(dtype=object))
-            self.duplicate = -1 if self.index.is_unique else 0
+            import pyarrow.compute as pc
 
-    def positions(self, ids: pd.Series) -> np.ndarray:
-        """Cohort row of each id (-1 when not in the cohort)."""
-        if self.engine == "numba":
-            out = [np.zeros(0, np.int64)]
-            for chunk in _arrow_chunks(ids, "offences", "person_id"):
-                offs, data = _buffers(chunk)
-                out.append(_lookup(offs, data, self.table, self.c_offs, self.c_data, self.exact))
-            return np.concatenate(out)
-        return self.index.get_indexer(ids.astype(str).to_numpy(dtype=object))
+            values = [v for v in pc.unique(disp).to_pylist() if v is not None]
+        unknown = sorted(v for v in values if v not in self.known)
+        if unknown:
+            bad = offences["disposal_type"].astype("string").isin(unknown).fillna(False).to_numpy(dtype=bool)
+            message = _CHECKS["unknown_disposal"][1].format(values=unknown, known=self.known)
+            raise OutcomeInputError(f"offences: {message} {_rows(idx, bad)}")
+
+    def _check_offences(self) -> None:
+        varchar_dd = self.date_types["disposal_date"].upper() == "VARCHAR"
+        checks = {k: v for k, v in _CHECKS.items() if k != "bad_disposal_date" or varchar_dd}
+        sql = "SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond}) AS {name}"
+                                    for name, (cond, _) in checks.items()) + " FROM offences"
+        counts = self.con.execute(sql, {"known": self.known}).fetchall()[0]
+        for (name, (cond, message)), n in zip(checks.items(), counts):
+            if not n:
+                continue
+            if name == "unknown_disposal":
+                values = [r[0] for r in self.con.execute(
+                    f"SELECT DISTINCT disposal_type FROM offences WHERE {cond} ORDER BY 1 LIMIT 10",
+                    {"known": self.known}).fetchall()]
+                message = message.format(values=values, known=self.known)
+            raise OutcomeInputError(f"offences: {message} {self._bad_rows(cond, n)}")
+
+    def _bad_rows(self, cond: str, n: int, limit: int = 5) -> str:
+        """Where the bad rows of a parquet source are: file name and row number (0-based) in it."""
+        more = f" and {n - limit} more" if n > limit else ""
+        params = {"known": self.known} if "$known" in cond else {}
+        quoted = self.source.replace("'", "''")
+        inner = self.con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'offences'").fetchall()[0][0]
+        select = inner[inner.upper().index("SELECT"):].rstrip(";")
+        select = select.replace("FROM offences_in", f"FROM read_parquet('{quoted}', union_by_name = true, "
+                                                    "filename = true, file_row_number = true)")
+        select = select.replace("SELECT ", "SELECT filename, file_row_number, ", 1)
+        rows = self.con.execute(f"SELECT filename, file_row_number FROM ({select}) WHERE {cond} "
+                                f"ORDER BY filename, file_row_number LIMIT {limit}", params).fetchall()
+        labels = [f"{Path(f).name} row {int(r)}" for f, r in rows]
+        return f"{n} row(s): " + ", ".join(labels) + more
+
+
+def _days(ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int64 ns since the epoch (NaT = int64 min) -> (int32 days since the epoch, floor; missing mask)."""
+    missing = ns == _NAT
+    return (ns // _NS_PER_DAY).astype(np.int32), missing
+
+
+def _date32(days: np.ndarray, missing: np.ndarray) -> pa.Array:
+    """int32 days since the epoch as an Arrow date32 array (missing -> null)."""
+    return pa.array(days, mask=missing if missing.any() else None).cast(pa.date32())
+
+
+def _sql(template: str, counted: Sequence[str]) -> str:
+    """The SQL with the counted disposal types written in as quoted literals (a constant list lets DuckDB filter
+    while it scans; a list parameter becomes a join)."""
+    return template.replace("{counted}", ", ".join("'" + str(d).replace("'", "''") + "'" for d in counted))
+
+
+def _arrow(relation) -> pa.Table:
+    """A DuckDB relation's rows as an Arrow table (``to_arrow_table`` in DuckDB >= 1.4, ``arrow`` before)."""
+    fetch = getattr(relation, "to_arrow_table", None) or relation.arrow
+    return fetch()
+
+
+def _ident(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+_ENGINES = ("auto", "duckdb", "numba", "numpy")
 
 
 def _engine(engine: str) -> str:
-    if engine == "auto":
-        return "numba" if _HAVE_NUMBA else "numpy"
-    if engine not in ("numba", "numpy"):
-        raise OutcomeInputError(f"engine: must be 'auto', 'numba' or 'numpy', got {engine!r}")
-    if engine == "numba" and not _HAVE_NUMBA:  # pragma: no cover
-        raise OutcomeInputError("engine: 'numba' requested but numba is not installed")
-    return engine
+    # 'numba' and 'numpy' named the engines this module had before the SQL definition; they are accepted so that
+    # old callers keep working, and run the same SQL.
+    if engine not in _ENGINES:
+        raise OutcomeInputError(f"engine: must be one of {', '.join(map(repr, _ENGINES))}, got {engine!r}")
+    return "duckdb"
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # the measure
 # ---------------------------------------------------------------------------------------------------------------
-def _windows(index_day: np.ndarray, follow_up_months: int, waiting_months: int):
-    """(relative index day, follow-up end day, waiting end day, base, fu_lut, we_lut) per person.
+class _Derived:
+    """Per cohort row: index day, follow-up end day, eligible, count, first proven offence day (int64 max: none)."""
 
-    Month arithmetic is done once per distinct calendar day in the index-date range (look-up tables ``fu_lut``,
-    ``we_lut`` indexed by ``index day - base``), not once per person."""
-    for name, v in (("follow_up_months", follow_up_months), ("waiting_months", waiting_months)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 0:
-            raise OutcomeInputError(f"{name}: must be a whole number of months >= 0, got {v!r}")
-    if index_day.size == 0:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, empty, 0, np.zeros(1, np.int64), np.zeros(1, np.int64)
-    base = int(index_day.min())
-    rel = index_day - base
-    fu_lut = add_months(np.arange(base, int(index_day.max()) + 1, dtype=np.int64), int(follow_up_months))
-    we_lut = add_months(fu_lut, int(waiting_months))
-    return rel, fu_lut[rel], we_lut[rel], base, fu_lut, we_lut
-
-
-def _duplicates_error(cohort: pd.DataFrame, arg: str = "cohort") -> OutcomeInputError:
-    pid = cohort["person_id"]
-    dup = pid.duplicated(keep=False).to_numpy()
-    return OutcomeInputError(
-        f"{arg}: column 'person_id' has duplicate people (one index date per person): "
-        f"{_rows(cohort.index, dup, pid.to_numpy())}")
-
-
-def _counts(cohort: pd.DataFrame, offences: pd.DataFrame, index_day: np.ndarray, win, counted_disposals,
-            engine: str) -> tuple[np.ndarray, np.ndarray]:
-    """(count, first day) of proven offences in each person's window; first = int64 max when none.
-
-    Raises for duplicate people in the cohort (the numba engine finds them while building its table)."""
-    _require(offences, "offences", ["person_id", "offence_date", "disposal_date", "disposal_type"])
-    rel, fu, we, base, fu_lut, we_lut = win
-    n = len(cohort)
-    count = np.zeros(n, np.int64)
-    first = np.full(n, np.iinfo(np.int64).max, np.int64)
-    table = _IdTable(cohort["person_id"], engine, rel) if n else None
-    if table is not None and table.duplicate >= 0:
-        raise _duplicates_error(cohort)
-    if n == 0 or len(offences) == 0:
-        return count, first
-    nulls = getattr(offences["person_id"].array, "_pa_array", None)
-    if nulls is None or nulls.null_count:
-        missing = offences["person_id"].isna().to_numpy()
-        if missing.any():
-            raise OutcomeInputError(f"offences: column 'person_id' is missing in {_rows(offences.index, missing)}")
-    od = _date_ns(offences["offence_date"], "offences", "offence_date", allow_missing=False)
-    dd = _date_ns(offences["disposal_date"], "offences", "disposal_date", allow_missing=True)
-    code, lut = _counted_codes(offences, counted_disposals)
-    lo_day, hi_day, we_max = int(index_day.min()), int(fu.max()), int(we.max())
-    if engine == "numba":
-        blocks = max(1, min(numba.get_num_threads(), 8))
-        acc = np.zeros((blocks, n, 2), np.int64)
-        acc[:, :, 1] = np.iinfo(np.int64).max
-        start = 0
-        for chunk in _arrow_chunks(offences["person_id"], "offences", "person_id"):
-            offs, data = _buffers(chunk)
-            stop = start + len(chunk)
-            _scan(offs, data, od[start:stop], dd[start:stop], code[start:stop], lut, table.table,
-                  table.c_offs, table.c_data, table.exact, base, fu_lut, we_lut, lo_day, hi_day, we_max, acc)
-            start = stop
-        return acc[:, :, 0].sum(axis=0), acc[:, :, 1].min(axis=0)
-    # numpy engine: the same filters, vectorised; then a per-person reduction
-    keep = lut[np.maximum(code, 0)] & (code >= 0) & (dd != _NAT)
-    rows = np.flatnonzero(keep)
-    oday = od[rows] // _NS_PER_DAY
-    dday = dd[rows] // _NS_PER_DAY
-    ok = (oday > lo_day) & (oday <= hi_day) & (dday <= we_max)
-    rows, oday, dday = rows[ok], oday[ok], dday[ok]
-    j = table.positions(offences["person_id"].iloc[rows])
-    ok = j >= 0
-    j, oday, dday = j[ok], oday[ok], dday[ok]
-    ok = (oday > index_day[j]) & (oday <= fu[j]) & (dday <= we[j])
-    j, oday = j[ok], oday[ok]
-    count = np.bincount(j, minlength=n).astype(np.int64)
-    np.minimum.at(first, j, oday)
-    return count, first
+    def __init__(self, cohort, offences, extract_date, follow_up_months, waiting_months, counted_disposals,
+                 engine):
+        _engine(engine)
+        fu_m = _months("follow_up_months", follow_up_months)
+        wait_m = _months("waiting_months", waiting_months)
+        extract = _extract_day(extract_date)
+        self.index_day = _check_cohort(cohort)
+        self.inputs = _Inputs(cohort, self.index_day, offences, counted_disposals=counted_disposals)
+        res = _arrow(self.inputs.run(PROVEN_REOFFENDING_SQL, follow_up_months=fu_m, waiting_months=wait_m,
+                                     extract_date=dt.date(1970, 1, 1) + dt.timedelta(days=extract)))
+        n = len(cohort)
+        row = res.column("row_id").to_numpy()
+        self.eligible = np.zeros(n, bool)
+        self.fu = np.zeros(n, np.int64)
+        self.count = np.zeros(n, np.int64)
+        self.first = np.full(n, _NONE, np.int64)
+        self.eligible[row] = res.column("eligible").to_numpy(zero_copy_only=False)
+        self.fu[row] = res.column("follow_up_end").to_numpy()
+        self.count[row] = res.column("reoffence_count").to_numpy()
+        first = res.column("first_day").fill_null(_NONE).to_numpy()
+        self.first[row] = first
 
 
-def _derive(cohort, offences, extract_date, follow_up_months, waiting_months, counted_disposals, engine):
-    engine = _engine(engine)
-    index_day = _check_cohort(cohort)
-    win = _windows(index_day, follow_up_months, waiting_months)
-    eligible = win[2] <= _extract_day(extract_date)
-    count, first = _counts(cohort, offences, index_day, win, counted_disposals, engine)
-    return index_day, win, eligible, count, first
-
-
-def proven_reoffending(cohort: pd.DataFrame, offences: pd.DataFrame, *, extract_date, follow_up_months: int = 12,
+def proven_reoffending(cohort: pd.DataFrame, offences, *, extract_date, follow_up_months: int = 12,
                        waiting_months: int = 6, counted_disposals: Sequence[str] | None = None,
                        engine: str = "auto") -> pd.DataFrame:
-    """One-year proven reoffending for each person of ``cohort`` (MoJ definition; see the module docstring).
+    """Proven reoffending for each person of ``cohort`` (MoJ definition; see the module docstring).
 
     Parameters
     ----------
-    cohort : DataFrame with ``person_id`` (unique) and ``index_date`` (dates). Other columns are ignored.
-    offences : DataFrame with the canonical offences columns ``person_id``, ``offence_date``, ``disposal_date``
-        (missing while pending) and ``disposal_type``. Offences of people not in the cohort are ignored.
+    cohort : DataFrame with ``person_id`` (unique; int, string or categorical) and ``index_date`` (dates). Other
+        columns are ignored.
+    offences : DataFrame, or path of a parquet file, a folder of parquet files or a glob, with the canonical
+        offences columns ``person_id``, ``offence_date``, ``disposal_date`` (missing while pending) and
+        ``disposal_type``. Offences of people not in the cohort are ignored.
     extract_date : date the data were extracted; people whose waiting period ends after it are not eligible.
-    follow_up_months, waiting_months : calendar months (defaults 12 and 6).
+    follow_up_months, waiting_months : int, calendar months (defaults 12 and 6).
     counted_disposals : disposal types that make an offence proven (default :data:`COUNTED_DISPOSALS`).
-    engine : ``'auto'`` (numba when installed), ``'numba'`` or ``'numpy'`` (vectorised, slower on big tables).
+    engine : ``'auto'`` or ``'duckdb'`` (the SQL definition; ``'numba'`` and ``'numpy'`` are accepted for old
+        callers and run the same SQL).
 
     Returns
     -------
-    DataFrame with the cohort's index and order: ``person_id``, ``eligible`` (bool), ``exclusion_reason`` (string,
-    categorical, ``NaN`` when eligible), ``reoffended`` (Int64 0/1), ``reoffence_count`` (Int64, offence records),
-    ``days_to_first`` (float days; NaN for non-reoffenders and ineligible people).
+    DataFrame with the cohort's index and order: ``person_id``, ``eligible`` (bool), ``exclusion_reason``
+    (categorical, ``NaN`` when eligible), ``reoffended`` (Int64 0/1), ``reoffence_count`` (Int64, offence records),
+    ``days_to_first`` (float, days; NaN for non-reoffenders and ineligible people).
 
     Raises
     ------
-    OutcomeInputError (a ValueError) naming the argument, column and first rows for missing columns, duplicate
-    or missing people in the cohort, and dates that cannot be parsed.
+    OutcomeInputError
+        (an :class:`~evaluation.errors.EvaluationError`) naming the argument, column and rows (never a person id)
+        for: an empty cohort, missing columns, duplicate or missing people in the cohort, dates that cannot be
+        parsed, a disposal dated before its offence, unknown disposal types, and bad month counts.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> c = pd.DataFrame({"person_id": [1], "index_date": pd.to_datetime(["2019-05-10"])})
+    >>> o = pd.DataFrame({"person_id": [1], "offence_date": pd.to_datetime(["2019-06-01"]),
+    ...                   "disposal_date": pd.to_datetime(["2019-07-01"]), "disposal_type": ["caution"]})
+    >>> proven_reoffending(c, o, extract_date="2024-12-31")[["reoffended", "days_to_first"]].iloc[0].tolist()
+    [1, 22.0]
     """
-    index_day, _, eligible, count, first = _derive(cohort, offences, extract_date, follow_up_months,
-                                                   waiting_months, counted_disposals, engine)
-    return _assemble(cohort, eligible, count, first, index_day)
+    d = _Derived(cohort, offences, extract_date, follow_up_months, waiting_months, counted_disposals, engine)
+    return _assemble(cohort, d.eligible, d.count, d.first, d.index_day)
 
 
 def _assemble(cohort, eligible, count, first, index_day) -> pd.DataFrame:
-    n = len(cohort)
     mask = ~eligible
     reoff = (count > 0).astype(np.int64)
     days = np.where(count > 0, (first - index_day).astype(np.float64), np.nan)
@@ -579,24 +606,35 @@ def _assemble(cohort, eligible, count, first, index_day) -> pd.DataFrame:
     }, index=cohort.index)
 
 
-def survival_view(cohort: pd.DataFrame, offences: pd.DataFrame, *, extract_date, follow_up_months: int = 12,
+def survival_view(cohort: pd.DataFrame, offences, *, extract_date, follow_up_months: int = 12,
                   waiting_months: int = 6, counted_disposals: Sequence[str] | None = None,
                   custody: pd.DataFrame | None = None, engine: str = "auto") -> pd.DataFrame:
     """Time to first proven reoffence for survival analysis, for the **eligible** people of ``cohort``.
 
-    Returns ``person_id``, ``duration`` (days from the index date, int) and ``event`` (1 = proven reoffence).
+    Parameters
+    ----------
+    cohort, offences, extract_date, follow_up_months, waiting_months, counted_disposals, engine
+        As :func:`proven_reoffending`.
+    custody : DataFrame with ``person_id`` and ``custody_start``, optional.
+
+    Returns
+    -------
+    DataFrame ``person_id``, ``duration`` (days from the index date, int) and ``event`` (1 = proven reoffence).
     Reoffenders: duration = days to the first proven reoffence, event 1. Non-reoffenders: censored (event 0) at the
-    follow-up end (365 or 366 days for 12 months, calendar-month arithmetic). With ``custody`` (columns
-    ``person_id``, ``custody_start``), a person is censored at the first custody start strictly after the index date
-    and on or before the follow-up end when that comes before the first proven reoffence (an offence dated on the
-    custody start day is still counted: it usually is why the person went into custody); custody that began on or
-    before the index date is ignored. People not eligible (waiting period not ended by the extract date) are left
-    out of this view; their number is in ``result.attrs['excluded']`` and they are listed by
+    follow-up end (365 or 366 days for 12 months, calendar-month arithmetic). With ``custody``, a person is censored
+    at the first custody start strictly after the index date and on or before the follow-up end when that comes
+    before the first proven reoffence (an offence dated on the custody start day is still counted: it usually is
+    why the person went into custody); custody that began on or before the index date is ignored. People not
+    eligible are left out; their number is in ``result.attrs['excluded']`` and they are listed by
     :func:`proven_reoffending`.
+
+    Raises
+    ------
+    OutcomeInputError
+        As :func:`proven_reoffending`, and for a custody table without its columns or with bad dates.
     """
-    index_day, win, eligible, count, first = _derive(cohort, offences, extract_date, follow_up_months,
-                                                     waiting_months, counted_disposals, engine)
-    fu = win[1]
+    d = _Derived(cohort, offences, extract_date, follow_up_months, waiting_months, counted_disposals, engine)
+    index_day, fu = d.index_day, d.fu
     censor = fu.copy()
     if custody is not None:
         _require(custody, "custody", ["person_id", "custody_start"])
@@ -607,39 +645,84 @@ def survival_view(cohort: pd.DataFrame, offences: pd.DataFrame, *, extract_date,
         pos, cs = pos[ok], cs[ok]
         ok = (cs > index_day[pos]) & (cs <= fu[pos])
         np.minimum.at(censor, pos[ok], cs[ok])
-    event = (count > 0) & (first <= censor)
-    duration = np.where(event, first, censor) - index_day
+    event = (d.count > 0) & (d.first <= censor)
+    duration = np.where(event, d.first, censor) - index_day
     out = pd.DataFrame({"person_id": cohort["person_id"].to_numpy(), "duration": duration.astype(np.int64),
-                        "event": event.astype(np.int64)}, index=cohort.index)[eligible]
-    out.attrs["excluded"] = {WAITING_NOT_ENDED: int((~eligible).sum())}
+                        "event": event.astype(np.int64)}, index=cohort.index)[d.eligible]
+    out.attrs["excluded"] = {WAITING_NOT_ENDED: int((~d.eligible).sum())}
     return out
 
 
-def first_time_entry(cohort: pd.DataFrame, offences: pd.DataFrame, *, extract_date, follow_up_months: int = 12,
+def first_time_entry(cohort: pd.DataFrame, offences, *, extract_date, follow_up_months: int = 12,
                      waiting_months: int = 6, counted_disposals: Sequence[str] | None = None,
                      engine: str = "auto") -> pd.DataFrame:
     """Proven (re)offending for children at risk, with a flag for people with no record before the index date.
 
-    The measure is the same as :func:`proven_reoffending` (for someone with no record it counts *first* proven
-    offending). Added columns: ``no_prior_record`` (bool: no offence record of any disposal dated strictly before
-    the index date) and ``first_time_entrant`` (Int64 0/1: no prior record and a proven offence in the follow-up;
-    ``<NA>`` when not eligible).
+    Parameters
+    ----------
+    cohort, offences, extract_date, follow_up_months, waiting_months, counted_disposals, engine
+        As :func:`proven_reoffending`.
+
+    Returns
+    -------
+    The columns of :func:`proven_reoffending` (for someone with no record it counts *first* proven offending),
+    plus ``no_prior_record`` (bool: no offence record of any disposal dated strictly before the index date) and
+    ``first_time_entrant`` (Int64 0/1: no prior record and a proven offence in the follow-up; ``<NA>`` when not
+    eligible).
+
+    Raises
+    ------
+    OutcomeInputError
+        As :func:`proven_reoffending`.
     """
-    out = proven_reoffending(cohort, offences, extract_date=extract_date, follow_up_months=follow_up_months,
-                             waiting_months=waiting_months, counted_disposals=counted_disposals, engine=engine)
-    index_day = _check_cohort(cohort)
+    d = _Derived(cohort, offences, extract_date, follow_up_months, waiting_months, counted_disposals, engine)
+    out = _assemble(cohort, d.eligible, d.count, d.first, d.index_day)
+    rows = _arrow(d.inputs.con.sql(PRIOR_RECORD_SQL)).column("row_id").to_numpy()
     prior = np.zeros(len(cohort), dtype=bool)
-    if len(offences) and len(cohort):
-        od = _to_day(_date_ns(offences["offence_date"], "offences", "offence_date", allow_missing=False))
-        pos = pd.Index(cohort["person_id"].astype(str).to_numpy(dtype=object)).get_indexer(
-            offences["person_id"].astype(str).to_numpy(dtype=object))
-        ok = pos >= 0
-        prior[pos[ok][od[ok] < index_day[pos[ok]]]] = True
+    prior[rows] = True
     out["no_prior_record"] = ~prior
     fte = out["reoffended"].astype("Int64") * out["no_prior_record"].astype(np.int64)
     out["first_time_entrant"] = fte.astype("Int64")
     return out
 
+
+def proven_offences(cohort: pd.DataFrame, offences, *, follow_up_months: int = 12, waiting_months: int = 6,
+                    counted_disposals: Sequence[str] | None = None,
+                    columns: Sequence[str] = ("offence_group",)) -> pd.DataFrame:
+    """The proven reoffence records of each person of ``cohort`` (the rows :func:`proven_reoffending` counts).
+
+    Eligibility is not applied (every person's follow-up is used); callers pass eligible people.
+
+    Parameters
+    ----------
+    cohort, offences, follow_up_months, waiting_months, counted_disposals
+        As :func:`proven_reoffending`.
+    columns : further columns of ``offences`` to return (default ``offence_group``).
+
+    Returns
+    -------
+    DataFrame, one row per proven reoffence: ``person_id`` (as in the cohort), ``index_date``, ``offence_date``,
+    ``disposal_date``, ``disposal_type`` and ``columns``; ordered by cohort row then offence date.
+
+    Raises
+    ------
+    OutcomeInputError
+        As :func:`proven_reoffending`, and when one of ``columns`` is missing.
+    """
+    fu_m = _months("follow_up_months", follow_up_months)
+    wait_m = _months("waiting_months", waiting_months)
+    index_day = _check_cohort(cohort)
+    inputs = _Inputs(cohort, index_day, offences, extra_columns=tuple(columns), counted_disposals=counted_disposals)
+    cols = ", ".join(["row_id", "offence_date", "disposal_date", "disposal_type"] + [_ident(c) for c in columns])
+    res = inputs.run(f"SELECT {cols} FROM ({PROVEN_OFFENCES_SQL}) ORDER BY row_id, offence_date",
+                     follow_up_months=fu_m, waiting_months=wait_m).df()
+    row = res.pop("row_id").to_numpy()
+    out = pd.DataFrame({"person_id": cohort["person_id"].to_numpy()[row],
+                        "index_date": (index_day[row] + _EPOCH.astype(np.int64)).astype("datetime64[D]")
+                        .astype("datetime64[ns]")})
+    for c in res.columns:
+        out[c] = res[c].to_numpy() if not c.endswith("_date") else pd.to_datetime(res[c]).to_numpy()
+    return out
 
 # ---------------------------------------------------------------------------------------------------------------
 # summaries
@@ -687,7 +770,7 @@ def summarise(outcomes: pd.DataFrame, group=None, *, alpha: float = 0.05) -> pd.
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# CLI: python -m evaluation outcomes
+# printing (the CLI is in evaluation.outcomes_cli)
 # ---------------------------------------------------------------------------------------------------------------
 def _fmt_count(v, threshold: int) -> str:
     v = int(v)
@@ -745,41 +828,7 @@ def _world_extract_date(world, path=None) -> dt.date:
     return max(latest).date()
 
 
-def _run_cli(args) -> int:
-    from evaluation.cohort import build_cohort
-    from evaluation.config import load_programmes
-    from evaluation.validate import load_world
-
-    world = load_world(args.world)
-    extract = pd.Timestamp(args.extract_date).date() if args.extract_date else _world_extract_date(world, args.world)
-    programmes = load_programmes()
-    wanted = [args.programme] if args.programme else [p for p, c in programmes.items() if c.is_individual]
-    print(f"World: {args.world}   extract date: {extract}")
-    for pid in wanted:
-        prog = programmes[pid]
-        cohort = build_cohort(world, prog)
-        data = cohort.data
-        oc = prog.outcome
-        res = proven_reoffending(data[["person_id", "index_date"]], world.offences, extract_date=extract,
-                                 follow_up_months=oc["follow_up_months"], waiting_months=oc["waiting_months"])
-        print(f"\n{prog.name} ({pid}) — one-year proven reoffending, participants vs comparison pool "
-              f"(before matching); counts 1–{prog.disclosure_threshold - 1} shown as <{prog.disclosure_threshold}")
-        print(headline_table(res, data["treat"].to_numpy(), threshold=prog.disclosure_threshold).to_string())
-    return 0
-
-
-def add_cli(subparsers) -> None:
-    """Register ``outcomes``: headline proven-reoffending tables for each individual programme of a world."""
-    from evaluation.config import PROGRAMME_IDS, default_world
-
-    p = subparsers.add_parser("outcomes", help="print headline proven-reoffending tables for each programme",
-                              description=add_cli.__doc__)
-    p.add_argument("--world", default=str(default_world()), help="world folder (default: %(default)s)")
-    p.add_argument("--programme", choices=PROGRAMME_IDS, default=None, help="one programme only")
-    p.add_argument("--extract-date", default=None,
-                   help="data extract date YYYY-MM-DD (default: the world's, else its latest record date)")
-    p.set_defaults(func=_run_cli)
-
-
-__all__ = ["COUNTED_DISPOSALS", "NOT_COUNTED_DISPOSALS", "WAITING_NOT_ENDED", "OutcomeInputError", "add_months",
-           "proven_reoffending", "survival_view", "first_time_entry", "summarise", "headline_table", "add_cli"]
+__all__ = ["COUNTED_DISPOSALS", "NOT_COUNTED_DISPOSALS", "WAITING_NOT_ENDED", "OUTCOME_COLUMNS", "OutcomeInputError",
+           "DEFINITION_SQL", "BOUNDS_SQL", "PROVEN_REOFFENDING_SQL", "PROVEN_OFFENCES_SQL", "PRIOR_RECORD_SQL", "add_months",
+           "proven_reoffending", "survival_view", "first_time_entry", "proven_offences", "summarise",
+           "headline_table"]

@@ -6,7 +6,8 @@ reported as such) and then validates with these schemas; relations *between* col
 before offence, referral outside the programme's dates, people missing from ``people``) are checked there with
 vectorised masks, so their messages can name the rows.
 
-The constants (disposal types, offence groups, ...) are the one place other modules take them from.
+The constants (disposal types, offence groups, districts, the table list, which columns identify a person, ...)
+are defined here once; other modules import them from here.
 """
 from __future__ import annotations
 
@@ -30,6 +31,28 @@ AREA_MEASURES = ("drug_offences", "drug_deaths", "treatment_starts", "treatment_
                  "population")
 ACTIVITIES = ("session", "training", "contact", "referral")
 AUDIENCES = ("pupils", "teachers", "parents", "professionals", "vcse_organisations", "young_people", "families")
+PENDING_DISPOSAL = "pending"  # an offence not yet disposed of: never counted, reported by the validation report
+NORFOLK_DISTRICTS = ("Norwich", "Great Yarmouth", "Broadland", "South Norfolk", "Breckland", "North Norfolk",
+                     "King's Lynn and West Norfolk")
+REFERRAL_SOURCES = ("school", "custody", "community_policing", "early_help", "self", "health", "victim_services",
+                    "yot", "mash", "probation", "dwp")  # the synthetic world's; real extracts may name others
+
+#: Columns whose values identify a person: never quoted in an error message that may reach an output (the full
+#: values are kept on ``DataError.detail`` for the terminal). Any column whose name contains one of
+#: :data:`IDENTIFYING_NAME_PARTS` counts too (``first_name``, ``surname``, ``pnc_number``, ...).
+IDENTIFYING_COLUMNS = ("person_id", "referral_id", "offence_id", "date_of_birth")
+IDENTIFYING_NAME_PARTS = ("name", "birth", "dob", "address", "postcode", "pnc", "nhs", "_id")
+#: Values that mean "missing" in a text column (empty, whitespace, and what spreadsheets and pandas write for it).
+MISSING_TEXT = ("", "nan", "none", "null", "na", "n/a", "<na>", "nat")
+#: The extract date may not be later than the latest of these dates (the outcome measure relies on the offences
+#: table being complete up to the extract date); without ``meta.json`` it *is* the latest of them.
+LATEST_RECORD_COLUMNS = {"offences": ("offence_date", "disposal_date")}
+#: Dated events that cannot come before the person's date of birth.
+EVENT_DATE_COLUMNS = {"offences": "offence_date", "referrals": "referral_date", "contacts": "contact_date",
+                      "custody": "custody_start"}
+MAX_AGE_YEARS = 110  # a date of birth making someone older than this at the extract date is an error
+#: Bumped whenever a validation rule changes: part of the validated-cache key.
+RULES_VERSION = "2026-11-30.1"
 
 DATE = "datetime64[ns]"
 
@@ -97,6 +120,16 @@ SCHEMAS: dict[str, DataFrameSchema] = {
         "referrals_to": Column(str, nullable=True),
         "organisations": Column("Int64", nullable=True, checks=Check.ge(0)),
     }, name="delivery", strict=False, coerce=False),
+    # Education, training and employment (ETE) outcomes recorded by a provider (Pathway Out (ADDER)); read with
+    # load_table(world.path, "ete") by evaluation.vfm.ete_outcomes; data/README.md, table `ete`.
+    "ete": DataFrameSchema({
+        "person_id": _id(),
+        "programme_id": _cat(PROGRAMME_IDS),
+        "ete_at_start": Column(bool, nullable=False),
+        "status_at_exit": Column(str, nullable=True, checks=Check.isin(["employment", "education_training", "none", "unknown"])),  # empty while still on the programme,
+        "sustained_3m": Column("Int64", nullable=True, checks=Check.isin([0, 1])),
+        "sustained_6m": Column("Int64", nullable=True, checks=Check.isin([0, 1])),
+    }, name="ete", strict=False, coerce=False),
 }
 
 # how each column is parsed from a file before validation
@@ -109,7 +142,20 @@ COLUMN_KINDS: dict[str, dict[str, str]] = {
 REQUIRED_TABLES = ("people", "referrals", "contacts", "offences")
 OPTIONAL_TABLES = ("custody", "area_monthly", "delivery")
 TABLES = REQUIRED_TABLES + OPTIONAL_TABLES
+WORLD_TABLES = TABLES  # the name the report build used for the same list
+
+
+def is_identifying(column: str | None) -> bool:
+    """Whether values of ``column`` may identify a person (never quoted in messages that reach an output)."""
+    if column is None:
+        return False
+    c = str(column).lower()
+    if c in ("programme_id",):
+        return False
+    return c in IDENTIFYING_COLUMNS or any(part in c for part in IDENTIFYING_NAME_PARTS)
 
 __all__ = ["SCHEMAS", "COLUMN_KINDS", "TABLES", "REQUIRED_TABLES", "OPTIONAL_TABLES", "COUNTED_DISPOSALS",
            "NOT_COUNTED_DISPOSALS", "DISPOSAL_TYPES", "OFFENCE_GROUPS", "COMPLETION_STATUSES", "AREA_MEASURES",
-           "SEXES", "ETHNICITY_GROUPS", "CONTACT_TYPES", "ACTIVITIES", "AUDIENCES", "pa"]
+           "SEXES", "ETHNICITY_GROUPS", "CONTACT_TYPES", "ACTIVITIES", "AUDIENCES", "PENDING_DISPOSAL",
+           "NORFOLK_DISTRICTS", "REFERRAL_SOURCES", "IDENTIFYING_COLUMNS", "MISSING_TEXT", "LATEST_RECORD_COLUMNS",
+           "EVENT_DATE_COLUMNS", "MAX_AGE_YEARS", "RULES_VERSION", "WORLD_TABLES", "is_identifying", "pa"]

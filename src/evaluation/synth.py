@@ -22,7 +22,7 @@ Model (one place to read it):
 * Comparison pools (``POOL_SIZES`` x scale) come from police records: each person has police contacts in the
   programme windows; their first contact is their reference date.
 * Programme participants: ``_CANDIDATES_PER_PLACE`` candidates per place are drawn from the target group
-  (ages, districts, sex, dates from the seeds and ``programmes/*.yaml``); their history up to the index date is
+  (ages, districts, sex, dates from ``programmes/*.yaml``); their history up to the index date is
   simulated; places go to a risk-weighted draw (Gumbel top-k) on observables at the index date — log(1 + proven
   offences in the 2 years before), drug misuse, age, sex — so selection is on observables only: matching on them
   removes the bias, a naive comparison does not. After the index date the rate is multiplied by the programme's
@@ -44,16 +44,11 @@ import pyarrow as pa
 
 GENERATOR_VERSION = "1.0.0"
 
-OFFENCE_GROUPS = (
-    "violence_with_injury", "violence_without_injury", "robbery", "sexual", "burglary", "theft", "vehicle",
-    "criminal_damage", "arson", "drug_possession", "drug_supply", "public_order", "weapons", "fraud", "other",
-)
+from evaluation.schemas import OFFENCE_GROUPS  # noqa: E402 - the code list is defined once, in schemas
 # Rough shares of recorded offences by group (police recorded crime, offender-linked), sum to 1.
 _GROUP_P = np.array([0.12, 0.14, 0.02, 0.02, 0.05, 0.20, 0.04, 0.09, 0.01, 0.09, 0.03, 0.08, 0.03, 0.03, 0.04])
 _GROUP_P = _GROUP_P / _GROUP_P.sum()
-COUNTED_DISPOSALS = ("conviction", "caution", "reprimand", "warning", "youth_caution", "youth_conditional_caution")
-NOT_COUNTED_DISPOSALS = ("penalty_notice", "community_resolution", "nfa", "pending")
-DISPOSAL_TYPES = COUNTED_DISPOSALS + NOT_COUNTED_DISPOSALS
+from evaluation.schemas import COUNTED_DISPOSALS, DISPOSAL_TYPES, NOT_COUNTED_DISPOSALS  # noqa: E402
 # Adult disposals (reprimands/warnings/youth cautions are for under-18s).
 _DISP_ADULT_P = np.array([0.46, 0.14, 0.0, 0.0, 0.0, 0.0, 0.06, 0.12, 0.17, 0.05])
 _DISP_YOUTH_P = np.array([0.22, 0.0, 0.02, 0.02, 0.16, 0.10, 0.0, 0.20, 0.23, 0.05])
@@ -274,11 +269,10 @@ def add_cli(subparsers) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 EXTRACT_DATE = "2024-12-31"
 HISTORY_START = "2010-01-01"  # offences are simulated from max(10th birthday, this date)
-DISTRICTS = ("Norwich", "Great Yarmouth", "Broadland", "South Norfolk", "Breckland", "North Norfolk",
-             "King's Lynn and West Norfolk")
+from evaluation.schemas import NORFOLK_DISTRICTS as DISTRICTS  # noqa: E402 - defined once, in schemas
 # police-contact weighted district shares (Norwich and Great Yarmouth over-represented)
 _DISTRICT_P = np.array([0.27, 0.15, 0.11, 0.11, 0.13, 0.09, 0.14])
-ETHNICITY = ("White", "Black", "Asian", "Mixed", "Other", "Unknown")
+from evaluation.schemas import ETHNICITY_GROUPS as ETHNICITY  # noqa: E402 - defined once, in schemas
 _ETHNICITY_P = np.array([0.88, 0.025, 0.025, 0.03, 0.01, 0.03])
 _SERIOUS = tuple(OFFENCE_GROUPS.index(g) for g in
                  ("violence_with_injury", "robbery", "sexual", "burglary", "drug_supply", "weapons", "arson"))
@@ -309,7 +303,7 @@ POOL_SIZES = {"youth": 12_000, "women": 20_000, "adult_drug": 5_000}
 # The populations differ through the observables instead (sex, age, drug misuse), which matching does see.
 _RATE = dict(mu=np.log(0.10), sd=1.0, b_male=0.5, b_drug=1.2, b_young=0.12, b_old=-0.02)
 
-# Programme specifications (sizes and places from the seeds and programmes/*.yaml).
+# Programme specifications (sizes and places from the public pages cited in programmes/*.yaml).
 # hr: true hazard ratio on offending after the index date (by completion status where it differs).
 _PROGRAMMES = {
     "pathways-out": dict(
@@ -650,9 +644,16 @@ _ADULT_CONTACTS = {"arrest": 0.35, "stop_search": 0.15, "intelligence": 0.2, "sa
 
 
 def _custody(rng, off: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame:
-    """Custodial sentences after some adult convictions: from the disposal date for a log-normal time (median ~4
-    months), released before the person's next offence and before their reference (index) date, so custody
-    never overlaps an offence or the follow-up."""
+    """Custodial spells for adults, never overlapping an offence (no one offends while inside).
+
+    (i) Sentences after some adult convictions: from the disposal date for a log-normal time (median ~4 months),
+    released before the person's next offence and before their reference (index) date. (ii) Spells that start
+    after the reference date, before any further offence is proven: recall on licence, remand, or a sentence
+    for an earlier matter. Adult cohorts such as WONDER+ and Pathway Out (ADDER) have many people under
+    licence or with pending cases, so about one in six adults with a previous conviction (one in four after a
+    serious one) starts such a spell within a year or so; these compete with a proven reoffence in the
+    follow-up. The second kind draws from a child generator so the rest of the world keeps its random stream.
+    """
     o = off.sort_values(["pidx", "offence_day"])
     next_day = o.groupby("pidx")["offence_day"].shift(-1).fillna(np.inf).to_numpy()
     ref = people["ref"].to_numpy()[o["pidx"].to_numpy()]
@@ -665,7 +666,33 @@ def _custody(rng, off: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame:
     start = start[cand]
     length = np.rint(120 * np.exp(0.7 * rng.normal(size=start.size)))
     end = np.minimum.reduce([start + length, next_day[cand] - 1, ref[cand] - 1])
-    return pd.DataFrame({"pidx": o["pidx"].to_numpy()[cand], "custody_start": start, "custody_end": end})
+    before = pd.DataFrame({"pidx": o["pidx"].to_numpy()[cand], "custody_start": start, "custody_end": end})
+
+    # (ii) after the reference date: adults with a conviction dated before it
+    sub = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
+    pidx, day = o["pidx"].to_numpy(), o["offence_day"].to_numpy()
+    prior = adult & conv & (day < ref)
+    per = pd.DataFrame({"pidx": pidx[prior], "serious": serious[prior]}).groupby("pidx")["serious"].any()
+    who = per.index.to_numpy()
+    ref_p = people["ref"].to_numpy()[who]
+    chance = np.where(per.to_numpy(), 0.25, 0.16)
+    pick = (sub.random(who.size) < chance) & np.isfinite(ref_p)
+    who, ref_p = who[pick], ref_p[pick]
+    s2 = ref_p + 1 + np.floor(sub.exponential(160, who.size))
+    len2 = np.rint(60 * np.exp(0.8 * sub.normal(size=who.size)))
+    # first offence on or after the spell's start: the spell must end the day before it (and start before it)
+    key = pidx.astype(np.int64) * 10**7 + day.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    pos = np.searchsorted(key[order], who.astype(np.int64) * 10**7 + s2.astype(np.int64), side="left")
+    nxt = np.full(who.size, np.inf)
+    ok = pos < key.size
+    same = np.zeros(who.size, bool)
+    same[ok] = pidx[order][pos[ok]] == who[ok]
+    nxt[same] = day[order][pos[same]]
+    e2 = np.minimum(s2 + np.maximum(len2, 1), nxt - 1)
+    good = (e2 > s2) & (s2 <= day.max())  # not after the last recorded offence day (the extract)
+    after = pd.DataFrame({"pidx": who[good], "custody_start": s2[good], "custody_end": e2[good]})
+    return pd.concat([before, after], ignore_index=True)
 
 
 def _area_series(rng, extract_day: int) -> tuple[pd.DataFrame, dict]:
@@ -721,6 +748,62 @@ def _area_series(rng, extract_day: int) -> tuple[pd.DataFrame, dict]:
                          "slope_log_per_month": float(sl)} for m, (lv, sl) in change.items()},
     }
     return pd.concat(rows, ignore_index=True), truth
+
+
+# Education, training and employment (ETE) for Pathway Out (ADDER), the programme whose purpose is ETE. True
+# probabilities by completion status; "without" is what the same people would have reached without the programme
+# (a counterfactual the world knows and a report cannot see: there is no ETE record for non-participants).
+ETE_TRUTH = {
+    "programme": "pathway-out-adder",
+    "p_ete_at_start": 0.12,
+    "p_ete_at_exit": {"completed": 0.50, "disengaged": 0.18},
+    "p_ete_at_exit_without_programme": 0.12,
+    "share_employment_if_ete": 0.6,
+    "p_sustained_3m_if_ete_at_exit": 0.75,
+    "p_sustained_6m_if_sustained_3m": 0.80,
+    "p_exit_status_unknown": 0.05,
+}
+
+
+def _ete(seed: int, referrals: pd.DataFrame, extract_day: int) -> tuple[pd.DataFrame, dict]:
+    """ETE records for Pathway Out (ADDER) participants who started: ETE at start, status at exit, in ETE 3 and 6
+    months after exit (missing when not yet due or the exit status is unknown).
+
+    Drawn from its own random stream (``[seed, 11]``), so adding it leaves every other table of a world unchanged.
+    Returns the table and its truth (``ETE_TRUTH`` plus the expected rates among those who started).
+    """
+    t = ETE_TRUTH
+    rng = np.random.default_rng([int(seed), 11])
+    r = referrals[(referrals["programme_id"] == t["programme"]) & referrals["start_date"].notna()]
+    n = len(r)
+    status = r["completion_status"].to_numpy(dtype=object)
+    p_exit = np.array([t["p_ete_at_exit"].get(st, t["p_ete_at_exit_without_programme"]) for st in status])
+    at_start = rng.random(n) < t["p_ete_at_start"]
+    in_ete = rng.random(n) < p_exit
+    job = rng.random(n) < t["share_employment_if_ete"]
+    unknown = rng.random(n) < t["p_exit_status_unknown"]
+    exit_status = np.where(unknown, "unknown", np.where(in_ete, np.where(job, "employment", "education_training"),
+                                                        "none"))
+    s3 = in_ete & (rng.random(n) < t["p_sustained_3m_if_ete_at_exit"])
+    s6 = s3 & (rng.random(n) < t["p_sustained_6m_if_sustained_3m"])
+    end = r["end_date"].to_numpy(dtype="datetime64[D]")
+    extract = _EPOCH + np.timedelta64(int(extract_day), "D")
+    due3 = end + np.timedelta64(91, "D") <= extract
+    due6 = end + np.timedelta64(183, "D") <= extract
+    s3v = pd.array(np.where(unknown | ~due3, pd.NA, s3.astype(int)), dtype="Int64")
+    s6v = pd.array(np.where(unknown | ~due6, pd.NA, s6.astype(int)), dtype="Int64")
+    df = pd.DataFrame({"person_id": r["person_id"].to_numpy(), "programme_id": t["programme"],
+                       "ete_at_start": at_start, "status_at_exit": exit_status, "sustained_3m": s3v,
+                       "sustained_6m": s6v}).reset_index(drop=True)
+    by = {st: float(t["p_ete_at_exit"].get(st, t["p_ete_at_exit_without_programme"])) for st in np.unique(status)}
+    known = 1 - t["p_exit_status_unknown"]
+    truth = {**t, "n_started": int(n),
+             "expected_ete_at_exit_rate_started": round(float(p_exit.mean()), 5),
+             "true_effect_pp_started": round(float(p_exit.mean() - t["p_ete_at_exit_without_programme"]), 5),
+             "p_ete_at_exit_by_status": by,
+             "note": "rates among those who started with a known exit status; the recorded share of all who started "
+                     f"is about {known:.2f} times these (status unknown for the rest)"}
+    return df, truth
 
 
 def _spread_dates(rng, n: int, start: str, end: str, gaps=()) -> np.ndarray:
@@ -781,11 +864,12 @@ def generate_world(seed: int, out=None, scale: float = 1.0, *, fmt: str = "csv",
     """Generate the synthetic world; deterministic per ``seed``.
 
     Returns the canonical tables (``people``, ``referrals``, ``contacts``, ``offences``, ``custody``,
-    ``area_monthly``, ``delivery``; dates as datetime64[ns]). When ``out`` is given, writes ``<table>.csv`` (or
+    ``area_monthly``, ``delivery``, and ``ete``: Pathway Out (ADDER) education, training and employment records; dates as
+    datetime64[ns]). When ``out`` is given, writes ``<table>.csv`` (or
     ``.parquet`` with ``fmt="parquet"``), ``truth.json`` and ``meta.json`` there.
 
     ``scale`` multiplies the comparison pools (police-record non-participants: youth aged 10-19, mostly 10-17,
-    across Norfolk; adult women; adults with drug links); programme sizes follow the seeds (Pathways Out 46,
+    across Norfolk; adult women; adults with drug links); programme sizes follow the public pages (Pathways Out 46,
     WONDER+ 850, ...). Selection into each programme is a risk-weighted draw on observables at the index date
     (prior proven offences in 2 years, drug misuse, age, sex) from its target group, so naive comparisons are
     biased and matching on those covariates removes the bias. Each person offends at a person-level yearly rate
@@ -900,10 +984,12 @@ def generate_world(seed: int, out=None, scale: float = 1.0, *, fmt: str = "csv",
 
     truth = _truth(rng, allp, extract_day)
     truth["project-adder"] = area_truth
+    ete_df, ete_truth = _ete(seed, referrals_df, extract_day)
+    truth["pathway-out-adder"]["ete"] = ete_truth
     steps.update()
     steps.close()
     tables = {"people": people_df, "referrals": referrals_df, "contacts": contacts_df, "offences": offences_df,
-              "custody": custody_df, "area_monthly": area_df, "delivery": delivery_df}
+              "custody": custody_df, "area_monthly": area_df, "delivery": delivery_df, "ete": ete_df}
     meta = {"extract_date": EXTRACT_DATE, "seed": int(seed), "generator_version": GENERATOR_VERSION,
             "scale": float(scale)}
     if out is not None:

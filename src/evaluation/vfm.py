@@ -15,8 +15,14 @@ Inputs
   are listed), never invented.
 
 Conventions: money in GBP at the stated price year (financial year ``"YYYY/YY"``); a calendar funding year
-``Y`` is taken as financial year ``Y/Y+1`` (the programme's funding started in that year). Reoffences avoided =
-``-(effect per person) × eligible participants``; the interval is the effect's 95% CI scaled the same way.
+``Y`` is taken as financial year ``Y/Y+1`` (the programme's funding started in that year).
+
+One denominator chain, said in the text: the cost per head divides the funding by everyone **referred** (the
+money was spent on all of them); the effect is estimated for the **matched** participants (the average effect
+on those treated, ATT), so reoffences avoided = ``-(effect per person) × matched participants`` and the
+benefit is for those people only; the interval is the effect's 95% CI scaled the same way. Referred people who
+were not analysed (no full follow-up, never started, unmatched) add cost but no counted benefit, so the
+benefit–cost ratio is conservative. The statement names each N.
 The benefit is linear in the effect, so the benefit–cost ratio interval is the effect's CI mapped through
 it. Only benefits from reoffences avoided in the one-year follow-up are counted (no later years, no
 discounting, no other outcomes): a partial, conservative benefit.
@@ -32,18 +38,38 @@ import numpy as np
 import pandas as pd
 import yaml
 
-OFFENCE_GROUPS = ("violence_with_injury", "violence_without_injury", "robbery", "sexual", "burglary", "theft",
-                  "vehicle", "criminal_damage", "arson", "drug_possession", "drug_supply", "public_order", "weapons",
-                  "fraud", "other")
+from evaluation.errors import EvaluationError
+from evaluation.schemas import OFFENCE_GROUPS  # noqa: E402 - the code list is defined once, in schemas
 NOT_SIGNIFICANT = "no reliable evidence of savings"
 
 
+MINUS = "\u2212"  # a true minus sign: a hyphen can be read as a dash and lets a line break after it
+NBSP = "\u00a0"
+
+
 def gbp(x: float) -> str:
-    """Money for a funder: ``-43788.2 -> '-£43,788'``."""
-    return f"-£{abs(x):,.0f}" if x < 0 else f"£{x:,.0f}"
+    """Money for a funder, with a true minus sign: ``-43788.2 -> '−£43,788'`` (U+2212).
+
+    A hyphen-minus lets a PDF break the line between the sign and the amount ("from -⏎£92,420") and reads as a
+    dash; the minus sign (U+2212) does not break from the figure that follows it.
+
+    Examples
+    --------
+    >>> gbp(-43788.2)
+    '−£43,788'
+    >>> gbp(1500)
+    '£1,500'
+    """
+    text = f"£{abs(x):,.0f}"
+    return MINUS + text if x < 0 and text != "£0" else text
 
 
-class VfmError(ValueError):
+def _range(lo: float, hi: float) -> str:
+    """``'−£92,420 to £18,000'`` with non-breaking spaces, so a range never splits across lines."""
+    return f"{gbp(lo)}{NBSP}to{NBSP}{gbp(hi)}"
+
+
+class VfmError(EvaluationError):
     """Value-for-money inputs are unusable; the message names the file/argument and key."""
 
 
@@ -66,6 +92,7 @@ class UnitCosts:
     source: str
     deflator_source: str
     path: Path | None = None
+    checked: str = ""  # how far the figures were checked (``source_checked``), said in every statement
 
     def factor(self, to_year: str) -> float:
         """Uprating factor from ``price_year`` to ``to_year`` (ratio of GDP deflators)."""
@@ -118,7 +145,8 @@ def load_unit_costs(path: str | Path | None = None) -> UnitCosts:
     if price_year not in index:
         raise VfmError(f"{path}: key 'deflator.index': needs the unit costs' price year '{price_year}'")
     return UnitCosts(costs=costs, groups=groups, price_year=price_year, deflator=index, source=str(raw["source"]),
-                     deflator_source=str(defl.get("source", "")), path=path)
+                     deflator_source=str(defl.get("source", "")), path=path,
+                     checked=str(raw.get("source_checked") or ""))
 
 
 def financial_year(year: int | str) -> str:
@@ -216,6 +244,20 @@ class VfmResult:
     mix: pd.DataFrame = field(repr=False)
     unit_cost_source: str = ""
     deflator_source: str = ""
+    unit_cost_checked: str = ""  # how far the unit costs were checked (config ``source_checked``)
+    denominators: dict = field(default_factory=dict)  # referred, analysed, matched: the N each figure uses
+
+    def __repr__(self) -> str:
+        return (f"VfmResult({self.programme_id!r}, funding={self.funding:,.0f}, bcr={self.bcr:.2f} "
+                f"[{self.bcr_ci[0]:.2f}, {self.bcr_ci[1]:.2f}], significant={self.significant}, "
+                f"N={self.denominators})")
+
+    def caveat(self) -> str:
+        """Where the unit costs come from, how far they were checked, and what the benefit leaves out."""
+        checked = (f" Unit costs checked: {self.unit_cost_checked}; the money figures are provisional until they "
+                   "are verified." if self.unit_cost_checked else "")
+        return (f"Unit costs: {self.unit_cost_source}.{checked} Uprated with {self.deflator_source}. Only "
+                "reoffences avoided in the one-year follow-up are counted.")
 
     def to_dict(self) -> dict[str, Any]:
         return {"programme_id": self.programme_id, "price_year": self.price_year, "funding": self.funding,
@@ -225,7 +267,9 @@ class VfmResult:
                 "not_valued": list(self.not_valued), "benefit": self.benefit, "benefit_ci": list(self.benefit_ci),
                 "bcr": self.bcr, "bcr_ci": list(self.bcr_ci), "p_value": self.p_value,
                 "significant": self.significant, "statement": self.text(),
-                "unit_cost_source": self.unit_cost_source, "deflator_source": self.deflator_source}
+                "unit_cost_source": self.unit_cost_source, "deflator_source": self.deflator_source,
+                "unit_cost_checked": self.unit_cost_checked, "caveat": self.caveat(),
+                "denominators": dict(self.denominators)}
 
     def summary(self) -> pd.DataFrame:
         rows = [("Funding", self.funding, np.nan, np.nan),
@@ -238,25 +282,39 @@ class VfmResult:
         return pd.DataFrame(rows, columns=["figure", "value", "lower", "upper"]).assign(price_year=self.price_year)
 
     def text(self) -> str:
-        """Plain-English statement for a funder."""
+        """Plain-English statement for a funder, naming the N behind each figure (one denominator chain)."""
         cpp = self.costs.get("cost_per_participant")
-        s = f"The programme cost £{self.funding:,.0f}, about £{cpp:,.0f} per participant"
+        n = self.denominators
+        referred = n.get("referred", self.costs.get("participants"))
+        matched = n.get("matched", self.avoided.get("eligible_participants"))
+        s = (f"The programme cost £{self.funding:,.0f} for the {referred:,} people referred, about £{cpp:,.0f} per "
+             "person referred")
         if "cost_per_completer" in self.costs and not math.isnan(self.costs["cost_per_completer"]):
             s += f" and £{self.costs['cost_per_completer']:,.0f} per person who completed it"
         s += f" ({self.price_year} prices). "
+        chain = f"The effect on reoffending was estimated for the {matched:,} participants who could be matched"
+        if n.get("analysed") and n["analysed"] != matched:
+            chain += f" (of {n['analysed']:,} with a full follow-up)"
+        chain += (", so any saving below is for those people only; the other referrals add cost but no counted "
+                  "benefit. ") if referred and matched and referred != matched else ". "
+        s += chain
         if not self.significant:
             s += (f"The analysis found {NOT_SIGNIFICANT}: the effect on reoffending was not statistically reliable "
-                  f"(p = {self.p_value:.2f}), so the savings could be anywhere from {gbp(self.benefit_ci[0])} to "
-                  f"{gbp(self.benefit_ci[1])} (a negative figure is extra cost) and no benefit–cost ratio can be claimed.")
+                  f"(p{NBSP}={NBSP}{self.p_value:.2f}), so the savings could be anywhere from "
+                  f"{_range(*self.benefit_ci)} (a figure below zero is extra cost) and no benefit–cost ratio can be "
+                  "claimed.")
         else:
-            s += (f"Compared with similar people, participants committed an estimated {self.avoided['avoided']:.0f} "
+            s += (f"Compared with similar people, they committed an estimated {self.avoided['avoided']:.0f} "
                   f"fewer proven reoffences in a year (between {self.avoided['lower']:.0f} and "
                   f"{self.avoided['upper']:.0f}), worth about £{self.benefit:,.0f} in "
-                  f"costs of crime: £{self.bcr:.2f} for every £1 spent (between £{self.bcr_ci[0]:.2f} and "
-                  f"£{self.bcr_ci[1]:.2f}).")
+                  f"costs of crime: £{self.bcr:.2f} for every £1 spent on the whole programme (between "
+                  f"£{self.bcr_ci[0]:.2f}{NBSP}and{NBSP}£{self.bcr_ci[1]:.2f}).")
         if self.not_valued:
             s += (f" {100 * (1 - self.valued_share):.0f}% of reoffences are in offence groups with no published unit "
                   "cost here and are valued at £0, so the benefit is understated.")
+        if self.unit_cost_checked:
+            s += (f" Unit costs checked: {self.unit_cost_checked}; the money figures are provisional until they are "
+                  "verified.")
         return s
 
     def plot(self, ax=None):
@@ -288,6 +346,7 @@ def value_for_money(
     participants: int,
     completers: int | None = None,
     treated_reoffenders: int | None = None,
+    matched_participants: int | None = None,
     unit_costs: UnitCosts | str | Path | None = None,
     price_year: str | int | None = None,
     alpha: float = 0.05,
@@ -301,16 +360,25 @@ def value_for_money(
     Significance: ``p <= alpha`` and, when ``treated_reoffenders`` is given, at least 30 of them (Justice
     Data Lab convention, :mod:`evaluation.wording`); otherwise the statement says "no reliable evidence of
     savings".
+
+    Denominators (one chain, named in the text): ``participants`` (everyone referred) for the cost per head;
+    the matched participants for reoffences avoided and the benefit: ``matched_participants``, else the
+    effect object's ``n_treated``, else ``eligible_participants`` (``eligible_participants`` is then only
+    reported as the number analysed).
     """
     from evaluation.config import load_programme
     from evaluation.wording import MIN_REOFFENDERS
 
     if isinstance(programme, str):
         programme = load_programme(programme)
+    matched = None
     if hasattr(effect, "estimate"):
         ci = (effect.ci_low, effect.ci_high) if ci is None else ci
         p_value = getattr(effect, "p_value", None) if p_value is None else p_value
+        matched = getattr(effect, "n_treated", None)
         effect = effect.estimate
+    if matched_participants is not None:
+        matched = int(matched_participants)
     if ci is None or p_value is None:
         raise VfmError("effect: needs its confidence interval (ci) and p_value")
     uc = unit_costs if isinstance(unit_costs, UnitCosts) else load_unit_costs(unit_costs)
@@ -334,7 +402,9 @@ def value_for_money(
     not_valued = [g for g in table.index if not table.loc[g, "valued"]]
 
     costs = cost_per_participant(funding, participants, completers)
-    avoided = reoffences_avoided(effect, ci, eligible_participants)
+    n_effect = matched if matched is not None else eligible_participants
+    avoided = reoffences_avoided(effect, ci, n_effect)
+    denominators = {"referred": int(participants), "analysed": int(eligible_participants), "matched": int(n_effect)}
     benefit = avoided["avoided"] * cost_per_reoffence
     b_ci = (avoided["lower"] * cost_per_reoffence, avoided["upper"] * cost_per_reoffence)
     significant = (p_value <= alpha) and (treated_reoffenders is None or treated_reoffenders >= MIN_REOFFENDERS)
@@ -343,5 +413,204 @@ def value_for_money(
         cost_per_reoffence=cost_per_reoffence, valued_share=valued_share, not_valued=not_valued,
         benefit=benefit, benefit_ci=b_ci, bcr=benefit / funding, bcr_ci=(b_ci[0] / funding, b_ci[1] / funding),
         p_value=float(p_value), significant=bool(significant), mix=table.reset_index(names="offence_group"),
-        unit_cost_source=uc.source, deflator_source=uc.deflator_source,
+        unit_cost_source=uc.source, deflator_source=uc.deflator_source, unit_cost_checked=uc.checked,
+        denominators=denominators,
     )
+
+
+# -------------------------------------------------------------------------- education, training and employment
+ETE_STATUSES = ("employment", "education_training", "none", "unknown")
+
+
+class EteError(EvaluationError):
+    """ETE records missing or unusable; the message names the file/table, column and how many rows."""
+
+
+@dataclass
+class EteResult:
+    """Education, training and employment (ETE) outcomes of a programme's participants (descriptive).
+
+    ``table``: one row per measure with ``count``, ``denominator`` (people), ``rate`` (0–1), ``shown`` (False
+    when disclosure control withholds the row) and ``denominator_label``. There is no comparison group (no ETE
+    records exist for non-participants), so nothing here is an effect of the programme.
+    """
+
+    programme_id: str
+    programme_name: str
+    table: pd.DataFrame
+    referred: int
+    started: int
+    threshold: int
+    excluded: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"EteResult({self.programme_id!r}, referred={self.referred}, started={self.started}, rows={len(self.table)})"
+
+    def summary(self) -> pd.DataFrame:
+        """The published table: counts and rates with withheld rows shown as ``[c]`` (strings, ready to print)."""
+        t = self.table
+        out = pd.DataFrame({
+            "People": [f"{int(c):,}" if s else "[c]" for c, s in zip(t["count"], t["shown"])],
+            "Out of": [f"{int(d):,}" for d in t["denominator"]],
+            "Rate": [f"{100 * r:.0f}%" if s and d else ("[c]" if not s else "–")
+                     for r, s, d in zip(t["rate"], t["shown"], t["denominator"])],
+            "Out of whom": t["denominator_label"].tolist(),
+        }, index=t["measure"].tolist())
+        out.index.name = "Education, training and employment"
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = []
+        for r in self.table.itertuples(index=False):
+            rows.append({"id": r.id, "measure": r.measure, "denominator": int(r.denominator),
+                         "denominator_label": r.denominator_label,
+                         "count": int(r.count) if r.shown else None, "rate": float(r.rate) if r.shown else None,
+                         "suppressed": not bool(r.shown)})
+        return {"programme_id": self.programme_id, "referred": self.referred, "started": self.started,
+                "design": "descriptive (no comparison group)", "threshold": self.threshold, "measures": rows,
+                "statement": self.text()}
+
+    def _row(self, key: str):
+        t = self.table.set_index("id")
+        return t.loc[key] if key in t.index else None
+
+    def text(self) -> str:
+        """Plain-English statement; says that the figures are descriptive and which N each uses."""
+        s = (f"Of the {self.referred:,} people referred to {self.programme_name}, {self.started:,} started. "
+             "These figures describe participants only: no education, training or employment records exist for "
+             "similar people who did not take part, so they cannot show what the programme changed.")
+        parts = []
+        for key, what in (("ete.at_start", "were in education, training or employment when they started"),
+                          ("ete.at_exit", "were in education, training or employment when they left"),
+                          ("ete.sustained_3m", "were still in it three months after leaving"),
+                          ("ete.sustained_6m", "were still in it six months after leaving")):
+            r = self._row(key)
+            if r is None or not r["denominator"]:
+                continue
+            if r["shown"]:
+                parts.append(f"{100 * r['rate']:.0f}% ({int(r['count']):,} of {int(r['denominator']):,} "
+                             f"{r['denominator_label']}) {what}")
+            else:
+                parts.append(f"the number who {what} is withheld (fewer than {self.threshold} people, or too few "
+                             "not to be)")
+        if parts:
+            s += " " + "; ".join(p[:1].upper() + p[1:] if i == 0 else p for i, p in enumerate(parts)) + "."
+        return s
+
+    def plot(self, ax=None):
+        """Rates of the shown measures as horizontal bars (withheld rows are left out and named in the title)."""
+        import matplotlib.pyplot as plt
+
+        fig = None
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(6, 2.4), constrained_layout=True)
+        t = self.table[self.table["shown"] & (self.table["denominator"] > 0)]
+        ax.barh(t["measure"], 100 * t["rate"], color="C0")
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("% of participants (descriptive; no comparison group)")
+        return fig if fig is not None else ax.figure
+
+
+def _ete_table(world) -> pd.DataFrame:
+    df = getattr(world, "ete", None)
+    if df is not None:
+        return df
+    from evaluation.validate import DataError, load_table
+
+    path = getattr(world, "path", None)
+    if path is None:
+        raise EteError("world: no 'ete' table and no world folder to read it from")
+    try:
+        return load_table(path, "ete")
+    except DataError as exc:
+        raise EteError(f"ete outcomes need the provider's ETE records (table 'ete', data/README.md): {exc}") from None
+
+
+def ete_outcomes(world, programme, ev=None, *, threshold: int | None = None) -> EteResult:
+    """Education, training and employment outcomes of a programme's participants, disclosure-ready.
+
+    Parameters
+    ----------
+    world : World
+        A loaded world (``referrals``; the ``ete`` table is read from ``world.ete`` or ``<world.path>/ete.csv``).
+    programme : Programme or str
+        The programme (e.g. ``"pathway-out-adder"``).
+    ev : ProgrammeEvaluation, optional
+        Not needed for the figures; accepted so a report can pass its evaluation (the referred N is taken from
+        the referrals table, the same source as the evaluation's attrition).
+    threshold : int, optional
+        Disclosure threshold (default: the programme's ``disclosure.threshold``). A row is withheld when its count,
+        or the denominator minus it, is from 1 to ``threshold - 1`` (either would reveal a small group).
+
+    Returns
+    -------
+    EteResult
+        Rows (``id``): ``ete.at_start`` (of those who started), ``ete.at_exit`` (of those who started with a
+        known exit status), ``ete.at_exit.employment`` and ``ete.at_exit.education_training`` (same denominator),
+        ``ete.sustained_3m`` and ``ete.sustained_6m`` (of those due, with a known status). Rates are 0–1.
+
+    Raises
+    ------
+    EteError
+        No ETE records; ETE rows for people not referred to the programme (count given, no ids); duplicate
+        people.
+
+    Examples
+    --------
+    >>> res = ete_outcomes(world, "pathway-out-adder")  # doctest: +SKIP
+    >>> res.summary()  # doctest: +SKIP
+    """
+    from evaluation.config import load_programme
+    from evaluation.report.guidance import md_escape
+
+    if isinstance(programme, str):
+        programme = load_programme(programme)
+    thr = int(threshold if threshold is not None else programme.disclosure_threshold)
+    ete = _ete_table(world)
+    ete = ete[ete["programme_id"] == programme.id]
+    refs = world.referrals[world.referrals["programme_id"] == programme.id]
+    if ete.empty:
+        raise EteError(f"ete: no rows for programme '{programme.id}'")
+    unknown = ~ete["person_id"].isin(refs["person_id"])
+    if unknown.any():
+        raise EteError(f"ete: {int(unknown.sum())} row(s) for people with no referral to '{programme.id}' "
+                       "(column person_id)")
+    dup = ete["person_id"].duplicated()
+    if dup.any():
+        raise EteError(f"ete: {int(dup.sum())} duplicated person(s) for '{programme.id}' (column person_id)")
+    started_ids = refs.loc[refs["start_date"].notna(), "person_id"]
+    excluded = {"ete rows for people with no start date": int((~ete["person_id"].isin(started_ids)).sum())}
+    e = ete[ete["person_id"].isin(started_ids)]
+    started = int(len(started_ids))
+    n_unknown = int((e["status_at_exit"] == "unknown").sum())
+    if 0 < n_unknown < thr:
+        # started minus the known-status denominator would reveal a small group: count the few unknown exits as
+        # not known to be in ETE, over everyone who started (and say so in the label)
+        known, exit_label = e, "who started (exit status unknown counted as not in ETE)"
+    else:
+        known, exit_label = e[e["status_at_exit"] != "unknown"], "who left with a known status"
+    in_exit = known["status_at_exit"].isin(["employment", "education_training"])
+    rows = [
+        ("ete.at_start", "In ETE when they started", int(e["ete_at_start"].sum()), started, "who started"),
+        ("ete.at_exit", "In ETE when they left", int(in_exit.sum()), len(known), exit_label),
+        ("ete.at_exit.employment", "  of which employment", int((known["status_at_exit"] == "employment").sum()),
+         len(known), exit_label),
+        ("ete.at_exit.education_training", "  of which education or training",
+         int((known["status_at_exit"] == "education_training").sum()), len(known), exit_label),
+    ]
+    for col, key, label in (("sustained_3m", "ete.sustained_3m", "Still in ETE 3 months after leaving"),
+                            ("sustained_6m", "ete.sustained_6m", "Still in ETE 6 months after leaving")):
+        v = known[col].fillna(0) if known is e else known[col].dropna()
+        rows.append((key, label, int(v.sum()), int(len(v)), "due, with a known status" if known is not e
+                     else exit_label))
+    t = pd.DataFrame(rows, columns=["id", "measure", "count", "denominator", "denominator_label"])
+    t["rate"] = np.where(t["denominator"] > 0, t["count"] / t["denominator"].clip(lower=1), np.nan)
+    small = lambda x: (x > 0) & (x < thr)  # noqa: E731
+    t["shown"] = ~(small(t["count"]) | small(t["denominator"] - t["count"]) | small(t["denominator"]))
+    # employment + education/training = in ETE at exit: if one part is withheld, withhold the other too
+    parts = t["id"].isin(["ete.at_exit.employment", "ete.at_exit.education_training"])
+    if (~t.loc[parts, "shown"]).any():
+        t.loc[parts, "shown"] = False
+    return EteResult(programme_id=programme.id, programme_name=md_escape(programme.name), table=t,
+                     referred=int(len(refs)), started=started, threshold=thr, excluded=excluded)

@@ -1,7 +1,7 @@
 """Plain-English wording and rounding in the Justice Data Lab (JDL) style.
 
 The funder reports follow the conventions of the Ministry of Justice Justice Data Lab reports
-(see ``EVALUATION-NOTES.md``):
+(see docs/methodology.md and https://www.gov.uk/government/collections/justice-data-lab-pilot-statistics):
 
 * rates are shown as whole percentages, with ``"<1%"`` for a small non-zero share;
 * frequencies (reoffences per person) to 2 decimal places; p-values to 2 decimal places (``"<0.01"`` below);
@@ -91,6 +91,48 @@ class Finding:
     sentence: str
 
 
+def measure_words(label: str | None = None) -> dict:
+    """Words for the measure: ``measure`` (for sentences), ``verb`` ("reoffended" / "offended") and
+    ``offences`` ("reoffences" / "offences"). ``label`` is the programme's ``outcome.label`` (e.g. "proven
+    offending (first or repeat)" for children, some with no earlier offence)."""
+    if label and label.strip():
+        return {"measure": f"one-year rate of {label.strip()}", "verb": "offended", "offences": "proven offences"}
+    return {"measure": "one-year proven reoffending rate", "verb": "reoffended", "offences": "proven reoffences"}
+
+
+def magnitude(x: float, *, scale: float = 1.0, decimals: int = 0) -> str:
+    """``|x| * scale`` with enough decimals that a non-zero value never prints as 0 (``0.0022 pp -> '0.2'``)."""
+    v = abs(x) * scale
+    for d in range(decimals, decimals + 4):
+        text = f"{round_half_up(v, d):.{d}f}"
+        if float(text) != 0 or v == 0:
+            return text
+    return f"less than {10 ** -(decimals + 3):.{decimals + 3}f}"
+
+
+def signed_num(x: float, decimals: int = 0) -> str:
+    """A signed number for intervals: ``+0.4``, ``−21`` (Unicode minus, which never breaks from its number),
+    ``0`` only for an exact zero; enough decimals that a non-zero value never prints as 0."""
+    if _is_missing(x):
+        return "–"
+    sign = "+" if x > 0 else "−" if x < 0 else ""
+    return sign + magnitude(x, decimals=decimals)
+
+
+def pp_bound(x: float) -> str:
+    """A bound of a difference of rates in percentage points, without sign, never '0' for a non-zero value."""
+    return magnitude(x, scale=100.0)
+
+
+def plural(n_text: str, word: str) -> str:
+    """``'1' day``, ``'2' days`` (the word follows the printed number)."""
+    return f"{n_text} {word}" if n_text.lstrip("+−-") == "1" else f"{n_text} {word}s"
+
+
+def crosses_zero(lower: float, upper: float) -> bool:
+    return not (upper < 0 or lower > 0)
+
+
 def rate_finding(
     difference: float,
     lower: float,
@@ -100,73 +142,113 @@ def rate_finding(
     *,
     who: str = "participants",
     measure: str = "one-year proven reoffending rate",
+    verb: str = "reoffended",
+    offences: str = "proven reoffences",
     number_needed: int | None = None,
 ) -> Finding:
-    """JDL wording for a difference of two rates (participants − comparison, 0–1 scale, 95% CI)."""
+    """JDL wording for a difference of two rates (participants − comparison, 0–1 scale, 95% CI).
+
+    Never states an uncertain result (CI including 0) as a finding; bounds keep their sign and enough decimals.
+    """
     significant = is_significant(p, treated_reoffenders)
     lo, hi = sorted((lower, upper))
-    if significant:
-        direction = "less" if difference < 0 else "more"
-        sentence = (
-            f"The evidence shows that {who} reoffended {direction} than similar people who did not take part: "
-            f"the {measure} was lower by between {abs(round_half_up(100 * hi)):.0f} and "
-            f"{abs(round_half_up(100 * lo)):.0f} percentage points."
-            if difference < 0
-            else f"The evidence shows that {who} reoffended {direction} than similar people who did not take part: "
-            f"the {measure} was higher by between {round_half_up(100 * lo):.0f} and "
-            f"{round_half_up(100 * hi):.0f} percentage points."
-        )
-    elif hi < 0 or lo > 0:
-        # the interval excludes no difference, but the JDL rule (>= 30 reoffenders) withholds "significant"
+    if not crosses_zero(lo, hi):
         word = "lower" if hi < 0 else "higher"
-        a, b = sorted((abs(round_half_up(100 * lo)), abs(round_half_up(100 * hi))))
-        sentence = (
-            f"The {measure} of {who} was {word} than that of similar people who did not take part, by between "
-            f"{a:.0f} and {b:.0f} percentage points, but fewer than {MIN_REOFFENDERS} {who} reoffended, so by "
-            "Justice Data Lab convention the difference is not called significant: it is an indication, "
-            "not evidence."
-        )
+        a, b = sorted((abs(lo), abs(hi)))
+        between = f"by between {pp_bound(a)} and {pp_bound(b)} percentage points"
+        if significant:
+            direction = "less" if hi < 0 else "more"
+            sentence = (f"The evidence shows that {who} {verb} {direction} than similar people who did not take "
+                        f"part: the {measure} was {word} {between}.")
+        else:
+            why = (f"fewer than {MIN_REOFFENDERS} {who} {verb}" if treated_reoffenders < MIN_REOFFENDERS
+                   else "the p-value is above 0.05")
+            sentence = (f"The {measure} of {who} was {word} than that of similar people who did not take part, "
+                        f"{between}, but {why}, so by Justice Data Lab convention the difference is not called "
+                        "significant: it is an indication, not evidence.")
     else:
-        fewer = max(0.0, -lo)
-        more = max(0.0, hi)
         sentence = (
             f"The analysis does not show a reliable effect on the {measure}. For every 100 {who}, "
-            f"as many as {round_half_up(100 * fewer):.0f} fewer or as many as {round_half_up(100 * more):.0f} more "
-            f"may have reoffended. More people would need to be analysed to be confident of the effect."
+            f"as many as {pp_bound(min(0.0, lo))} fewer or as many as {pp_bound(max(0.0, hi))} more "
+            f"may have {verb}. More people would need to be analysed to be confident of the effect."
         )
         if number_needed:
             sentence += (
-                f" About {number_needed:,} {who} (with a matched comparison group) would be needed to detect a "
-                "difference of the size observed."
+                f" About {approx(number_needed)} {who} (with a matched comparison group) would be needed to detect "
+                "a difference of the size observed."
             )
     return Finding(measure, difference, lower, upper, p, significant, sentence)
 
 
+def approx(n: float) -> str:
+    """A derived quantity without false precision: two significant figures, grouped (404,473 -> '400,000')."""
+    n = float(n)
+    if n < 100:
+        return f"{round_half_up(n):,.0f}"
+    digits = int(math.floor(math.log10(abs(n)))) - 1
+    return f"{round_half_up(n, -digits):,.0f}"
+
+
 def frequency_finding(
-    difference: float, lower: float, upper: float, p: float, treated_reoffenders: int, *, who: str = "participants"
+    difference: float, lower: float, upper: float, p: float, treated_reoffenders: int, *, who: str = "participants",
+    offences: str = "proven reoffences",
 ) -> Finding:
     """JDL wording for a difference in reoffences per person (participants − comparison)."""
     significant = is_significant(p, treated_reoffenders)
-    if significant:
-        word = "fewer" if difference < 0 else "more"
-        a, b = sorted((abs(lower), abs(upper)))
-        sentence = (
-            f"{who.capitalize()} committed {word} proven reoffences: between {freq(a)} and {freq(b)} {word} "
-            "reoffences per person over the year."
-        )
-    elif upper < 0 or lower > 0:
+    a, b = sorted((abs(lower), abs(upper)))
+    if not crosses_zero(lower, upper):
         word = "fewer" if upper < 0 else "more"
-        a, b = sorted((abs(lower), abs(upper)))
-        sentence = (
-            f"{who.capitalize()} committed {word} proven reoffences (between {freq(a)} and {freq(b)} per person), "
-            f"but fewer than {MIN_REOFFENDERS} {who} reoffended, so the difference is not called significant."
-        )
+        if significant:
+            sentence = (f"{who.capitalize()} committed {word} {offences}: between {magnitude(a, decimals=2)} and "
+                        f"{magnitude(b, decimals=2)} {word} per person over the year.")
+        else:
+            sentence = (f"{who.capitalize()} committed {word} {offences} (between {magnitude(a, decimals=2)} and "
+                        f"{magnitude(b, decimals=2)} per person), but the difference is not called significant "
+                        "by Justice Data Lab convention.")
     else:
         sentence = (
-            f"The analysis does not show a reliable difference in the number of proven reoffences: {who} may have "
-            f"committed as many as {freq(max(0.0, -lower))} fewer or {freq(max(0.0, upper))} more per person."
+            f"The analysis does not show a reliable difference in the number of {offences}: {who} may have "
+            f"committed as many as {magnitude(min(0.0, lower), decimals=2)} fewer or "
+            f"{magnitude(max(0.0, upper), decimals=2)} more per person."
         )
-    return Finding("frequency of proven reoffending", difference, lower, upper, p, significant, sentence)
+    return Finding("frequency", difference, lower, upper, p, significant, sentence)
+
+
+def days_finding(difference: float, lower: float, upper: float, treated_reoffenders: int, *, tau: float = 365,
+                 who: str = "participants", offence: str = "proven reoffence") -> str:
+    """Restricted mean time free of a proven reoffence (participants − comparison, days): a finding only when the
+    interval excludes 0 *and* at least :data:`MIN_REOFFENDERS` participants reoffended; otherwise said to be
+    uncertain."""
+    lo, hi = sorted((lower, upper))
+    ci = f"95% CI in days {signed_num(lo)} to {signed_num(hi)}"
+    if crosses_zero(lo, hi) or treated_reoffenders < MIN_REOFFENDERS:
+        why = ("the interval includes no difference" if crosses_zero(lo, hi)
+               else f"fewer than {MIN_REOFFENDERS} {who} reoffended")
+        return (f"Time free of a {offence} over the first {tau:g} days: no reliable difference ({why}; "
+                f"estimate {signed_num(difference)} {'day' if magnitude(difference) == '1' else 'days'}, {ci}).")
+    word = "more" if difference > 0 else "fewer"
+    n = magnitude(difference)
+    return (f"Over the first {tau:g} days, {who} spent on average {n} {word} {'day' if n == '1' else 'days'} "
+            f"without a {offence} than the comparison group ({ci}).")
+
+
+def difference_note(p_treated: float, p_control: float, difference: float) -> str | None:
+    """``None`` when the shown difference equals the difference of the shown (rounded) rates; otherwise the
+    note that must accompany it."""
+    shown = round_half_up(100 * p_treated) - round_half_up(100 * p_control)
+    if round_half_up(100 * difference) == shown:
+        return None
+    return "Differences are calculated from unrounded rates, so they may differ by 1 from the rounded rates shown."
+
+
+def sensitivity_sentence(significant: bool, gamma_max: float | None, direction: float) -> str | None:
+    """The Rosenbaum sentence, only for a significant headline whose own 1:1 design gave the bounds."""
+    if not significant or gamma_max is None:
+        return None
+    what = "reduction" if direction < 0 else "increase"
+    return (f"The {what} stays significant unless hidden bias makes some people up to {gamma_max:.2f} times as "
+            "likely to take part as their matched comparison" + (" (very slight hidden bias would overturn it)."
+                                                                  if gamma_max < 1.2 else "."))
 
 
 def per_100(rate: float | None) -> str:

@@ -24,6 +24,9 @@ from .distance import COVARIATE_DISTANCES, fit_propensity
 from .effect import Effect, adjusted_effect
 from .effect import effect as _effect  # noqa: F401 - used by evaluation.estimates (days to first reoffence)
 
+# Public name: it is raised from the submodules but documented (and pickled) as evaluation.matching.MatchingError.
+MatchingError.__module__ = __name__
+
 __all__ = ["match", "weight", "MatchedDesign", "WeightedDesign", "Effect", "fit_propensity", "MatchingError",
            "adjusted_effect", "METHODS", "ESTIMANDS"]
 

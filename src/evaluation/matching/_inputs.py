@@ -10,10 +10,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from evaluation.errors import EvaluationError
+
 __all__ = ["MatchingError", "covariate_list", "check_inputs", "model_matrix", "rows_text"]
 
 
-class MatchingError(ValueError):
+class MatchingError(EvaluationError):
     """Bad input or an impossible design; the message names the argument, column and rows."""
 
 

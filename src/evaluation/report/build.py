@@ -7,20 +7,31 @@ config (:data:`TEMPLATES_BY_DESIGN`), papermill injects the parameters (``progra
 1. executes the notebook in its own kernel into ``reports/.staging/<id>-<pid>/report.ipynb`` (the template writes
    ``results.json`` there);
 2. checks the published figures: ``results.json`` passes :func:`evaluation.disclosure.check_published` at the
-   programme's threshold, and no output (ipynb, HTML, JSON) holds a person id of the world;
-3. renders ``report.html`` (no code) and ``report.pdf`` (:mod:`evaluation.report.render`);
-4. only when every requested format exists, publishes atomically: the old ``reports/<id>/`` is renamed away, the
-   staging folder renamed in, the old one deleted. A failure leaves the previous good report untouched, keeps the
-   failed notebook in ``reports/.failed/<id>/report.ipynb`` and records the cell and exception.
+   programme's threshold;
+3. renders ``report.html`` (no code) and ``report.pdf`` (:mod:`evaluation.report.render`: inert text, offline,
+   no attachments);
+4. runs the output guard (:func:`evaluation.report.guard.check_outputs`) over every output (ipynb, HTML, PDF text,
+   JSON, SVG): no person id of any shape, no date of birth, no table that did not come from
+   ``content.table()``;
+5. only when every requested format exists, publishes atomically: the old ``reports/<id>/`` is renamed away, the
+   staging folder renamed in, the old one deleted. A failure leaves the previous good report untouched and
+   records the cell and exception, redacted by the guard (no identifying value reaches the manifest, the index
+   or the summary). The failed notebook may hold person-level data, so it is never kept under ``reports/``: it
+   goes to a private temporary folder whose path is printed on the terminal only.
 
-A programme whose inputs are unchanged (see :func:`input_hash`) is skipped; ``--force`` rebuilds. The build ends
-with a summary table (programme, status ok/failed/skipped, seconds, error), writes ``reports/manifest.json`` (code
-commit and dirty flag, data hash, parameters, build time, package versions, status per programme) and
-``reports/index.html``, and exits non-zero when any programme failed.
+One build at a time per reports folder (``reports/.build.lock``; a second build fails at once saying so). Worker
+processes die with the build (Linux ``PR_SET_PDEATHSIG``) and publish only while the build that started them is
+alive. A programme whose inputs are unchanged (see :func:`input_hash`: template, every configuration file, world
+content, library source, parameters) is skipped; ``--force`` rebuilds. The build ends with a summary table
+(programme, status ok/failed/skipped, seconds, error), writes ``reports/manifest.json`` (code commit and dirty flag,
+data hash, parameters, build time, package versions, status per programme) and ``reports/index.html``, and exits
+non-zero when any programme failed; a reports folder that cannot be written (permissions, full disk) gives a
+one-line message and a non-zero exit, with the summary still printed.
 """
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -48,10 +59,11 @@ TEMPLATES_BY_DESIGN: dict[str, str] = {
     "delivery": "delivery_report.ipynb",
 }
 
-WORLD_TABLES = ("people", "referrals", "contacts", "offences", "custody", "area_monthly", "delivery")
+from evaluation.errors import EvaluationError
+from evaluation.schemas import TABLES as WORLD_TABLES  # noqa: E402 - the table list is defined once, in schemas
 
 
-class BuildError(RuntimeError):
+class BuildError(EvaluationError, RuntimeError):
     """A build cannot start (bad argument, missing world); the message names the argument or path."""
 
 
@@ -72,6 +84,8 @@ class Job:
     world: str
     timeout: int | None = None
     threads: int | None = None
+    identifiers: Any = None  # evaluation.report.guard.Identifiers of the world (ids, dates of birth)
+    parent_pid: int | None = None  # the build process; a worker whose build has died does not publish
 
 
 @dataclass
@@ -113,8 +127,10 @@ def world_hash(world: Path, cache_file: Path | None = None) -> dict[str, str]:
     Content, not size+mtime: regenerating the same synthetic world (same seed) or copying an extract must not force
     a rebuild, and an edit that keeps size and mtime must not be missed; the hash is also the manifest's data hash,
     which should identify the data, not the file system. The cost (about 0.3 s per 100 MB) is paid once per file
-    version: digests are memoised in ``cache_file`` keyed by (path, size, mtime_ns), so an unchanged multi-GB
-    extract is not re-read on every build.
+    version: digests are memoised in ``cache_file`` keyed by (path, inode, size, mtime_ns, ctime_ns), so an
+    unchanged multi-GB extract is not re-read on every build. The change time (ctime) is set by the kernel on every
+    write and cannot be set back by a user (``touch -d`` and ``os.utime`` restore mtime, not ctime), so an edit that
+    keeps size and mtime is re-hashed.
     """
     cache: dict[str, Any] = {}
     if cache_file is not None and cache_file.exists():
@@ -127,11 +143,12 @@ def world_hash(world: Path, cache_file: Path | None = None) -> dict[str, str]:
         st = p.stat()
         key = str(p.resolve())
         memo = cache.get(key)
-        if memo and memo["size"] == st.st_size and memo["mtime_ns"] == st.st_mtime_ns:
+        stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino}
+        if memo and all(memo.get(k) == v for k, v in stamp.items()):
             digest = memo["sha256"]
         else:
             digest = _sha256_file(p)
-            cache[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+            cache[key] = {**stamp, "sha256": digest}
             changed = True
         out[p.name] = digest
     out["*"] = hashlib.sha256(json.dumps(sorted(out.items())).encode()).hexdigest()
@@ -155,12 +172,27 @@ def library_hash() -> str:
     return h.hexdigest()
 
 
-def input_hash(*, template: Path, config: Path, world_digest: str, library: str, parameters: Mapping[str, Any],
-               formats: Iterable[str]) -> str:
-    """The skip key of one programme: template bytes, config bytes, world content, library source, injected
-    parameters (minus the staging ``output_dir``) and requested formats."""
+def config_files(config_dir: Path) -> list[Path]:
+    """Every configuration file a report can read: the programme configs (``*.yaml`` in ``config_dir``) and
+    everything under the repository's ``config/`` folder (unit costs, …)."""
+    from evaluation.config import repo_root
+
+    files = sorted(p for p in Path(config_dir).glob("*.y*ml") if p.is_file())
+    shared = repo_root() / "config"
+    if shared.is_dir():
+        files += sorted(p for p in shared.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return files
+
+
+def input_hash(*, template: Path, config: Path | Iterable[Path], world_digest: str, library: str,
+               parameters: Mapping[str, Any], formats: Iterable[str]) -> str:
+    """The skip key of one programme: template bytes, the name and bytes of every configuration file (``config``:
+    one path or several, see :func:`config_files`), world content, library source, injected parameters (minus the
+    staging ``output_dir``) and requested formats."""
+    configs = [config] if isinstance(config, (str, Path)) else list(config)
+    config_bytes = b"".join(Path(c).name.encode() + b"\0" + Path(c).read_bytes() + b"\0" for c in configs)
     h = hashlib.sha256()
-    for part in (BUILD_FORMAT_VERSION, template.read_bytes(), config.read_bytes(), world_digest, library,
+    for part in (BUILD_FORMAT_VERSION, template.read_bytes(), config_bytes, world_digest, library,
                  json.dumps({k: v for k, v in parameters.items() if k != "output_dir"}, sort_keys=True, default=str),
                  ",".join(sorted(formats))):
         h.update(part if isinstance(part, bytes) else str(part).encode())
@@ -222,22 +254,11 @@ def person_ids(world: Path) -> set[str]:
 
 
 def find_person_ids(texts: Mapping[str, str], ids: set[str]) -> list[tuple[str, str]]:
-    """``(output name, id)`` for each person id found as a whole token in the texts.
+    """``(output name, id)`` for each person id found in the texts (see :func:`evaluation.report.guard.searchable`
+    for which ids are looked for, and :func:`evaluation.report.guard.find_identifiers`)."""
+    from evaluation.report.guard import Identifiers, find_identifiers
 
-    Tokenising (letters, digits, ``_``, ``-``) and looking tokens up in the id set is linear in the text and
-    independent of the number of ids. Ids of fewer than 6 characters, or all digits shorter than 8, are not
-    looked for: they would collide with ordinary figures (a count of 1234 is not a person)."""
-    import re
-
-    wanted = {i for i in ids if len(i) >= 6 and not (i.isdigit() and len(i) < 8)}
-    hits = []
-    if not wanted:
-        return hits
-    token = re.compile(r"[A-Za-z0-9_\-]+")
-    for name, text in texts.items():
-        found = sorted(set(token.findall(text)) & wanted)
-        hits += [(name, i) for i in found[:5]]
-    return hits
+    return [(f.output, f.value) for f in find_identifiers(texts, Identifiers.from_values(ids))]
 
 
 # ------------------------------------------------------------------------------------------------- workers
@@ -267,14 +288,26 @@ def _kernel_manager_class(conn_dir: str):
 
 
 def _describe_failure(exc: BaseException) -> str:
-    """The failing cell and exception, in one readable line (papermill's error names the cell)."""
+    """The failing cell and exception, in one readable line (papermill's error names the cell). Callers redact it
+    (:func:`evaluation.report.guard.redact`) before it reaches an output."""
     from papermill.exceptions import PapermillExecutionError
 
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return _os_error_line(exc)
     if isinstance(exc, PapermillExecutionError):
         first = next((ln for ln in (exc.source or "").splitlines() if ln.strip()), "")
         return f"cell {exc.exec_count} [{first.strip()[:80]}]: {exc.ename}: {exc.evalue}".strip()
     msg = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {msg[0] if msg else ''}"
+
+
+def _os_error_line(exc: OSError, what: str = "") -> str:
+    """``cannot write <file>: No space left on device (disk full)`` — one line for a file-system failure."""
+    reason = {errno.ENOSPC: "no space left on device (disk full)", errno.EDQUOT: "disk quota exceeded",
+              errno.EACCES: "permission denied (folder not writable)", errno.EROFS: "read-only file system",
+              errno.EPERM: "operation not permitted"}.get(exc.errno, exc.strerror or str(exc))
+    where = what or (f"{exc.filename}" if exc.filename else "the reports folder")
+    return f"cannot write {where}: {reason}"
 
 
 def run_job(job: Job) -> JobResult:
@@ -312,7 +345,7 @@ def run_job(job: Job) -> JobResult:
         render_notebook(nb, staging, Cover(**job.cover), synthetic=job.synthetic,
                         formats=[f for f in job.formats if f != "ipynb"])
         timings["render"] = time.perf_counter() - t
-        _scan_outputs(staging, Path(job.world))
+        _scan_outputs(staging, job)
         if "ipynb" not in job.formats:
             nb_path.unlink()
         expected = ["results.json"] + [f"report.{f}" for f in job.formats]
@@ -320,30 +353,71 @@ def run_job(job: Job) -> JobResult:
         if missing:
             raise RuntimeError(f"incomplete report: {', '.join(missing)} not written")
         (staging / ".build-hash").write_text(job.input_hash + "\n")
+        _check_parent(job)
         publish(staging, final)
-        failed = out / ".failed" / job.programme_id
-        if failed.exists():
-            shutil.rmtree(failed, ignore_errors=True)
         return JobResult(job.programme_id, "ok", time.perf_counter() - t0, outputs=sorted(expected),
                          timings=timings)
     except BaseException as exc:  # noqa: BLE001 - one programme's failure must not stop the others
         if isinstance(exc, KeyboardInterrupt):
             raise
-        failed_nb = ""
-        if (staging / "report.ipynb").exists():
-            dest = out / ".failed" / job.programme_id
-            shutil.rmtree(dest, ignore_errors=True)
-            dest.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(staging / "report.ipynb"), dest / "report.ipynb")
-            failed_nb = str(dest / "report.ipynb")
-            log = Path(conn_dir) / "kernel.log"
-            if log.exists() and log.stat().st_size:
-                shutil.copy(log, dest / "kernel.log")
-        return JobResult(job.programme_id, "failed", time.perf_counter() - t0, error=_describe_failure(exc),
-                         timings=timings, failed_notebook=failed_nb, traceback=traceback.format_exc(limit=-4))
+        failed_nb = _keep_failed_notebook(staging, conn_dir, job.programme_id)
+        from evaluation.report.guard import redact
+
+        error = redact(_describe_failure(exc), job.identifiers)
+        return JobResult(job.programme_id, "failed", time.perf_counter() - t0, error=error,
+                         timings=timings, failed_notebook=failed_nb,
+                         traceback=redact(traceback.format_exc(limit=-4), job.identifiers))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(conn_dir, ignore_errors=True)
+
+
+def _keep_failed_notebook(staging: Path, conn_dir: str, programme_id: str) -> str:
+    """Move a failed notebook (and the kernel's log) to a private temporary folder, never under ``reports/``: it
+    may hold person-level rows. The path is printed on the terminal (stderr) only."""
+    if not (staging / "report.ipynb").exists():
+        return ""
+    try:
+        dest = Path(tempfile.mkdtemp(prefix=f"evaluation-failed-{programme_id}-"))  # mode 0700: private
+        shutil.move(str(staging / "report.ipynb"), dest / "report.ipynb")
+        log = Path(conn_dir) / "kernel.log"
+        if log.exists() and log.stat().st_size:
+            shutil.copy(log, dest / "kernel.log")
+    except OSError:
+        return ""
+    print(f"build: {programme_id} failed; its notebook (may hold person-level data; delete it when done) is at "
+          f"{dest / 'report.ipynb'}", file=sys.stderr)
+    return str(dest / "report.ipynb")
+
+
+# -------------------------------------------------------------------------------- workers die with the build
+_PARENT_PID: int | None = None
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Pool worker initializer: die with the build (Linux ``PR_SET_PDEATHSIG``: SIGKILL when the parent exits,
+    however it exits, ``kill -9`` included); elsewhere the publish-time check in :func:`_check_parent` remains."""
+    global _PARENT_PID
+    _PARENT_PID = parent_pid
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the parent check still applies
+            pass
+    if os.getppid() != parent_pid:  # the build died before prctl took effect
+        os._exit(1)
+
+
+def _check_parent(job: Job) -> None:
+    """Refuse to publish from a worker whose build has ended (its lock is no longer held by a live parent)."""
+    parent = job.parent_pid or _PARENT_PID
+    if parent is not None and parent != os.getpid() and os.getppid() != parent:
+        raise RuntimeError("the build that started this worker has ended; not publishing")
 
 
 def _execute(job: Job, params: dict, nb_path: Path, cwd: Path, conn_dir: str) -> None:
@@ -362,18 +436,13 @@ def _execute(job: Job, params: dict, nb_path: Path, cwd: Path, conn_dir: str) ->
                         execution_timeout=job.timeout, **kwargs)
 
 
-def _scan_outputs(folder: Path, world: Path) -> None:
-    """Refuse to publish an output that holds a person id of the world (HTML/ipynb/JSON are scanned; the PDF is
-    printed from the scanned HTML)."""
-    ids = person_ids(world)
-    if not ids:
-        return
-    texts = {p.name: p.read_text(encoding="utf-8", errors="replace") for p in folder.iterdir()
-             if p.suffix in (".ipynb", ".html", ".json")}
-    hits = find_person_ids(texts, ids)
-    if hits:
-        shown = ", ".join(f"{i} in {name}" for name, i in hits[:5])
-        raise RuntimeError(f"person-level identifiers in the outputs ({shown}); a template displays person rows")
+def _scan_outputs(folder: Path, job: Job) -> None:
+    """The output guard over every output in the staging folder (see :func:`evaluation.report.guard.check_outputs`);
+    raises :class:`evaluation.report.guard.GuardError` with a publishable message."""
+    from evaluation.report.guard import Identifiers, check_outputs
+
+    identifiers = job.identifiers if job.identifiers is not None else Identifiers.from_world(job.world)
+    check_outputs(folder, identifiers)
 
 
 def publish(staging: Path, final: Path) -> None:
@@ -419,6 +488,7 @@ class BuildOptions:
 class BuildSummary:
     results: list[JobResult]
     manifest: dict[str, Any]
+    problem: str = ""  # a build-wide failure (reports folder not writable, disk full), one line
 
     @property
     def failed(self) -> list[JobResult]:
@@ -426,7 +496,7 @@ class BuildSummary:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.problem else 0
 
     def table(self) -> str:
         """Summary table: programme, status, seconds, error."""
@@ -438,6 +508,8 @@ class BuildSummary:
         lines.insert(1, "-" * max(len(ln) for ln in lines))
         counts = {s: sum(r.status == s for r in self.results) for s in ("ok", "skipped", "failed")}
         lines.append(f"{counts['ok']} built, {counts['skipped']} skipped (unchanged), {counts['failed']} failed")
+        if self.problem:
+            lines.append(f"build: {self.problem}")
         return "\n".join(lines)
 
 
@@ -466,6 +538,10 @@ def plan(opts: BuildOptions) -> tuple[list[Job], list[JobResult], dict[str, Any]
     templates = dict(TEMPLATES_BY_DESIGN if opts.templates is None else opts.templates)
     synthetic = is_synthetic(world)
     digests = world_hash(world, out / ".cache" / "world-hash.json")
+    from evaluation.report.guard import Identifiers
+
+    identifiers = Identifiers.from_world(world)
+    configs = config_files(config_dir)
     library = library_hash()
     git = git_state(repo_root())
     now = dt.datetime.now()
@@ -483,7 +559,7 @@ def plan(opts: BuildOptions) -> tuple[list[Job], list[JobResult], dict[str, Any]
         parameters = {"programme_id": pid, "config_path": str(config_dir), "world_path": str(world),
                       "extract_date": opts.extract_date, "seed": int(opts.seed), "output_dir": None,
                       "synthetic": synthetic}
-        key = input_hash(template=template, config=config_dir / f"{pid}.yaml", world_digest=digests["*"],
+        key = input_hash(template=template, config=configs, world_digest=digests["*"],
                          library=library, parameters=parameters, formats=opts.formats)
         final = out / pid
         previous = (final / ".build-hash").read_text().strip() if (final / ".build-hash").exists() else None
@@ -499,45 +575,106 @@ def plan(opts: BuildOptions) -> tuple[list[Job], list[JobResult], dict[str, Any]
         jobs.append(Job(programme_id=pid, template=str(template), parameters=parameters, out=str(out),
                         formats=tuple(opts.formats), cover=cover, synthetic=synthetic, input_hash=key,
                         threshold=programme.disclosure_threshold, world=str(world), timeout=opts.timeout,
-                        threads=threads))
+                        threads=threads, identifiers=identifiers, parent_pid=os.getpid()))
     shared = {"world": str(world), "data_hash": digests["*"], "data_files": {k: v for k, v in digests.items()
                                                                             if k != "*"},
               "synthetic": synthetic, "git": git, "library_hash": library, "seed": int(opts.seed),
               "extract_date": opts.extract_date, "formats": list(opts.formats), "templates": templates,
-              "notebooks_dir": str(notebooks), "config_dir": str(config_dir)}
+              "notebooks_dir": str(notebooks), "config_dir": str(config_dir),
+              "config_files": {str(p): _sha256_file(p) for p in configs}, "identifiers": identifiers}
     return jobs, skipped, shared
 
 
 def _meta_extract_date(world: Path) -> str | None:
-    meta = world / "meta.json"
-    if meta.exists():
+    """The world's extract date by the one rule :func:`evaluation.validate.extract_date` owns (so the cover has a
+    date even without meta.json, the same one the body uses)."""
+    from evaluation.validate import extract_date
+
+    try:
+        d = extract_date(world)
+    except Exception:  # an unreadable world fails later, in the job, with validate's own message
+        return None
+    return d.isoformat() if d else None
+
+
+class BuildLock:
+    """An exclusive lock on one reports folder (``<out>/.build.lock``, ``flock``), held for the whole build.
+
+    A second build into the same folder fails at once with :class:`BuildError` naming the folder and the pid
+    holding it (waiting could mean minutes with no output; the user can pick another ``--out``). The kernel drops
+    the lock when the holder dies, however it dies, so a stale lock file never blocks a later build.
+    """
+
+    def __init__(self, out: Path):
+        self.path = Path(out) / ".build.lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> "BuildLock":
+        import fcntl
+
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            return json.loads(meta.read_text()).get("extract_date")
-        except ValueError:
-            return None
-    return None
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self.fd)
+            self.fd = None
+            raise BuildError(f"another build is writing to {self.path.parent} (pid {holder}); wait for it to "
+                             "finish or build into another folder with --out") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None
 
 
 def build(opts: BuildOptions) -> BuildSummary:
-    """Run the build (see the module docstring) and return its summary; writes the manifest and index."""
+    """Run the build (see the module docstring) and return its summary; writes the manifest and index.
+
+    A reports folder that cannot be written (permissions, read-only, full disk) does not raise: every programme
+    is reported failed with a one-line reason (``BuildSummary.problem``), so the summary can still be printed.
+    """
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     out = Path(opts.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    jobs, skipped, shared = plan(opts)
-    done: dict[str, JobResult] = {r.programme_id: r for r in skipped}
-    if jobs:
-        done.update({r.programme_id: r for r in _run_jobs(jobs, opts)})
-    order = list(dict.fromkeys([j.programme_id for j in jobs] + [r.programme_id for r in skipped]))
-    from evaluation.config import PROGRAMME_IDS
+    jobs, skipped, shared = [], [], {}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = BuildLock(out).__enter__()
+    except OSError as exc:
+        line = _os_error_line(exc, f"the reports folder {out}")
+        from evaluation.config import PROGRAMME_IDS
 
-    order.sort(key=lambda p: PROGRAMME_IDS.index(p))
-    results = [done[p] for p in order]
-    shutil.rmtree(out / ".staging", ignore_errors=True)
-    manifest = write_manifest(out, results, {j.programme_id: j for j in jobs}, shared, started,
-                              time.perf_counter() - t0)
-    write_index(out, manifest)
-    return BuildSummary(results, manifest)
+        wanted = list(dict.fromkeys(opts.programmes or PROGRAMME_IDS))
+        return BuildSummary([JobResult(p, "failed", 0.0, error=line) for p in wanted], {}, problem=line)
+    try:
+        # leftovers of older builds that kept failed notebooks (person-level) under reports/
+        shutil.rmtree(out / ".failed", ignore_errors=True)
+        jobs, skipped, shared = plan(opts)
+        done: dict[str, JobResult] = {r.programme_id: r for r in skipped}
+        if jobs:
+            done.update({r.programme_id: r for r in _run_jobs(jobs, opts)})
+        order = list(dict.fromkeys([j.programme_id for j in jobs] + [r.programme_id for r in skipped]))
+        from evaluation.config import PROGRAMME_IDS
+        from evaluation.report.guard import redact
+
+        order.sort(key=lambda p: PROGRAMME_IDS.index(p))
+        results = [done[p] for p in order]
+        for r in results:  # belt and braces: results from a pool that died are redacted here too
+            r.error = redact(r.error, shared.get("identifiers"))
+        shutil.rmtree(out / ".staging", ignore_errors=True)
+        try:
+            manifest = write_manifest(out, results, {j.programme_id: j for j in jobs}, shared, started,
+                                      time.perf_counter() - t0)
+            write_index(out, manifest)
+        except OSError as exc:
+            return BuildSummary(results, {}, problem=_os_error_line(exc))
+        return BuildSummary(results, manifest)
+    finally:
+        lock.__exit__()
 
 
 def _run_jobs(jobs: list[Job], opts: BuildOptions) -> list[JobResult]:
@@ -570,7 +707,8 @@ def _pool_run(jobs: list[Job], workers: int, bar, results: list[JobResult], last
     from concurrent.futures.process import BrokenProcessPool
 
     broken = []
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
+                             initializer=_worker_init, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(run_job, job): job for job in jobs}
         for fut in as_completed(futures):
             job = futures[fut]
@@ -613,7 +751,7 @@ def write_manifest(out: Path, results: list[JobResult], jobs: Mapping[str, Job],
                           "timings": {k: round(v, 2) for k, v in r.timings.items()}})
             entry.pop("failed_notebook", None)
         elif r.status == "failed":
-            entry["failed_notebook"] = r.failed_notebook or None
+            entry.pop("failed_notebook", None)  # its path is printed on the terminal only
             entry["previous_report_kept"] = (out / r.programme_id / ".build-hash").exists()
         programmes[r.programme_id] = entry
     manifest = {
@@ -624,6 +762,7 @@ def write_manifest(out: Path, results: list[JobResult], jobs: Mapping[str, Job],
         "world": shared["world"],
         "data_hash": shared["data_hash"],
         "data_files": shared["data_files"],
+        "config_files": shared.get("config_files", {}),
         "synthetic": shared["synthetic"],
         "seed": shared["seed"],
         "extract_date": shared["extract_date"],

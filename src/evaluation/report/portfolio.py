@@ -27,7 +27,6 @@ import pandas as pd
 
 from evaluation import wording
 
-RATE = "One-year proven reoffending rate"
 
 
 def _load(reports: Path) -> dict[str, dict]:
@@ -67,40 +66,59 @@ def synthetic_truth(reports: Path) -> dict[str, float]:
     return out
 
 
-def confidence(res: dict) -> str:
-    """The confidence rating of one programme's results (see the module docstring)."""
+def _fig(res: dict, fid: str) -> dict | None:
+    """A published figure of a programme's ``results.json`` by register id (``None`` when absent or withheld)."""
+    f = (res.get("figures") or {}).get(fid)
+    if not f or f.get("status") not in ("shown", "rounded") or f.get("value") is None:
+        return None
+    return f
+
+
+def confidence(res: dict, prefix: str = "") -> str:
+    """The confidence rating of one programme's results (see the module docstring); ``prefix`` names a
+    sub-analysis (e.g. ``"completers."``), which is never rated as evidence when the main result is not."""
     design = res.get("design")
     if design == "area":
         return "Area-level"
     if design == "delivery":
         return "Delivery only"
-    h = (res.get("headline") or {}).get(RATE)
+    h = _fig(res, f"{prefix}rate.difference")
     if not h:
         return "No estimate"
+    if prefix and confidence(res) != "Evidence of an effect":
+        return "Secondary (not evidence)"
     if h.get("significant"):
         return "Evidence of an effect"
-    if h["lower"] is not None and h["upper"] is not None and (h["upper"] < 0 or h["lower"] > 0):
+    if h.get("lower") is not None and h.get("upper") is not None and (h["upper"] < 0 or h["lower"] > 0):
         return "Indication only"
     return "Inconclusive"
 
 
 def data_quality(res: dict) -> list[str]:
-    """Short data-quality notes: size, reoffenders, balance after matching, exclusions."""
+    """Short data-quality notes: size, reoffenders, balance after matching, exclusions (all from the figures)."""
     notes = []
-    n = res.get("participants_analysed")
+    n = _fig(res, "n.participants")
     if n is not None:
-        notes.append(f"Participants analysed: {n}" + (" (fewer than the 60 the Justice Data Lab asks for)"
-                                                        if isinstance(n, int) and n < 60 else ""))
-    if (res.get("power") or {}).get("few_events"):
+        v = n["value"]
+        notes.append(f"Participants analysed: {v:,}" + (" (fewer than the 60 the Justice Data Lab asks for)"
+                                                       if v < 60 else ""))
+    r = _fig(res, "reoffenders.participants")
+    if r is not None and r["value"] < wording.MIN_REOFFENDERS:
         notes.append("Fewer than 30 participants reoffended: no significance is claimed.")
-    bal = res.get("balance") or {}
-    if bal:
-        worst = max(abs(v.get("smd_after") or 0) for v in bal.values())
+    figs = res.get("figures") or {}
+    smd = [abs(f["value"]) for k, f in figs.items() if k.startswith("balance.") and k.endswith(".smd_after")
+           and f.get("value") is not None]
+    if smd:
+        worst = max(smd)
         notes.append(f"Largest standardised difference after matching: {worst:.2f}"
                      + (" (balanced)" if worst <= 0.1 else " (above 0.1: residual imbalance)"))
-    for row in res.get("attrition") or []:
-        if str(row.get("stage", "")).startswith("Excluded"):
-            notes.append(f"{row['stage']}: {row.get('participants')} participants")
+    for k, f in figs.items():
+        if k.startswith("attrition.excluded") and k.endswith(".participants"):
+            shown = f["value"] if f.get("value") is not None else "[c]"
+            notes.append(f"{f['label'].rsplit(':', 1)[0]}: {shown} participants"
+                         + (" (rounded to 5)" if f.get("status") == "rounded" else ""))
+    if res.get("estimate_possible") is False:
+        notes.append("No impact estimate was possible: see the programme report for the reason.")
     return notes
 
 
@@ -116,20 +134,20 @@ def forest_plot(results: dict[str, dict], names: dict[str, str], truth: dict[str
     truth = truth or {}
     rows = []
     for pid, res in results.items():
-        h = (res.get("headline") or {}).get(RATE)
+        h = _fig(res, "rate.difference")
         if h:
-            rows.append((names.get(pid, pid), h, confidence(res), truth.get(pid)))
-        for key, sub in (res.get("subanalyses") or {}).items():
-            hs = (sub.get("headline") or {}).get(RATE)
+            rows.append((names.get(pid, pid), h["value"], h, confidence(res), truth.get(pid)))
+        for key in (res.get("subanalyses") or {}):
+            hs = _fig(res, f"{key}.rate.difference")
             if hs:
-                rows.append((f"{names.get(pid, pid)}: {key} (secondary)", hs, confidence(sub),
-                             truth.get(f"{pid}:{key}")))
+                n = _fig(res, f"{key}.n.participants")
+                rows.append((f"{names.get(pid, pid)}: {key} (secondary{', N = ' + format(n['value'], ',') if n else ''})",
+                             hs["value"], hs, confidence(res, f"{key}."), truth.get(f"{pid}:{key}")))
     fig, ax = plt.subplots(figsize=(8.0, 0.42 * len(rows) + 1.5))
     colours = {"Evidence of an effect": "C2", "Indication only": "C1", "Inconclusive": "0.45"}
     shown_truth = False
-    for k, (label, h, conf, true) in enumerate(rows[::-1]):
-        ax.errorbar(100 * h["difference"], k, xerr=[[100 * (h["difference"] - h["lower"])],
-                                                      [100 * (h["upper"] - h["difference"])]],
+    for k, (label, est, h, conf, true) in enumerate(rows[::-1]):
+        ax.errorbar(100 * est, k, xerr=[[100 * (est - h["lower"])], [100 * (h["upper"] - est)]],
                     fmt="o", color=colours.get(conf, "0.3"), capsize=3)
         if true is not None:
             ax.plot(100 * true, k, marker="x", color="#b00020", ms=8, mew=2, ls="none",
@@ -141,7 +159,8 @@ def forest_plot(results: dict[str, dict], names: dict[str, str], truth: dict[str
     ax.set_yticks(range(len(rows)), [r[0] for r in rows[::-1]], fontsize=9)
     ax.set_xlabel("Difference in one-year proven reoffending rate,\nparticipants − matched comparison "
                   "(percentage points, 95% CI)", fontsize=9)
-    ax.set_title("Effects across programmes\n(green: evidence; orange: indication only; grey: inconclusive)",
+    ax.set_title("Effects across programmes\n(green: evidence; orange: indication only; grey: inconclusive "
+                 "or secondary)",
                  fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
@@ -165,11 +184,13 @@ def _headline_html(res: dict) -> str:
             items.append(f"<li>{html.escape(r['did_text'])}</li>")
         return "<ul>" + "".join(items) + "</ul>"
     if design == "delivery":
-        return f"<p>{html.escape(res.get('delivery_text', ''))}</p>"
+        return f"<p>{html.escape(' '.join(res.get('findings') or [res.get('delivery_text', '')]))}</p>"
     parts = [f"<li>{html.escape(s)}</li>" for s in res.get("findings") or []]
-    v = res.get("value_for_money")
+    v = _fig(res, "vfm.statement")
     if v:
-        parts.append(f"<li>{html.escape(v.get('statement', ''))}</li>")
+        parts.append(f"<li>{html.escape(str(v['value']))}</li>")
+    if res.get("estimate_possible") is False:
+        parts += [f"<li>{html.escape(n)}</li>" for n in res.get("notes") or [] if n.startswith("No impact")]
     return "<ul>" + "".join(parts) + "</ul>"
 
 
@@ -217,11 +238,14 @@ def build_portfolio(reports: str | Path, *, synthetic: bool | None = None) -> Pa
     truth = synthetic_truth(reports) if synthetic else {}
     rows = []
     for pid, res in results.items():
-        h = (res.get("headline") or {}).get(RATE)
-        effect = (f"{wording.pp(h['difference'])} ({wording.pp(h['lower'])} to {wording.pp(h['upper'])})"
-                  if h else "–")
-        true = (f"<td>{wording.pp(truth[pid])}</td>" if pid in truth and h else "<td>–</td>") if truth else ""
-        rows.append(f"<tr><td>{html.escape(names[pid])}</td><td>{_badge(confidence(res))}</td>"
+        h = _fig(res, "rate.difference")
+        n = _fig(res, "n.participants")
+        effect = (f"{wording.signed_num(100 * h['value'])} pp ({wording.signed_num(100 * h['lower'])} to "
+                  f"{wording.signed_num(100 * h['upper'])})" if h else "–")
+        size = f"{n['value']:,}" if n else "–"
+        true = (f"<td>{wording.signed_num(100 * truth[pid])} pp</td>" if pid in truth and h else "<td>–</td>") \
+            if truth else ""
+        rows.append(f"<tr><td>{html.escape(names[pid])}</td><td>{_badge(confidence(res))}</td><td>{size}</td>"
                     f"<td>{effect}</td>{true}</tr>")
     forest = forest_plot(results, {pid: n.split(" (")[0].split(",")[0] for pid, n in names.items()}, truth)
     truth_head = "<th>True effect in the synthetic world</th>" if truth else ""
@@ -233,7 +257,7 @@ def build_portfolio(reports: str | Path, *, synthetic: bool | None = None) -> Pa
     pages = [f"""<h1>Portfolio overview</h1>
 <p>Programmes funded by the Police and Crime Commissioner against County Lines exploitation, drug-related crime and
 reoffending. Built {dt.date.today():%d %B %Y} from the published figures of each programme report.</p>{mark}
-<table><tr><th>Programme</th><th>Confidence</th><th>One-year reoffending, participants − comparison (95% CI)</th>{truth_head}</tr>
+<table><tr><th>Programme</th><th>Confidence</th><th>Participants analysed</th><th>One-year reoffending, participants − comparison (95% CI)</th>{truth_head}</tr>
 {''.join(rows)}</table>
 <p><img src="data:image/png;base64,{_png(forest)}"></p>
 <p style="font-size:8pt">Confidence: <b>evidence</b> — significant by the Justice Data Lab rule (p ≤ 0.05 and at

@@ -1,6 +1,6 @@
 """Executed report notebook → HTML without code → funder PDF (WeasyPrint, A4).
 
-Offline by design: nbconvert renders the cell *outputs* (Markdown, pandas tables, matplotlib PNGs) into an HTML
+Offline by design: nbconvert renders the cell *outputs* (Markdown, pandas tables, matplotlib figures) into an HTML
 body with the template ``templates/body.html.j2`` (no code, no prompts, no stderr), and
 ``templates/page.html.j2`` + ``templates/report.css`` wrap it into
 
@@ -10,17 +10,34 @@ body with the template ``templates/body.html.j2`` (no code, no prompts, no stder
   ``counter(pages)`` in an ``@page`` margin box) and, for a synthetic world, the mark in the top margin box of every
   page and on the cover. No TeX and no headless browser are involved.
 
-Figures are embedded as PNG data URIs (``evaluation.report.content.configure_figures`` makes matplotlib emit PNG at
-print resolution) and are scaled to the page width with their aspect ratio kept (``max-width: 100%``,
+Figures are embedded as SVG data URIs in ``<img>`` (``evaluation.report.content.configure_figures`` makes matplotlib
+emit SVG with its text kept as text, ``svg.fonttype: none``: sharp in print, selectable in the PDF and readable by
+the output guard; WeasyPrint draws SVG text as PDF text); PNG outputs still work. They are scaled to the page width with their aspect ratio kept (``max-width: 100%``,
 ``height: auto``), so a wide figure is shrunk rather than cut.
+
+Safe by construction (every text from data or configuration is inert wherever it is rendered):
+
+* Markdown outputs and cells go through :func:`inert_markdown` (registered as nbconvert's ``markdown2html``
+  filter, so no content function can forget): raw HTML in the Markdown is escaped and shows as text, and the
+  HTML that Markdown syntax makes is cut to an allow-list (no links, no images, no attributes but alignment);
+* ``text/html`` outputs (pandas tables) go through :func:`inert_html`: tables and a few text tags only, no links,
+  scripts, styles, images or ``rel``; SVG figures are embedded as ``<img>`` data URIs, never inline; JavaScript,
+  LaTeX and widget outputs are not rendered;
+* the cover and page templates autoescape (Jinja);
+* WeasyPrint fetches through :func:`safe_url_fetcher`: ``data:`` URIs and files inside the report's own folder
+  only (no ``file://`` elsewhere, no network); the PDF is then checked with pypdf (:func:`pdf_attachments`) and
+  refused if it holds any embedded file or file-attachment annotation.
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from evaluation.errors import EvaluationError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -80,7 +97,10 @@ def _body_exporter():
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="classic", extra_template_paths=[str(TEMPLATES)],
-                            template_file="body.html.j2")
+                            template_file="body.html.j2",
+                            # user filters override nbconvert's: every Markdown output and cell is rendered inert
+                            filters={"markdown2html": inert_markdown, "inert_html": inert_html,
+                                     "svg_data_uri": svg_data_uri})
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -122,12 +142,177 @@ def page(body: str, cover: Cover, *, synthetic: bool, print_: bool) -> str:
 
 
 def html_to_pdf(html: str, path: Path | str, base_url: str | None = None) -> Path:
-    """Render a print HTML document to PDF with WeasyPrint (offline: images are data URIs)."""
+    """Render a print HTML document to PDF with WeasyPrint, offline and without attachments.
+
+    Parameters
+    ----------
+    html : str
+        The print document (:func:`page` with ``print_=True``).
+    path : path
+        The PDF to write.
+    base_url : str, optional
+        The report's own folder (default: the PDF's folder); the only place files may be read from.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    UnsafeOutput
+        If the PDF holds an embedded file or a file-attachment annotation (it is deleted).
+    """
     from weasyprint import HTML
 
     path = Path(path)
-    HTML(string=html, base_url=base_url or str(path.parent)).write_pdf(str(path))
+    root = Path(base_url or path.parent).resolve()
+    HTML(string=html, base_url=str(root), url_fetcher=safe_url_fetcher(root)).write_pdf(str(path))
+    found = pdf_attachments(path)
+    if found:
+        path.unlink()
+        raise UnsafeOutput(f"{path.name}: the PDF holds {len(found)} attachment(s); refused")
     return path
+
+
+# ------------------------------------------------------------------------------------------------- safety
+class UnsafeOutput(EvaluationError, RuntimeError):
+    """A rendered output would carry something live (an attachment, a fetched file); the message names the
+    output, never the content."""
+
+
+#: Tags that Markdown may produce and the report keeps (no a, img, raw HTML blocks).
+MARKDOWN_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "p", "br", "hr", "blockquote", "ul", "ol", "li", "strong", "em",
+                 "b", "i", "code", "pre", "del", "sup", "sub", "table", "thead", "tbody", "tr", "th", "td"}
+#: Tags kept in text/html outputs (pandas tables and simple text); no links, scripts, styles or images.
+HTML_TAGS = {"table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "colgroup", "col", "div", "span", "p",
+             "br", "b", "i", "strong", "em", "small", "sup", "sub", "code", "pre", "ul", "ol", "li", "h1", "h2",
+             "h3", "h4", "h5", "h6", "blockquote", "hr"}
+_CELL_ATTRS = {"class", "colspan", "rowspan", "align", "valign"}
+
+
+@lru_cache(maxsize=1)
+def _markdown():
+    import mistune
+
+    # escape=True: raw HTML in the Markdown (inline and block) is written as text (&lt;a …&gt;), not passed through
+    return mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
+
+
+def inert_markdown(text: Any) -> str:
+    """Markdown → HTML in which nothing from the text is live.
+
+    Raw HTML is escaped (it reads as the characters typed), and the HTML that Markdown syntax makes is cut to
+    :data:`MARKDOWN_TAGS`: a ``[link](file:///…)`` keeps its words but not its target, an image is dropped.
+
+    Parameters
+    ----------
+    text : str
+        Markdown from a report (which may hold values from the data or the programme configuration).
+
+    Returns
+    -------
+    str
+        Safe HTML.
+
+    Examples
+    --------
+    >>> inert_markdown('MASH<a rel="attachment" href="file:///x">')
+    '<p>MASH&lt;a rel="attachment" href="file:///x"&gt;</p>\n'
+    """
+    import nh3
+
+    # HTML comments (template notes) are never content: drop them rather than show them escaped
+    html = _markdown()(re.sub(r"<!--.*?-->", "", str(text or ""), flags=re.S))
+    return nh3.clean(html, tags=MARKDOWN_TAGS, attributes={"th": {"align", "style"}, "td": {"align", "style"},
+                                                            "ol": {"start"}},
+                     url_schemes=set(), link_rel=None, strip_comments=True,
+                     filter_style_properties={"text-align"})
+
+
+def inert_html(html: Any) -> str:
+    """A text/html cell output (a pandas table) cut to :data:`HTML_TAGS` with class and span attributes only."""
+    import nh3
+
+    return nh3.clean(str(html or ""), tags=HTML_TAGS, attributes={"*": _CELL_ATTRS}, url_schemes=set(),
+                     link_rel=None, strip_comments=True)
+
+
+def svg_data_uri(svg: Any) -> str:
+    """An SVG figure as a ``data:`` URI for an ``<img>``: inside an image nothing in it can run or link."""
+    import base64
+
+    text = "".join(svg) if isinstance(svg, list) else str(svg)
+    return "data:image/svg+xml;base64," + base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _refuse_outside(root: Path):
+    """A check that lets ``data:`` URIs and files inside ``root`` through and raises for anything else."""
+    from urllib.parse import unquote, urlparse
+
+    def check(url: str) -> None:
+        if url.startswith("data:"):
+            return
+        parsed = urlparse(url)
+        if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+            target = Path(unquote(parsed.path)).resolve()
+            if target.is_relative_to(root) and target.is_file():
+                return
+        raise UnsafeOutput(f"refused to fetch a resource outside the report ({parsed.scheme or 'relative'} URL)")
+
+    return check
+
+
+def safe_url_fetcher(root: Path | str):
+    """A WeasyPrint URL fetcher that serves ``data:`` URIs and files inside ``root`` only.
+
+    Everything else (``file://`` outside the report's folder, ``http(s)``, any other scheme) raises
+    :class:`UnsafeOutput`, so WeasyPrint leaves the resource out (an image is not drawn, an attachment is not made).
+    Works with WeasyPrint 70's ``URLFetcher`` class (no redirects) and with the older ``default_url_fetcher``.
+
+    Parameters
+    ----------
+    root : path
+        The report's own folder.
+
+    Returns
+    -------
+    callable
+        A ``url_fetcher`` for :class:`weasyprint.HTML`.
+    """
+    import weasyprint
+
+    check = _refuse_outside(Path(root).resolve())
+    if hasattr(weasyprint, "URLFetcher"):
+        class SafeURLFetcher(weasyprint.URLFetcher):
+            def fetch(self, url, headers=None):
+                check(url)
+                return super().fetch(url, headers)
+
+        return SafeURLFetcher(allowed_protocols={"data", "file"}, allow_redirects=False)
+    from weasyprint import default_url_fetcher  # WeasyPrint < 70
+
+    def fetch(url: str, *args, **kwargs):
+        check(url)
+        return default_url_fetcher(url, *args, **kwargs)
+
+    return fetch
+
+
+def pdf_attachments(path: Path | str) -> list[str]:
+    """Embedded files and file-attachment annotations in a PDF (pypdf); empty for a clean PDF."""
+    import pypdf
+
+    reader = pypdf.PdfReader(str(path))
+    found = [f"embedded file #{i + 1}" for i, _ in enumerate(reader.attachments)]
+    names = reader.trailer["/Root"].get("/Names")
+    if names is not None and "/EmbeddedFiles" in names.get_object() and not found:
+        found.append("/EmbeddedFiles name tree")
+    for n, page in enumerate(reader.pages, start=1):
+        for annot in page.get("/Annots") or []:
+            if annot.get_object().get("/Subtype") == "/FileAttachment":
+                found.append(f"file attachment on page {n}")
+    return found
 
 
 def render_notebook(nb: Any, out_dir: Path | str, cover: Cover, *, synthetic: bool,

@@ -1,0 +1,319 @@
+"""Reader guidance for funder reports: "What you can say / What you cannot say" boxes, a glossary, and the
+programme facts with assumptions marked.
+
+* :func:`say_boxes` writes the Justice Data Lab's two boxes from the headline result. The boxes never claim more
+  than the numbers: a difference is evidence only under the JDL rule (p ≤ 0.05 **and** at least 30 participants
+  who reoffended, :func:`evaluation.wording.is_significant`); otherwise the box says what range the data allow and
+  that "no effect" may not be claimed either.
+* :func:`glossary` returns the glossary (Markdown) from :data:`GLOSSARY`; ``docs/glossary.md`` is the same text.
+* :func:`facts_table`, :func:`fact` and :func:`facts_markdown` print the programme facts of the cover. A value
+  listed under ``assumed`` in ``programmes/<id>.yaml`` (dotted keys, e.g. ``[provider, start, area.comparison]``)
+  was chosen for the synthetic world and is printed as "assumed for this illustration"; everything else comes
+  from the public pages listed under ``sources``.
+
+Text from configuration (programme names, providers) is escaped for Markdown before it is printed.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pandas as pd
+
+from evaluation import wording
+
+ASSUMED = "assumed for this illustration"
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|])")
+
+
+def md_escape(text: Any) -> str:
+    """Escape Markdown and HTML specials in text from data or configuration (``'a*b' -> 'a\\*b'``)."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+# --------------------------------------------------------------------------------------------------- say boxes
+def _bound_pp(x: float) -> str:
+    """Percentage points to 1 dp for a bound, never a bare "0" that hides the sign."""
+    v = 100 * abs(x)
+    return f"{v:.1f}" if round(v, 1) > 0 else f"{v:.2f}"
+
+
+def say_boxes_for(name: str, *, difference: float, lower: float, upper: float, p: float, n: int,
+                  reoffenders: int, measure: str = "proven reoffending", min_people: int = 60) -> str:
+    """The two JDL boxes (Markdown) from the headline numbers; see :func:`say_boxes`.
+
+    Parameters
+    ----------
+    name : str
+        Programme name (escaped here).
+    difference, lower, upper : float
+        Participants minus matched comparison in the one-year rate, and its 95% CI (proportions, 0–1).
+    p : float
+        Two-sided p-value of the difference.
+    n : int
+        Participants analysed (matched).
+    reoffenders : int
+        Participants analysed who reoffended (the JDL rule needs at least 30).
+    measure : str
+        What the rate counts, e.g. ``"proven reoffending"`` or ``"proven offending (first or repeat)"``.
+    min_people : int
+        Below this many participants the boxes add the JDL's small-group caution (default 60).
+
+    Returns
+    -------
+    str
+        Markdown: two level-3 headings, "What you can say" and "What you cannot say", each with bullets.
+
+    Raises
+    ------
+    ValueError
+        If the CI does not contain the difference or a count is negative.
+
+    Examples
+    --------
+    >>> text = say_boxes_for("X", difference=-0.05, lower=-0.12, upper=0.02, p=0.17, n=134, reoffenders=40)
+    >>> "does not provide significant evidence" in text
+    True
+    """
+    vals = (difference, lower, upper, p)
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in vals):
+        raise ValueError("say_boxes: difference, lower, upper and p are required")
+    if not (lower - 1e-12 <= difference <= upper + 1e-12):
+        raise ValueError(f"say_boxes: the difference {difference} is outside its interval ({lower}, {upper})")
+    if n < 0 or reoffenders < 0:
+        raise ValueError("say_boxes: n and reoffenders must be ≥ 0")
+    who = md_escape(name)
+    measure = md_escape(measure)
+    # the JDL rule, and an interval on one side of zero (a p-value and an interval from different methods
+    # could disagree at the margin: the words then follow the interval, never the larger claim)
+    significant = wording.is_significant(p, reoffenders) and (upper < 0 or lower > 0)
+    can, cannot = [], []
+    rate = f"the proportion of people who have a {measure} within one year" if "offending" in measure else measure
+    if significant:
+        verb = "decrease" if difference < 0 else "increase"
+        lo, hi = sorted((abs(lower), abs(upper)))
+        can.append(f"This analysis provides evidence that taking part in {who} may {verb} {rate}, by between "
+                   f"{_bound_pp(lo)} and {_bound_pp(hi)} percentage points, for people like the {n:,} participants "
+                   "analysed.")
+        cannot.append(f"This analysis shows that {who} {verb}d {rate} by exactly {_bound_pp(abs(difference))} "
+                      "percentage points: the true difference lies anywhere in the interval.")
+        cannot.append(f"This result applies to everyone referred to {who}, or to people unlike those analysed "
+                      "(it is the average effect on the participants who could be matched).")
+    else:
+        fewer, more = -lower, upper  # reductions are negative differences
+        rng = []
+        if fewer > 0:
+            rng.append(f"as many as {_bound_pp(fewer)} fewer")
+        if more > 0:
+            rng.append(f"as many as {_bound_pp(more)} more")
+        why = ("fewer than 30 participants analysed reoffended, so the Justice Data Lab rule does not allow a "
+               "difference to be called significant" if reoffenders < wording.MIN_REOFFENDERS and p <= wording.ALPHA
+               else f"the difference is not statistically significant (p = {wording.p_value(p)})")
+        can.append(f"This analysis does not provide significant evidence that taking part in {who} changes {rate}: "
+                   f"{why}.")
+        if rng:
+            can.append("The true difference could be " + " or ".join(rng) + " people in every 100 participants "
+                       f"with a {measure} within a year than in the comparison group (95% confidence interval).")
+        can.append("More people would need to be analysed to say whether the programme affects reoffending.")
+        cannot.append(f"This analysis shows that {who} reduces or increases {rate}.")
+        cannot.append(f"This analysis shows that {who} has no effect on reoffending (a result that is not "
+                      "significant is not evidence of no effect).")
+    if n < min_people:
+        can.append(f"The analysis is based on {n:,} participants, fewer than the {min_people} the Justice Data Lab "
+                   "asks for; treat every figure as a rough guide.")
+    return ("### What you can say\n\n" + "\n".join(f"- {x}" for x in can)
+            + "\n\n### What you cannot say\n\n" + "\n".join(f"- {x}" for x in cannot))
+
+
+def say_boxes(ev) -> str:
+    """The JDL "What you can say / What you cannot say" boxes (Markdown) for a programme evaluation.
+
+    Driven by the headline (one-year rate) result of ``ev`` (:class:`evaluation.estimates.ProgrammeEvaluation`):
+    its difference and 95% CI, p-value, the matched N and the number of participants analysed who reoffended.
+
+    Parameters
+    ----------
+    ev : ProgrammeEvaluation
+        With ``effects["reoffended"]`` (an ATT effect: ``estimate``, ``ci_low``, ``ci_high``, ``p_value``,
+        ``n_treated``), ``treated_reoffenders`` and ``programme``.
+
+    Returns
+    -------
+    str
+        Markdown; when there is no headline result, one "What you cannot say" box saying no estimate was made.
+
+    Examples
+    --------
+    >>> display(Markdown(say_boxes(ev)))  # doctest: +SKIP
+    """
+    name = ev.programme.name
+    e = (ev.effects or {}).get("reoffended")
+    if e is None:
+        return ("### What you can say\n\n- No impact estimate could be made for "
+                f"{md_escape(name)}, so nothing can be said about its effect on reoffending.\n\n"
+                "### What you cannot say\n\n- Anything about the programme's effect on reoffending.")
+    measure = ("proven offending (first or repeat)"
+               if str(ev.programme.outcome.get("measure", "")).startswith("first_proven") else "proven reoffence")
+    return say_boxes_for(name, difference=e.estimate, lower=e.ci_low, upper=e.ci_high, p=e.p_value,
+                         n=int(getattr(e, "n_treated", ev.n_treated)), reoffenders=int(ev.treated_reoffenders),
+                         measure=measure)
+
+
+# ---------------------------------------------------------------------------------------------------- glossary
+GLOSSARY: dict[str, str] = {
+    "ATT (average effect on the treated)": "The difference the programme made, on average, to the people who took "
+    "part: their outcome minus the outcome of matched comparison people like them. It says nothing directly about "
+    "people unlike the participants.",
+    "Caliper": "The largest difference in propensity score allowed between a participant and a comparison person "
+    "for them to be matched, in standard deviations of the score (0.2 here). Participants with no comparison person "
+    "inside the caliper are left unmatched and are counted in the attrition table.",
+    "Cumulative incidence": "The share of a group who have had the event (a proven reoffence) by a given day, "
+    "allowing for people followed for different lengths of time.",
+    "E-value": "How strongly an unmeasured factor would have to be linked both to taking part and to reoffending "
+    "(as a risk ratio) to explain the observed difference away. Larger values mean a more robust result.",
+    "First-time entrant": "A young person who receives their first caution, reprimand, warning or conviction. For "
+    "children with no earlier proven offence, a proven offence in the follow-up is a first entry into the "
+    "justice system, not a reoffence.",
+    "Γ (Rosenbaum bound)": "Gamma: how much more likely one of two matched people could be to take part because of "
+    "something the data do not record before the result would stop being significant. Γ = 1 means no hidden bias; "
+    "a result that survives only up to Γ = 1.1 is fragile.",
+    "HAC standard errors": "Heteroskedasticity- and autocorrelation-consistent (Newey–West) standard errors: they "
+    "allow neighbouring months of an area series to be correlated, which ordinary standard errors ignore.",
+    "ITT (intention to treat)": "Everyone referred is analysed, whether or not they completed the programme. It "
+    "answers 'what happened to the people the programme set out to help' and avoids the bias of analysing only "
+    "completers.",
+    "Proven reoffending": "An offence committed within one year of the start date that leads to a caution, "
+    "conviction, reprimand or warning within that year or a further six months (the Ministry of Justice "
+    "definition). Offences dealt with otherwise (e.g. community resolutions) are not counted.",
+    "RMST (restricted mean survival time)": "The average number of days, out of the first 365, that people spent "
+    "without a proven reoffence. The difference between groups is in days.",
+    "SMD (standardised mean difference)": "The difference between the groups' averages of a characteristic, divided "
+    "by its standard deviation. After matching, values within ±0.1 show the groups are well balanced on it.",
+}
+
+
+def glossary(terms: list[str] | None = None) -> str:
+    """The glossary as Markdown (a heading, then one bold term and its definition per paragraph).
+
+    Parameters
+    ----------
+    terms : list of str, optional
+        Keys of :data:`GLOSSARY` to include (default all, in alphabetical order).
+
+    Returns
+    -------
+    str
+        Markdown text, the same as ``docs/glossary.md``.
+
+    Raises
+    ------
+    KeyError
+        If a term is not in :data:`GLOSSARY` (the message lists the known terms).
+
+    Examples
+    --------
+    >>> "RMST" in glossary()
+    True
+    """
+    keys = sorted(GLOSSARY, key=lambda k: k.lstrip("Γ").lower() if not k.startswith("Γ") else "gamma")
+    if terms is not None:
+        unknown = [t for t in terms if t not in GLOSSARY]
+        if unknown:
+            raise KeyError(f"glossary: unknown term(s) {', '.join(unknown)}; known: {', '.join(GLOSSARY)}")
+        keys = [k for k in keys if k in terms]
+    return "## Glossary\n\n" + "\n\n".join(f"**{k}.** {GLOSSARY[k]}" for k in keys) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------------- facts
+def assumed_keys(programme) -> set[str]:
+    """The dotted config keys the programme's YAML lists under ``assumed`` (values chosen for the synthetic world)."""
+    raw = programme.get("assumed") or []
+    if isinstance(raw, str):
+        raw = [raw]
+    return {str(k) for k in raw}
+
+
+def is_assumed(programme, key: str) -> bool:
+    """True when ``key`` (or a parent key, e.g. ``target_group`` for ``target_group.min_age``) is assumed."""
+    keys = assumed_keys(programme)
+    parts = key.split(".")
+    return any(".".join(parts[:i]) in keys for i in range(1, len(parts) + 1))
+
+
+def fact(programme, key: str, text: str) -> str:
+    """``text`` (escaped) with " (assumed for this illustration)" when ``key`` is listed under ``assumed``.
+
+    Examples
+    --------
+    >>> fact(programme, "provider", programme.provider)  # doctest: +SKIP
+    'Norfolk County Council (assumed for this illustration)'
+    """
+    out = md_escape(text)
+    return f"{out} ({ASSUMED})" if is_assumed(programme, key) else out
+
+
+def facts_table(programme) -> pd.DataFrame:
+    """The cover facts: one row per fact, its printed value and whether it was assumed for the synthetic world.
+
+    Parameters
+    ----------
+    programme : Programme
+        A programme config (``programmes/<id>.yaml``), optionally with ``assumed: [dotted keys]``.
+
+    Returns
+    -------
+    DataFrame
+        Index ``fact`` (Provider, Funders, Funding, Programme period and, for area designs, Pilot area and
+        Comparison areas); columns ``value`` (escaped Markdown, assumed values marked "assumed for this
+        illustration") and ``assumed`` (bool).
+
+    Examples
+    --------
+    >>> facts_table(load_programme("mace")).loc["Provider", "assumed"]  # doctest: +SKIP
+    True
+    """
+    rows = []
+
+    def add(label, key, text, assumed=None):
+        a = is_assumed(programme, key) if assumed is None else assumed
+        rows.append({"fact": label, "value": md_escape(text) + (f" ({ASSUMED})" if a else ""), "assumed": a})
+
+    add("Provider", "provider", programme.provider)
+    add("Funders", "funders", ", ".join(programme.get("funders") or []) or "not stated")
+    funding = programme.get("funding_gbp")
+    add("Funding", "funding_gbp", f"£{funding:,.0f}" if funding else "not published")
+    start = f"{programme.start:%B %Y}" + (f" ({ASSUMED})" if is_assumed(programme, "start") else "")
+    end = f"{programme.end:%B %Y}" + (f" ({ASSUMED})" if is_assumed(programme, "end") else "")
+    rows.append({"fact": "Programme period", "value": f"{start} – {end}",
+                 "assumed": is_assumed(programme, "start") or is_assumed(programme, "end")})
+    area = programme.get("area") or {}
+    if area:
+        add("Pilot area", "area.treated", area.get("treated", ""))
+        add("Comparison areas", "area.comparison", ", ".join(area.get("comparison") or []))
+    return pd.DataFrame(rows).set_index("fact")
+
+
+def facts_markdown(programme, extract_date=None) -> str:
+    """The cover's facts table as Markdown (header 'About the programme'), with the data extract date when given,
+    followed by a note on what "assumed for this illustration" means when any fact is assumed."""
+    t = facts_table(programme)
+    lines = ["| About the programme | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in t["value"].items()]
+    if extract_date is not None:
+        lines.append(f"| Data extract date | {pd.Timestamp(extract_date):%d %B %Y} |")
+    text = "\n".join(lines)
+    if t["assumed"].any():
+        text += ("\n\n*Values marked “" + ASSUMED + "” are not in the programme's public pages: they were chosen "
+                 "to build the synthetic data and must be replaced with the programme's own records.*")
+    return text
+
+
+def sources_markdown(programme) -> str:
+    """The public pages the programme facts come from (``sources`` in the YAML), as a Markdown list."""
+    items = []
+    for s in programme.get("sources") or []:
+        s = str(s)
+        items.append(f"- <{s}>" if s.startswith(("http://", "https://")) else f"- {md_escape(s)}")
+    return "**Sources.**\n\n" + "\n".join(items) if items else ""

@@ -1,0 +1,129 @@
+"""Reader guidance: JDL "What you can say / What you cannot say" boxes, the glossary, facts with assumptions marked."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import numpy as np
+
+from evaluation.config import load_programme, load_programmes
+from evaluation.report import guidance as g
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _boxes(**kw):
+    base = dict(difference=-0.05, lower=-0.12, upper=0.02, p=0.17, n=134, reoffenders=40)
+    base.update(kw)
+    return g.say_boxes_for("Pathway Out", **base)
+
+
+def test_not_significant_says_no_evidence_and_forbids_no_effect():
+    text = _boxes()
+    can, cannot = text.split("### What you cannot say")
+    assert "### What you can say" in can and "does not provide significant evidence" in can
+    assert "as many as 12.0 fewer or as many as 2.0 more" in can
+    assert "has no effect on reoffending" in cannot and "reduces or increases" in cannot
+
+
+def test_significant_reduction_gives_the_interval_and_limits():
+    text = _boxes(difference=-0.10, lower=-0.16, upper=-0.04, p=0.001, reoffenders=45)
+    can, cannot = text.split("### What you cannot say")
+    assert "provides evidence" in can and "may decrease" in can and "between 4.0 and 16.0 percentage points" in can
+    assert "by exactly 10.0" in cannot and "everyone referred" in cannot
+
+
+def test_fewer_than_30_reoffenders_is_never_evidence_even_with_small_p():
+    text = _boxes(difference=-0.10, lower=-0.16, upper=-0.04, p=0.001, reoffenders=29)
+    assert "provides evidence" not in text and "fewer than 30 participants analysed reoffended" in text
+
+
+def test_small_group_caution_below_60():
+    assert "fewer than the 60" in _boxes(n=41)
+    assert "fewer than the 60" not in _boxes(n=134)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="outside its interval"):
+        _boxes(difference=0.5)
+    with pytest.raises(ValueError, match="required"):
+        _boxes(p=float("nan"))
+
+
+def test_boxes_never_claim_more_than_the_numbers():
+    """Property test over 2,000 random results (seeded): evidence only under the JDL rule, right direction,
+    no bound printed as a bare or signed zero."""
+    rng = np.random.default_rng(20190401)
+    for _ in range(2000):
+        d = float(rng.uniform(-0.5, 0.5))
+        w1, w2 = (float(x) for x in rng.uniform(0, 0.3, 2) * rng.choice([1.0, 0.001], 2))
+        p = float(rng.choice([rng.uniform(0, 1), rng.uniform(0, 0.06)]))
+        n, r = int(rng.integers(1, 2000)), int(rng.integers(0, 80))
+        text = g.say_boxes_for("X", difference=d, lower=d - w1, upper=d + w2, p=p, n=n, reoffenders=r)
+        significant = p <= 0.05 and r >= 30 and (d + w2 < 0 or d - w1 > 0)
+        can = text.split("### What you cannot say")[0]
+        assert ("provides evidence" in can) == significant
+        if not significant:
+            assert "does not provide significant evidence" in can
+        assert " 0.0 " not in text and " 0.00 " not in text and "-0" not in text
+        if significant:
+            assert ("decrease" in can) == (d < 0)
+
+
+def test_say_boxes_from_an_evaluation_object():
+    eff = SimpleNamespace(estimate=-0.04, ci_low=-0.15, ci_high=0.07, p_value=0.47, n_treated=41)
+    ev = SimpleNamespace(programme=load_programme("pathways-out"), effects={"reoffended": eff},
+                         treated_reoffenders=12, n_treated=43)
+    text = g.say_boxes(ev)
+    assert "proven offending (first or repeat)" in text and "41 participants" in text
+    ev.effects = {}
+    assert "No impact estimate" in g.say_boxes(ev)
+
+
+def test_glossary_terms_and_doc_file_agree():
+    text = g.glossary()
+    for term in ("SMD", "RMST", "E-value", "Γ", "HAC", "ITT", "ATT", "Caliper", "Proven reoffending",
+                 "First-time entrant", "Cumulative incidence"):
+        assert f"**{term}" in text or term in text
+    assert (ROOT / "docs" / "glossary.md").read_text() == text
+    assert g.glossary(["Caliper"]).count("**") == 2
+    with pytest.raises(KeyError, match="unknown term"):
+        g.glossary(["nope"])
+
+
+def test_every_programme_marks_its_assumptions_and_cites_public_urls():
+    for pid, prog in load_programmes().items():
+        sources = prog.get("sources") or []
+        assert sources and all(s.startswith("https://") for s in sources), pid
+        assert "assumed" in prog.raw, pid
+    # the facts the issue names as not in the public pages
+    for pid in ("mace", "detached-youth-work", "family-support"):
+        t = g.facts_table(load_programme(pid))
+        assert t.loc["Provider", "assumed"] and g.ASSUMED in t.loc["Provider", "value"], pid
+    adder = g.facts_table(load_programme("project-adder"))
+    assert adder.loc["Comparison areas", "assumed"] and not adder.loc["Pilot area", "assumed"]
+    assert adder.loc["Programme period", "value"].startswith("January 2021 (assumed for this illustration)")
+    assert "March 2023 (assumed" not in adder.loc["Programme period", "value"]  # the end is a published fact
+    po = g.facts_table(load_programme("pathways-out"))
+    assert not po["assumed"].any()
+    md = g.facts_markdown(load_programme("mace"), "2024-12-31")
+    assert md.startswith("| About the programme | |") and "Data extract date" in md and "must be replaced" in md
+    assert "assumed for this illustration" not in g.facts_markdown(load_programme("pathways-out"))
+    assert "<https://www.norfolk-pcc.gov.uk/" in g.sources_markdown(load_programme("pathways-out"))
+
+
+def test_fact_marks_and_escapes():
+    prog = load_programme("mace")
+    assert g.fact(prog, "provider", "A*B") == "A\\*B (assumed for this illustration)"
+    assert g.fact(prog, "funders", "Home Office") == "Home Office"
+    assert g.is_assumed(prog, "target_group.min_age")  # a parent key covers its children
+
+
+def test_area_cover_marks_assumed_start_and_comparison_areas():
+    from evaluation.report import content as rc
+
+    text = rc.area_cover(load_programme("project-adder"), "2024-12-31", True)
+    assert "January 2021 (assumed for this illustration) – March 2023" in text
+    assert "Luton (assumed for this illustration)" in text and "SYNTHETIC DATA" in text
+    assert "https://www.norfolk-pcc.gov.uk/" in text and "seeds/" not in text

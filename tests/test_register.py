@@ -1,0 +1,132 @@
+"""The register of published figures: one N, results.json against its documented schema, no-estimate reports."""
+import json
+import re
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evaluation.estimates import evaluate_programme
+from evaluation.register import Register, slug
+
+SCHEMA_DOC = Path(__file__).resolve().parents[1] / "docs" / "results-schema.md"
+
+
+def _schema_validator():
+    fastjsonschema = pytest.importorskip("fastjsonschema")  # installed with nbformat
+    block = re.search(r"```json\n(.*?)\n```", SCHEMA_DOC.read_text(), re.S).group(1)
+    return fastjsonschema.compile(json.loads(block))
+
+
+@pytest.fixture(scope="module")
+def world(small_world_tables):
+    w = types.SimpleNamespace(**small_world_tables)
+    w.extract_date = pd.Timestamp("2024-12-31").date()
+    return w
+
+
+@pytest.fixture(scope="module")
+def pathways(world):
+    return evaluate_programme(world, "pathways-out")
+
+
+def test_register_basics():
+    reg = Register(threshold=5)
+    reg.count("n.participants", "Participants analysed", 41, "headline", exact=True)
+    reg.add("rate.participants", "rate", 0.22, "proportion", "headline", denominator="n.participants")
+    with pytest.raises(ValueError, match="added twice"):
+        reg.count("n.participants", "again", 1, "headline")
+    with pytest.raises(KeyError, match="unknown figures"):
+        reg.relate({"nope": 1.0})
+    assert reg.display("n.participants") == "41" and reg.display("missing") == "–"
+    assert "hidden" not in json.dumps(reg.to_json())
+    assert slug("Excluded: waiting period not ended") == "excluded_waiting_period_not_ended"
+    assert "Register(" in repr(reg)
+
+
+def test_one_n_everywhere(pathways):
+    reg = pathways.register()
+    n = pathways.n_analysed
+    assert reg.value("n.participants") == n == reg.value("attrition.matched.participants")
+    assert reg.value("risk.participants.day0") == n
+    from evaluation.report import content as rc
+
+    head = rc.headline(pathways)
+    assert head.loc["Group size (people)", "Participants"] == f"{n:,}"
+    assert f"{n} participants analysed" in rc.summary(pathways)
+    res = pathways.results(synthetic=True)
+    assert res["figures"]["n.participants"]["value"] == n
+
+
+def test_results_validate_against_the_documented_schema(pathways):
+    validate = _schema_validator()
+    res = pathways.results(synthetic=True)
+    validate(res)
+    assert res["synthetic"] is True and res["disclosure"]["check_passed"] is True
+    # every published count of people is 0, >= threshold, or suppressed (value null)
+    for k, f in res["figures"].items():
+        if f["unit"] == "people" and f["value"] is not None:
+            assert f["value"] == 0 or f["value"] >= res["disclosure"]["threshold"], k
+    # the profile, attrition and risk tables the PDF prints are in results.json
+    assert any(k.startswith("profile.sex.") for k in res["figures"])
+    assert any(k.startswith("risk.comparison.day") for k in res["figures"])
+    assert any(k.startswith("attrition.") for k in res["figures"])
+
+
+def test_report_content_reads_the_register_only(pathways):
+    """A figure changed in the register is what the report prints (content does not recompute)."""
+    from evaluation.report import content as rc
+
+    reg = pathways.register()
+    before = rc.per_100(pathways).iloc[0, 0]
+    reg["per100.rate.participants"].shown = 99
+    try:
+        assert rc.per_100(pathways).iloc[0, 0] == 99
+    finally:
+        reg["per100.rate.participants"].shown = before
+
+
+def test_no_estimate_possible_when_no_one_is_eligible(world):
+    """A constructed world (the extract date is before anyone's waiting period ends): the report says why no
+    estimate was possible instead of crashing (it raised KeyError: 'measure')."""
+    from evaluation.report import content as rc
+
+    ev = evaluate_programme(world, "pathways-out", extract_date="2019-07-01")
+    assert not ev.effects
+    assert "No impact estimate was possible" in rc.summary(ev)
+    assert "no participant was eligible" in rc.no_estimate(ev)
+    assert rc.headline(ev).empty and ev.headline_table().empty
+    res = ev.results(synthetic=True)
+    _schema_validator()(res)
+    assert res["estimate_possible"] is False
+    rc.write_results(res, None)
+
+
+def test_no_estimate_possible_when_the_pool_is_empty(pathways):
+    from evaluation.estimates import _evaluate
+    from evaluation.report import content as rc
+
+    full = pathways.analysis.copy()
+    full = full[full["treat"] == 1]
+    ev = _evaluate(pathways.programme, "all participants (intention to treat)", pathways.extract_date, full,
+                   pathways.attrition[pathways.attrition["stage"] != "Matched"], 0)
+    assert "comparison pool is empty" in rc.summary(ev)
+    rc.write_results(ev.results(), None)
+
+
+def test_a_report_whose_register_failed_the_check_is_not_written(tmp_path):
+    from evaluation.disclosure import DisclosureError
+    from evaluation.report import content as rc
+
+    res = {"figures": {}, "disclosure": {"threshold": 5, "rounding_base": 5, "check_passed": False}}
+    with pytest.raises(DisclosureError, match="not written"):
+        rc.write_results(res, tmp_path)
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_value_for_money_head_counts_are_disclosure_controlled(pathways):
+    reg = pathways.register()
+    for k, f in reg.figures.items():
+        if k.startswith("vfm.") and k.split(".")[1] in {"participants", "completers"}:
+            assert f.unit == "people"
