@@ -523,3 +523,73 @@ def test_adjusted_effect_repr_and_errors(lalonde):
 def test_warm_up_runs():
     from evaluation.matching.__main__ import warm
     assert warm() >= 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# matching.adjust in a programme config: the headline effects are the g-computation ones
+# ---------------------------------------------------------------------------------------------------------------
+def _programme_with(adjust):
+    import yaml
+
+    from evaluation.config import parse_programme
+
+    root = Path(__file__).parents[1] / "programmes"
+    raw = yaml.safe_load((root / "wonder-plus.yaml").read_text())
+    raw["matching"]["adjust"] = adjust
+    raw["completers_analysis"] = False
+    return parse_programme(raw, root / "wonder-plus.yaml")
+
+
+def test_config_adjust_key_is_checked():
+    from evaluation.config import ConfigError
+
+    assert _programme_with("all").matching["adjust"] == "all"
+    assert _programme_with(["age", "prior_offences"]).matching["adjust"] == ("age", "prior_offences")
+    assert _programme_with(None).matching["adjust"] is None
+    with pytest.raises(ConfigError, match=r"matching\.adjust.*'agee'.*did you mean 'age'"):
+        _programme_with(["agee"])
+    with pytest.raises(ConfigError, match=r"matching\.adjust"):
+        _programme_with(True)
+
+
+@pytest.fixture(scope="module")
+def adjusted_evaluation(small_world_tables):
+    import types
+
+    from evaluation.estimates import evaluate_programme
+
+    w = types.SimpleNamespace(**small_world_tables)
+    w.extract_date = pd.Timestamp("2024-12-31").date()
+    return evaluate_programme(w, _programme_with("all"))
+
+
+def test_config_adjust_makes_the_headline_the_g_computation_estimate(adjusted_evaluation):
+    ev = adjusted_evaluation
+    covs = list(ev.effects["reoffended"].adjusted_for)
+    assert covs and set(covs) <= set(ev.programme.matching["covariates"])
+    for outcome, kind in (("reoffended", "binary"), ("reoffence_count", "count")):
+        direct = ev.design.effect(outcome, adjust=covs, outcome_type=kind)
+        got = ev.effects[outcome]
+        assert got.adjusted_for == tuple(covs)
+        assert got.estimate == pytest.approx(direct.estimate, abs=1e-12)
+        assert got.se == pytest.approx(direct.se, abs=1e-12)
+    assert sum("adjusted for" in n for n in ev.notes) == 1
+    head = ev.headline_table()
+    r = head.iloc[0]
+    assert r["difference"] == pytest.approx(r["participants"] - r["comparison"])
+    ev.results()  # publishable as before
+
+
+def test_headline_effect_falls_back_to_unadjusted_with_a_note(cohort):
+    from evaluation.matching import headline_effect
+
+    d = match(cohort, "treat", FULL)
+    plain = d.effect("reoffended")
+    e, notes = headline_effect(d, "reoffended", adjust=None)  # no adjustment: the difference in means, no notes
+    assert e.adjusted_for == () and notes == [] and e.estimate == plain.estimate
+    e, notes = headline_effect(d, "reoffended", adjust=["age", "prior"])
+    assert e.adjusted_for == ("age", "prior") and len(notes) == 1
+    assert e.estimate == d.effect("reoffended", adjust=["age", "prior"]).estimate
+    e, notes = headline_effect(d, "reoffended", adjust=["no_such_column"])
+    assert e.adjusted_for == () and e.estimate == plain.estimate
+    assert any("could not be fitted" in n and "unadjusted" in n for n in notes)

@@ -21,14 +21,14 @@ from ._inputs import MatchingError, check_inputs, covariate_list
 from ._weights import normalize, weights_from_subclass
 from .design import MatchedDesign, WeightedDesign, weight
 from .distance import COVARIATE_DISTANCES, fit_propensity
-from .effect import Effect, adjusted_effect
+from .effect import Effect, adjusted_effect, headline_effect
 from .effect import effect as _effect  # noqa: F401 - used by evaluation.estimates (days to first reoffence)
 
 # Public name: it is raised from the submodules but documented (and pickled) as evaluation.matching.MatchingError.
 MatchingError.__module__ = __name__
 
 __all__ = ["match", "weight", "MatchedDesign", "WeightedDesign", "Effect", "fit_propensity", "MatchingError",
-           "adjusted_effect", "METHODS", "ESTIMANDS"]
+           "adjusted_effect", "headline_effect", "METHODS", "ESTIMANDS"]
 
 METHODS = ("nearest", "exact", "subclass")
 ESTIMANDS = {"nearest": ("ATT", "ATC"), "exact": ("ATT", "ATC", "ATE"), "subclass": ("ATT", "ATC", "ATE")}

@@ -13,7 +13,7 @@ under treatment and under control, averaged with the matching weights, and their
 ratio and odds ratio (binary), rate ratio (counts). SE by the delta method (analytic gradient) from the robust
 covariance of the model: cluster-robust by subclass (``vcovCL`` HC1) for designs with subclasses, HC3 for
 matching with replacement and for subclassification; normal CIs and p-values (as marginaleffects). Checked
-against R (lm/glm + sandwich, delta method by hand) in ``tests/results/matchit/make_effect_reference.R``.
+against R (lm/glm + sandwich, delta method by hand) in ``tests/results/matchit/make_methods_reference.R``.
 Estimates are in outcome units (proportions for binary outcomes; x100 for percentage points).
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from scipy import stats
 
 from ._inputs import MatchingError, model_matrix, rows_text
 
-__all__ = ["Effect", "effect", "adjusted_effect"]
+__all__ = ["Effect", "effect", "adjusted_effect", "headline_effect"]
 
 
 def _is_bin(x):
@@ -359,3 +359,60 @@ def adjusted_effect(design, outcome: str, adjust, *, alpha: float = 0.05, outcom
                   ci_high=float(est + z * se), p_value=float(p), df=0, se_type=se_type, mean_treated=m1,
                   mean_control=m0, n_treated=int((t == 1).sum()), n_control=int((t == 0).sum()),
                   outcome_type=otype, ratios=ratios, adjusted_for=tuple(adjust), estimand=estimand)
+
+
+def headline_effect(design, outcome: str, *, adjust=None, outcome_type: str | None = None,
+                    alpha: float = 0.05) -> tuple[Effect, list[str]]:
+    """The effect a report leads with: adjusted for ``adjust`` (g-computation) when given, else unadjusted.
+
+    Used by :func:`evaluation.estimates.evaluate_programme` for the programme config's ``matching.adjust``. The
+    notes are for the report, and quote no data values: which covariates the estimate is adjusted for, warnings
+    from the outcome model (separation) and, when the adjusted model cannot be fitted, why the unadjusted
+    estimate is shown instead (an honest fallback rather than no estimate).
+
+    Parameters
+    ----------
+    design : MatchedDesign or WeightedDesign
+    outcome : str
+        Outcome column.
+    adjust : None or list of str
+        Covariates to adjust for; None or empty: the weighted difference in means.
+    outcome_type : {"binary", "count", "continuous"}, optional
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    (Effect, list of str)
+        The effect (difference in outcome units) and notes for the report.
+
+    Raises
+    ------
+    MatchingError
+        When even the unadjusted effect cannot be estimated (e.g. the outcome column is missing).
+
+    Examples
+    --------
+    >>> e, notes = headline_effect(design, "reoffended", adjust=["age", "prior_offences"])  # doctest: +SKIP
+    >>> e.adjusted_for  # doctest: +SKIP
+    ('age', 'prior_offences')
+    """
+    import warnings
+
+    adjust = [adjust] if isinstance(adjust, str) else list(adjust or ())
+    if not adjust:
+        return effect(design, outcome, alpha=alpha, outcome_type=outcome_type), []
+    notes = [f"Impact estimates are adjusted for {', '.join(adjust)}: a regression on the matched sample "
+             "(g-computation, as MatchIt's guidance recommends), which corrects for imbalance left after matching."]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            e = adjusted_effect(design, outcome, adjust, alpha=alpha, outcome_type=outcome_type)
+    except (MatchingError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        return (effect(design, outcome, alpha=alpha, outcome_type=outcome_type),
+                [f"The adjusted estimate for {outcome} could not be fitted ({exc}); the unadjusted matched "
+                 "difference is shown instead."])
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            notes.append(f"Adjusted estimate for {outcome}: {w.message}.")
+    return e, notes
