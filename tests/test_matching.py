@@ -593,3 +593,123 @@ def test_headline_effect_falls_back_to_unadjusted_with_a_note(cohort):
     e, notes = headline_effect(d, "reoffended", adjust=["no_such_column"])
     assert e.adjusted_for == () and e.estimate == plain.estimate
     assert any("could not be fitted" in n and "unadjusted" in n for n in notes)
+
+
+# ------------------------------------------------- lalonde: covariate distances, mahvars, antiexact, calipers
+DIST_REF = json.loads((HERE / "distance_reference.json").read_text())
+# mahvars with ratio 2: NSW79 is exactly as far from PSID412 as from PSID423 (ages 40 +/- 13, education 11 +/- 1);
+# MatchIt's choice rests on the last bit of its transformed covariates (its scale(), solve() and chol()), which no
+# other implementation reproduces. On MatchIt's own transformed covariates the algorithm agrees exactly
+# (test_general_kernel_on_matchit_covariates).
+DIST_FLOAT_TIES = {"mahvars_ratio_2"}
+
+
+def _as_list(v):
+    return [v] if isinstance(v, str) else list(v)
+
+
+def _dist_kwargs(spec):
+    a = spec["args"]
+    kw = {k: a[k] for k in ("distance", "ratio", "replace", "estimand") if k in a}
+    if "m.order" in a:
+        kw["order"] = a["m.order"]
+    for k in ("mahvars", "exact", "antiexact"):
+        if k in a:
+            kw[k] = _as_list(a[k])
+    if "caliper" in a:
+        kw["caliper"] = a["caliper"]["distance"] if set(a["caliper"]) == {"distance"} else a["caliper"]
+    if "std.caliper" in a:
+        kw["std_caliper"] = a["std.caliper"]
+    return kw
+
+
+def _same_matches(m, spec):
+    ours = {str(t): sorted(map(str, c)) for t, c in m.match_matrix.items() if c}
+    theirs = {t: sorted(x for x in c if x is not None) for t, c in spec["match_matrix"].items()}
+    return ours, {t: c for t, c in theirs.items() if c}
+
+
+@pytest.mark.filterwarnings("ignore:not all treated units", "ignore:fewer control units")
+@pytest.mark.parametrize("name", [
+    pytest.param(k, marks=pytest.mark.xfail(reason="float-rounding tie in MatchIt's transformed covariates",
+                                            strict=False)) if k in DIST_FLOAT_TIES else k
+    for k in DIST_REF if isinstance(DIST_REF[k], dict)])
+def test_covariate_distances_agree_with_matchit(lalonde, name):
+    """distance='mahalanobis'|'robust_mahalanobis'|'euclidean'|'scaled_euclidean', mahvars, antiexact and
+    per-covariate calipers: match matrix, weights and subclasses equal MatchIt 4.7.2's on lalonde."""
+    spec = DIST_REF[name]
+    m = match(lalonde, "treat", _vars(spec["formula"]), **_dist_kwargs(spec))
+    ours, theirs = _same_matches(m, spec)
+    assert ours == theirs
+    ref_w = pd.Series(spec["weights"], dtype=float)[m.data.index]
+    np.testing.assert_allclose(m.weights.to_numpy(), ref_w.to_numpy(), rtol=0, atol=1e-12)
+    if spec.get("subclass") is not None:
+        ref_s = pd.Series({k: (np.nan if v is None else float(v)) for k, v in spec["subclass"].items()})[m.data.index]
+        np.testing.assert_array_equal(m.subclass.to_numpy(), ref_s.to_numpy())
+    if spec["args"].get("distance") in ("mahalanobis", "robust_mahalanobis", "euclidean", "scaled_euclidean"):
+        assert spec["args"]["distance"] in repr(m)
+        m.balance()  # no propensity score: the balance table still works
+
+
+@pytest.mark.parametrize("name", ["mahalanobis", "robust_mahalanobis", "mahvars_ratio_2"])
+def test_covariate_transform_equals_matchit(lalonde, name):
+    from evaluation.matching.distance import scaled_covariates
+
+    spec = DIST_REF[name]
+    a = spec["args"]
+    covs = _as_list(a["mahvars"]) if "mahvars" in a else _vars(spec["formula"])
+    ours = scaled_covariates(lalonde, covs, a.get("distance", "mahalanobis"), lalonde["treat"].to_numpy())
+    theirs = np.array(spec["mahcovs"], dtype=float)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_general_kernel_on_matchit_covariates(lalonde):
+    """On MatchIt's own transformed covariates the matches are MatchIt's, float ties included."""
+    from evaluation.matching import fit_propensity
+    from evaluation.matching.nearest import nearest_general
+
+    spec = DIST_REF["mahvars_ratio_2"]
+    ps, _ = fit_propensity(lalonde, "treat", LALONDE_COVS)
+    d = ps.to_numpy()
+    tt = lalonde["treat"].to_numpy().astype(np.int8)
+    _, _, mm, _, _ = nearest_general(lalonde, tt, d, mah=np.array(spec["mahcovs"]), ratio=2,
+                                     caliper_dist=0.25 * np.std(d, ddof=1))
+    idx = lalonde.index
+    ours = {idx[t]: sorted(idx[j] for j in js) for t, js in mm.items() if js}
+    theirs = {t: sorted(x for x in c if x is not None) for t, c in spec["match_matrix"].items()}
+    assert ours == {t: c for t, c in theirs.items() if c}
+
+
+@pytest.mark.filterwarnings("ignore:fewer control units", "ignore:not all treated units")
+@pytest.mark.parametrize("ratio, replace, caliper", [(1, False, None), (2, False, 0.2), (1, True, 0.1),
+                                                     (3, True, None), (2, False, None)])
+def test_general_kernel_equals_fast_kernel(cohort, ratio, replace, caliper):
+    """The literal port (used for covariate distances, antiexact, covariate calipers) and the fast propensity-score
+    kernel give the same matches where both apply."""
+    from evaluation.matching.nearest import nearest_general, nearest_on_distance
+
+    d = match(cohort, "treat", FULL).distance.to_numpy()
+    tt = cohort["treat"].to_numpy().astype(np.int8)
+    cal = None if caliper is None else caliper * np.std(d, ddof=1)
+    a = nearest_on_distance(cohort, tt, d, ratio=ratio, replace=replace, caliper=cal, std_caliper=False)
+    b = nearest_general(cohort, tt, d, ratio=ratio, replace=replace, caliper_dist=cal)
+    assert {k: sorted(v) for k, v in a[2].items()} == {k: sorted(v) for k, v in b[2].items()}
+    np.testing.assert_allclose(a[0], b[0], rtol=0, atol=1e-12)
+
+
+def test_covariate_distance_arguments_are_checked(lalonde):
+    covs = ["age", "educ", "re74"]
+    with pytest.raises(MatchingError, match="caliper must name a covariate"):
+        match(lalonde, "treat", covs, distance="mahalanobis", caliper=0.2)
+    with pytest.raises(MatchingError, match="mahvars needs a propensity score"):
+        match(lalonde, "treat", covs, distance="mahalanobis", mahvars=["age"])
+    with pytest.raises(MatchingError, match="order='largest' needs a propensity score"):
+        match(lalonde, "treat", covs, distance="mahalanobis", order="largest")
+    with pytest.raises(MatchingError, match=r"caliper\['race'\]: calipers need a numeric column"):
+        match(lalonde, "treat", covs, caliper={"race": 1})
+    with pytest.raises(MatchingError, match=r"antiexact: no column"):
+        match(lalonde, "treat", covs, antiexact=["nope"])
+    with pytest.raises(MatchingError, match="for method='nearest'"):
+        match(lalonde, "treat", covs, method="subclass", distance="mahalanobis")
+    with pytest.raises(MatchingError, match="distance must be"):
+        match(lalonde, "treat", covs, distance="manhattan")

@@ -49,9 +49,10 @@ def _discard(d, tt, how):
 
 def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *, method: str = "nearest",
           distance="glm", estimand: str = "ATT", ratio: int = 1, replace: bool = False,
-          caliper: float | None = None, std_caliper: bool = True, link: str = "logit", order: str | None = None,
-          exact: str | Sequence[str] | None = None, discard: str = "none", subclass: int = 6, min_n: int = 1,
-          random_state=None) -> MatchedDesign:
+          caliper: float | dict | None = None, std_caliper: bool | dict = True, link: str = "logit",
+          order: str | None = None, exact: str | Sequence[str] | None = None, discard: str = "none",
+          subclass: int = 6, min_n: int = 1, mahvars: str | Sequence[str] | None = None,
+          antiexact: str | Sequence[str] | None = None, random_state=None) -> MatchedDesign:
     """Match treated and control units as MatchIt 4.7.2 ``matchit()``.
 
     Parameters
@@ -66,17 +67,22 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
     method : {"nearest", "exact", "subclass"}
         Greedy nearest neighbour (:mod:`.nearest`), exact matching on all covariates (:mod:`.exact`) or
         subclassification on the distance (:mod:`.subclass`).
-    distance : "glm" or array-like
-        ``"glm"``: logistic propensity score fitted as R's glm (:func:`fit_propensity`); or a score vector
-        aligned with ``data`` (e.g. from another model).
+    distance : "glm", "mahalanobis", "robust_mahalanobis", "euclidean", "scaled_euclidean" or array-like
+        ``"glm"``: logistic propensity score fitted as R's glm (:func:`fit_propensity`); a covariate distance
+        (nearest only; MatchIt's ``dist_functions.R``, see :func:`.distance.scaled_covariates`): matching on
+        the covariates themselves, in data order by default; or a score vector aligned with ``data``.
     estimand : {"ATT", "ATC", "ATE"}
         Target population; nearest neighbour allows ATT and ATC (as MatchIt).
     ratio : int
         Controls per treated unit (nearest; focal units for the ATC).
     replace : bool
         Nearest neighbour with replacement (SE: HC3).
-    caliper : float, optional
-        Largest distance between matched units, in SDs of the distance when ``std_caliper`` (default).
+    caliper : float or dict, optional
+        Largest distance between matched units, in SDs of the distance when ``std_caliper`` (default). A dict
+        gives calipers per covariate, ``{"age": 5, "distance": 0.2}`` ("distance": the propensity score), each
+        in SDs of the covariate (over non-discarded units) unless ``std_caliper`` says otherwise.
+    std_caliper : bool or dict
+        Whether calipers are in SDs; a dict per caliper name (as MatchIt's named ``std.caliper``).
     link : {"logit", "linear.logit"}
         Propensity score or its linear predictor as the distance.
     order : {"largest", "smallest", "data", "random"}, optional
@@ -84,6 +90,11 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         smallest first for the ATC.
     exact : str or list of str, optional
         Match only within strata of these columns (nearest).
+    mahvars : str or list of str, optional
+        Nearest neighbour on the Mahalanobis distance of these covariates, with the propensity score used for
+        the caliper and the matching order (MatchIt's ``mahvars``).
+    antiexact : str or list of str, optional
+        Matched units must differ on each of these columns (MatchIt's ``antiexact``).
     discard : {"none", "both", "control", "treated"}
         Drop units outside the common support of the distance before matching (MatchIt's ``discard``).
     subclass : int
@@ -124,12 +135,43 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
                             "(as MatchIt)")
     if not (isinstance(ratio, (int, np.integer)) and ratio >= 1):
         raise MatchingError(f"ratio must be a positive integer, not {ratio!r}")
+    order_given = order
     if order is None:
         order = "smallest" if estimand == "ATC" else "largest"  # MatchIt's defaults
     if order not in ("largest", "smallest", "data", "random"):
         raise MatchingError(f"order must be largest/smallest/data/random, not {order!r}")
+    mahvars = covariate_list(mahvars, "mahvars")
+    antiexact = covariate_list(antiexact, "antiexact")
+    cal_covs: dict = {}
+    if isinstance(caliper, dict):
+        cal_covs = dict(caliper)
+        caliper = cal_covs.pop("distance", None)
+        bad = [c for c in cal_covs if c not in data.columns]
+        if bad:
+            raise MatchingError(f"caliper: no column(s) {bad} in data")
+        for c, v in cal_covs.items():
+            if not (isinstance(v, (int, float, np.number)) and v > 0):
+                raise MatchingError(f"caliper[{c!r}] must be a positive number, not {v!r}")
+            if not pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]):
+                raise MatchingError(f"caliper[{c!r}]: calipers need a numeric column (as MatchIt)")
     if caliper is not None and not (caliper > 0):
         raise MatchingError(f"caliper must be positive, not {caliper!r}")
+    for arg, cols in (("mahvars", mahvars), ("antiexact", antiexact)):
+        miss = [c for c in cols if c not in data.columns]
+        if miss:
+            raise MatchingError(f"{arg}: no column(s) {miss} in data")
+    cov_distance = isinstance(distance, str) and distance in (*COVARIATE_DISTANCES, "scaled_euclidean")
+    general = cov_distance or bool(mahvars) or bool(antiexact) or bool(cal_covs)
+    if general and method != "nearest":
+        raise MatchingError("covariate distances, mahvars, antiexact and covariate calipers are for "
+                            f"method='nearest', not {method!r}")
+    if cov_distance and mahvars:
+        raise MatchingError(f"mahvars needs a propensity score distance, not distance={distance!r} (as MatchIt)")
+    if cov_distance and caliper is not None:
+        raise MatchingError(f"distance={distance!r}: a caliper must name a covariate, e.g. caliper={{'age': 5}} "
+                            "(there is no propensity score)")
+    if cov_distance and discard != "none":
+        raise MatchingError(f"discard needs a propensity score, not distance={distance!r}")
     if discard not in ("none", "both", "control", "treated"):
         raise MatchingError(f"discard must be none/both/control/treated, not {discard!r}")
     index = data.index
@@ -137,10 +179,11 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
     if method == "exact":
         dist_s = pd.Series(np.nan, index=index, name="distance")
         dname = "covariates"
+    elif cov_distance:
+        dist_s = pd.Series(np.nan, index=index, name="distance")
+        dname = distance
     elif distance is None or isinstance(distance, str):
         distance = "glm" if distance is None else distance
-        if distance in COVARIATE_DISTANCES:
-            raise MatchingError(f"distance={distance!r} is not implemented yet; use 'glm' or a score vector")
         if distance != "glm":
             raise MatchingError(f"distance must be 'glm' or a score vector, not {distance!r}")
         dist_s, model = fit_propensity(data, treatment, covariates, link=link, _tt=tt)
@@ -153,10 +196,39 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         dist_s = pd.Series(arr, index=index, name="distance")
         dname = "given scores"
     d = dist_s.to_numpy()
-    disc = _discard(d, tt, discard) if method != "exact" else np.zeros(len(d), dtype=bool)
+    disc = (_discard(d, tt, discard) if method != "exact" and not cov_distance
+            else np.zeros(len(d), dtype=bool))
     mmat: dict = {}
     cal = np.inf
-    if method == "nearest":
+    if isinstance(std_caliper, dict) and not general:
+        std_caliper = bool(std_caliper.get("distance", True))
+    if method == "nearest" and general:
+        from .distance import scaled_covariates
+        from .nearest import nearest_general
+
+        focal = tt if estimand == "ATT" else (1 - tt).astype(np.int8)
+        std = std_caliper if isinstance(std_caliper, dict) else {}
+        default_std = std_caliper if isinstance(std_caliper, bool) else True
+        cal_raw = {c: v * (float(np.std(data.loc[~disc, c].to_numpy(dtype=float), ddof=1))
+                           if std.get(c, default_std) else 1.0) for c, v in cal_covs.items()}
+        cal_d = None
+        if caliper is not None:
+            cal_d = caliper * (float(np.std(d[~disc], ddof=1)) if std.get("distance", default_std) else 1.0)
+        mah = None
+        if cov_distance:
+            mah = scaled_covariates(data, covariates, distance, focal, disc)
+        elif mahvars:
+            mah = scaled_covariates(data, mahvars, "mahalanobis", focal, disc)
+        w, sub, mm_pos, disc, cal = nearest_general(
+            data, focal, None if cov_distance else d, mah=mah, ratio=ratio, replace=replace, caliper_dist=cal_d,
+            caliper_covs=cal_raw, order=order if not cov_distance or order in ("data", "random") else
+            ("data" if order_given is None else order), exact=covariate_list(exact, "exact") or None,
+            antiexact=antiexact or None, random_state=random_state, discarded=disc)
+        mmat = {index[i]: [index[j] for j in js] for i, js in mm_pos.items()}
+        sub = np.asarray(sub, dtype=float)
+        if mahvars:
+            dname = f"{dname}; Mahalanobis on {', '.join(mahvars)}"
+    elif method == "nearest":
         from .nearest import nearest_on_distance
 
         focal = tt if estimand == "ATT" else (1 - tt).astype(np.int8)

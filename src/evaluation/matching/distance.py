@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ._inputs import MatchingError, check_inputs, model_matrix
+from numba import njit
+
 from ._nn import group_minmax, irls_pass, linear_predictor, logit_linkinv
 
 __all__ = ["fit_propensity", "scaled_covariates", "COVARIATE_DISTANCES"]
@@ -174,3 +176,153 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
                             f"(treated {plo[1, 0]:.3g}-{phi[1, 0]:.3g}, control {plo[0, 0]:.3g}-{phi[0, 0]:.3g})")
     dist = eta if link == "linear.logit" else p
     return pd.Series(dist, index=data.index, name="distance"), res
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# covariate distances (MatchIt's dist_functions.R): the covariates are transformed so that the Euclidean distance
+# between transformed rows is the requested distance
+# ---------------------------------------------------------------------------------------------------------------
+def covariates_for_distance(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
+    """MatchIt's ``get_covs_matrix_for_dist``: numeric and 0/1 columns as they are; a categorical column as one
+    dummy per level divided by sqrt(2) (so a two-level factor counts as one 0/1 variable, as optmatch does)."""
+    parts = []
+    for c in covariates:
+        s = data[c]
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            parts.append(s.astype(float).rename(c))
+        else:
+            d = pd.get_dummies(s.astype("category"), prefix=c, prefix_sep="", dtype=float) / np.sqrt(2.0)
+            parts.append(d)
+    return pd.concat(parts, axis=1)
+
+
+def _r_sd(x: np.ndarray) -> np.ndarray:
+    return np.std(x, axis=0, ddof=1)
+
+
+def _inverse(var: np.ndarray) -> np.ndarray:
+    """R ``solve()`` when det > 1e-8, else MatchIt's ``generalized_inverse`` (SVD, relative tolerance 1e-8)."""
+    if np.linalg.det(var) > 1e-8:
+        try:
+            inv = np.linalg.inv(var)
+            # R's solve() refuses a matrix whose reciprocal condition number (1-norm) is below machine epsilon
+            if 1.0 / (np.linalg.norm(var, 1) * np.linalg.norm(inv, 1)) >= np.finfo(float).eps:
+                return inv
+        except np.linalg.LinAlgError:
+            pass
+    u, s, vt = np.linalg.svd(var)
+    pos = s > max(1e-8 * s[0], 0)
+    return vt[pos].T @ (s[pos, None] ** -1 * u[:, pos].T)
+
+
+def _mahalanobize(X: np.ndarray, inv_var: np.ndarray) -> np.ndarray:
+    """MatchIt's ``mahalanobize``: ``X %*% t(chol(inv_var, pivot = TRUE)[, order(pivot)])``.
+
+    The pivoted Cholesky factor is LAPACK's dpstrf, as R's ``chol(pivot = TRUE)``; any square root gives the same
+    distances, but the first transformed column is the one MatchIt scans in sorted order, which decides ties.
+    """
+    from scipy.linalg import lapack
+
+    c, piv, _rank, info = lapack.dpstrf(np.array(inv_var, dtype=float, order="F"), lower=0, tol=-1.0)
+    if info < 0:  # pragma: no cover - bad argument to LAPACK
+        raise MatchingError("Mahalanobis distance: the covariance matrix could not be factorised")
+    ch = np.triu(c)
+    p = np.argsort(piv - 1, kind="stable")
+    # row by row, summed in column order (R's reference BLAS dgemm): identical covariate rows get identical
+    # transformed rows, so ties between identical units break as in MatchIt (a blocked BLAS product need not)
+    return _rowwise_product(np.ascontiguousarray(X, dtype=float), np.ascontiguousarray(ch[:, p], dtype=float))
+
+
+@njit(cache=True)
+def _rowwise_product(A, B):
+    """A @ B.T with each entry summed over the inner index in order (no blocking, no fused multiply-add)."""
+    n, k = A.shape
+    m = B.shape[0]
+    out = np.empty((n, m))
+    for i in range(n):
+        for j in range(m):
+            s = 0.0
+            for q in range(k):
+                s += A[i, q] * B[j, q]
+            out[i, j] = s
+    return out
+
+
+def _pooled_cov(X: np.ndarray, t: np.ndarray) -> np.ndarray:
+    Xc = X.copy()
+    for g in np.unique(t):
+        Xc[t == g] -= Xc[t == g].mean(axis=0)
+    n = len(X)
+    return np.cov(Xc, rowvar=False, ddof=1).reshape(X.shape[1], X.shape[1]) * (n - 1) / (n - len(np.unique(t)))
+
+
+def _pooled_sd(X: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """MatchIt's ``pooled_sd`` (proportional contribution, no weights): binary columns p(1-p) by group."""
+    n = len(X)
+    out = np.empty(X.shape[1])
+    for j in range(X.shape[1]):
+        x = X[:, j]
+        if np.all((x == 0) | (x == 1)):
+            v = sum(x[t == g].sum() * (1 - x[t == g].sum() / (t == g).sum()) for g in np.unique(t)) / n
+        else:
+            xc = x.copy()
+            for g in np.unique(t):
+                xc[t == g] -= xc[t == g].mean()
+            v = np.sum(xc ** 2) / (n - len(np.unique(t)))
+        out[j] = v
+    return np.sqrt(out)
+
+
+def scaled_covariates(data: pd.DataFrame, covariates: Sequence[str], method: str, tt: np.ndarray,
+                      discarded: np.ndarray | None = None) -> np.ndarray:
+    """Covariates transformed as MatchIt's ``transform_covariates`` (with the treatment given, no weights).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+    covariates : list of str
+    method : {"mahalanobis", "robust_mahalanobis", "euclidean", "scaled_euclidean"}
+        Mahalanobis: covariates standardised, pooled within-group covariance (Rubin 1980), its inverse factored
+        by pivoted Cholesky; robust: ranks (average ties) rescaled as Rosenbaum (2010, ch. 8); scaled Euclidean:
+        divided by pooled within-group SDs; Euclidean: as they are.
+    tt : numpy.ndarray
+        0/1 treatment (the focal group coded 1).
+    discarded : numpy.ndarray of bool, optional
+        Units left out of the scaling statistics (and, for ranks, set to 0), as MatchIt.
+
+    Returns
+    -------
+    numpy.ndarray
+        n x k matrix; Euclidean distances between its rows are the requested distances.
+    """
+    if method not in (*COVARIATE_DISTANCES, "scaled_euclidean"):
+        raise MatchingError(f"distance must be one of {[*COVARIATE_DISTANCES, 'scaled_euclidean']}, not {method!r}")
+    X = covariates_for_distance(data, covariates).to_numpy(dtype=float)
+    if not np.all(np.isfinite(X)):
+        raise MatchingError(f"distance={method!r}: covariates must be finite")
+    disc = np.zeros(len(X), dtype=bool) if discarded is None else np.asarray(discarded, dtype=bool)
+    no_var = np.abs(X.max(axis=0) - X.min(axis=0)) < np.sqrt(np.finfo(float).eps)
+    if no_var.all():
+        return X[:, :1].copy()  # MatchIt: Euclidean on the first column
+    X = X[:, ~no_var]
+    keep = ~disc
+    if method == "mahalanobis":
+        Xs = (X - X.mean(axis=0)) / _r_sd(X)
+        var = _pooled_cov(Xs[keep], tt[keep])
+        return _mahalanobize(Xs, _inverse(var))
+    if method == "robust_mahalanobis":
+        from scipy.stats import rankdata
+
+        Xr = np.column_stack([rankdata(X[keep, j], method="average") for j in range(X.shape[1])])
+        var_r = np.cov(Xr, rowvar=False, ddof=1).reshape(X.shape[1], X.shape[1])
+        mult = np.std(np.arange(1, keep.sum() + 1), ddof=1) / np.sqrt(np.diag(var_r))
+        var_r = var_r * np.outer(mult, mult)
+        inv = _inverse(var_r)
+        if disc.any():
+            full = np.zeros_like(X)
+            full[keep] = Xr
+            Xr = full
+        return _mahalanobize(Xr, inv)
+    if method == "scaled_euclidean":
+        return X / _pooled_sd(X[keep], tt[keep])
+    return X
