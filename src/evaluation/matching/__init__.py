@@ -30,8 +30,9 @@ MatchingError.__module__ = __name__
 __all__ = ["match", "weight", "MatchedDesign", "WeightedDesign", "Effect", "fit_propensity", "MatchingError",
            "adjusted_effect", "headline_effect", "METHODS", "ESTIMANDS"]
 
-METHODS = ("nearest", "exact", "subclass")
-ESTIMANDS = {"nearest": ("ATT", "ATC"), "exact": ("ATT", "ATC", "ATE"), "subclass": ("ATT", "ATC", "ATE")}
+METHODS = ("nearest", "exact", "subclass", "cem")
+ESTIMANDS = {"nearest": ("ATT", "ATC"), "exact": ("ATT", "ATC", "ATE"), "subclass": ("ATT", "ATC", "ATE"),
+             "cem": ("ATT", "ATC", "ATE")}
 
 
 def _discard(d, tt, how):
@@ -52,7 +53,8 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
           caliper: float | dict | None = None, std_caliper: bool | dict = True, link: str = "logit",
           order: str | None = None, exact: str | Sequence[str] | None = None, discard: str = "none",
           subclass: int = 6, min_n: int = 1, mahvars: str | Sequence[str] | None = None,
-          antiexact: str | Sequence[str] | None = None, random_state=None) -> MatchedDesign:
+          antiexact: str | Sequence[str] | None = None, cutpoints=None, k2k: bool = False,
+          k2k_method: str = "mahalanobis", random_state=None) -> MatchedDesign:
     """Match treated and control units as MatchIt 4.7.2 ``matchit()``.
 
     Parameters
@@ -101,6 +103,13 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         Number of subclasses (method="subclass").
     min_n : int
         Smallest number of each group per subclass (method="subclass").
+    cutpoints : None, str, int or dict
+        Coarsening for method="cem" (:mod:`.cem`): Sturges bins by default; a rule or number of bins for every
+        numeric covariate, or ``{column: rule}``.
+    k2k : bool
+        method="cem": match one control to each treated unit within the strata (MatchIt's ``k2k``), by
+        nearest neighbour on ``k2k_method`` ("mahalanobis", "robust_mahalanobis", "euclidean",
+        "scaled_euclidean").
     random_state : int or numpy Generator, optional
         Seed for ``order="random"``.
 
@@ -176,9 +185,9 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         raise MatchingError(f"discard must be none/both/control/treated, not {discard!r}")
     index = data.index
     model = None
-    if method == "exact":
+    if method in ("exact", "cem"):
         dist_s = pd.Series(np.nan, index=index, name="distance")
-        dname = "covariates"
+        dname = "covariates" if method == "exact" else "coarsened covariates"
     elif cov_distance:
         dist_s = pd.Series(np.nan, index=index, name="distance")
         dname = distance
@@ -196,7 +205,7 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         dist_s = pd.Series(arr, index=index, name="distance")
         dname = "given scores"
     d = dist_s.to_numpy()
-    disc = (_discard(d, tt, discard) if method != "exact" and not cov_distance
+    disc = (_discard(d, tt, discard) if method not in ("exact", "cem") and not cov_distance
             else np.zeros(len(d), dtype=bool))
     mmat: dict = {}
     cal = np.inf
@@ -228,6 +237,20 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         sub = np.asarray(sub, dtype=float)
         if mahvars:
             dname = f"{dname}; Mahalanobis on {', '.join(mahvars)}"
+    elif method == "cem" and k2k:
+        from .cem import cem_subclasses, k2k_match
+        from .nearest import _weights_from_mm
+
+        if estimand == "ATE":
+            raise MatchingError("k2k matching allows estimand ATT or ATC, not ATE")
+        focal = tt if estimand == "ATT" else (1 - tt).astype(np.int8)
+        strata = cem_subclasses(data, tt, covariates, cutpoints)
+        mm_f = k2k_match(data, focal, covariates, strata, k2k_method,
+                         order="data" if order_given is None else order_given, random_state=random_state)
+        w, sub, mm_pos = _weights_from_mm(len(tt), focal, np.flatnonzero(focal == 1), mm_f, False)
+        mmat = {index[i]: [index[j] for j in js] for i, js in mm_pos.items()}
+        disc = strata < 0
+        dname = f"coarsened strata; {k2k_method} within"
     elif method == "nearest":
         from .nearest import nearest_on_distance
 
@@ -242,6 +265,11 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
             from .exact import exact_subclasses
 
             codes = exact_subclasses(data, tt, covariates)
+            disc = codes < 0
+        elif method == "cem":
+            from .cem import cem_subclasses
+
+            codes = cem_subclasses(data, tt, covariates, cutpoints)
             disc = codes < 0
         else:
             from .subclass import subclass_codes
