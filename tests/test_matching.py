@@ -755,3 +755,78 @@ def test_cem_arguments_are_checked(lalonde):
         match(lalonde.assign(re78=np.arange(len(lalonde))), "treat", ["re78"], method="cem", cutpoints=0)
     with pytest.raises(MatchingError, match="ATT or ATC"):
         match(lalonde, "treat", LALONDE_COVS, method="cem", k2k=True, estimand="ATE")
+
+
+# -------------------------------------------------------------- optimal k:1 and full matching (brute force)
+def _small(seed, n1, n0):
+    rng = np.random.default_rng(seed)
+    return rng.random(n1), rng.random(n0)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("ratio", [1, 2])
+def test_optimal_pairs_are_optimal_by_brute_force(seed, ratio):
+    import itertools
+
+    from evaluation.matching.optimal import optimal_pairs
+
+    n1, n0 = (3, 6) if ratio == 1 else (2, 5)
+    a, b = _small(seed, n1, n0)
+    d = np.concatenate([a, b])
+    focal = np.r_[np.ones(n1, int), np.zeros(n0, int)]
+    mm = optimal_pairs(focal, d, None, ratio=ratio)
+    assert (mm >= n1).all() and len(set(mm.ravel())) == n1 * ratio  # each focal unit gets ratio distinct controls
+    ours = sum(abs(d[i] - d[j]) for i in range(n1) for j in mm[i])
+    best = min(sum(abs(a[i // ratio] - b[j]) for i, j in enumerate(perm))
+               for perm in itertools.permutations(range(n0), n1 * ratio))
+    assert ours == pytest.approx(best, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_full_matching_is_optimal_by_brute_force(seed):
+    import itertools
+
+    from evaluation.matching.optimal import full_matching
+
+    n1, n0 = (3, 4) if seed % 2 else (4, 3)
+    a, b = _small(seed, n1, n0)
+    d = np.concatenate([a, b])
+    tt = np.r_[np.ones(n1, int), np.zeros(n0, int)]
+    codes = full_matching(tt, d, None)
+    assert (codes >= 0).all()  # every unit is matched
+    ours = 0.0
+    for s in np.unique(codes):
+        t, c = np.flatnonzero((codes == s) & (tt == 1)), np.flatnonzero((codes == s) & (tt == 0))
+        assert len(t) >= 1 and len(c) >= 1 and min(len(t), len(c)) == 1  # one of one group, >= 1 of the other
+        ours += sum(abs(d[i] - d[j]) for i in t for j in c)
+    # brute force: the cheapest set of treated-control edges covering every unit (stars are such covers)
+    edges = [(i, j) for i in range(n1) for j in range(n0)]
+    best = np.inf
+    for k in range(max(n1, n0), len(edges) + 1):
+        for sub in itertools.combinations(edges, k):
+            if {i for i, _ in sub} == set(range(n1)) and {j for _, j in sub} == set(range(n0)):
+                best = min(best, sum(abs(a[i] - b[j]) for i, j in sub))
+    assert ours == pytest.approx(best, abs=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:fewer units to match")
+def test_optimal_and_full_on_lalonde(lalonde):
+    near = match(lalonde, "treat", LALONDE_COVS)
+    opt = match(lalonde, "treat", LALONDE_COVS, method="optimal")
+    d = opt.distance
+    total = (lambda m: sum(abs(d[t] - d[c]) for t, cs in m.match_matrix.items() for c in cs))
+    assert total(opt) <= total(near) + 1e-12
+    assert len(opt.match_matrix) == 185 and all(len(c) == 1 for c in opt.match_matrix.values())
+    full = match(lalonde, "treat", LALONDE_COVS, method="full")
+    assert (full.weights > 0).all()  # full matching keeps every unit
+    assert "full" in repr(full) and full.se_type == "cluster"
+    e = full.effect("re78")
+    assert np.isfinite(e.estimate) and e.se > 0
+    mah = match(lalonde, "treat", LALONDE_COVS, method="optimal", distance="mahalanobis", ratio=2)
+    assert all(len(c) == 2 for c in mah.match_matrix.values())
+    ate = match(lalonde, "treat", LALONDE_COVS, method="full", estimand="ATE", exact="married")
+    assert ate.estimand == "ATE"
+    with pytest.raises(MatchingError, match="calipers and replacement"):
+        match(lalonde, "treat", LALONDE_COVS, method="optimal", caliper=0.1)
+    with pytest.raises(MatchingError, match="lower ratio"):
+        match(lalonde, "treat", LALONDE_COVS, method="optimal", ratio=3)

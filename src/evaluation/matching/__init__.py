@@ -30,9 +30,9 @@ MatchingError.__module__ = __name__
 __all__ = ["match", "weight", "MatchedDesign", "WeightedDesign", "Effect", "fit_propensity", "MatchingError",
            "adjusted_effect", "headline_effect", "METHODS", "ESTIMANDS"]
 
-METHODS = ("nearest", "exact", "subclass", "cem")
+METHODS = ("nearest", "exact", "subclass", "cem", "optimal", "full")
 ESTIMANDS = {"nearest": ("ATT", "ATC"), "exact": ("ATT", "ATC", "ATE"), "subclass": ("ATT", "ATC", "ATE"),
-             "cem": ("ATT", "ATC", "ATE")}
+             "cem": ("ATT", "ATC", "ATE"), "optimal": ("ATT", "ATC"), "full": ("ATT", "ATC", "ATE")}
 
 
 def _discard(d, tt, how):
@@ -66,9 +66,11 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         0/1 treatment column.
     covariates : str or list of str
         Covariates (a single name is one column). They define the propensity model and the balance table.
-    method : {"nearest", "exact", "subclass"}
-        Greedy nearest neighbour (:mod:`.nearest`), exact matching on all covariates (:mod:`.exact`) or
-        subclassification on the distance (:mod:`.subclass`).
+    method : {"nearest", "exact", "subclass", "cem", "optimal", "full"}
+        Greedy nearest neighbour (:mod:`.nearest`), exact matching on all covariates (:mod:`.exact`),
+        subclassification on the distance (:mod:`.subclass`), coarsened exact matching (:mod:`.cem`), optimal
+        k:1 or optimal full matching (:mod:`.optimal`: exact optima by SciPy's assignment solver, where MatchIt
+        calls optmatch).
     distance : "glm", "mahalanobis", "robust_mahalanobis", "euclidean", "scaled_euclidean" or array-like
         ``"glm"``: logistic propensity score fitted as R's glm (:func:`fit_propensity`); a covariate distance
         (nearest only; MatchIt's ``dist_functions.R``, see :func:`.distance.scaled_covariates`): matching on
@@ -171,9 +173,12 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
             raise MatchingError(f"{arg}: no column(s) {miss} in data")
     cov_distance = isinstance(distance, str) and distance in (*COVARIATE_DISTANCES, "scaled_euclidean")
     general = cov_distance or bool(mahvars) or bool(antiexact) or bool(cal_covs)
-    if general and method != "nearest":
+    if (bool(mahvars) or bool(antiexact) or bool(cal_covs)) and method != "nearest" or (
+            cov_distance and method not in ("nearest", "optimal", "full")):
         raise MatchingError("covariate distances, mahvars, antiexact and covariate calipers are for "
-                            f"method='nearest', not {method!r}")
+                            f"method='nearest' (covariate distances also 'optimal' and 'full'), not {method!r}")
+    if method in ("optimal", "full") and (caliper is not None or replace):
+        raise MatchingError(f"method={method!r}: calipers and replacement are not supported; use method='nearest'")
     if cov_distance and mahvars:
         raise MatchingError(f"mahvars needs a propensity score distance, not distance={distance!r} (as MatchIt)")
     if cov_distance and caliper is not None:
@@ -251,6 +256,30 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         mmat = {index[i]: [index[j] for j in js] for i, js in mm_pos.items()}
         disc = strata < 0
         dname = f"coarsened strata; {k2k_method} within"
+    elif method in ("optimal", "full"):
+        from .distance import scaled_covariates
+        from .nearest import _weights_from_mm
+        from .optimal import full_matching, optimal_pairs
+
+        focal = tt if estimand in ("ATT", "ATE") else (1 - tt).astype(np.int8)
+        X = scaled_covariates(data, covariates, distance, focal, disc) if cov_distance else None
+        ex_cols = covariate_list(exact, "exact")
+        strata = None
+        if ex_cols:
+            from .exact import exact_subclasses
+
+            strata = exact_subclasses(data, tt, ex_cols)
+            disc = disc | (strata < 0)
+        if method == "optimal":
+            mm_f = optimal_pairs(focal, None if cov_distance else d, X, ratio=int(ratio), strata=strata,
+                                 discarded=disc)
+            w, sub, mm_pos = _weights_from_mm(len(tt), focal, np.flatnonzero(focal == 1), mm_f, False)
+            mmat = {index[i]: [index[j] for j in js] for i, js in mm_pos.items()}
+        else:
+            codes = full_matching(tt, None if cov_distance else d, X, strata=strata, discarded=disc)
+            w = weights_from_subclass(codes, tt, estimand)
+            sub = np.where(codes >= 0, codes + 1, np.nan).astype(float)
+        sub = np.asarray(sub, dtype=float)
     elif method == "nearest":
         from .nearest import nearest_on_distance
 
