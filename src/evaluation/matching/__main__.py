@@ -18,7 +18,9 @@ def warm() -> float:
     x = rng.normal(size=n)
     d = pd.DataFrame({"treat": (rng.random(n) < 0.25 / (1 + np.exp(-x))).astype(int), "x": x,
                       "g": rng.integers(0, 2, n)})
-    for kw in ({}, {"ratio": 2}, {"replace": True}, {"exact": "g", "caliper": 0.5}):
+    for kw in ({}, {"ratio": 2}, {"replace": True}, {"exact": "g", "caliper": 0.5},
+               {"distance": "mahalanobis"}, {"mahvars": "x", "caliper": 0.5, "replace": True},
+               {"antiexact": "g", "ratio": 2}, {"caliper": {"x": 0.5}}):
         match(d, "treat", ["x", "g"], **kw)
     return time.perf_counter() - t0
 

@@ -15,10 +15,9 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-
-from ._inputs import MatchingError, check_inputs, model_matrix
 from numba import njit
 
+from ._inputs import MatchingError, check_inputs, model_matrix
 from ._nn import group_minmax, irls_pass, linear_predictor, logit_linkinv
 
 __all__ = ["fit_propensity", "scaled_covariates", "COVARIATE_DISTANCES"]
