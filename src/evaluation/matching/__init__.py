@@ -171,7 +171,7 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         miss = [c for c in cols if c not in data.columns]
         if miss:
             raise MatchingError(f"{arg}: no column(s) {miss} in data")
-    cov_distance = isinstance(distance, str) and distance in (*COVARIATE_DISTANCES, "scaled_euclidean")
+    cov_distance = isinstance(distance, str) and distance in COVARIATE_DISTANCES
     general = cov_distance or bool(mahvars) or bool(antiexact) or bool(cal_covs)
     if (bool(mahvars) or bool(antiexact) or bool(cal_covs)) and method != "nearest" or (
             cov_distance and method not in ("nearest", "optimal", "full")):
@@ -199,7 +199,8 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
     elif distance is None or isinstance(distance, str):
         distance = "glm" if distance is None else distance
         if distance != "glm":
-            raise MatchingError(f"distance must be 'glm' or a score vector, not {distance!r}")
+            raise MatchingError(f"distance must be 'glm', one of {list(COVARIATE_DISTANCES)} or a score vector, "
+                                f"not {distance!r}")
         dist_s, model = fit_propensity(data, treatment, covariates, link=link, _tt=tt)
         dname = "glm" if link == "logit" else "glm (linear)"
     else:

@@ -3,7 +3,7 @@
 - ``glm``: logistic regression fitted along R's glm.fit path (same start, IRLS steps and 1e-8 deviance rule) so
   that even on pools of millions the distances, and hence the matches, are MatchIt's; the fitted score of each
   row depends on that row only (identical covariate rows get identical scores, so ties break as in MatchIt).
-- ``mahalanobis``, ``robust_mahalanobis``, ``euclidean``: MatchIt's ``dist_functions.R`` scalings (see
+- ``mahalanobis``, ``robust_mahalanobis``, ``euclidean``, ``scaled_euclidean``: MatchIt's ``dist_functions.R`` scalings (see
   :func:`scaled_covariates`): distances between rows of the returned matrix are Euclidean.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ._nn import group_minmax, irls_pass, linear_predictor, logit_linkinv
 
 __all__ = ["fit_propensity", "scaled_covariates", "COVARIATE_DISTANCES"]
 
-COVARIATE_DISTANCES = ("mahalanobis", "robust_mahalanobis", "euclidean")
+COVARIATE_DISTANCES = ("mahalanobis", "robust_mahalanobis", "euclidean", "scaled_euclidean")
 
 
 # Up to this many rows the statsmodels Logit fit is also kept (design.model) for its summary; above it, it is
@@ -294,8 +294,8 @@ def scaled_covariates(data: pd.DataFrame, covariates: Sequence[str], method: str
     numpy.ndarray
         n x k matrix; Euclidean distances between its rows are the requested distances.
     """
-    if method not in (*COVARIATE_DISTANCES, "scaled_euclidean"):
-        raise MatchingError(f"distance must be one of {[*COVARIATE_DISTANCES, 'scaled_euclidean']}, not {method!r}")
+    if method not in COVARIATE_DISTANCES:
+        raise MatchingError(f"distance must be one of {list(COVARIATE_DISTANCES)}, not {method!r}")
     X = covariates_for_distance(data, covariates).to_numpy(dtype=float)
     if not np.all(np.isfinite(X)):
         raise MatchingError(f"distance={method!r}: covariates must be finite")
