@@ -236,8 +236,8 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
             mah = scaled_covariates(data, mahvars, "mahalanobis", focal, disc)
         w, sub, mm_pos, disc, cal = nearest_general(
             data, focal, None if cov_distance else d, mah=mah, ratio=ratio, replace=replace, caliper_dist=cal_d,
-            caliper_covs=cal_raw, order=order if not cov_distance or order in ("data", "random") else
-            ("data" if order_given is None else order), exact=covariate_list(exact, "exact") or None,
+            caliper_covs=cal_raw, order=order_given if cov_distance else order,  # no score: MatchIt's "data"
+            exact=covariate_list(exact, "exact") or None,
             antiexact=antiexact or None, random_state=random_state, discarded=disc)
         mmat = {index[i]: [index[j] for j in js] for i, js in mm_pos.items()}
         sub = np.asarray(sub, dtype=float)
