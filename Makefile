@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name evaluation --display-name "Python (evaluation)" >/dev/null
+	$(PY) -m evaluation.matching --warm
 	@touch $(STAMP)
 
 # The accessibility test (tests/test_accessibility.py) runs axe-core in headless Chromium: Debian's chromium

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -147,9 +148,11 @@ def test_summary_and_plots(cohort):
     import matplotlib
     matplotlib.use("Agg")
     m = match(cohort, "treat", FULL, caliper=0.2)
-    s = m.summary("reoffended")
-    text = str(s)
-    assert "Nearest-neighbour" in text and "smd_after" in text
+    s = m.summary()
+    assert isinstance(s, pd.DataFrame) and {"smd_before", "smd_after", "balanced"} <= set(s.columns)
+    assert max(len(line) for line in s.to_string().splitlines()) <= 100
+    assert repr(m).startswith("<MatchedDesign nearest 1:1 on glm, ATT:") and "\n" not in repr(m)
+    assert m.plot_ecdf("age") is not None and m.plot_qq("age") is not None
     assert m.plot_balance() is not None and m.plot_overlap() is not None
     bal = m.balance()
     assert {"smd_before", "smd_after", "var_ratio_before", "var_ratio_after"} <= set(bal.columns)
@@ -278,7 +281,7 @@ def test_partial_sort_port_equals_libstdcxx():
 def test_glm_path_equals_statsmodels_and_r(cohort):
     """R's glm.fit path: the MLE up to glm's convergence rule, and R's own coefficients on the fixture data."""
     import statsmodels.api as sm
-    from evaluation.matching import _glm_logit
+    from evaluation.matching.distance import _glm_logit
     rng = np.random.default_rng(5)
     n = 300_000
     X = np.column_stack([np.ones(n), rng.normal(size=n), rng.random(n) < 0.3, rng.poisson(2, n)]).astype(float)
@@ -409,3 +412,421 @@ def test_coverage_over_synthetic_worlds(tmp_path):
         print(f"{pid}: bias {bias.mean():+.3f} (sd {bias.std():.3f}), coverage {cover:.2f}")
         assert abs(bias.mean()) < 3 * bias.std() / np.sqrt(len(bias)) + 0.01, pid
         assert cover >= 0.75, pid
+
+
+# ------------------------------------------------------------------ lalonde: methods, estimands, g-computation
+METHODS_REF = json.loads((HERE / "methods_reference.json").read_text())
+LALONDE_COVS = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]
+
+
+@pytest.fixture(scope="module")
+def lalonde() -> pd.DataFrame:
+    return pd.read_csv(HERE / "lalonde.csv").set_index("id")
+
+
+def _lalonde_design(lalonde, spec):
+    a = dict(spec["args"])
+    covs = _vars(spec["formula"])
+    kw = {k: a[k] for k in ("method", "ratio", "replace", "estimand", "discard", "subclass") if k in a}
+    return match(lalonde, "treat", covs, **kw)
+
+
+@pytest.mark.filterwarnings("ignore:due to discreteness", "ignore:fewer units to match")
+@pytest.mark.parametrize("name", [k for k in METHODS_REF if isinstance(METHODS_REF[k], dict)])
+def test_methods_agree_with_matchit(lalonde, name):
+    """Weights, subclasses, match matrix and balance equal MatchIt 4.7.2's on lalonde (race as a factor)."""
+    spec = METHODS_REF[name]
+    m = _lalonde_design(lalonde, spec)
+    if spec["distance"] is not None:
+        np.testing.assert_allclose(m.distance.to_numpy(), spec["distance"], rtol=0, atol=1e-10)
+    ref_w = pd.Series(spec["weights"], dtype=float)[m.data.index]
+    np.testing.assert_allclose(m.weights.to_numpy(), ref_w.to_numpy(), rtol=0, atol=1e-12)
+    if spec.get("subclass") is not None:
+        ref_s = pd.Series({k: (np.nan if v is None else float(v)) for k, v in spec["subclass"].items()})[m.data.index]
+        np.testing.assert_array_equal(m.subclass.to_numpy(), ref_s.to_numpy())
+    if spec.get("match_matrix") is not None:
+        ours = {str(t): sorted(map(str, c)) for t, c in m.match_matrix.items() if c}
+        theirs = {t: sorted(c.values() if isinstance(c, dict) else c) for t, c in spec["match_matrix"].items() if c}
+        assert ours == theirs
+    bal = m.balance()
+    for col in ("smd_after", "var_ratio_after", "ecdf_max_after", "ecdf_mean_after"):
+        ref = pd.Series({k: (np.nan if v is None else v) for k, v in spec[col].items()}, dtype=float)
+        ref = ref.drop([k for k in ref.index if k not in bal.index])
+        if col.startswith("ecdf"):  # binary rows: MatchIt's bal1var drops the first unit (x[-t1]); cobalt does not
+            ref = ref[[k for k in ref.index if bal.loc[k, "var_ratio_after"] == bal.loc[k, "var_ratio_after"]]]
+        np.testing.assert_allclose(bal.loc[ref.index, col].to_numpy(), ref.to_numpy(), rtol=0, atol=1e-8,
+                                   equal_nan=True, err_msg=col)
+
+
+@pytest.mark.filterwarnings("ignore:due to discreteness", "ignore:fewer units to match")
+@pytest.mark.parametrize("name", [k for k in METHODS_REF if isinstance(METHODS_REF[k], dict)
+                                  and METHODS_REF[k]["effects"]])
+def test_gcomputation_agrees_with_r(lalonde, name):
+    """design.effect(outcome, adjust=...) equals lm/glm + sandwich + delta method in R (linear, logistic, Poisson)."""
+    spec = METHODS_REF[name]
+    m = _lalonde_design(lalonde, spec)
+    for outcome, ref in spec["effects"].items():
+        e = m.effect(outcome, adjust=LALONDE_COVS)
+        assert e.estimate == pytest.approx(ref["estimate"], rel=1e-8, abs=1e-9)
+        assert e.se == pytest.approx(ref["se"], rel=1e-6)
+        assert e.mean_treated == pytest.approx(ref["mean_treated"], rel=1e-8)
+        if "log_rr" in ref:
+            name_rr = "risk_ratio" if outcome == "re78_pos" else "rate_ratio"
+            rr, lo, hi, _ = e.ratios[name_rr]
+            assert math.log(rr) == pytest.approx(ref["log_rr"], rel=1e-7, abs=1e-10)
+            assert (math.log(hi) - math.log(lo)) / (2 * 1.959963984540054) == pytest.approx(ref["log_rr_se"], rel=1e-6)
+        if "log_or" in ref:
+            orr, lo, hi, _ = e.ratios["odds_ratio"]
+            assert math.log(orr) == pytest.approx(ref["log_or"], rel=1e-7, abs=1e-10)
+            assert (math.log(hi) - math.log(lo)) / (2 * 1.959963984540054) == pytest.approx(ref["log_or_se"], rel=1e-6)
+
+
+def test_identical_rows_get_identical_scores(lalonde):
+    m = match(lalonde, "treat", LALONDE_COVS, ratio=2)
+    key = lalonde[LALONDE_COVS].astype(str).agg("|".join, axis=1)
+    spread = m.distance.groupby(key.to_numpy()).agg(lambda s: s.max() - s.min())
+    assert (spread == 0).all()
+
+
+def test_single_covariate_string_is_one_column(lalonde):
+    m = match(lalonde, "treat", "age")
+    assert m.covariates == ["age"] and list(m.balance().index) == ["distance", "age"]
+
+
+def test_method_and_estimand_errors(lalonde):
+    with pytest.raises(MatchingError, match="estimand"):
+        match(lalonde, "treat", LALONDE_COVS, estimand="ATE")
+    with pytest.raises(MatchingError, match="method must be one of"):
+        match(lalonde, "treat", LALONDE_COVS, method="genetic")
+
+
+def test_balance_thresholds_interactions_and_flags(lalonde):
+    m = match(lalonde, "treat", LALONDE_COVS)
+    b = m.balance(squares=True, interactions=True)
+    assert "age²" in b.index and "age * educ" in b.index
+    assert "racehispan * racewhite" not in b.index  # two levels of one factor
+    assert (b["smd_balanced"] == (b["smd_after"].abs() <= 0.1)).all()
+    assert b.loc["married", "var_ratio_balanced"] is pd.NA
+    assert b.attrs["thresholds"] == {"smd": 0.1, "var_ratio": (0.5, 2.0)}
+
+
+def test_adjusted_effect_repr_and_errors(lalonde):
+    m = match(lalonde, "treat", LALONDE_COVS)
+    e = m.effect("re78", adjust=True)
+    assert e.adjusted_for == tuple(LALONDE_COVS) and "adjusted for 7" in repr(e)
+    with pytest.raises(MatchingError, match="not in the data"):
+        m.effect("re78", adjust=["nope"])
+    with pytest.raises(MatchingError, match="outcome_type"):
+        m.effect("re78", adjust=True, outcome_type="binary")
+
+
+def test_warm_up_runs():
+    from evaluation.matching.__main__ import warm
+    assert warm() >= 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# matching.adjust in a programme config: the headline effects are the g-computation ones
+# ---------------------------------------------------------------------------------------------------------------
+def _programme_with(adjust):
+    import yaml
+
+    from evaluation.config import parse_programme
+
+    root = Path(__file__).parents[1] / "programmes"
+    raw = yaml.safe_load((root / "wonder-plus.yaml").read_text())
+    raw["matching"]["adjust"] = adjust
+    raw["completers_analysis"] = False
+    return parse_programme(raw, root / "wonder-plus.yaml")
+
+
+def test_config_adjust_key_is_checked():
+    from evaluation.config import ConfigError
+
+    assert _programme_with("all").matching["adjust"] == "all"
+    assert _programme_with(["age", "prior_offences"]).matching["adjust"] == ("age", "prior_offences")
+    assert _programme_with(None).matching["adjust"] is None
+    with pytest.raises(ConfigError, match=r"matching\.adjust.*'agee'.*did you mean 'age'"):
+        _programme_with(["agee"])
+    with pytest.raises(ConfigError, match=r"matching\.adjust"):
+        _programme_with(True)
+
+
+@pytest.fixture(scope="module")
+def adjusted_evaluation(small_world_tables):
+    import types
+
+    from evaluation.estimates import evaluate_programme
+
+    w = types.SimpleNamespace(**small_world_tables)
+    w.extract_date = pd.Timestamp("2024-12-31").date()
+    return evaluate_programme(w, _programme_with("all"))
+
+
+def test_config_adjust_makes_the_headline_the_g_computation_estimate(adjusted_evaluation):
+    ev = adjusted_evaluation
+    covs = list(ev.effects["reoffended"].adjusted_for)
+    assert covs and set(covs) <= set(ev.programme.matching["covariates"])
+    for outcome, kind in (("reoffended", "binary"), ("reoffence_count", "count")):
+        direct = ev.design.effect(outcome, adjust=covs, outcome_type=kind)
+        got = ev.effects[outcome]
+        assert got.adjusted_for == tuple(covs)
+        assert got.estimate == pytest.approx(direct.estimate, abs=1e-12)
+        assert got.se == pytest.approx(direct.se, abs=1e-12)
+    assert sum("adjusted for" in n for n in ev.notes) == 1
+    head = ev.headline_table()
+    r = head.iloc[0]
+    assert r["difference"] == pytest.approx(r["participants"] - r["comparison"])
+    ev.results()  # publishable as before
+
+
+def test_headline_effect_falls_back_to_unadjusted_with_a_note(cohort):
+    from evaluation.matching import headline_effect
+
+    d = match(cohort, "treat", FULL)
+    plain = d.effect("reoffended")
+    e, notes = headline_effect(d, "reoffended", adjust=None)  # no adjustment: the difference in means, no notes
+    assert e.adjusted_for == () and notes == [] and e.estimate == plain.estimate
+    e, notes = headline_effect(d, "reoffended", adjust=["age", "prior"])
+    assert e.adjusted_for == ("age", "prior") and len(notes) == 1
+    assert e.estimate == d.effect("reoffended", adjust=["age", "prior"]).estimate
+    e, notes = headline_effect(d, "reoffended", adjust=["no_such_column"])
+    assert e.adjusted_for == () and e.estimate == plain.estimate
+    assert any("could not be fitted" in n and "unadjusted" in n for n in notes)
+
+
+# ------------------------------------------------- lalonde: covariate distances, mahvars, antiexact, calipers
+DIST_REF = json.loads((HERE / "distance_reference.json").read_text())
+# mahvars with ratio 2: NSW79 is exactly as far from PSID412 as from PSID423 (ages 40 +/- 13, education 11 +/- 1);
+# MatchIt's choice rests on the last bit of its transformed covariates (its scale(), solve() and chol()), which no
+# other implementation reproduces. On MatchIt's own transformed covariates the algorithm agrees exactly
+# (test_general_kernel_on_matchit_covariates).
+DIST_FLOAT_TIES = {"mahvars_ratio_2"}
+
+
+def _as_list(v):
+    return [v] if isinstance(v, str) else list(v)
+
+
+def _dist_kwargs(spec):
+    a = spec["args"]
+    kw = {k: a[k] for k in ("distance", "ratio", "replace", "estimand") if k in a}
+    if "m.order" in a:
+        kw["order"] = a["m.order"]
+    for k in ("mahvars", "exact", "antiexact"):
+        if k in a:
+            kw[k] = _as_list(a[k])
+    if "caliper" in a:
+        kw["caliper"] = a["caliper"]["distance"] if set(a["caliper"]) == {"distance"} else a["caliper"]
+    if "std.caliper" in a:
+        kw["std_caliper"] = a["std.caliper"]
+    return kw
+
+
+def _same_matches(m, spec):
+    ours = {str(t): sorted(map(str, c)) for t, c in m.match_matrix.items() if c}
+    theirs = {t: sorted(x for x in c if x is not None) for t, c in spec["match_matrix"].items()}
+    return ours, {t: c for t, c in theirs.items() if c}
+
+
+@pytest.mark.filterwarnings("ignore:not all treated units", "ignore:fewer control units")
+@pytest.mark.parametrize("name", [
+    pytest.param(k, marks=pytest.mark.xfail(reason="float-rounding tie in MatchIt's transformed covariates",
+                                            strict=False)) if k in DIST_FLOAT_TIES else k
+    for k in DIST_REF if isinstance(DIST_REF[k], dict)])
+def test_covariate_distances_agree_with_matchit(lalonde, name):
+    """distance='mahalanobis'|'robust_mahalanobis'|'euclidean'|'scaled_euclidean', mahvars, antiexact and
+    per-covariate calipers: match matrix, weights and subclasses equal MatchIt 4.7.2's on lalonde."""
+    spec = DIST_REF[name]
+    m = match(lalonde, "treat", _vars(spec["formula"]), **_dist_kwargs(spec))
+    ours, theirs = _same_matches(m, spec)
+    assert ours == theirs
+    ref_w = pd.Series(spec["weights"], dtype=float)[m.data.index]
+    np.testing.assert_allclose(m.weights.to_numpy(), ref_w.to_numpy(), rtol=0, atol=1e-12)
+    if spec.get("subclass") is not None:
+        ref_s = pd.Series({k: (np.nan if v is None else float(v)) for k, v in spec["subclass"].items()})[m.data.index]
+        np.testing.assert_array_equal(m.subclass.to_numpy(), ref_s.to_numpy())
+    if spec["args"].get("distance") in ("mahalanobis", "robust_mahalanobis", "euclidean", "scaled_euclidean"):
+        assert spec["args"]["distance"] in repr(m)
+        m.balance()  # no propensity score: the balance table still works
+
+
+@pytest.mark.parametrize("name", ["mahalanobis", "robust_mahalanobis", "mahvars_ratio_2"])
+def test_covariate_transform_equals_matchit(lalonde, name):
+    from evaluation.matching.distance import scaled_covariates
+
+    spec = DIST_REF[name]
+    a = spec["args"]
+    covs = _as_list(a["mahvars"]) if "mahvars" in a else _vars(spec["formula"])
+    ours = scaled_covariates(lalonde, covs, a.get("distance", "mahalanobis"), lalonde["treat"].to_numpy())
+    theirs = np.array(spec["mahcovs"], dtype=float)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_general_kernel_on_matchit_covariates(lalonde):
+    """On MatchIt's own transformed covariates the matches are MatchIt's, float ties included."""
+    from evaluation.matching import fit_propensity
+    from evaluation.matching.nearest import nearest_general
+
+    spec = DIST_REF["mahvars_ratio_2"]
+    ps, _ = fit_propensity(lalonde, "treat", LALONDE_COVS)
+    d = ps.to_numpy()
+    tt = lalonde["treat"].to_numpy().astype(np.int8)
+    _, _, mm, _, _ = nearest_general(lalonde, tt, d, mah=np.array(spec["mahcovs"]), ratio=2,
+                                     caliper_dist=0.25 * np.std(d, ddof=1))
+    idx = lalonde.index
+    ours = {idx[t]: sorted(idx[j] for j in js) for t, js in mm.items() if js}
+    theirs = {t: sorted(x for x in c if x is not None) for t, c in spec["match_matrix"].items()}
+    assert ours == {t: c for t, c in theirs.items() if c}
+
+
+@pytest.mark.filterwarnings("ignore:fewer control units", "ignore:not all treated units")
+@pytest.mark.parametrize("ratio, replace, caliper", [(1, False, None), (2, False, 0.2), (1, True, 0.1),
+                                                     (3, True, None), (2, False, None)])
+def test_general_kernel_equals_fast_kernel(cohort, ratio, replace, caliper):
+    """The literal port (used for covariate distances, antiexact, covariate calipers) and the fast propensity-score
+    kernel give the same matches where both apply."""
+    from evaluation.matching.nearest import nearest_general, nearest_on_distance
+
+    d = match(cohort, "treat", FULL).distance.to_numpy()
+    tt = cohort["treat"].to_numpy().astype(np.int8)
+    cal = None if caliper is None else caliper * np.std(d, ddof=1)
+    a = nearest_on_distance(cohort, tt, d, ratio=ratio, replace=replace, caliper=cal, std_caliper=False)
+    b = nearest_general(cohort, tt, d, ratio=ratio, replace=replace, caliper_dist=cal)
+    assert {k: sorted(v) for k, v in a[2].items()} == {k: sorted(v) for k, v in b[2].items()}
+    np.testing.assert_allclose(a[0], b[0], rtol=0, atol=1e-12)
+
+
+def test_covariate_distance_arguments_are_checked(lalonde):
+    covs = ["age", "educ", "re74"]
+    with pytest.raises(MatchingError, match="caliper must name a covariate"):
+        match(lalonde, "treat", covs, distance="mahalanobis", caliper=0.2)
+    with pytest.raises(MatchingError, match="mahvars needs a propensity score"):
+        match(lalonde, "treat", covs, distance="mahalanobis", mahvars=["age"])
+    with pytest.raises(MatchingError, match="order='largest' needs a propensity score"):
+        match(lalonde, "treat", covs, distance="mahalanobis", order="largest")
+    with pytest.raises(MatchingError, match=r"caliper\['race'\]: calipers need a numeric column"):
+        match(lalonde, "treat", covs, caliper={"race": 1})
+    with pytest.raises(MatchingError, match=r"antiexact: no column"):
+        match(lalonde, "treat", covs, antiexact=["nope"])
+    with pytest.raises(MatchingError, match="for method='nearest'"):
+        match(lalonde, "treat", covs, method="subclass", distance="mahalanobis")
+    with pytest.raises(MatchingError, match="distance must be"):
+        match(lalonde, "treat", covs, distance="manhattan")
+
+
+# ------------------------------------------------------------------------- lalonde: coarsened exact matching
+CEM_REF = json.loads((HERE / "cem_reference.json").read_text())
+
+
+def _cem_kwargs(spec):
+    a = spec["args"] if isinstance(spec["args"], dict) else {}
+    kw = {k: a[k] for k in ("estimand", "k2k") if k in a}
+    if "k2k.method" in a:
+        kw["k2k_method"] = a["k2k.method"]
+    if "cutpoints" in a:
+        c = a["cutpoints"]
+        kw["cutpoints"] = {k: (v[0] if len(v) == 1 else v) for k, v in c.items()} if isinstance(c, dict) else c
+    return kw
+
+
+@pytest.mark.parametrize("name", [k for k in CEM_REF if isinstance(CEM_REF[k], dict)])
+def test_cem_agrees_with_matchit(lalonde, name):
+    """method='cem': strata (subclasses), weights and, with k2k, the match matrix equal MatchIt 4.7.2's."""
+    spec = CEM_REF[name]
+    m = match(lalonde, "treat", LALONDE_COVS, method="cem", **_cem_kwargs(spec))
+    ref_w = pd.Series(spec["weights"], dtype=float)[m.data.index]
+    np.testing.assert_allclose(m.weights.to_numpy(), ref_w.to_numpy(), rtol=0, atol=1e-12)
+    ref_s = pd.Series({k: (np.nan if v is None else float(v)) for k, v in spec["subclass"].items()})[m.data.index]
+    np.testing.assert_array_equal(m.subclass.to_numpy(), ref_s.to_numpy())
+    if spec.get("match_matrix") is not None:
+        ours, theirs = _same_matches(m, spec)
+        assert ours == theirs
+    assert "cem" in repr(m)
+    m.balance()
+
+
+def test_cem_arguments_are_checked(lalonde):
+    with pytest.raises(MatchingError, match="binning rule"):
+        match(lalonde, "treat", LALONDE_COVS, method="cem", cutpoints="nope")
+    with pytest.raises(MatchingError, match="not among the covariates"):
+        match(lalonde, "treat", LALONDE_COVS, method="cem", cutpoints={"re78": 3})
+    with pytest.raises(MatchingError, match="no stratum has both"):
+        match(lalonde.assign(re78=np.arange(len(lalonde))), "treat", ["re78"], method="cem", cutpoints=0)
+    with pytest.raises(MatchingError, match="ATT or ATC"):
+        match(lalonde, "treat", LALONDE_COVS, method="cem", k2k=True, estimand="ATE")
+
+
+# -------------------------------------------------------------- optimal k:1 and full matching (brute force)
+def _small(seed, n1, n0):
+    rng = np.random.default_rng(seed)
+    return rng.random(n1), rng.random(n0)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("ratio", [1, 2])
+def test_optimal_pairs_are_optimal_by_brute_force(seed, ratio):
+    import itertools
+
+    from evaluation.matching.optimal import optimal_pairs
+
+    n1, n0 = (3, 6) if ratio == 1 else (2, 5)
+    a, b = _small(seed, n1, n0)
+    d = np.concatenate([a, b])
+    focal = np.r_[np.ones(n1, int), np.zeros(n0, int)]
+    mm = optimal_pairs(focal, d, None, ratio=ratio)
+    assert (mm >= n1).all() and len(set(mm.ravel())) == n1 * ratio  # each focal unit gets ratio distinct controls
+    ours = sum(abs(d[i] - d[j]) for i in range(n1) for j in mm[i])
+    best = min(sum(abs(a[i // ratio] - b[j]) for i, j in enumerate(perm))
+               for perm in itertools.permutations(range(n0), n1 * ratio))
+    assert ours == pytest.approx(best, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_full_matching_is_optimal_by_brute_force(seed):
+    import itertools
+
+    from evaluation.matching.optimal import full_matching
+
+    n1, n0 = (3, 4) if seed % 2 else (4, 3)
+    a, b = _small(seed, n1, n0)
+    d = np.concatenate([a, b])
+    tt = np.r_[np.ones(n1, int), np.zeros(n0, int)]
+    codes = full_matching(tt, d, None)
+    assert (codes >= 0).all()  # every unit is matched
+    ours = 0.0
+    for s in np.unique(codes):
+        t, c = np.flatnonzero((codes == s) & (tt == 1)), np.flatnonzero((codes == s) & (tt == 0))
+        assert len(t) >= 1 and len(c) >= 1 and min(len(t), len(c)) == 1  # one of one group, >= 1 of the other
+        ours += sum(abs(d[i] - d[j]) for i in t for j in c)
+    # brute force: the cheapest set of treated-control edges covering every unit (stars are such covers)
+    edges = [(i, j) for i in range(n1) for j in range(n0)]
+    best = np.inf
+    for k in range(max(n1, n0), len(edges) + 1):
+        for sub in itertools.combinations(edges, k):
+            if {i for i, _ in sub} == set(range(n1)) and {j for _, j in sub} == set(range(n0)):
+                best = min(best, sum(abs(a[i] - b[j]) for i, j in sub))
+    assert ours == pytest.approx(best, abs=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:fewer units to match")
+def test_optimal_and_full_on_lalonde(lalonde):
+    near = match(lalonde, "treat", LALONDE_COVS)
+    opt = match(lalonde, "treat", LALONDE_COVS, method="optimal")
+    d = opt.distance
+    total = (lambda m: sum(abs(d[t] - d[c]) for t, cs in m.match_matrix.items() for c in cs))
+    assert total(opt) <= total(near) + 1e-12
+    assert len(opt.match_matrix) == 185 and all(len(c) == 1 for c in opt.match_matrix.values())
+    full = match(lalonde, "treat", LALONDE_COVS, method="full")
+    assert (full.weights > 0).all()  # full matching keeps every unit
+    assert "full" in repr(full) and full.se_type == "cluster"
+    e = full.effect("re78")
+    assert np.isfinite(e.estimate) and e.se > 0
+    mah = match(lalonde, "treat", LALONDE_COVS, method="optimal", distance="mahalanobis", ratio=2)
+    assert all(len(c) == 2 for c in mah.match_matrix.values())
+    ate = match(lalonde, "treat", LALONDE_COVS, method="full", estimand="ATE", exact="married")
+    assert ate.estimand == "ATE"
+    with pytest.raises(MatchingError, match="calipers and replacement"):
+        match(lalonde, "treat", LALONDE_COVS, method="optimal", caliper=0.1)
+    with pytest.raises(MatchingError, match="lower ratio"):
+        match(lalonde, "treat", LALONDE_COVS, method="optimal", ratio=3)

@@ -149,6 +149,8 @@ SCHEMA: dict[str, Key] = {
         "replace": Key("bool"),
         "caliper": Key("number", nullable=True, above=0),
         "exact": Key("list", nullable=True, choices=COVARIATES + EXACT_ONLY),
+        # headline effects adjusted for these covariates by g-computation ('all': the matching covariates)
+        "adjust": Key("list", nullable=True, all_ok=True, choices=COVARIATES),
     }),
     "completers_analysis": Key("bool"),
     "area": Key("block", nullable=True, keys={"treated": Key("str"), "comparison": Key("list")}),
@@ -209,6 +211,7 @@ class MatchingOptions(_Options):
     replace: bool = False
     caliper: float | None = None
     exact: tuple[str, ...] | None = None
+    adjust: tuple[str, ...] | str | None = None  # covariates, or 'all' (the matching covariates)
 
 
 @dataclass(frozen=True)

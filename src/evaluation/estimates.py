@@ -729,7 +729,7 @@ def _attrition(cohort, full: pd.DataFrame) -> pd.DataFrame:
 
 def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataFrame, attrition: pd.DataFrame,
               seed: int) -> ProgrammeEvaluation:
-    from evaluation.matching import MatchingError, match
+    from evaluation.matching import MatchingError, headline_effect, match
     from evaluation.survival import matched_survival
 
     analysis = full[full["eligible"].astype(bool)].reset_index(drop=True).copy()
@@ -765,8 +765,10 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
     ss = design.sample_sizes()
     ev.attrition.loc[len(ev.attrition)] = {"stage": "Matched", "participants": int(ss.loc["Matched", "treated"]),
                                            "comparison": int(ss.loc["Matched", "control"])}
-    ev.effects["reoffended"] = design.effect("reoffended", outcome_type="binary")
-    ev.effects["reoffence_count"] = design.effect("reoffence_count", outcome_type="count")
+    adjust = covariates if opts.get("adjust") == "all" else list(opts.get("adjust") or ())  # matching.adjust
+    for outcome, kind in (("reoffended", "binary"), ("reoffence_count", "count")):
+        ev.effects[outcome], notes = headline_effect(design, outcome, adjust=adjust, outcome_type=kind)
+        ev.notes.extend(n for n in notes if n not in ev.notes)
     ev.effects.update(_days_effect(design))
     if "first_time_entrant" in analysis.columns and programme.outcome.get("first_time_entrants"):
         md = design.matched

@@ -57,6 +57,8 @@ def number_needed(p_treated: float, p_control: float, *, ratio: float = 1.0, alp
 
 @dataclass
 class DesignPower:
+    """Power of a matched design for a 0/1 outcome (see :func:`design_power`)."""
+
     n_treated: int
     n_control_effective: float
     treated_events: int
@@ -67,11 +69,49 @@ class DesignPower:
     few_events: bool
     message: str
 
+    def __repr__(self) -> str:
+        return (f"<DesignPower: MDD {self.mdd * 100:.1f} points at comparison rate {self.p_control:.1%}, "
+                f"{self.n_treated} treated>")
+
 
 def design_power(design, outcome: str, *, alpha: float = 0.05, power: float = 0.8) -> DesignPower:
-    """Power summary of a matched (or weighted) design for a 0/1 outcome. The control group counts with its
-    effective sample size (Kish) under the matching weights; rates are weighted means."""
+    """Power summary of a matched (or weighted) design for a 0/1 outcome.
+
+    The control group counts with its effective sample size (Kish) under the matching weights; rates are
+    weighted means.
+
+    Parameters
+    ----------
+    design : MatchedDesign or WeightedDesign
+        The design (its ``matched`` rows and weights are used).
+    outcome : str
+        A 0/1 outcome column: the only kind supported (rates and the JDL's number needed are for proportions).
+    alpha, power : float
+        Two-sided significance level and power.
+
+    Returns
+    -------
+    DesignPower
+        ``mdd`` (proportion; x100 for percentage points), ``number_needed`` (treated people), rates, and a
+        message.
+
+    Raises
+    ------
+    ValueError
+        The outcome column is missing or not 0/1 (e.g. a continuous outcome or a count).
+
+    Examples
+    --------
+    >>> design_power(match(cohort, "treat", ["age", "prior"]), "reoffended").mdd  # doctest: +SKIP
+    """
     md = design.matched
+    if outcome not in md.columns:
+        raise ValueError(f"outcome column {outcome!r} is not in the data")
+    vals = md[outcome].dropna()
+    if len(vals) != len(md) or not vals.isin([0, 1]).all():
+        raise ValueError(f"design_power supports 0/1 outcomes only (rates of people with the outcome); "
+                         f"{outcome!r} has missing values or values other than 0 and 1. For a continuous outcome or "
+                         "a count use the effect's confidence interval instead")
     t = md[design.treatment].to_numpy() == 1
     y = md[outcome].to_numpy(dtype=float)
     w = md["weight"].to_numpy(dtype=float)

@@ -68,11 +68,42 @@ def rosenbaum_binary(treated: Sequence[int], control: Sequence[int], gammas: Seq
 
 def rosenbaum_bounds(design, outcome: str, gammas: Sequence[float] = DEFAULT_GAMMAS,
                      alternative: str = "less") -> pd.DataFrame:
-    """:func:`rosenbaum_binary` on the pairs of a 1:1 matched design without replacement."""
-    if getattr(design, "replace", True) or any(len(c) > 1 for c in design.match_matrix.values()):
-        raise ValueError("Rosenbaum bounds need 1:1 matched pairs without replacement (ratio=1, replace=False)")
-    pairs = design.pairs()
+    """:func:`rosenbaum_binary` on the pairs of a 1:1 matched design without replacement.
+
+    Parameters
+    ----------
+    design : MatchedDesign
+        Nearest-neighbour or optimal 1:1 matching without replacement.
+    outcome : str
+        A 0/1 outcome column (the only kind these bounds support: the McNemar-type sign test).
+    gammas, alternative
+        As :func:`rosenbaum_binary`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per Gamma (see :func:`rosenbaum_binary`).
+
+    Raises
+    ------
+    ValueError
+        Not 1:1 pairs without replacement, or an outcome that is not 0/1.
+
+    Examples
+    --------
+    >>> rosenbaum_bounds(match(cohort, "treat", ["age", "prior"]), "reoffended")  # doctest: +SKIP
+    """
+    if getattr(design, "replace", True) or any(len(c) > 1 for c in getattr(design, "match_matrix", {}).values()) \
+            or getattr(design, "method_name", "nearest") not in ("nearest", "optimal"):
+        raise ValueError("Rosenbaum bounds need 1:1 matched pairs without replacement (method='nearest', ratio=1, "
+                         "replace=False)")
+    if outcome not in design.data.columns:
+        raise ValueError(f"outcome column {outcome!r} is not in the data")
     y = design.data[outcome]
+    if not y.dropna().isin([0, 1]).all():
+        raise ValueError(f"Rosenbaum bounds here support 0/1 outcomes only; {outcome!r} has other values (for a "
+                         "continuous or count outcome use the E-value of its ratio, e_value())")
+    pairs = design.pairs()
     return rosenbaum_binary(y.loc[pairs["treated"]].to_numpy(), y.loc[pairs["control"]].to_numpy(), gammas,
                             alternative)
 
