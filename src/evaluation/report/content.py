@@ -433,7 +433,7 @@ def survival_intro(ev) -> str:
     cif = getattr(ev.survival, "cif", None)
     competing = [c for c in _published_causes(ev) if c != 1]
     text = (f"The cumulative incidence of a {offence}: the share of each group with one by each day after the "
-            "start")
+            f"start, drawn as the value at the end of each {CHART_PERIOD_DAYS}-day period")
     if competing:
         names = " and ".join(cif.label(c) for c in competing)
         text += (f". Someone in {names} cannot offend in the community, so {names} beginning before any "
@@ -446,8 +446,8 @@ def survival_intro(ev) -> str:
     if competing:
         text += (". These proportions can be lower than the headline one-year rate, which counts anyone with a "
                  f"{offence} in the year, including one after a spell in custody")
-    return (f"{head}\n\n{text}, drawn as the value at the end of each {CHART_PERIOD_DAYS}-day period. The numbers "
-            f"still at risk (rounded to the nearest {ev.register().base}) are in the table beneath:")
+    return (f"{head}\n\n{text}. The numbers still at risk (rounded to the nearest {ev.register().base}) are in the "
+            "table beneath:")
 
 
 def _published_causes(ev) -> list:
