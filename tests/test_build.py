@@ -257,7 +257,7 @@ def test_build_end_to_end_failure_isolated_previous_report_kept(small_world, tmp
     assert [r.status for r in first.results] == ["ok", "ok", "ok"] and first.exit_code == 0
     for pid in SOME:
         assert {p.name for p in (out / pid).iterdir()} == {"report.ipynb", "report.html", "report.pdf",
-                                                          "results.json", "tables.xlsx", ".build-hash"}
+                                                          "results.json", ".build-hash"}  # no register: no xlsx
     good_pdf = (out / "capacity-building" / "report.pdf").read_bytes()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["synthetic"] is True and len(manifest["data_hash"]) == 64
@@ -305,7 +305,7 @@ def test_build_refuses_person_level_outputs_and_partial_formats(small_world, tmp
     assert not (out / "pathways-out").exists()
     assert status["project-adder"].status == "ok"
     assert {p.name for p in (out / "project-adder").iterdir()} == {"report.ipynb", "report.html", "results.json",
-                                                                  "tables.xlsx", ".build-hash"}
+                                                                  ".build-hash"}  # tiny template: no register
 
 
 @pytest.mark.slow

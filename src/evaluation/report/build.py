@@ -348,12 +348,12 @@ def run_job(job: Job) -> JobResult:
         # the tables as an accessible spreadsheet (gptables), from the same published figures as the PDF
         from evaluation.report.spreadsheet import write_tables
 
-        write_tables(staging, programme_name=job.cover.get("title"), synthetic=job.synthetic)
+        xlsx = write_tables(staging, programme_name=job.cover.get("title"), synthetic=job.synthetic)
         timings["render"] = time.perf_counter() - t
         _scan_outputs(staging, job)
         if "ipynb" not in job.formats:
             nb_path.unlink()
-        expected = ["results.json", "tables.xlsx"] + [f"report.{f}" for f in job.formats]
+        expected = ["results.json"] + (["tables.xlsx"] if xlsx else []) + [f"report.{f}" for f in job.formats]
         missing = [name for name in expected if not (staging / name).is_file()]
         if missing:
             raise RuntimeError(f"incomplete report: {', '.join(missing)} not written")
@@ -569,7 +569,7 @@ def plan(opts: BuildOptions) -> tuple[list[Job], list[JobResult], dict[str, Any]
         final = out / pid
         previous = (final / ".build-hash").read_text().strip() if (final / ".build-hash").exists() else None
         complete = all((final / f"report.{f}").is_file() for f in opts.formats) and (final / "results.json").is_file() \
-            and (final / "tables.xlsx").is_file()
+            and ((final / "tables.xlsx").is_file() or '"figures"' not in (final / "results.json").read_text())
         if not opts.force and previous == key and complete:
             skipped.append(JobResult(pid, "skipped", 0.0))
             continue

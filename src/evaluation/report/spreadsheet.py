@@ -152,7 +152,7 @@ def _sheet_name(section: str, n: int) -> str:
 
 
 def write_tables(report_dir: Path | str, *, programme_name: str | None = None, synthetic: bool | None = None,
-                 out: Path | str | None = None) -> Path:
+                 out: Path | str | None = None) -> Path | None:
     """Write ``tables.xlsx`` beside a report from its ``results.json``.
 
     Parameters
@@ -200,6 +200,8 @@ def write_tables(report_dir: Path | str, *, programme_name: str | None = None, s
         synthetic = bool(results.get("synthetic", True))
     mark = " (synthetic data)" if synthetic else ""
     tables = area_tables(results) if results.get("design") == "area" else register_tables(results)
+    if not tables:  # a template that publishes no register of figures (e.g. a custom one): no spreadsheet
+        return None
     threshold = (results.get("disclosure") or {}).get("threshold", 5)
     base = (results.get("disclosure") or {}).get("rounding_base", 5)
     sheets = {}
