@@ -83,9 +83,10 @@ def check_inputs(data: pd.DataFrame, treatment: str, covariates: Sequence[str]) 
     return tt
 
 
-def model_matrix(data: pd.DataFrame, covariates: Sequence[str], *, drop_first: bool) -> pd.DataFrame:
+def model_matrix(data: pd.DataFrame, covariates: Sequence[str], *, drop_first: bool,
+                 dummy_scale: float = 1.0) -> pd.DataFrame:
     """Numeric covariates as they are; categorical/bool/object ones as 0/1 dummies (first level dropped for
-    models, all levels kept for balance, as MatchIt does)."""
+    models, all levels kept for balance, as MatchIt does), each multiplied by ``dummy_scale``."""
     parts = []
     for c in covariates:
         s = data[c]
@@ -93,5 +94,5 @@ def model_matrix(data: pd.DataFrame, covariates: Sequence[str], *, drop_first: b
             parts.append(s.astype(float).rename(c))
         else:
             d = pd.get_dummies(s.astype("category"), prefix=c, prefix_sep="", drop_first=drop_first, dtype=float)
-            parts.append(d)
+            parts.append(d * dummy_scale if dummy_scale != 1.0 else d)
     return pd.concat(parts, axis=1)

@@ -184,15 +184,7 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
 def covariates_for_distance(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
     """MatchIt's ``get_covs_matrix_for_dist``: numeric and 0/1 columns as they are; a categorical column as one
     dummy per level divided by sqrt(2) (so a two-level factor counts as one 0/1 variable, as optmatch does)."""
-    parts = []
-    for c in covariates:
-        s = data[c]
-        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-            parts.append(s.astype(float).rename(c))
-        else:
-            d = pd.get_dummies(s.astype("category"), prefix=c, prefix_sep="", dtype=float) / np.sqrt(2.0)
-            parts.append(d)
-    return pd.concat(parts, axis=1)
+    return model_matrix(data, covariates, drop_first=False, dummy_scale=1 / np.sqrt(2.0))
 
 
 def _r_sd(x: np.ndarray) -> np.ndarray:
