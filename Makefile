@@ -62,8 +62,8 @@ synth: $(STAMP)
 	$(PY) -m evaluation synth --seed $(SEED) --out $(WORLD)
 
 reports: $(STAMP) $(WORLD)/people.csv $(WORLD)/linkage/nominal_index.csv
-	$(PY) -m evaluation link --world $(WORLD) --out data/processed
-	$(PY) -m evaluation build --world $(WORLD) --jobs $(JOBS)
+	$(PY) -m evaluation link --world $(WORLD) --out data/processed/linked
+	$(PY) -m evaluation build --world $(WORLD) --linked data/processed/linked --jobs $(JOBS)
 	$(PY) -m evaluation portfolio
 
 lab: $(STAMP)

@@ -169,6 +169,32 @@ def test_world_hash_is_content_based_and_memoised(tmp_path):
     assert b.world_hash(w, cache)["*"] != first["*"]
 
 
+def test_world_hash_covers_the_linked_referrals(tmp_path):
+    """Reports built from linked provider lists rebuild when the linkage output changes (its referrals and counts
+    are part of the data hash, apart from the world's own referrals.csv)."""
+    w, linked = tmp_path / "w", tmp_path / "linked"
+    w.mkdir()
+    linked.mkdir()
+    (w / "referrals.csv").write_text("referral_id\nR1\n")
+    (linked / "referrals.csv").write_text("referral_id\nR2\n")
+    (linked / "linkage_counts.csv").write_text("programme_id,referred,found,duplicates\np,2,1,0\n")
+    plain, with_linked = b.world_hash(w), b.world_hash(w, linked=linked)
+    assert set(with_linked) == {"referrals.csv", "linked/referrals.csv", "linked/linkage_counts.csv", "*"}
+    assert plain["*"] != with_linked["*"]
+    (linked / "linkage_counts.csv").write_text("programme_id,referred,found,duplicates\np,2,2,0\n")
+    assert b.world_hash(w, linked=linked)["*"] != with_linked["*"]
+
+
+def test_linked_option_is_checked_and_passed_to_programme_reports(tmp_path, small_world):
+    with pytest.raises(b.BuildError, match="--linked: .*not a linkage output folder"):
+        b.plan(b.BuildOptions(world=small_world, programmes=["pathways-out"], out=tmp_path, linked=tmp_path))
+    jobs, _, shared = b.plan(b.BuildOptions(world=small_world, programmes=["pathways-out", "project-adder"],
+                                            out=tmp_path, linked=""))
+    params = {j.programme_id: j.parameters for j in jobs}
+    assert params["pathways-out"]["linked_path"] == "" and "linked_path" not in params["project-adder"]
+    assert shared["linked"] is None
+
+
 def test_bad_arguments_are_named(tmp_path, small_world):
     with pytest.raises(b.BuildError, match="--programme: unknown programme.*no-such"):
         b.plan(b.BuildOptions(world=small_world, programmes=["no-such"], out=tmp_path))

@@ -1,7 +1,9 @@
 """Record linkage (evaluation.linkage) and synthetic referral lists (evaluation.synth_names)."""
 from __future__ import annotations
 
+import json
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -223,19 +225,116 @@ def test_write_referral_lists_and_link_cli(tmp_path, capsys):
     assert main(["link", "--world", str(world), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "found in police records:" in text and "precision" in text
-    linked = pd.read_csv(out / "referrals_linked.csv")
-    assert len(linked) == counts["referral_lists"]
-    assert not set(linkage.IDENTIFYING) & set(linked.columns)
-    assert {"person_id", "programme_id", "referral_date", "link_decision"} <= set(linked.columns)
+    decisions = pd.read_csv(out / linkage.DECISIONS_FILE)
+    assert len(decisions) == counts["referral_lists"]
+    assert not set(linkage.IDENTIFYING) & set(decisions.columns)
+    assert {"person_id", "programme_id", "referral_date", "link_decision", "duplicate_of"} <= set(decisions.columns)
     summary = pd.read_csv(out / "linkage_summary.csv").set_index("measure")["value"]
     assert summary["against the synthetic truth: precision"] >= 0.99
-    counts = pd.read_csv(ldir / linkage.COUNTS_FILE)
+    counts = linkage.read_counts(out)
     assert list(counts["programme_id"]) == ["prog-a", "prog-b"]
-    assert counts["referred"].sum() == len(linked) and counts["found"].sum() == linked["person_id"].notna().sum()
-    a = linkage.linkage_counts(world, "prog-a")
+    assert counts["referred"].sum() == len(decisions)
+    assert counts["found"].sum() == decisions["person_id"].notna().sum()
+    assert counts["duplicates"].sum() == decisions["duplicate_of"].notna().sum()
+    assert not (ldir / linkage.COUNTS_FILE).exists()  # the world folder (data/raw) is only read
+    a = linkage.linkage_counts(counts, "prog-a")
     assert a["referred"] == counts["referred"].iloc[0] and a["precision"] >= 0.99
-    assert linkage.linkage_counts(world, "no-such-programme") is None
-    assert linkage.linkage_counts(tmp_path, "prog-a") is None  # linkage has not run
+    assert linkage.linkage_counts(counts, "no-such-programme") is None
+    assert linkage.linkage_counts(None, "prog-a") is None  # linkage has not run
+    # the pipeline's referrals: linked rows only, one per person per programme (the earliest referral), no names
+    refs = pd.read_csv(out / linkage.REFERRALS_FILE, dtype=str)
+    assert not set(linkage.IDENTIFYING) & set(refs.columns)
+    assert refs["person_id"].notna().all() and not refs.duplicated(["programme_id", "person_id"]).any()
+    linked = decisions[decisions["link_decision"] == "linked"]
+    assert len(refs) == len(linked) - linked["duplicate_of"].notna().sum()
+    earliest = linked.sort_values(["referral_date", "referral_id"]).drop_duplicates(["programme_id", "person_id"])
+    assert set(refs["referral_id"]) == set(earliest["referral_id"])
+    assert json.loads((out / linkage.MANIFEST_FILE).read_text())["inputs_sha256"] == linkage.inputs_digest(world)
+
+
+def test_linked_folder_ties_output_to_its_lists(tmp_path):
+    """The linkage output is used only with the lists it was made from: another world's default folder is
+    ignored, a named folder from other or edited lists is an error naming the fix, never silently used."""
+    world, out = tmp_path / "world", tmp_path / "linked"
+    world.mkdir()
+    _world(world, n_people=1_500, n_refs=80, seed=3)
+    linkage.link_world(world, out)
+    assert linkage.linked_folder(world, out) == out
+    assert linkage.linked_folder(world, False) is None
+    with pytest.raises(LinkageError, match="not a linkage output folder"):
+        linkage.linked_folder(world, tmp_path)
+    other = tmp_path / "other"
+    shutil.copytree(world, other)
+    assert linkage.linked_folder(other, out) == out  # a copy of the same lists: the same inputs
+
+    def edit(w):
+        f = sorted((w / "linkage" / "referral_lists").glob("*.csv"))[0]
+        f.write_text(f.read_text() + f.read_text().splitlines()[1].replace("R0", "R9", 1) + "\n")
+
+    edit(other)
+    with pytest.raises(LinkageError, match="other referral lists"):
+        linkage.linked_folder(other, out)  # named explicitly: an error
+    edit(world)
+    with pytest.raises(LinkageError, match="older referral lists.*link --world"):
+        linkage.linked_folder(world, out)
+
+
+def test_world_reads_linked_referrals_and_attrition_starts_at_the_provider(tmp_path, small_world):
+    """`load_world(linked=)` replaces the world's referrals with the linked ones; the cohort's attrition starts
+    "referred by the provider" → "found in police records" → "one referral per person"; the report says how many
+    were found, from the rounded counts."""
+    from evaluation.estimates import evaluate_programme
+    from evaluation.report import content as rc
+    from evaluation.validate import load_world
+
+    world, out = tmp_path / "world", tmp_path / "linked"
+    shutil.copytree(small_world, world)
+    linkage.link_world(world, out)
+    w = load_world(world, linked=out)
+    assert w.linked == out and w.files["referrals"] == str(out / linkage.REFERRALS_FILE)
+    plain = load_world(world)
+    assert plain.linkage is None and len(w.referrals) < len(plain.referrals)  # recall < 1: fewer found
+    assert set(w.referrals["referral_id"]) <= set(plain.referrals["referral_id"])
+    ev = evaluate_programme(w, "wonder-plus")
+    c = ev.linkage
+    att = ev.attrition.set_index("stage")["participants"]
+    assert list(att.index[:3]) == ["Referred by the provider", "Found in police records", "One referral per person"]
+    assert att.iloc[0] == c["referred"] and att.iloc[1] == c["found"] and att.iloc[2] == c["found"] - c["duplicates"]
+    reg = ev.register()
+    assert reg[linkage.REFERRED_ID].status == "rounded" and reg[linkage.FOUND_ID].status == "rounded"
+    text = rc.attrition_intro(ev)
+    m, n = reg.display(linkage.REFERRED_ID), reg.display(linkage.FOUND_ID)
+    share = round(100 * int(n.replace(",", "")) / int(m.replace(",", "")))
+    assert f"The provider made {m} referrals; {n} of them ({share}%) were found in police records" in text
+    # the cache keys the linked referrals too: the linked world and the plain one never share a cache entry
+    cached = load_world(world, linked=out, cache=tmp_path / "cache")
+    again = load_world(world, cache=tmp_path / "cache")
+    assert len(cached.referrals) == len(w.referrals) and cached.linkage is not None
+    assert len(again.referrals) == len(plain.referrals) and again.linkage is None
+
+
+def test_found_sentence_never_says_all_found_when_rounding_hides_a_few():
+    from types import SimpleNamespace
+
+    from evaluation.register import Register
+    from evaluation.disclosure import protect_register
+
+    def sentence(referred, found):
+        reg = Register()
+        reg.count(linkage.REFERRED_ID, "referred", referred, "attrition")
+        reg.count(linkage.FOUND_ID, "found", found, "attrition")
+        reg.difference(linkage.REFERRED_ID, linkage.FOUND_ID, "hidden.step", "lost", "attrition", "steps")
+        counts = {"referred": referred, "found": found, "duplicates": 0, "precision": np.nan, "recall": np.nan}
+        linkage.register_linkage(reg, counts)
+        protect_register(reg)
+        return linkage.found_sentence(SimpleNamespace(register=lambda: reg, linkage=counts)), reg
+
+    text, reg = sentence(49, 48)  # 50 and 50 once rounded
+    assert "all but a few (fewer than 5)" in text and "100%" not in text and "linkage.found.share" not in reg
+    text, _ = sentence(50, 50)
+    assert "all of them were found" in text
+    text, reg = sentence(898, 841)
+    assert "900 referrals; 840 of them (93%)" in text and reg["linkage.found.share"].shown == 0.93
 
 
 def test_no_names_in_outputs(tmp_path, capsys):
@@ -302,7 +401,8 @@ def test_built_reports_hold_no_names_and_state_the_linkage(small_world, tmp_path
     processed = tmp_path / "processed"
     assert main(["link", "--world", str(world), "--out", str(processed)]) == 0
     out = tmp_path / "reports"
-    s = b.build(b.BuildOptions(world=world, programmes=["pathways-out"], jobs=1, out=out, progress=False))
+    s = b.build(b.BuildOptions(world=world, programmes=["pathways-out"], jobs=1, out=out, progress=False,
+                               linked=processed))
     assert s.exit_code == 0, s.table() + "\n".join(r.traceback for r in s.results)
 
     texts = {}
@@ -316,7 +416,8 @@ def test_built_reports_hold_no_names_and_state_the_linkage(small_world, tmp_path
     html = next(t for k, t in texts.items() if k.endswith(".html") and "pathways-out" in k)
     assert "Linkage." in html and "found in police records" in html
     results = json.loads((out / "pathways-out" / "results.json").read_text())
-    assert "linkage.referred.participants" in json.dumps(results)
+    assert linkage.REFERRED_ID in json.dumps(results) and linkage.FOUND_ID in json.dumps(results)
+    assert "were found in police records" in html and "Referred by the provider" in html
 
     ldir = world / "linkage"
     lists = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False)

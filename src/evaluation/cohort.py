@@ -2,7 +2,9 @@
 
 :func:`build_cohort` returns a :class:`Cohort`:
 
-* participants (``treat = 1``): the programme's referrals. Index date by the programme's ``index_date`` rule
+* participants (``treat = 1``): the programme's referrals. When the world's referrals came from a provider's list
+  linked to police records (``World.linkage``, :mod:`evaluation.linkage`), attrition starts at "referred by the
+  provider" → "found in police records" → "one referral per person". Index date by the programme's ``index_date`` rule
   (``referral_date`` or ``start_date``); under ``start_date`` people who never started are an attrition stage and
   are excluded (they are counted, never dropped silently).
 * comparison pool (``treat = 0``): people never referred to this programme with a police contact in the programme
@@ -120,6 +122,16 @@ def _in_target(tg: dict[str, Any], age: np.ndarray, district: pd.Series, sex: pd
     return ok
 
 
+def _linkage_row(world: Any, programme_id: str) -> dict | None:
+    """The programme's linkage counts when the world's referrals came from linked provider lists, else None."""
+    counts = world.get("linkage") if isinstance(world, dict) else getattr(world, "linkage", None)
+    if counts is None:
+        return None
+    from evaluation.linkage import linkage_counts
+
+    return linkage_counts(counts, programme_id)
+
+
 def _stage(rows: list, group: str, stage: str, n: int, previous: int | None, reason: str = "") -> int:
     rows.append({"group": group, "stage": stage, "n": int(n),
                  "excluded": 0 if previous is None else int(previous - n), "reason": reason})
@@ -178,7 +190,22 @@ def build_cohort(world: Any, programme: Programme | str, *, pool_per_treated: in
     if dup.any():
         raise CohortError(f"referrals: column 'person_id' has people referred more than once to '{prog.id}': "
                           f"{_rows(ref.index, dup, ref['person_id'].to_numpy())}")
-    n = _stage(attrition, "participants", "referred", len(ref), None)
+    link = _linkage_row(world, prog.id)
+    if link is None:
+        n = _stage(attrition, "participants", "referred", len(ref), None)
+    else:  # the provider's list, linked to police records (evaluation.linkage): the Justice Data Lab's first step
+        n = _stage(attrition, "participants", "referred by the provider", link["referred"], None)
+        n = _stage(attrition, "participants", "found in police records", link["found"], n,
+                   "not found in police records")
+        n = _stage(attrition, "participants", "one referral per person", link["found"] - link["duplicates"], n,
+                   "repeat referral of a person already referred")
+        if len(ref) > n:
+            raise CohortError(f"referrals: {len(ref):,} linked referrals to '{prog.id}' but the linkage counts say "
+                              f"{n:,}; the linkage output and the referrals table disagree (run `python -m "
+                              "evaluation link` again)")
+        if len(ref) < n:  # referrals dated after the extract date (World.exclusions)
+            n = _stage(attrition, "participants", "referred by the extract date", len(ref), n,
+                       "referral dated after the extract date")
     found = ref["person_id"].isin(people["person_id"]).to_numpy()
     n = _stage(attrition, "participants", "found in people records", found.sum(), n, "person not in people table")
     ref = ref[found]

@@ -79,6 +79,7 @@ class ProgrammeEvaluation:
     vfm: Any | None = None  # evaluation.vfm.VfmResult when the config publishes the programme's funding
     ete: Any | None = None  # evaluation.vfm.EteResult when the config sets outcome.ete (descriptive, participants)
     linkage: dict | None = None  # evaluation.linkage.linkage_counts: the provider's list found in police records
+    # (its counts are the first attrition stages; precision/recall against the synthetic truth in the methods)
 
     # ----------------------------------------------------------------------------------------------- helpers
     @property
@@ -474,7 +475,9 @@ def build_register(ev: "ProgrammeEvaluation"):
             if k in people and isinstance(v, (int, float)):
                 # counts of people behind the cost per head: under disclosure control like every other count
                 reg.count(f"vfm.{_slug(k)}", k.replace("_", " "), v, "vfm")
-                same = {"participants": "attrition.referred.participants",
+                first = ("attrition.referred_by_the_provider.participants"
+                         if "attrition.referred_by_the_provider.participants" in reg else "attrition.referred.participants")
+                same = {"participants": first,
                         "eligible_participants": "attrition.with_a_full_follow_up_and_waiting_period.participants",
                         }.get(k)
                 if same and same in reg and reg[same].value == int(v):
@@ -647,10 +650,10 @@ def evaluate_programme(world, programme: Programme | str, *, extract_date=None, 
     full = _with_outcomes(cohort, world, programme, extract)
     result = _evaluate(programme, "all participants (intention to treat)", extract, full,
                        _attrition(cohort, full), seed)
-    if getattr(world, "path", None) is not None:  # the linkage step's counts, when it has run (make reports)
+    if getattr(world, "linkage", None) is not None:  # referrals from the providers' lists, linked (make reports)
         from evaluation.linkage import linkage_counts
 
-        result.linkage = linkage_counts(world.path, programme.id)
+        result.linkage = linkage_counts(world.linkage, programme.id)
     if programme.get("funding_gbp") and result.design is not None:
         result.vfm = _value_for_money(result, world)
     if programme.outcome.get("ete"):
@@ -835,7 +838,8 @@ def _value_for_money(ev: ProgrammeEvaluation, world):
         treated = ev.analysis[ev.analysis["treat"] == 1]
         completers = int((treated["completion_status"].astype("string") == "completed").sum())
         att = ev.attrition.set_index("stage")["participants"]
-        referred = int(att.get("Referred", ev.n_treated))  # the money was spent on everyone referred
+        # the money was spent on everyone referred: the provider's list when it was linked, else the referrals
+        referred = int(att.get("Referred by the provider", att.get("Referred", ev.n_treated)))
         return value_for_money(ev.programme, effect=ev.effects["reoffence_count"],
                                eligible_participants=ev.n_treated, participants=referred,
                                completers=completers or None, mix=proven,

@@ -685,6 +685,10 @@ def read_referral_lists(world_dir) -> pd.DataFrame:
     for f in files:
         df = pd.read_csv(f, dtype=str, keep_default_na=False)
         clean(df, id_column="referral_id", source=str(f), arrow=True)  # checks; errors name this file
+        for col in ("referral_date", "start_date", "end_date"):  # the programme's dates: ISO for the pipeline
+            if col in df:
+                d = _parse_dates(df[col], source=str(f), column=col)
+                df[col] = d.dt.strftime("%Y-%m-%d").fillna("")
         df["_file"] = f.name
         parts.append(df)
     allr = pd.concat(parts, ignore_index=True)
@@ -695,21 +699,61 @@ def read_referral_lists(world_dir) -> pd.DataFrame:
     return allr
 
 
-#: Per-programme linkage counts written next to a world's linkage inputs, read by the reports (no names).
+#: The linkage step's output folder (under the repository root, or ``--out``): pseudonymised, no names.
+DEFAULT_OUT = Path("data") / "processed" / "linked"
+#: Per-programme linkage counts in the output folder, read by the reports (no names).
 COUNTS_FILE = "linkage_counts.csv"
+#: The pipeline's referrals table in the output folder: one linked referral per person per programme.
+REFERRALS_FILE = "referrals.csv"
+#: Every list row's decision in the output folder (clerical review; pseudonymised).
+DECISIONS_FILE = "link_decisions.csv"
+#: What was linked, from which inputs (their SHA-256), in the output folder.
+MANIFEST_FILE = "manifest.json"
+
+
+def inputs_digest(world_dir) -> str:
+    """SHA-256 over the world's linkage inputs (every referral list and the nominal index, by name and content):
+    the key that ties a linkage output folder to the lists it was made from (:func:`linked_folder`)."""
+    import hashlib
+
+    ldir = _linkage_dir(world_dir)
+    h = hashlib.sha256()
+    for f in sorted((ldir / "referral_lists").glob("*.csv")) + [ldir / "nominal_index.csv"]:
+        if f.exists():
+            h.update(f.name.encode() + b"\0")
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            h.update(b"\0")
+    return h.hexdigest()
 
 
 def _counts(refs: pd.DataFrame, res: LinkageResult, ev: pd.DataFrame | None) -> pd.DataFrame:
-    """``programme_id, referred, found, precision, recall``: list rows per programme and those linked to a person
-    in police records; precision and recall against the synthetic truth (the whole world's, missing without)."""
+    """``programme_id, referred, found, duplicates, precision, recall``: list rows per programme, those linked to a
+    person in police records, and the repeat referrals among them (same person, same programme); precision and
+    recall against the synthetic truth (the whole world's, missing without)."""
     prog = refs["programme_id"] if "programme_id" in refs else pd.Series("all", index=refs.index)
     found = res.links["person_id"].notna().to_numpy()
-    out = pd.DataFrame({"programme_id": prog.to_numpy(), "found": found}).groupby("programme_id", sort=True).agg(
-        referred=("found", "size"), found=("found", "sum")).reset_index()
+    dup = res.links["duplicate_of"].notna().to_numpy()
+    out = pd.DataFrame({"programme_id": prog.to_numpy(), "found": found, "dup": dup}).groupby(
+        "programme_id", sort=True).agg(referred=("found", "size"), found=("found", "sum"),
+                                       duplicates=("dup", "sum")).reset_index()
     e = ev.set_index("measure")["value"] if ev is not None else {}
     out["precision"] = float(e["precision"]) if "precision" in e else np.nan
     out["recall"] = float(e["recall"]) if "recall" in e else np.nan
     return out
+
+
+def _pipeline_referrals(decisions: pd.DataFrame) -> pd.DataFrame:
+    """The referrals table the rest of the pipeline validates: linked rows only, one per person per programme
+    (a repeat referral of the same person keeps the earliest referral date, then the lowest referral id, so the
+    choice does not depend on list order), the list's columns minus the decision columns."""
+    linked = decisions[decisions["link_decision"] == "linked"]
+    by = [c for c in ("referral_date", "referral_id") if c in linked]  # ISO dates (read_referral_lists): sortable
+    linked = linked.sort_values(by, kind="stable")
+    group = ["programme_id", "person_id"] if "programme_id" in linked else ["person_id"]
+    first = linked.drop_duplicates(group, keep="first").sort_values("referral_id", kind="stable")
+    return first.drop(columns=["match_probability", "link_decision", "duplicate_of"])
 
 
 def link_world(world_dir, out=None, *, threshold: float | None = None, backend: str = "duckdb"
@@ -717,12 +761,15 @@ def link_world(world_dir, out=None, *, threshold: float | None = None, backend: 
     """Link a world's referral lists to its nominal index and write pseudonymised referrals.
 
     Reads ``linkage/referral_lists/*.csv`` and ``linkage/nominal_index.csv`` of the world (and
-    ``linkage/linkage_truth.csv`` when present: a synthetic world). Writes ``referrals_linked.csv`` (every list
-    column except :data:`IDENTIFYING`, plus ``person_id``, ``match_probability``, ``link_decision``,
-    ``duplicate_of``; no names, dates of birth or postcodes), ``linkage_summary.csv`` (counts; precision and
-    recall against the truth when known), :data:`COUNTS_FILE` (per programme) and ``linkage_model.json`` to
-    ``out`` (default ``data/processed``), and :data:`COUNTS_FILE` also to the world's ``linkage/`` folder, where
-    the reports read it (:func:`attrition_steps`).
+    ``linkage/linkage_truth.csv`` when present: a synthetic world); the world folder is only read. Writes to
+    ``out`` (default :data:`DEFAULT_OUT`, ``data/processed/linked``), with no names, dates of birth or postcodes:
+
+    - :data:`REFERRALS_FILE`: the referrals table the pipeline reads instead of the world's ``referrals.csv``
+      (:func:`evaluation.validate.load_world` with ``linked=``): linked referrals, one per person per programme;
+    - :data:`DECISIONS_FILE`: every list row with ``person_id`` (missing when not linked), ``match_probability``,
+      ``link_decision`` (``linked`` or the reason) and ``duplicate_of``;
+    - :data:`COUNTS_FILE` (per programme: referred, found, duplicates; precision and recall against the truth),
+      ``linkage_summary.csv``, ``linkage_model.json`` and :data:`MANIFEST_FILE` (the inputs' digest).
 
     Returns
     -------
@@ -733,18 +780,25 @@ def link_world(world_dir, out=None, *, threshold: float | None = None, backend: 
     LinkageError
         A list or the nominal index is missing or malformed (the message names the file, column and rows).
     """
+    import datetime as _dt
+
     world_dir = Path(world_dir)
     ldir = _linkage_dir(world_dir)
-    out = Path(out) if out is not None else Path("data/processed")
+    if out is None:
+        from evaluation.config import repo_root
+
+        out = repo_root() / DEFAULT_OUT
+    out = Path(out)
     refs = read_referral_lists(world_dir)
     nom_path = ldir / "nominal_index.csv"
     if not nom_path.exists():
         raise LinkageError(f"{nom_path}: the nominal index is missing")
+    digest = inputs_digest(world_dir)
     noms = pd.read_csv(nom_path, dtype=str, keep_default_na=False)
     res = link(refs.drop(columns=["_file"]), noms, threshold=threshold, backend=backend,
                names=(str(ldir / "referral_lists"), str(nom_path)))
     keep = [c for c in refs.columns if c not in IDENTIFYING and c != "_file"]
-    linked = refs[keep].merge(res.links.rename(columns={"decision": "link_decision"})[
+    decisions = refs[keep].merge(res.links.rename(columns={"decision": "link_decision"})[
         ["referral_id", "person_id", "match_probability", "link_decision", "duplicate_of"]], on="referral_id",
         how="left", validate="one_to_one")
     summary = res.summary()
@@ -756,33 +810,100 @@ def link_world(world_dir, out=None, *, threshold: float | None = None, backend: 
         summary = pd.concat([summary, tagged], ignore_index=True)
     counts = _counts(refs, res, ev)
     out.mkdir(parents=True, exist_ok=True)
-    linked.to_csv(out / "referrals_linked.csv", index=False)
+    _pipeline_referrals(decisions).to_csv(out / REFERRALS_FILE, index=False)
+    decisions.to_csv(out / DECISIONS_FILE, index=False)
     summary.to_csv(out / "linkage_summary.csv", index=False)
     counts.to_csv(out / COUNTS_FILE, index=False)
-    counts.to_csv(ldir / COUNTS_FILE, index=False)
     (out / "linkage_model.json").write_text(res.model + "\n")
+    (out / MANIFEST_FILE).write_text(json.dumps({
+        "world": str(world_dir.resolve()), "inputs_sha256": digest, "threshold": res.threshold,
+        "backend": backend, "linked_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "files": [REFERRALS_FILE, DECISIONS_FILE, COUNTS_FILE, "linkage_summary.csv", "linkage_model.json"]},
+        indent=1) + "\n")
     return res, summary, out
 
 
-def linkage_counts(world_dir, programme_id: str) -> dict | None:
-    """A programme's linkage counts from the world's :data:`COUNTS_FILE` (``None`` when linkage has not run).
+def linked_folder(world_dir, linked=None) -> Path | None:
+    """The linkage output folder to read a world's referrals from, or ``None`` (use the world's ``referrals.csv``).
+
+    ``linked``: a folder written by :func:`link_world`, ``False`` for none, or ``None`` for the default
+    (:data:`DEFAULT_OUT` under the repository root, used only when its manifest names this world). A folder whose
+    manifest names this world but whose inputs digest differs from the world's current lists is stale: an error,
+    never silently used or ignored.
+
+    Raises
+    ------
+    LinkageError
+        A named folder without a manifest or the referrals table, or made from other lists (stale).
+    """
+    if linked is False:
+        return None
+    world_dir = Path(world_dir)
+    explicit = linked is not None
+    if not explicit:
+        from evaluation.config import repo_root
+
+        linked = repo_root() / DEFAULT_OUT
+    linked = Path(linked)
+    man = linked / MANIFEST_FILE
+    if not man.exists():
+        if explicit:
+            raise LinkageError(f"{linked}: not a linkage output folder (no {MANIFEST_FILE}); run `python -m "
+                               f"evaluation link --world {world_dir} --out {linked}`")
+        return None
+    try:
+        m = json.loads(man.read_text())
+    except (OSError, ValueError) as exc:
+        raise LinkageError(f"{man}: unreadable ({type(exc).__name__})") from None
+    same_world = str(m.get("world")) == str(world_dir.resolve())
+    if not explicit and not same_world:
+        return None  # the default folder was linked from another world: not this world's
+    if not (linked / REFERRALS_FILE).exists() or not (linked / COUNTS_FILE).exists():
+        raise LinkageError(f"{linked}: {REFERRALS_FILE} or {COUNTS_FILE} is missing; run `python -m evaluation link "
+                           f"--world {world_dir} --out {linked}` again")
+    if m.get("inputs_sha256") != inputs_digest(world_dir):
+        raise LinkageError(f"{linked}: linked from {'other' if not same_world else 'older'} referral lists or nominal "
+                           f"index than {_linkage_dir(world_dir)} holds now; run `python -m evaluation link --world "
+                           f"{world_dir} --out {linked}` again")
+    return linked
+
+
+def read_counts(linked) -> pd.DataFrame:
+    """A linkage output folder's :data:`COUNTS_FILE`: ``programme_id, referred, found, duplicates, precision,
+    recall`` (``precision``/``recall`` missing for a real list)."""
+    p = Path(linked) / COUNTS_FILE
+    try:
+        c = pd.read_csv(p, dtype={"programme_id": str})
+    except (OSError, ValueError) as exc:
+        raise LinkageError(f"{p}: unreadable ({type(exc).__name__})") from None
+    need = {"programme_id", "referred", "found", "duplicates"}
+    if not need <= set(c.columns):
+        raise LinkageError(f"{p}: missing column(s) {', '.join(sorted(need - set(c.columns)))}; run `python -m "
+                           "evaluation link` again")
+    for col in ("precision", "recall"):
+        if col not in c:
+            c[col] = np.nan
+    return c
+
+
+def linkage_counts(counts: pd.DataFrame | None, programme_id: str) -> dict | None:
+    """A programme's row of :func:`read_counts` as a dict (``None`` when absent or linkage has not run).
 
     Returns
     -------
     dict or None
-        ``referred`` (rows of the provider's list), ``found`` (linked to a person in police records), and
-        ``precision``/``recall`` against the synthetic truth (``nan`` for a real list).
+        ``referred`` (rows of the provider's list), ``found`` (linked to a person in police records),
+        ``duplicates`` (repeat referrals of a person already found), and ``precision``/``recall`` against the
+        synthetic truth (``nan`` for a real list).
     """
-    p = _linkage_dir(world_dir) / COUNTS_FILE
-    if not p.exists():
+    if counts is None:
         return None
-    c = pd.read_csv(p, dtype={"programme_id": str})
-    row = c[c["programme_id"] == programme_id]
+    row = counts[counts["programme_id"] == programme_id]
     if row.empty:
         return None
     r = row.iloc[0]
-    return {"referred": int(r["referred"]), "found": int(r["found"]), "precision": float(r["precision"]),
-            "recall": float(r["recall"])}
+    return {"referred": int(r["referred"]), "found": int(r["found"]), "duplicates": int(r["duplicates"]),
+            "precision": float(r["precision"]), "recall": float(r["recall"])}
 
 
 def _run_cli(args) -> int:
@@ -798,7 +919,8 @@ def _run_cli(args) -> int:
     if "against the synthetic truth: precision" in s:
         print(f"against the synthetic truth: precision {s['against the synthetic truth: precision']:.4f}, "
               f"recall {s['against the synthetic truth: recall']:.4f}")
-    print(f"pseudonymised referrals (no names) written to {out / 'referrals_linked.csv'}")
+    print(f"pseudonymised referrals (no names) written to {out / REFERRALS_FILE}; every decision in "
+          f"{out / DECISIONS_FILE}")
     return 0
 
 
@@ -810,7 +932,7 @@ def add_cli(subparsers) -> None:
                     "index (linkage/nominal_index.csv) and write pseudonymised referrals with person_id, no names, "
                     "to --out.")
     p.add_argument("--world", default="data/raw/synthetic", help="world directory (default data/raw/synthetic)")
-    p.add_argument("--out", default="data/processed", help="output directory (default data/processed)")
+    p.add_argument("--out", default=None, help=f"output directory (default {DEFAULT_OUT} in the repository)")
     p.add_argument("--threshold", type=float, default=None,
                    help=f"match probability needed to link (default {DEFAULT_THRESHOLD})")
     p.add_argument("--backend", choices=["duckdb", "spark"], default="duckdb")
@@ -820,22 +942,31 @@ def add_cli(subparsers) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # reports: the linkage step's counts in a programme's register and methods text
 # ---------------------------------------------------------------------------------------------------------------
-def register_linkage(reg, counts: dict | None) -> None:
-    """Register a programme's linkage counts (:func:`linkage_counts`) so they pass disclosure control.
+#: Attrition ids of the linkage stages (:func:`evaluation.cohort.build_cohort` names the stages).
+REFERRED_ID = "attrition.referred_by_the_provider.participants"
+FOUND_ID = "attrition.found_in_police_records.participants"
 
-    ``linkage.referred.participants`` (rows of the provider's list) and ``linkage.found.participants`` (linked to a
-    person in police records) are counts of people in the ``attrition`` section (rounded like the attrition
-    table), their difference a hidden step; ``linkage.precision``/``linkage.recall`` are the whole world's quality
-    against the synthetic truth (when known).
+
+def register_linkage(reg, counts: dict | None) -> None:
+    """Register what the linkage step adds to a programme's figures, under disclosure control.
+
+    The counts themselves are the first attrition stages (``Referred by the provider``, ``Found in police
+    records``: rounded like the rest of the attrition table, their difference a hidden step). Added here:
+    ``linkage.found.share``, the share found, computed from the two counts *as rounded* (so it tells a reader
+    nothing the rounded counts do not; published to whole percent), and ``linkage.precision``/``linkage.recall``,
+    the whole world's linkage quality against the synthetic truth (when known).
     """
     if not counts:
         return
-    ref, found = "linkage.referred.participants", "linkage.found.participants"
-    reg.count(ref, "Referred by the provider (rows of the referral list)", counts["referred"], "attrition")
-    reg.count(found, "Found in police records (linked)", counts["found"], "attrition")
-    reg.difference(ref, found, "hidden.step.linkage_not_found.participants",
-                   "referred by the provider but not found in police records", "attrition", "linkage steps")
-    # no exact share beside the rounded counts: with them it would give back the (possibly small) number not found
+    from evaluation.disclosure import round_base
+
+    if REFERRED_ID in reg and FOUND_ID in reg and counts["found"] >= reg.threshold:
+        m, n = round_base(counts["referred"], reg.base), round_base(counts["found"], reg.base)
+        # equal rounded counts when some were not found would print "100% found": no share then (found_sentence
+        # says "all but a few")
+        if m > 0 and (n < m or counts["found"] == counts["referred"]):
+            reg.add("linkage.found.share", "Share of the provider's referrals found in police records (of the "
+                    "rounded counts)", n / m, "proportion", "attrition", denominator=REFERRED_ID)
     for key in ("precision", "recall"):
         v = counts.get(key)
         if v is not None and not np.isnan(v):
@@ -843,10 +974,34 @@ def register_linkage(reg, counts: dict | None) -> None:
                     "methods")
 
 
+def found_sentence(ev) -> str:
+    """"The provider made M referrals; N of them (x%) were found in police records …" from the published figures
+    (empty when the referrals were not linked or a count is suppressed). When rounding makes the two counts equal
+    but a few were not found, it says so ("all but a few") instead of a share of 100%."""
+    reg = ev.register()
+    if REFERRED_ID not in reg or FOUND_ID not in reg or ev.linkage is None:
+        return ""
+    if any(reg[i].status not in ("shown", "rounded") for i in (REFERRED_ID, FOUND_ID)):
+        return ""
+    m, n = reg.display(REFERRED_ID), reg.display(FOUND_ID)
+    lost = ev.linkage["referred"] - ev.linkage["found"]
+    rounded = reg[REFERRED_ID].status == "rounded"
+    tail = " (counts rounded to the nearest 5)" if rounded else ""
+    if lost == 0:
+        what = f"all of them were found in police records{tail}"
+    elif "linkage.found.share" in reg and reg["linkage.found.share"].status in ("shown", "rounded"):
+        pct = reg.display("linkage.found.share", lambda v: f"{100 * v:.0f}%")
+        what = f"{n} of them ({pct}) were found in police records{tail}"
+    else:
+        what = f"all but a few (fewer than {reg.threshold}) were found in police records"
+        m = f"about {m}" if rounded else m
+    return f"The provider made {m} referrals; {what}. The analysis starts from the referrals found."
+
+
 def methods_text(ev) -> str:
     """The methods appendix's linkage paragraph (Markdown; empty when the world's lists were not linked)."""
     reg = ev.register()
-    ref, found = "linkage.referred.participants", "linkage.found.participants"
+    ref, found = REFERRED_ID, FOUND_ID
     if ref not in reg:
         return ""
     text = ("\n\n**Linkage.** The provider's referral list holds names, dates of birth, sex and postcodes, not police "

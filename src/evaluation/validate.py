@@ -417,6 +417,13 @@ class World:
         ``table``, ``reason``, ``count``: records left out by design (dated after the extract date).
     dropped_columns : dict
         Table -> columns of the file not in the schema, dropped on load (never cached or reported).
+    linked : Path or None
+        The linkage output folder (:func:`evaluation.linkage.link_world`) the referrals were read from, else
+        ``None`` (the world's own ``referrals.csv``).
+    linkage : DataFrame or None
+        Per programme, from that folder: ``referred`` (rows of the provider's list), ``found`` (linked to a person
+        in police records), ``duplicates`` (repeat referrals of a person found), ``precision``/``recall`` against
+        the synthetic truth (missing for a real list).
     """
 
     path: Path
@@ -436,6 +443,8 @@ class World:
     files: dict = field(default_factory=dict)
     exclusions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["table", "reason", "count"]))
     dropped_columns: dict = field(default_factory=dict)
+    linked: Path | None = None
+    linkage: pd.DataFrame | None = None
 
     @property
     def table_names(self) -> tuple[str, ...]:
@@ -637,7 +646,8 @@ def default_cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "evaluation"
 
 
-def _world_key(path: Path, programmes_folder: Path | None = None, extra: str = "") -> str:
+def _world_key(path: Path, programmes_folder: Path | None = None, extra: str = "", linked: Path | None = None
+               ) -> str:
     """Content key of a world as :func:`load_world` would see it: the bytes of every table file and of
     meta/truth JSON, the programme configs (referral dates are checked against them), the rules (this module, the
     schemas, :data:`RULES_VERSION`) and the pandas version. Sizes and modification times play no part."""
@@ -649,6 +659,11 @@ def _world_key(path: Path, programmes_folder: Path | None = None, extra: str = "
     h = hashlib.sha256(f"{RULES_VERSION}\0{pd.__version__}\0{extra}\0".encode())
     files = [f for t in TABLES if (f := _find(path, t)) is not None]
     files += [p for p in (path / "meta.json", path / "truth.json") if p.exists()]
+    if linked is not None:  # referrals read from the linkage output instead (names differ: no clash)
+        from evaluation.linkage import COUNTS_FILE, REFERRALS_FILE
+
+        files += [linked / REFERRALS_FILE, linked / COUNTS_FILE]
+        h.update(b"linked\0")
     files += sorted(Path(programmes_folder or programmes_dir()).glob("*.yaml"))
     files += [Path(__file__), Path(schemas.__file__)]
     for f in files:
@@ -734,7 +749,7 @@ def _read_meta(path: Path) -> dict:
 
 def load_world(path: str | Path, *, programmes=None, tables: Iterable[str] | None = None,
                validate: bool = True, cache: bool | str | Path = False, extract_date=None,
-               allow_extract_date_after_data: bool = False, _problems: list | None = None) -> World:
+               allow_extract_date_after_data: bool = False, linked=None, _problems: list | None = None) -> World:
     """Load and validate every table of a world folder (see the module docstring).
 
     Parameters
@@ -756,6 +771,11 @@ def load_world(path: str | Path, *, programmes=None, tables: Iterable[str] | Non
         Use this extract date instead of the world's (checked by :func:`check_extract_date`).
     allow_extract_date_after_data : bool
         Accept an extract date (given or from ``meta.json``) after the latest record or after today.
+    linked : str or Path, optional
+        A linkage output folder (``python -m evaluation link``; :func:`evaluation.linkage.link_world`): the
+        referrals are read from its ``referrals.csv`` (the providers' lists linked to police records, one per person
+        per programme) instead of the world's, and ``World.linkage`` holds the linkage counts. It must have been
+        linked from this world's current lists (:func:`evaluation.linkage.linked_folder`). Default: none.
 
     Returns
     -------
@@ -776,26 +796,38 @@ def load_world(path: str | Path, *, programmes=None, tables: Iterable[str] | Non
     if not path.is_dir():
         raise DataError(f"{path}: no such world folder (make synth writes data/raw/synthetic; real extracts are "
                         "named with --world or EVALUATION_WORLD)", file=path)
+    counts = None
+    if linked is not None and linked is not False:
+        from evaluation.linkage import REFERRALS_FILE, linked_folder, read_counts
+
+        linked = linked_folder(path, linked)  # checks it was linked from this world's current lists
+        counts = read_counts(linked)
+    else:
+        linked = None
     if cache is not False and cache is not None and validate and tables is None and programmes is None \
             and _problems is None:
         try:
-            key = _world_key(path, extra=f"{extract_date}|{allow_extract_date_after_data}")
+            key = _world_key(path, extra=f"{extract_date}|{allow_extract_date_after_data}",
+                             linked=linked)
         except OSError:  # a file vanished or cannot be read: the fresh load says which
             key = None
         if key is not None:
             folder = (default_cache_dir() if cache is True else Path(cache)) / f"{path.resolve().name}-{key[:20]}"
             world = _read_cached(folder)
             if world is None:
-                world = load_world(path, extract_date=extract_date,
+                world = load_world(path, extract_date=extract_date, linked=linked,
                                    allow_extract_date_after_data=allow_extract_date_after_data)
                 _write_cached(world, folder)
-            world.path = path
+            world.path, world.linked, world.linkage = path, linked, counts
             return world
     wanted = list(tables) if tables is not None else list(TABLES)
     loaded: dict[str, pd.DataFrame | None] = {}
     failed = []
     for name in wanted:
         try:
+            if name == "referrals" and linked is not None:  # the providers' lists, linked to police records
+                loaded[name] = load_table(linked / REFERRALS_FILE, name, programmes=programmes, validate=validate)
+                continue
             if _find(path, name) is None:
                 if name in REQUIRED_TABLES:
                     raise DataError(f"{path}: missing required table '{name}' ({name}.csv or {name}.parquet)",
@@ -815,7 +847,7 @@ def load_world(path: str | Path, *, programmes=None, tables: Iterable[str] | Non
                   files={t: df.attrs.get("file") for t, df in loaded.items() if df is not None},
                   dropped_columns={t: df.attrs["dropped_columns"] for t, df in loaded.items()
                                    if df is not None and df.attrs.get("dropped_columns")},
-                  **{t: loaded.get(t) for t in TABLES})
+                  linked=linked, linkage=counts, **{t: loaded.get(t) for t in TABLES})
     for df in loaded.values():
         if df is not None:
             df.attrs.clear()  # the facts are on the World now; plain tables downstream

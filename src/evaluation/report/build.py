@@ -109,20 +109,24 @@ def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def world_files(world: Path) -> list[Path]:
-    """The files of a world that a report can read: the canonical tables (csv/parquet) and meta/truth JSON."""
+def world_files(world: Path, linked: Path | None = None) -> list[Path]:
+    """The files of a world that a report can read: the canonical tables (csv/parquet) and meta/truth JSON, and the
+    linkage output's referrals and counts when the referrals come from linked provider lists (``linked``)."""
     files = []
     for name in WORLD_TABLES:
         for ext in ("csv", "parquet"):
             p = world / f"{name}.{ext}"
             if p.exists():
                 files.append(p)
-    files += [p for p in (world / "meta.json", world / "truth.json", world / "linkage" / "linkage_counts.csv")
-              if p.exists()]  # linkage counts: written by `evaluation link`, read by the reports
+    files += [p for p in (world / "meta.json", world / "truth.json") if p.exists()]
+    if linked is not None:
+        from evaluation.linkage import COUNTS_FILE, REFERRALS_FILE
+
+        files += [p for p in (linked / REFERRALS_FILE, linked / COUNTS_FILE) if p.exists()]
     return files
 
 
-def world_hash(world: Path, cache_file: Path | None = None) -> dict[str, str]:
+def world_hash(world: Path, cache_file: Path | None = None, linked: Path | None = None) -> dict[str, str]:
     """Content hash (SHA-256) of each world file, and ``"*"`` for the whole world.
 
     Content, not size+mtime: regenerating the same synthetic world (same seed) or copying an extract must not force
@@ -140,7 +144,7 @@ def world_hash(world: Path, cache_file: Path | None = None) -> dict[str, str]:
         except (OSError, ValueError):
             cache = {}
     out, changed = {}, False
-    for p in world_files(world):
+    for p in world_files(world, linked):
         st = p.stat()
         key = str(p.resolve())
         memo = cache.get(key)
@@ -151,7 +155,7 @@ def world_hash(world: Path, cache_file: Path | None = None) -> dict[str, str]:
             digest = _sha256_file(p)
             cache[key] = {**stamp, "sha256": digest}
             changed = True
-        out[p.name] = digest
+        out[p.name if p.parent == world else f"linked/{p.name}"] = digest
     out["*"] = hashlib.sha256(json.dumps(sorted(out.items())).encode()).hexdigest()
     if cache_file is not None and changed:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -487,6 +491,7 @@ class BuildOptions:
     config_dir: Path | None = None
     timeout: int | None = 1800  # seconds per cell
     progress: bool = True
+    linked: Path | str | None = None  # linkage output folder; None: data/processed/linked if from this world; "": none
 
 
 @dataclass
@@ -542,7 +547,14 @@ def plan(opts: BuildOptions) -> tuple[list[Job], list[JobResult], dict[str, Any]
     notebooks = Path(opts.notebooks_dir).resolve() if opts.notebooks_dir else repo_root() / "notebooks"
     templates = dict(TEMPLATES_BY_DESIGN if opts.templates is None else opts.templates)
     synthetic = is_synthetic(world)
-    digests = world_hash(world, out / ".cache" / "world-hash.json")
+    from evaluation.linkage import LinkageError, linked_folder
+
+    try:  # the providers' referral lists linked to police records (`evaluation link`), checked against the world
+        linked = linked_folder(world, False if opts.linked in ("", False) else opts.linked)
+    except LinkageError as exc:
+        raise BuildError(f"--linked: {exc}") from None
+    linked = linked.resolve() if linked is not None else None
+    digests = world_hash(world, out / ".cache" / "world-hash.json", linked)
     from evaluation.report.guard import Identifiers
 
     identifiers = Identifiers.from_world(world)
@@ -564,6 +576,8 @@ def plan(opts: BuildOptions) -> tuple[list[Job], list[JobResult], dict[str, Any]
         parameters = {"programme_id": pid, "config_path": str(config_dir), "world_path": str(world),
                       "extract_date": opts.extract_date, "seed": int(opts.seed), "output_dir": None,
                       "synthetic": synthetic}
+        if template.name == "programme_report.ipynb" or programme.design in ("individual", "delivery_and_individual"):
+            parameters["linked_path"] = str(linked) if linked is not None else ""
         key = input_hash(template=template, config=configs, world_digest=digests["*"],
                          library=library, parameters=parameters, formats=opts.formats)
         final = out / pid
@@ -582,8 +596,8 @@ def plan(opts: BuildOptions) -> tuple[list[Job], list[JobResult], dict[str, Any]
                         formats=tuple(opts.formats), cover=cover, synthetic=synthetic, input_hash=key,
                         threshold=programme.disclosure_threshold, world=str(world), timeout=opts.timeout,
                         threads=threads, identifiers=identifiers, parent_pid=os.getpid()))
-    shared = {"world": str(world), "data_hash": digests["*"], "data_files": {k: v for k, v in digests.items()
-                                                                            if k != "*"},
+    shared = {"world": str(world), "linked": str(linked) if linked is not None else None, "data_hash": digests["*"],
+              "data_files": {k: v for k, v in digests.items() if k != "*"},
               "synthetic": synthetic, "git": git, "library_hash": library, "seed": int(opts.seed),
               "extract_date": opts.extract_date, "formats": list(opts.formats), "templates": templates,
               "notebooks_dir": str(notebooks), "config_dir": str(config_dir),
@@ -766,6 +780,7 @@ def write_manifest(out: Path, results: list[JobResult], jobs: Mapping[str, Job],
         "code": shared["git"],
         "library_hash": shared["library_hash"],
         "world": shared["world"],
+        "linked": shared.get("linked"),
         "data_hash": shared["data_hash"],
         "data_files": shared["data_files"],
         "config_files": shared.get("config_files", {}),
@@ -831,6 +846,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--template", action="append", default=None, metavar="DESIGN=NOTEBOOK",
                    help="use NOTEBOOK for programmes of DESIGN (repeatable; default: "
                         + ", ".join(f"{k}={v}" for k, v in TEMPLATES_BY_DESIGN.items()) + ")")
+    p.add_argument("--linked", default=None,
+                   help="linkage output folder (`evaluation link`) whose referrals replace the world's (default: "
+                        "data/processed/linked when it was linked from this world's lists; '' for none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_cli)
 
@@ -867,7 +885,7 @@ def _run_cli(args) -> int:
                             out=Path(args.out) if args.out else repo_root() / "reports", force=args.force,
                             extract_date=args.extract_date, seed=args.seed,
                             notebooks_dir=Path(args.notebooks) if args.notebooks else None, templates=templates,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, linked=args.linked)
         _check_writable(opts.out)
         summary = build(opts)
     except (BuildError, ConfigError) as exc:

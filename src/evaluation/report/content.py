@@ -23,13 +23,22 @@ SMD_THRESHOLD = 0.1
 
 
 # --------------------------------------------------------------------------------------------------- loading
-def load_context(programme_id: str, world_path=None, extract_date=None, config_dir=None):
-    """Load the programme config and the validated world: ``(programme, world, extract_date)``."""
+def load_context(programme_id: str, world_path=None, extract_date=None, config_dir=None, linked_path=None):
+    """Load the programme config and the validated world: ``(programme, world, extract_date)``.
+
+    ``linked_path``: the linkage output folder whose referrals (providers' lists linked to police records) replace
+    the world's; ``None`` uses ``data/processed/linked`` when it was linked from this world's current lists
+    (:func:`evaluation.linkage.linked_folder`), ``""`` or ``False`` the world's own ``referrals.csv``.
+    """
     from evaluation.config import default_world, load_programme
+    from evaluation.linkage import linked_folder
     from evaluation.validate import check_extract_date, extract_date as world_extract_date, load_world
 
     programme = load_programme(programme_id, config_dir)
-    world = load_world(world_path or default_world(), cache=True)  # validated once, then read as parquet
+    world_path = world_path or default_world()
+    linked = linked_folder(world_path, False if linked_path in ("", False) else linked_path)
+    # validated once, then read as parquet
+    world = load_world(world_path, cache=True, linked=linked if linked is not None else False)
     # One extract-date rule, owned by validate: the world's own date, or a given one checked against the data.
     extract = check_extract_date(world, extract_date) if extract_date else world_extract_date(world)
     return programme, world, extract
@@ -416,6 +425,16 @@ def profile_intro(ev) -> str:
 def profile(ev) -> pd.DataFrame:
     """Who took part: participants analysed, all eligible participants and the matched comparison group."""
     return table(ev.profile_table())  # through table(): the build refuses tables not marked as published
+
+
+def attrition_intro(ev) -> str:
+    """The lead-in of the attrition table ("Who was analysed"): the stages, the linkage step's result when the
+    provider's list was linked to police records, and the rounding note."""
+    from evaluation.linkage import found_sentence
+
+    found = found_sentence(ev)
+    return ("## Who was analysed\n\nPeople at each stage, from referral to the matched analysis. "
+            + (found + " " if found else "") + rounding_note(ev))
 
 
 def rounding_note(ev, *, shares: bool = False) -> str:
