@@ -313,6 +313,18 @@ def test_world_reads_linked_referrals_and_attrition_starts_at_the_provider(tmp_p
     assert len(again.referrals) == len(plain.referrals) and again.linkage is None
 
 
+def test_validate_cli_reads_the_linked_referrals(tmp_path, capsys):
+    from evaluation.__main__ import main
+
+    world, out = tmp_path / "world", tmp_path / "linked"
+    world.mkdir()
+    _world(world, n_people=1_500, n_refs=80, seed=4)
+    linkage.link_world(world, out)
+    main(["validate", "--world", str(world), "--linked", str(tmp_path)])
+    text = capsys.readouterr().out
+    assert "not a linkage output folder" in text and "Traceback" not in text
+
+
 def test_found_sentence_never_says_all_found_when_rounding_hides_a_few():
     from types import SimpleNamespace
 

@@ -207,7 +207,8 @@ def build_cohort(world: Any, programme: Programme | str, *, pool_per_treated: in
             n = _stage(attrition, "participants", "referred by the extract date", len(ref), n,
                        "referral dated after the extract date")
     found = ref["person_id"].isin(people["person_id"]).to_numpy()
-    n = _stage(attrition, "participants", "found in people records", found.sum(), n, "person not in people table")
+    if link is None or not found.all():  # linked referrals were found in police records: a step only if one lacks
+        n = _stage(attrition, "participants", "found in people records", found.sum(), n, "person not in people table")
     ref = ref[found]
     index_col = "start_date" if rule == "start_date" else "referral_date"
     idx = _dates(ref[index_col], "referrals", index_col)

@@ -741,6 +741,7 @@ def _counts(refs: pd.DataFrame, res: LinkageResult, ev: pd.DataFrame | None) -> 
     e = ev.set_index("measure")["value"] if ev is not None else {}
     out["precision"] = float(e["precision"]) if "precision" in e else np.nan
     out["recall"] = float(e["recall"]) if "recall" in e else np.nan
+    out["threshold"] = res.threshold
     return out
 
 
@@ -880,7 +881,7 @@ def read_counts(linked) -> pd.DataFrame:
     if not need <= set(c.columns):
         raise LinkageError(f"{p}: missing column(s) {', '.join(sorted(need - set(c.columns)))}; run `python -m "
                            "evaluation link` again")
-    for col in ("precision", "recall"):
+    for col in ("precision", "recall", "threshold"):
         if col not in c:
             c[col] = np.nan
     return c
@@ -893,8 +894,8 @@ def linkage_counts(counts: pd.DataFrame | None, programme_id: str) -> dict | Non
     -------
     dict or None
         ``referred`` (rows of the provider's list), ``found`` (linked to a person in police records),
-        ``duplicates`` (repeat referrals of a person already found), and ``precision``/``recall`` against the
-        synthetic truth (``nan`` for a real list).
+        ``duplicates`` (repeat referrals of a person already found), ``precision``/``recall`` against the
+        synthetic truth (``nan`` for a real list) and the match-probability ``threshold`` used.
     """
     if counts is None:
         return None
@@ -903,7 +904,7 @@ def linkage_counts(counts: pd.DataFrame | None, programme_id: str) -> dict | Non
         return None
     r = row.iloc[0]
     return {"referred": int(r["referred"]), "found": int(r["found"]), "duplicates": int(r["duplicates"]),
-            "precision": float(r["precision"]), "recall": float(r["recall"])}
+            "precision": float(r["precision"]), "recall": float(r["recall"]), "threshold": float(r["threshold"])}
 
 
 def _run_cli(args) -> int:
@@ -1001,16 +1002,18 @@ def found_sentence(ev) -> str:
 def methods_text(ev) -> str:
     """The methods appendix's linkage paragraph (Markdown; empty when the world's lists were not linked)."""
     reg = ev.register()
-    ref, found = REFERRED_ID, FOUND_ID
-    if ref not in reg:
+    if REFERRED_ID not in reg:
         return ""
+    threshold = (ev.linkage or {}).get("threshold", np.nan)
+    threshold = DEFAULT_THRESHOLD if threshold is None or np.isnan(threshold) else threshold
     text = ("\n\n**Linkage.** The provider's referral list holds names, dates of birth, sex and postcodes, not police "
             "identifiers. Each referral was matched to the police nominal index by probabilistic record linkage "
             "(Splink, the Ministry of Justice's library: Fellegi–Sunter with term-frequency adjustments, trained "
             "without labels; names compared with a nickname table, dates of birth allowing swapped day and month) "
-            f"and linked to at most one person when the match probability was at least {DEFAULT_THRESHOLD:g}. "
-            f"Of {reg.display(ref)} referrals, {reg.display(found)} were found in police records (counts rounded "
-            "as in the attrition table). Names never leave the linkage step.")
+            f"and linked to at most one person when the match probability was at least {threshold:g}. "
+            "A repeat referral of a person already referred to the programme is counted once, from the earliest "
+            "referral. How many referrals were found is in the attrition table (Who was analysed). Names never "
+            "leave the linkage step.")
     if "linkage.precision" in reg and "linkage.recall" in reg:
         p, r = reg.display("linkage.precision", "{:.3f}".format), reg.display("linkage.recall", "{:.3f}".format)
         text += (f" On this synthetic world, against the known truth, precision was {p} (share of links that are "

@@ -941,7 +941,7 @@ class ValidationReport:
 
 
 def validate_world(path: str | Path, *, programmes=None, extract_date=None,
-                   allow_extract_date_after_data: bool = False) -> ValidationReport:
+                   allow_extract_date_after_data: bool = False, linked=None) -> ValidationReport:
     """Validate a world folder without building anything and report what was found.
 
     Each table is checked on its own, so independent problems in several tables are all reported; the checks
@@ -957,6 +957,8 @@ def validate_world(path: str | Path, *, programmes=None, extract_date=None,
         An extract date to check and use instead of the world's.
     allow_extract_date_after_data : bool
         Accept an extract date after the latest record or after today.
+    linked : str or Path, optional
+        A linkage output folder whose referrals replace the world's (as :func:`load_world`).
 
     Returns
     -------
@@ -971,19 +973,26 @@ def validate_world(path: str | Path, *, programmes=None, extract_date=None,
     problems: list[DataError] = []
     world = None
     try:
-        world = load_world(path, programmes=programmes, extract_date=extract_date,
+        world = load_world(path, programmes=programmes, extract_date=extract_date, linked=linked,
                            allow_extract_date_after_data=allow_extract_date_after_data, _problems=problems)
     except DataError as exc:
         problems.append(exc)
+    except EvaluationError as exc:  # the linkage output does not belong to this world (LinkageError)
+        problems.append(DataError(str(exc)))
     rows = []
     for t in TABLES:
         file = _find(path, t) if path.is_dir() else None
+        if t == "referrals" and world is not None and world.linked is not None:
+            from evaluation.linkage import REFERRALS_FILE
+
+            file = world.linked / REFERRALS_FILE
         bad = [p for p in problems if p.file and file and Path(p.file) == file]
         if world is not None and getattr(world, t) is not None:
             df = getattr(world, t)
             n = len(df) + int(world.exclusions.loc[world.exclusions["table"] == t, "count"].sum()) \
                 if len(world.exclusions) else len(df)
-            rows.append({"table": t, "file": file.name, "rows": n,
+            name = str(file) if t == "referrals" and world.linked is not None else file.name
+            rows.append({"table": t, "file": name, "rows": n,
                          "dropped columns": ", ".join(world.dropped_columns.get(t, [])) or "",
                          "status": "problem" if bad else "ok"})
         elif file is not None:
@@ -1024,7 +1033,8 @@ def _run_cli(args) -> int:
         print(f"validate: {exc}", file=sys.stderr)
         return 2
     report = validate_world(args.world, programmes=programmes, extract_date=args.extract_date,
-                            allow_extract_date_after_data=args.allow_extract_date_after_data)
+                            allow_extract_date_after_data=args.allow_extract_date_after_data,
+                            linked=args.linked or None)
     print(report.to_text())
     if args.show_values and report.problems:
         print("\nValues of the problems above (terminal only; never copy them into a report):", file=sys.stderr)
@@ -1049,6 +1059,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--allow-extract-date-after-data", action="store_true",
                    help="accept an extract date after the latest record in the world or after today")
     p.add_argument("--programmes", default=None, help="folder of programme configurations (default: programmes/)")
+    p.add_argument("--linked", default=None,
+                   help="linkage output folder (`evaluation link`) whose referrals replace the world's")
     p.add_argument("--show-values", action="store_true",
                    help="also print the offending values, identifying ones included, to the terminal (stderr)")
     p.set_defaults(func=_run_cli)
