@@ -49,3 +49,14 @@ def small_world(_small_world_build) -> Path:
 def small_world_tables(_small_world_build) -> dict[str, pd.DataFrame]:
     """The tables of :func:`small_world` as returned by ``generate_world`` (dates datetime64[ns]). Do not mutate."""
     return _small_world_build[1]
+
+
+@pytest.fixture(scope="session")
+def small_world_namespace(small_world_tables):
+    """The small world's tables as an object with attributes (``world.offences`` …) and its extract date, as
+    :func:`evaluation.estimates.evaluate_programme` takes a world. Do not mutate."""
+    import types
+
+    w = types.SimpleNamespace(**small_world_tables)
+    w.extract_date = pd.Timestamp("2024-12-31").date()
+    return w

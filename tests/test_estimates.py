@@ -1,6 +1,5 @@
 """The estimates stage: one call per programme, everything published passes disclosure control."""
 import json
-import types
 
 import pandas as pd
 import pytest
@@ -9,10 +8,8 @@ from evaluation.estimates import evaluate_programme
 
 
 @pytest.fixture(scope="module")
-def world(small_world_tables):
-    w = types.SimpleNamespace(**small_world_tables)
-    w.extract_date = pd.Timestamp("2024-12-31").date()
-    return w
+def world(small_world_namespace):
+    return small_world_namespace
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """The register of published figures: one N, results.json against its documented schema, no-estimate reports."""
 import json
 import re
-import types
 from pathlib import Path
 
 import pandas as pd
@@ -20,10 +19,8 @@ def _schema_validator():
 
 
 @pytest.fixture(scope="module")
-def world(small_world_tables):
-    w = types.SimpleNamespace(**small_world_tables)
-    w.extract_date = pd.Timestamp("2024-12-31").date()
-    return w
+def world(small_world_namespace):
+    return small_world_namespace
 
 
 @pytest.fixture(scope="module")

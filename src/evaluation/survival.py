@@ -294,6 +294,29 @@ def _survmean(curve: pd.DataFrame, tau: float, start_time: float = 0.0):
     return float(np.sum(rect) + start_time), float(np.sqrt(varmean))
 
 
+def _risk_table(fit, axt, times, labels: dict, risk_counts: str, suppress_below, xlabel: str) -> None:
+    """The numbers-at-risk table under a survival or cumulative-incidence plot (one row per group, a number at
+    each tick; ``<k`` below ``suppress_below``), shared by both plot methods."""
+    at = fit.at(times)
+    col_name = "n_risk" if risk_counts == "weighted" else "n_risk_unweighted"
+    for k, g in enumerate(fit.groups):
+        sub = at[at["group"] == g]
+        for t, v in zip(sub["time"], sub[col_name]):
+            v = int(round(v))
+            txt = f"<{suppress_below}" if suppress_below and 0 < v < suppress_below else f"{v}"
+            axt.text(t, k, txt, ha="center", va="center", fontsize=9)
+    axt.set_yticks(range(len(fit.groups)))
+    axt.set_yticklabels([str(labels.get(g, g)) for g in fit.groups])
+    axt.set_ylim(len(fit.groups) - 0.5, -0.5)
+    axt.set_xticks(times)
+    axt.tick_params(axis="y", length=0, pad=12)
+    for sp in ("top", "right", "left"):
+        axt.spines[sp].set_visible(False)
+    axt.set_title("Number at risk" + (" (weighted)" if risk_counts == "weighted" and fit.weighted else ""),
+                  fontsize=9, loc="left", pad=3)
+    axt.set_xlabel(xlabel)
+
+
 @dataclass
 class KaplanMeier:
     """Kaplan-Meier curves (one per group) as R ``survfit(Surv(duration, event) ~ group, weights=)``.
@@ -414,25 +437,7 @@ class KaplanMeier:
         if title:
             ax.set_title(title)
         if axt is not None:
-            at = self.at(times)
-            col_name = "n_risk" if risk_counts == "weighted" else "n_risk_unweighted"
-            for k, g in enumerate(self.groups):
-                sub = at[at["group"] == g]
-                for t, v in zip(sub["time"], sub[col_name]):
-                    v = int(round(v))
-                    txt = f"<{suppress_below}" if suppress_below and 0 < v < suppress_below else f"{v}"
-                    axt.text(t, k, txt, ha="center", va="center", fontsize=9)
-            axt.set_yticks(range(len(self.groups)))
-            axt.set_yticklabels([str(labels.get(g, g)) for g in self.groups])
-            axt.set_ylim(len(self.groups) - 0.5, -0.5)
-            axt.set_xticks(times)
-            axt.tick_params(axis="y", length=0)
-            for sp in ("top", "right", "left"):
-                axt.spines[sp].set_visible(False)
-            axt.set_title("Number at risk" + (" (weighted)" if risk_counts == "weighted" and self.weighted else ""),
-                          fontsize=9, loc="left", pad=3)
-            axt.tick_params(axis="y", pad=12)
-            axt.set_xlabel(xlabel)
+            _risk_table(self, axt, times, labels, risk_counts, suppress_below, xlabel)
         else:
             ax.set_xlabel(xlabel)
         ax.set_xticks(times)
@@ -714,23 +719,7 @@ class CumulativeIncidence:
         if title:
             ax.set_title(title)
         if axt is not None:
-            at = self.at(times)
-            col_name = "n_risk" if risk_counts == "weighted" else "n_risk_unweighted"
-            for k, g in enumerate(self.groups):
-                sub = at[at["group"] == g]
-                for tt, v in zip(sub["time"], sub[col_name]):
-                    v = int(round(v))
-                    txt = f"<{suppress_below}" if suppress_below and 0 < v < suppress_below else f"{v}"
-                    axt.text(tt, k, txt, ha="center", va="center", fontsize=9)
-            axt.set_yticks(range(len(self.groups)))
-            axt.set_yticklabels([str(labels.get(g, g)) for g in self.groups])
-            axt.set_ylim(len(self.groups) - 0.5, -0.5)
-            axt.tick_params(axis="y", length=0, pad=12)
-            for sp in ("top", "right", "left"):
-                axt.spines[sp].set_visible(False)
-            axt.set_title("Number at risk" + (" (weighted)" if risk_counts == "weighted" and self.weighted else ""),
-                          fontsize=9, loc="left", pad=3)
-            axt.set_xlabel(xlabel)
+            _risk_table(self, axt, times, labels, risk_counts, suppress_below, xlabel)
         else:
             ax.set_xlabel(xlabel)
         ax.set_xticks(times)
