@@ -313,6 +313,17 @@ def test_world_reads_linked_referrals_and_attrition_starts_at_the_provider(tmp_p
     assert len(again.referrals) == len(plain.referrals) and again.linkage is None
 
 
+def test_world_lists_need_the_referral_columns(tmp_path):
+    world = tmp_path / "world"
+    world.mkdir()
+    _world(world, n_people=1_500, n_refs=80, seed=4)
+    f = sorted((world / "linkage" / "referral_lists").glob("*.csv"))[0]
+    pd.read_csv(f, dtype=str, keep_default_na=False).drop(columns=["programme_id", "referral_date"]).to_csv(
+        f, index=False)
+    with pytest.raises(LinkageError, match=f"{f.name}: missing column.*programme_id, referral_date"):
+        linkage.read_referral_lists(world)
+
+
 def test_validate_cli_reads_the_linked_referrals(tmp_path, capsys):
     from evaluation.__main__ import main
 

@@ -671,6 +671,11 @@ def _linkage_dir(world_dir) -> Path:
     return Path(world_dir) / LINKAGE_DIR
 
 
+#: The referral facts a world's list must carry for linkage (repeat referrals are found within a programme and
+#: the earliest kept); the referrals table's other columns are checked when the linked referrals are validated.
+LIST_COLUMNS = ("programme_id", "referral_date")
+
+
 def read_referral_lists(world_dir) -> pd.DataFrame:
     """All provider referral lists of a world (``linkage/referral_lists/*.csv``) as one table, checked file by file.
 
@@ -685,6 +690,10 @@ def read_referral_lists(world_dir) -> pd.DataFrame:
     for f in files:
         df = pd.read_csv(f, dtype=str, keep_default_na=False)
         clean(df, id_column="referral_id", source=str(f), arrow=True)  # checks; errors name this file
+        missing = [c for c in LIST_COLUMNS if c not in df.columns]
+        if missing:  # the referral facts the pipeline needs besides the identifiers
+            raise LinkageError(f"{f}: missing column(s) {', '.join(missing)} (a referral list holds the referrals "
+                               "table's columns, see data/README.md, and the identifiers)")
         for col in ("referral_date", "start_date", "end_date"):  # the programme's dates: ISO for the pipeline
             if col in df:
                 d = _parse_dates(df[col], source=str(f), column=col)
