@@ -68,10 +68,13 @@ class LinkageError(EvaluationError):
 # ---------------------------------------------------------------------------------------------------------------
 # cleaning
 # ---------------------------------------------------------------------------------------------------------------
-def _rows(mask: np.ndarray, limit: int = 10) -> str:
-    idx = np.flatnonzero(mask) + 1
+def _rows(mask: np.ndarray, limit: int = 10, lines: np.ndarray | None = None) -> str:
+    """"data rows 1, 2" (1-based positions) or, with ``lines`` (each row's line in its file), "lines 3, 7"."""
+    idx = np.flatnonzero(mask) + 1 if lines is None else np.asarray(lines)[np.asarray(mask, bool)]
     head = ", ".join(str(i) for i in idx[:limit])
-    return f"row{'s' if idx.size > 1 else ''} {head}" + (f" and {idx.size - limit} more" if idx.size > limit else "")
+    word = "data row" if lines is None else "line"
+    return f"{word}{'s' if idx.size > 1 else ''} {head}" + (f" and {idx.size - limit} more" if idx.size > limit
+                                                            else "")
 
 
 def _nickname_forms() -> dict[str, list[str]]:
@@ -84,11 +87,14 @@ def _nickname_forms() -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in forms.items()}
 
 
-def _parse_dates(s: pd.Series, *, source: str, column: str) -> pd.Series:
-    """ISO ``yyyy-mm-dd`` or UK ``dd/mm/yyyy`` (also ``-`` or ``.``); blank → missing; anything else → error."""
+def _parse_dates(s: pd.Series, *, source: str, column: str, lines: np.ndarray | None = None) -> pd.Series:
+    """ISO ``yyyy-mm-dd`` or UK ``dd/mm/yyyy`` (also ``-`` or ``.``, one-digit day or month), either with a time
+    of day after it (a spreadsheet's export: ``25/02/2006 00:00``), which is dropped; blank → missing; anything
+    else → error."""
     if pd.api.types.is_datetime64_any_dtype(s):
         return pd.to_datetime(s).dt.normalize()
-    text = s.astype("string").str.strip()
+    text = s.astype("string").str.strip().str.replace(r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$", "",
+                                                      regex=True)
     blank = text.isna() | (text == "")
     out = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
     rest = (out.isna() & ~blank).to_numpy()
@@ -102,11 +108,12 @@ def _parse_dates(s: pd.Series, *, source: str, column: str) -> pd.Series:
     bad |= (out.notna() & ((out.dt.year < 1900) | (out > today))).to_numpy()
     if bad.any():
         raise LinkageError(f"{source}: column '{column}' has dates that cannot be read (expected yyyy-mm-dd or "
-                           f"dd/mm/yyyy, 1900 to today) in data {_rows(bad)}")
+                           f"dd/mm/yyyy, 1900 to today) in {_rows(bad, lines=lines)}")
     return out
 
 
-def clean(df: pd.DataFrame, *, id_column: str, source: str = "table", arrow: bool = False) -> pd.DataFrame:
+def clean(df: pd.DataFrame, *, id_column: str, source: str = "table", arrow: bool = False,
+          lines: np.ndarray | None = None) -> pd.DataFrame:
     """Check and standardise a referral list or nominal index for linkage.
 
     Parameters
@@ -119,6 +126,8 @@ def clean(df: pd.DataFrame, *, id_column: str, source: str = "table", arrow: boo
         The file or table name used in error messages.
     arrow : bool
         Return a ``pyarrow.Table`` instead (used by :func:`link`: no per-row Python work on large indexes).
+    lines : array of int, optional
+        Each row's line in its file (:func:`read_list`): errors then name file lines instead of data rows.
 
     Returns
     -------
@@ -141,11 +150,11 @@ def clean(df: pd.DataFrame, *, id_column: str, source: str = "table", arrow: boo
     ids = df[id_column].astype("string").str.strip()
     blank = (ids.isna() | (ids == "")).to_numpy()
     if blank.any():
-        raise LinkageError(f"{source}: column '{id_column}' is blank in data {_rows(blank)}")
+        raise LinkageError(f"{source}: column '{id_column}' is blank in {_rows(blank, lines=lines)}")
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
-        raise LinkageError(f"{source}: column '{id_column}' has duplicate ids in data {_rows(dup)}")
-    dob = _parse_dates(df["date_of_birth"], source=source, column="date_of_birth")
+        raise LinkageError(f"{source}: column '{id_column}' has duplicate ids in {_rows(dup, lines=lines)}")
+    dob = _parse_dates(df["date_of_birth"], source=source, column="date_of_birth", lines=lines)
     text = lambda c: df[c].astype("string").to_numpy(object) if c in df.columns else np.full(len(df), None, object)
     frame = pd.DataFrame({"uid": ids.to_numpy(object), "fn": text("first_name"), "sn": text("surname"),
                           "dob": dob.to_numpy("datetime64[ns]"), "sex": text("sex"), "pc": text("postcode")})
@@ -597,6 +606,10 @@ def link(referrals: pd.DataFrame, nominals: pd.DataFrame, *, threshold: float | 
         model = json.loads(Path(model).read_text())
     elif isinstance(model, str):
         model = json.loads(model)
+    for t_, name in ((ref_t, names[0]), (nom_t, names[1])):
+        if not pd.Series(t_["usable"].to_numpy(zero_copy_only=False)).any():
+            raise LinkageError(f"{name}: no row has two of first name, surname and date of birth; nothing can be "
+                               "linked")
     ref = pd.DataFrame({"unique_id": ref_t["unique_id"].to_numpy(zero_copy_only=False).astype(object),
                         "usable": ref_t["usable"].to_numpy(zero_copy_only=False).astype(bool)})
     linker, pairs = _splink_pairs(ref_t.filter(ref_t["usable"]), nom_t.filter(nom_t["usable"]), backend=backend,
@@ -676,35 +689,112 @@ def _linkage_dir(world_dir) -> Path:
 LIST_COLUMNS = ("programme_id", "referral_date")
 
 
+#: The referrals table's columns (data/README.md) a list row carries into the linkage output besides
+#: ``person_id``: every other column of a list (a provider's notes, address, NHS number …) is never written out.
+REFERRAL_COLUMNS = ("referral_id", "programme_id", "referral_date", "start_date", "end_date", "completion_status",
+                    "referral_source")
+
+
+def read_list(path, *, what: str = "list") -> pd.DataFrame:
+    """One CSV of names as a spreadsheet writes it: UTF-8 (with or without a byte-order mark) or Windows-1252
+    (Excel's "CSV" on Windows), any line endings; headers matched without regard to case, surrounding spaces
+    or spaces for underscores (``First Name`` → ``first_name``); cells stripped of surrounding spaces; rows with
+    every cell blank (a spreadsheet's empty rows) skipped. ``_line`` holds each row's line in the file.
+
+    Raises
+    ------
+    LinkageError
+        An empty file, undecodable bytes, or two columns with the same name (named by file and line, never by a
+        value: the file holds names).
+    """
+    import csv
+    import io
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise LinkageError(f"{path}: the {what} cannot be read ({type(exc).__name__})") from None
+    if not raw.strip():
+        raise LinkageError(f"{path}: the {what} is an empty file (no header row)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            line = raw[:exc.start].count(b"\n") + 1
+            raise LinkageError(f"{path}: line {line} is neither UTF-8 nor Windows-1252 text; save the {what} as "
+                               "'CSV UTF-8'") from None
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    # line of each record in the file (a quoted cell may span lines): csv.reader's line_num after each record
+    reader = csv.reader(io.StringIO(text, newline=""))
+    ends = [reader.line_num for _ in reader]
+    header = [re.sub(r"[\s\-]+", "_", h.strip().lower()) for h in rows[0]]
+    seen = [h for h in dict.fromkeys(header) if header.count(h) > 1]
+    if seen:
+        known = [h for h in seen if h in REFERRAL_COLUMNS + REQUIRED + ("postcode",)]
+        raise LinkageError(f"{path}: line {ends[0]} (the header) names {len(seen)} column(s) twice"
+                           + (f" ({', '.join(known)})" if known else "") + "; keep one of each")
+    width = len(header)
+    body, lines, ragged = [], [], []
+    for rec, end in zip(rows[1:], ends[1:]):
+        cells = [c.strip() for c in rec]
+        if not any(cells):
+            continue  # an empty row: no referral
+        if len(cells) != width:
+            ragged.append(end)
+            continue
+        body.append(cells)
+        lines.append(end)
+    if ragged:
+        head = ", ".join(str(i) for i in ragged[:10]) + (f" and {len(ragged) - 10} more" if len(ragged) > 10 else "")
+        raise LinkageError(f"{path}: line{'s' if len(ragged) > 1 else ''} {head} do{'es' if len(ragged) == 1 else ''}"
+                           f" not have the header's {width} columns")
+    df = pd.DataFrame(body, columns=header, dtype=object).astype(str) if body else pd.DataFrame(columns=header)
+    df["_line"] = np.asarray(lines, dtype=int)
+    return df
+
+
 def read_referral_lists(world_dir) -> pd.DataFrame:
     """All provider referral lists of a world (``linkage/referral_lists/*.csv``) as one table, checked file by file.
 
-    Adds ``_file`` (the list's file name) and checks each file with :func:`clean` so errors name the file and
-    its data rows; referral ids repeated across files are an error naming both files.
+    Each file is read by :func:`read_list` (encodings, header spelling, blank rows) and checked with :func:`clean`
+    so errors name the file and its lines; ``programme_id`` and ``referral_date`` must be filled in on every row;
+    referral ids repeated across files are an error naming both files. Adds ``_file`` (the list's file name) and
+    ``_line``; ``attrs["unread_columns"]`` counts the columns that are neither identifiers nor the referrals
+    table's (never written out).
     """
     ldir = _linkage_dir(world_dir) / "referral_lists"
     files = sorted(ldir.glob("*.csv"))
     if not files:
         raise LinkageError(f"{ldir}: no referral lists (*.csv) found")
-    parts = []
+    parts, unread = [], 0
     for f in files:
-        df = pd.read_csv(f, dtype=str, keep_default_na=False)
-        clean(df, id_column="referral_id", source=str(f), arrow=True)  # checks; errors name this file
+        df = read_list(f, what="referral list")
+        lines = df["_line"].to_numpy()
+        clean(df.drop(columns="_line"), id_column="referral_id", source=str(f), arrow=True, lines=lines)
         missing = [c for c in LIST_COLUMNS if c not in df.columns]
         if missing:  # the referral facts the pipeline needs besides the identifiers
             raise LinkageError(f"{f}: missing column(s) {', '.join(missing)} (a referral list holds the referrals "
                                "table's columns, see data/README.md, and the identifiers)")
+        for col in LIST_COLUMNS:
+            blank = (df[col] == "").to_numpy()
+            if blank.any():
+                raise LinkageError(f"{f}: column '{col}' is blank in {_rows(blank, lines=lines)}")
         for col in ("referral_date", "start_date", "end_date"):  # the programme's dates: ISO for the pipeline
             if col in df:
-                d = _parse_dates(df[col], source=str(f), column=col)
+                d = _parse_dates(df[col], source=str(f), column=col, lines=lines)
                 df[col] = d.dt.strftime("%Y-%m-%d").fillna("")
+        unread += sum(c not in REFERRAL_COLUMNS + IDENTIFYING for c in df.columns if c != "_line")
         df["_file"] = f.name
         parts.append(df)
     allr = pd.concat(parts, ignore_index=True)
-    dup = allr["referral_id"].str.strip().duplicated(keep=False)
+    dup = allr["referral_id"].duplicated(keep=False)
     if dup.any():
         where = sorted(allr.loc[dup, "_file"].unique())
         raise LinkageError(f"{ldir}: column 'referral_id' repeats ids across files ({', '.join(where)})")
+    allr.attrs["unread_columns"] = unread
     return allr
 
 
@@ -799,15 +889,21 @@ def link_world(world_dir, out=None, *, threshold: float | None = None, backend: 
 
         out = repo_root() / DEFAULT_OUT
     out = Path(out)
+    w, o = world_dir.resolve(), out.resolve()
+    if o == w or w in o.parents:  # the world (data/raw) is only read: its referrals.csv, its lists stay as they are
+        raise LinkageError(f"--out {out}: inside the world folder {world_dir}; write the linkage output elsewhere "
+                           f"(default {DEFAULT_OUT})")
+    if out.exists() and not out.is_dir():
+        raise LinkageError(f"--out {out}: is a file, not a folder")
+    digest = inputs_digest(world_dir)  # before reading: a list edited meanwhile makes the output stale, not mixed
     refs = read_referral_lists(world_dir)
     nom_path = ldir / "nominal_index.csv"
     if not nom_path.exists():
         raise LinkageError(f"{nom_path}: the nominal index is missing")
-    digest = inputs_digest(world_dir)
-    noms = pd.read_csv(nom_path, dtype=str, keep_default_na=False)
-    res = link(refs.drop(columns=["_file"]), noms, threshold=threshold, backend=backend,
+    noms = read_list(nom_path, what="nominal index").drop(columns="_line")
+    res = link(refs.drop(columns=["_file", "_line"]), noms, threshold=threshold, backend=backend,
                names=(str(ldir / "referral_lists"), str(nom_path)))
-    keep = [c for c in refs.columns if c not in IDENTIFYING and c != "_file"]
+    keep = [c for c in REFERRAL_COLUMNS if c in refs.columns]  # never the identifiers or a list's other columns
     decisions = refs[keep].merge(res.links.rename(columns={"decision": "link_decision"})[
         ["referral_id", "person_id", "match_probability", "link_decision", "duplicate_of"]], on="referral_id",
         how="left", validate="one_to_one")
@@ -818,8 +914,15 @@ def link_world(world_dir, out=None, *, threshold: float | None = None, backend: 
         ev = res.evaluate(pd.read_csv(truth_path, dtype=str, keep_default_na=False).replace("", None))
         tagged = ev.assign(measure="against the synthetic truth: " + ev["measure"])
         summary = pd.concat([summary, tagged], ignore_index=True)
+    summary = pd.concat([summary, pd.DataFrame([("list columns not read (not in the referrals table)",
+                                                 refs.attrs.get("unread_columns", 0))], columns=["measure", "value"])],
+                        ignore_index=True)
     counts = _counts(refs, res, ev)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MANIFEST_FILE).unlink(missing_ok=True)  # a run that fails while writing leaves no usable output
+    except OSError as exc:
+        raise LinkageError(f"--out {out}: cannot be written ({exc.strerror or type(exc).__name__})") from None
     _pipeline_referrals(decisions).to_csv(out / REFERRALS_FILE, index=False)
     decisions.to_csv(out / DECISIONS_FILE, index=False)
     summary.to_csv(out / "linkage_summary.csv", index=False)
@@ -929,6 +1032,9 @@ def _run_cli(args) -> int:
     if "against the synthetic truth: precision" in s:
         print(f"against the synthetic truth: precision {s['against the synthetic truth: precision']:.4f}, "
               f"recall {s['against the synthetic truth: recall']:.4f}")
+    if s.get("list columns not read (not in the referrals table)", 0):
+        print(f"  list columns not read and not written (neither identifiers nor the referrals table's): "
+              f"{s['list columns not read (not in the referrals table)']:,}")
     print(f"pseudonymised referrals (no names) written to {out / REFERRALS_FILE}; every decision in "
           f"{out / DECISIONS_FILE}")
     return 0
