@@ -1105,13 +1105,17 @@ def found_sentence(ev) -> str:
     tail = " (counts rounded to the nearest 5)" if rounded else ""
     if lost == 0:
         what = f"all of them were found in police records{tail}"
+    elif ev.linkage["found"] == 0:  # not "all but a few": none (zero is published, it discloses no one)
+        what = "none of them were found in police records"
+        m = f"about {m}" if rounded else m
     elif "linkage.found.share" in reg and reg["linkage.found.share"].status in ("shown", "rounded"):
         pct = reg.display("linkage.found.share", lambda v: f"{100 * v:.0f}%")
         what = f"{n} of them ({pct}) were found in police records{tail}"
     else:
         what = f"all but a few (fewer than {reg.threshold}) were found in police records"
         m = f"about {m}" if rounded else m
-    return f"The provider made {m} referrals; {what}. The analysis starts from the referrals found."
+    return f"The provider made {m} referrals; {what}." + (" The analysis starts from the referrals found."
+                                                         if ev.linkage["found"] else "")
 
 
 def methods_text(ev) -> str:
