@@ -676,3 +676,21 @@ def test_hostile_hand_edited_linked_referrals_are_named_without_ids(small_world,
         text = text.out + text.err
         assert f"{out / linkage.REFERRALS_FILE}: {expect}" in text and "Traceback" not in text
         assert not [p_ for p_ in set(df["person_id"]) if p_ in text]
+
+
+def test_hostile_list_file_names(hostile_world, tmp_path):
+    """A list saved as ``Referrals.CSV`` is read; one saved as ``.xlsx`` is an error naming it. Before: both were
+    silently left out (``glob('*.csv')``), so their referrals were never linked and the reports said nothing."""
+    world, files = _copy(hostile_world, tmp_path)
+    n = len(linkage.read_referral_lists(world))
+    digest = linkage.inputs_digest(world)
+    files[0].rename(files[0].with_name("Prog-A.CSV"))
+    assert len(linkage.read_referral_lists(world)) == n and linkage.inputs_digest(world) != digest
+    (files[0].parent / "~$Prog-B.xlsx").write_bytes(b"lock")  # Excel's lock file: ignored
+    (files[0].parent / ".DS_Store").write_bytes(b"x")
+    assert len(linkage.read_referral_lists(world)) == n
+    (files[0].parent / "prog-c.xlsx").write_bytes(b"PK")
+    with pytest.raises(LinkageError, match=r"referral_lists: not CSV referral lists: prog-c.xlsx; save each"):
+        linkage.read_referral_lists(world)
+    with pytest.raises(LinkageError, match="prog-c.xlsx"):
+        linkage.inputs_digest(world)  # a linked folder is never taken for current while a list is unread

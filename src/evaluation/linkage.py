@@ -756,6 +756,19 @@ def read_list(path, *, what: str = "list") -> pd.DataFrame:
     return df
 
 
+def _list_files(ldir: Path) -> list[Path]:
+    """The referral lists in ``ldir``: every ``.csv`` (any case: ``Referrals.CSV``). Any other file but hidden
+    files and spreadsheet lock files (``~$…``) is an error, never silently left out (a list saved as ``.xlsx``)."""
+    if not ldir.is_dir():
+        return []
+    files = sorted(f for f in ldir.iterdir() if not f.name.startswith((".", "~$")))
+    other = [f.name for f in files if f.suffix.lower() != ".csv" or not f.is_file()]
+    if other:
+        raise LinkageError(f"{ldir}: not CSV referral lists: {', '.join(other)}; save each list as CSV (or move "
+                           "other files elsewhere)")
+    return files
+
+
 def read_referral_lists(world_dir) -> pd.DataFrame:
     """All provider referral lists of a world (``linkage/referral_lists/*.csv``) as one table, checked file by file.
 
@@ -766,7 +779,7 @@ def read_referral_lists(world_dir) -> pd.DataFrame:
     table's (never written out).
     """
     ldir = _linkage_dir(world_dir) / "referral_lists"
-    files = sorted(ldir.glob("*.csv"))
+    files = _list_files(ldir)
     if not files:
         raise LinkageError(f"{ldir}: no referral lists (*.csv) found")
     parts, unread = [], 0
@@ -817,7 +830,7 @@ def inputs_digest(world_dir) -> str:
 
     ldir = _linkage_dir(world_dir)
     h = hashlib.sha256()
-    for f in sorted((ldir / "referral_lists").glob("*.csv")) + [ldir / "nominal_index.csv"]:
+    for f in _list_files(ldir / "referral_lists") + [ldir / "nominal_index.csv"]:
         if f.exists():
             h.update(f.name.encode() + b"\0")
             with open(f, "rb") as fh:
