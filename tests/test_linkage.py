@@ -694,3 +694,15 @@ def test_hostile_list_file_names(hostile_world, tmp_path):
         linkage.read_referral_lists(world)
     with pytest.raises(LinkageError, match="prog-c.xlsx"):
         linkage.inputs_digest(world)  # a linked folder is never taken for current while a list is unread
+
+
+@pytest.mark.parametrize("value", ["1.5", "0", "1", "nan", "-0.2", "high"])
+def test_hostile_threshold_is_a_usage_error(value, capsys):
+    """Before: `--threshold 1.5` was a ValueError traceback from link()."""
+    from evaluation.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["link", "--world", "nowhere", "--threshold", value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--threshold: a probability strictly between 0 and 1" in err
+    assert "Traceback" not in err

@@ -1053,6 +1053,19 @@ def _run_cli(args) -> int:
     return 0
 
 
+def _probability(text: str) -> float:
+    """``--threshold``: a probability strictly between 0 and 1 (argparse's one-line usage error otherwise)."""
+    import argparse
+
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0 < v < 1:  # also nan
+        raise argparse.ArgumentTypeError(f"a probability strictly between 0 and 1, got {text!r}")
+    return v
+
+
 def add_cli(subparsers) -> None:
     """Register ``link``: ``--world DIR [--out DIR] [--threshold P] [--backend duckdb|spark]``."""
     p = subparsers.add_parser(
@@ -1062,7 +1075,7 @@ def add_cli(subparsers) -> None:
                     "to --out.")
     p.add_argument("--world", default="data/raw/synthetic", help="world directory (default data/raw/synthetic)")
     p.add_argument("--out", default=None, help=f"output directory (default {DEFAULT_OUT} in the repository)")
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--threshold", type=_probability, default=None,
                    help=f"match probability needed to link (default {DEFAULT_THRESHOLD})")
     p.add_argument("--backend", choices=["duckdb", "spark"], default="duckdb")
     p.set_defaults(func=_run_cli)
