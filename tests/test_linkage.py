@@ -612,6 +612,7 @@ def _edit_text(fn):
 
 @pytest.mark.parametrize("case, edit, expect", [
     ("empty file", _edit_text(lambda b: b""), "is an empty file"),
+    ("a byte-order mark alone", _edit_text(lambda b: b"\xef\xbb\xbf\r\n"), "is an empty file"),
     ("header only", _edit_text(lambda b: b.split(b"\n")[0] + b"\n"), "the list is empty"),
     ("not a text encoding", _edit_text(lambda b: b.replace(b"\n", b"\x81\x8d\n", 3)), "line 1 is neither UTF-8"),
     ("headerless export", _edit_text(lambda b: b.split(b"\n", 1)[1]), "missing columns"),

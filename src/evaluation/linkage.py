@@ -715,8 +715,6 @@ def read_list(path, *, what: str = "list") -> pd.DataFrame:
         raw = path.read_bytes()
     except OSError as exc:
         raise LinkageError(f"{path}: the {what} cannot be read ({type(exc).__name__})") from None
-    if not raw.strip():
-        raise LinkageError(f"{path}: the {what} is an empty file (no header row)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -726,19 +724,20 @@ def read_list(path, *, what: str = "list") -> pd.DataFrame:
             line = raw[:exc.start].count(b"\n") + 1
             raise LinkageError(f"{path}: line {line} is neither UTF-8 nor Windows-1252 text; save the {what} as "
                                "'CSV UTF-8'") from None
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    # line of each record in the file (a quoted cell may span lines): csv.reader's line_num after each record
+    if not text.strip():  # also a byte-order mark alone
+        raise LinkageError(f"{path}: the {what} is an empty file (no header row)")
+    # one pass; a record's line in the file is csv.reader's line_num after it (a quoted cell may span lines)
     reader = csv.reader(io.StringIO(text, newline=""))
-    ends = [reader.line_num for _ in reader]
-    header = [re.sub(r"[\s\-]+", "_", h.strip().lower()) for h in rows[0]]
+    header = [re.sub(r"[\s\-]+", "_", h.strip().lower()) for h in next(reader)]
     seen = [h for h in dict.fromkeys(header) if header.count(h) > 1]
     if seen:
         known = [h for h in seen if h in REFERRAL_COLUMNS + REQUIRED + ("postcode",)]
-        raise LinkageError(f"{path}: line {ends[0]} (the header) names {len(seen)} column(s) twice"
+        raise LinkageError(f"{path}: line {reader.line_num} (the header) names {len(seen)} column(s) twice"
                            + (f" ({', '.join(known)})" if known else "") + "; keep one of each")
     width = len(header)
     body, lines, ragged = [], [], []
-    for rec, end in zip(rows[1:], ends[1:]):
+    for rec in reader:
+        end = reader.line_num
         cells = [c.strip() for c in rec]
         if not any(cells):
             continue  # an empty row: no referral
