@@ -590,13 +590,16 @@ def test_hostile_out_folder_is_refused_before_anything_is_written(hostile_world,
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     before = {p_: p_.read_bytes() for p_ in world.rglob("*") if p_.is_file()}
+    other = tmp_path / "other_world"
+    shutil.copytree(world, other)
+    before_other = (other / "referrals.csv").read_bytes()
     for out, why in ((world, "inside the world folder"), (world / "linkage" / "referral_lists", "inside the world"),
-                     (world / "linkage", "inside the world"), (a_file, "is a file")):
+                     (world / "linkage", "inside the world"), (a_file, "is a file"), (other, "is a world folder")):
         assert main(["link", "--world", str(world), "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert why in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert {p_: p_.read_bytes() for p_ in world.rglob("*") if p_.is_file()} == before
-    assert a_file.read_text() == "x"
+    assert a_file.read_text() == "x" and (other / "referrals.csv").read_bytes() == before_other
 
 
 def _bad_dates(col, value, row=0):

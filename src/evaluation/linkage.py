@@ -907,6 +907,9 @@ def link_world(world_dir, out=None, *, threshold: float | None = None, backend: 
                            f"(default {DEFAULT_OUT})")
     if out.exists() and not out.is_dir():
         raise LinkageError(f"--out {out}: is a file, not a folder")
+    if (out / "people.csv").exists() or (out / "linkage").is_dir():  # another world: its referrals.csv is data
+        raise LinkageError(f"--out {out}: is a world folder (it holds people.csv or linkage/); write the linkage "
+                           f"output elsewhere (default {DEFAULT_OUT})")
     digest = inputs_digest(world_dir)  # before reading: a list edited meanwhile makes the output stale, not mixed
     refs = read_referral_lists(world_dir)
     nom_path = ldir / "nominal_index.csv"
