@@ -710,3 +710,20 @@ def test_hostile_threshold_is_a_usage_error(value, capsys):
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--threshold: a probability strictly between 0 and 1" in err
     assert "Traceback" not in err
+
+
+def test_hostile_nominal_index_errors_name_its_lines(hostile_world, tmp_path, capsys):
+    """A nominal index with a blank row and a person id twice: the error names the file's lines (before: data rows
+    counted without the blank rows), never the id."""
+    from evaluation.__main__ import main
+
+    world, _ = _copy(hostile_world, tmp_path)
+    f = world / "linkage" / "nominal_index.csv"
+    lines = f.read_text().splitlines()
+    pid = lines[6].split(",")[0]
+    lines.insert(2, ",,,,,")
+    lines[8] = pid + "," + lines[8].split(",", 1)[1]  # line 9 repeats line 8's person id
+    f.write_text("\n".join(lines) + "\n")
+    assert main(["link", "--world", str(world), "--out", str(tmp_path / "linked")]) == 2
+    err = capsys.readouterr().err
+    assert "nominal_index.csv: column 'person_id' has duplicate ids in lines 8, 9" in err and pid not in err

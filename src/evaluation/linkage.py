@@ -552,7 +552,7 @@ class LinkageResult:
 # ---------------------------------------------------------------------------------------------------------------
 def link(referrals: pd.DataFrame, nominals: pd.DataFrame, *, threshold: float | None = None,
          backend: str = "duckdb", spark=None, model=None, names: tuple[str, str] = ("referrals", "nominal index"),
-         seed: int = 1) -> LinkageResult:
+         seed: int = 1, _nominal_lines: np.ndarray | None = None) -> LinkageResult:
     """Link a provider's referral list to the police nominal index.
 
     Parameters
@@ -600,7 +600,7 @@ def link(referrals: pd.DataFrame, nominals: pd.DataFrame, *, threshold: float | 
     timings: dict[str, float] = {}
     ref_t = clean(referrals, id_column="referral_id", source=names[0], arrow=True)
     t = time.perf_counter()
-    nom_t = clean(nominals, id_column="person_id", source=names[1], arrow=True)
+    nom_t = clean(nominals, id_column="person_id", source=names[1], arrow=True, lines=_nominal_lines)
     timings["clean the nominal index"] = time.perf_counter() - t
     if isinstance(model, (str, Path)) and not str(model).lstrip().startswith("{"):
         model = json.loads(Path(model).read_text())
@@ -915,8 +915,10 @@ def link_world(world_dir, out=None, *, threshold: float | None = None, backend: 
     nom_path = ldir / "nominal_index.csv"
     if not nom_path.exists():
         raise LinkageError(f"{nom_path}: the nominal index is missing")
-    noms = read_list(nom_path, what="nominal index").drop(columns="_line")
+    noms = read_list(nom_path, what="nominal index")
+    nom_lines = noms.pop("_line").to_numpy()  # errors name the file's lines (blank rows were skipped)
     res = link(refs.drop(columns=["_file", "_line"]), noms, threshold=threshold, backend=backend,
+               _nominal_lines=nom_lines,
                names=(str(ldir / "referral_lists"), str(nom_path)))
     keep = [c for c in REFERRAL_COLUMNS if c in refs.columns]  # never the identifiers or a list's other columns
     decisions = refs[keep].merge(res.links.rename(columns={"decision": "link_decision"})[
