@@ -631,6 +631,8 @@ def _edit_text(fn):
     ("born in the future", _bad_dates("date_of_birth", "01/01/2999", 0), "'date_of_birth' has dates that cannot"),
     ("referred in the future", _bad_dates("referral_date", "2999-01-01", 0), "'referral_date' has dates that"),
     ("no usable row", lambda df: df.assign(first_name="", date_of_birth=""), "no row has two of first name"),
+    ("a surname as a status", lambda df: df.assign(completion_status=df["surname"]),
+     "column 'completion_status' is not one of completed, disengaged, ongoing, not_started in lines 2, 3"),
 ])
 def test_hostile_lists_are_one_line_errors_without_identifiers(hostile_world, tmp_path, capsys, case, edit, expect):
     """Each is exit 2 and one line naming the file (and column and lines), never a traceback (before: the empty
