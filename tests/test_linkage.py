@@ -206,7 +206,7 @@ def _world(tmp_path, n_people=4_000, n_refs=300, seed=5):
     chosen = rng.choice(n_people, n_refs, replace=False)
     referrals = pd.DataFrame({"referral_id": [f"R{i:06d}" for i in range(1, n_refs + 1)],
                               "person_id": people["person_id"].to_numpy()[chosen],
-                              "programme_id": rng.choice(["prog-a", "prog-b"], n_refs),
+                              "programme_id": rng.choice(["mace", "sos-plus"], n_refs),
                               "referral_date": pd.Timestamp("2022-01-01")})
     counts = synth_names.write_referral_lists(tmp_path, people, referrals, rng)
     return counts
@@ -218,7 +218,7 @@ def test_write_referral_lists_and_link_cli(tmp_path, capsys):
     counts = _world(world)
     ldir = world / "linkage"
     assert (ldir / "nominal_index.csv").exists() and (ldir / "linkage_truth.csv").exists()
-    assert sorted(p.name for p in (ldir / "referral_lists").glob("*.csv")) == ["prog-a.csv", "prog-b.csv"]
+    assert sorted(p.name for p in (ldir / "referral_lists").glob("*.csv")) == ["mace.csv", "sos-plus.csv"]
     assert not list(world.glob("*.csv"))  # names stay in linkage/, apart from the canonical tables
     assert counts["referral_lists"] > 300
     from evaluation.__main__ import main
@@ -232,15 +232,15 @@ def test_write_referral_lists_and_link_cli(tmp_path, capsys):
     summary = pd.read_csv(out / "linkage_summary.csv").set_index("measure")["value"]
     assert summary["against the synthetic truth: precision"] >= 0.99
     counts = linkage.read_counts(out)
-    assert list(counts["programme_id"]) == ["prog-a", "prog-b"]
+    assert list(counts["programme_id"]) == ["mace", "sos-plus"]
     assert counts["referred"].sum() == len(decisions)
     assert counts["found"].sum() == decisions["person_id"].notna().sum()
     assert counts["duplicates"].sum() == decisions["duplicate_of"].notna().sum()
     assert not (ldir / linkage.COUNTS_FILE).exists()  # the world folder (data/raw) is only read
-    a = linkage.linkage_counts(counts, "prog-a")
+    a = linkage.linkage_counts(counts, "mace")
     assert a["referred"] == counts["referred"].iloc[0] and a["precision"] >= 0.99
     assert linkage.linkage_counts(counts, "no-such-programme") is None
-    assert linkage.linkage_counts(None, "prog-a") is None  # linkage has not run
+    assert linkage.linkage_counts(None, "mace") is None  # linkage has not run
     # the pipeline's referrals: linked rows only, one per person per programme (the earliest referral), no names
     refs = pd.read_csv(out / linkage.REFERRALS_FILE, dtype=str)
     assert not set(linkage.IDENTIFYING) & set(refs.columns)
@@ -514,7 +514,7 @@ def test_hostile_spreadsheet_lists_are_read_like_clean_ones(hostile_world, tmp_p
     """BOM, CRLF, Windows-1252 bytes, blank and all-comma rows, columns reordered, headers in capitals with spaces,
     spaces around cells, dates with a time of day, one-digit days: read as the clean list is. Before: Windows-1252
     was a UnicodeDecodeError traceback; capitals/spaces in headers 'missing columns'; an all-comma row 'blank
-    referral_id'; ' R1' (a space) silently left out of the linked referrals and 'prog-a ' a programme of its own;
+    referral_id'; ' R1' (a space) silently left out of the linked referrals and 'mace ' a programme of its own;
     '25/02/2006 00:00' unreadable."""
     world, files = _copy(hostile_world, tmp_path)
     before = linkage.read_referral_lists(world)
@@ -631,6 +631,8 @@ def _edit_text(fn):
     ("born in the future", _bad_dates("date_of_birth", "01/01/2999", 0), "'date_of_birth' has dates that cannot"),
     ("referred in the future", _bad_dates("referral_date", "2999-01-01", 0), "'referral_date' has dates that"),
     ("no usable row", lambda df: df.assign(first_name="", date_of_birth=""), "no row has two of first name"),
+    ("a surname as a programme", lambda df: df.assign(programme_id=df["surname"]),
+     "column 'programme_id' is not one of pathways-out, sos-plus, mace"),
     ("a surname as a status", lambda df: df.assign(completion_status=df["surname"]),
      "column 'completion_status' is not one of completed, disengaged, ongoing, not_started in lines 2, 3"),
 ])

@@ -798,13 +798,16 @@ def read_referral_lists(world_dir) -> pd.DataFrame:
             if col in df:
                 d = _parse_dates(df[col], source=str(f), column=col, lines=lines)
                 df[col] = d.dt.strftime("%Y-%m-%d").fillna("")
-        if "completion_status" in df:  # checked here, not in the linked referrals: a list's lines, never its values
-            from evaluation.schemas import COMPLETION_STATUSES
+        # codes checked here, not only in the linked referrals: the list's lines, never its values (a shifted column
+        # holds names)
+        from evaluation.config import PROGRAMME_IDS
+        from evaluation.schemas import COMPLETION_STATUSES
 
-            bad = ~df["completion_status"].isin(COMPLETION_STATUSES).to_numpy()
+        for col, codes in (("programme_id", PROGRAMME_IDS), ("completion_status", COMPLETION_STATUSES)):
+            bad = ~df[col].isin(codes).to_numpy() if col in df else np.zeros(len(df), bool)
             if bad.any():
-                raise LinkageError(f"{f}: column 'completion_status' is not one of {', '.join(COMPLETION_STATUSES)} "
-                                   f"in {_rows(bad, lines=lines)}")
+                raise LinkageError(f"{f}: column '{col}' is not one of {', '.join(codes)} in "
+                                   f"{_rows(bad, lines=lines)}")
         unread += sum(c not in REFERRAL_COLUMNS + IDENTIFYING for c in df.columns if c != "_line")
         df["_file"] = f.name
         parts.append(df)
