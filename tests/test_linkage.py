@@ -663,7 +663,8 @@ def test_hostile_lists_are_one_line_errors_without_identifiers(hostile_world, tm
 
 def test_hostile_hand_edited_linked_referrals_are_named_without_ids(small_world, tmp_path, capsys):
     """A linked folder whose referrals.csv was edited by hand (a person not in people, a person twice in a
-    programme): validate --linked names the file, the column and the lines, never the person id."""
+    programme, a referral date outside the programme's dates): validate --linked names the file, the column and
+    the lines, never the person id."""
     from evaluation.__main__ import main
 
     world, out = tmp_path / "world", tmp_path / "linked"
@@ -675,7 +676,9 @@ def test_hostile_hand_edited_linked_referrals_are_named_without_ids(small_world,
              "column 'person_id': person not in the people table in 1 row(s): line 5"),
             (lambda df: df.assign(person_id=df["person_id"].where(df.index != 5, df.loc[6, "person_id"]),
                                   programme_id=df["programme_id"].where(df.index != 5, df.loc[6, "programme_id"])),
-             "column 'person_id': duplicate person in a programme cohort")):
+             "column 'person_id': duplicate person in a programme cohort"),
+            (lambda df: df.assign(referral_date=df["referral_date"].where(df.index != 2, "2001-01-01")),
+             "column 'referral_date': referral outside the programme's dates in 1 row(s): line 4")):
         (out / linkage.REFERRALS_FILE).write_text(clean_refs)
         df = edit(pd.read_csv(out / linkage.REFERRALS_FILE, dtype=str, keep_default_na=False))
         df.to_csv(out / linkage.REFERRALS_FILE, index=False)
