@@ -734,3 +734,22 @@ def test_hostile_nominal_index_errors_name_its_lines(hostile_world, tmp_path, ca
     assert main(["link", "--world", str(world), "--out", str(tmp_path / "linked")]) == 2
     err = capsys.readouterr().err
     assert "nominal_index.csv: column 'person_id' has duplicate ids in lines 8, 9" in err and pid not in err
+
+
+def test_hostile_output_that_cannot_be_written_leaves_no_usable_folder(hostile_world, tmp_path, capsys):
+    """A write that fails half way (here: a folder where referrals.csv goes; a full disk alike) is one line, exit 2,
+    and the folder is no longer taken for a linkage output (before: an OSError traceback, and the previous run's
+    manifest still vouched for the half-written files)."""
+    from evaluation.__main__ import main
+
+    world, _ = _copy(hostile_world, tmp_path)
+    out = tmp_path / "linked"
+    linkage.link_world(world, out)
+    assert linkage.linked_folder(world, out) == out
+    (out / linkage.DECISIONS_FILE).unlink()
+    (out / linkage.DECISIONS_FILE).mkdir()
+    assert main(["link", "--world", str(world), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out}: cannot be written" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(LinkageError, match="not a linkage output folder"):
+        linkage.linked_folder(world, out)

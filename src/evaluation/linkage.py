@@ -948,18 +948,19 @@ def link_world(world_dir, out=None, *, threshold: float | None = None, backend: 
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / MANIFEST_FILE).unlink(missing_ok=True)  # a run that fails while writing leaves no usable output
-    except OSError as exc:
-        raise LinkageError(f"--out {out}: cannot be written ({exc.strerror or type(exc).__name__})") from None
-    _pipeline_referrals(decisions).to_csv(out / REFERRALS_FILE, index=False)
-    decisions.to_csv(out / DECISIONS_FILE, index=False)
-    summary.to_csv(out / "linkage_summary.csv", index=False)
-    counts.to_csv(out / COUNTS_FILE, index=False)
-    (out / "linkage_model.json").write_text(res.model + "\n")
-    (out / MANIFEST_FILE).write_text(json.dumps({
-        "world": str(world_dir.resolve()), "inputs_sha256": digest, "threshold": res.threshold,
-        "backend": backend, "linked_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "files": [REFERRALS_FILE, DECISIONS_FILE, COUNTS_FILE, "linkage_summary.csv", "linkage_model.json"]},
-        indent=1) + "\n")
+        _pipeline_referrals(decisions).to_csv(out / REFERRALS_FILE, index=False)
+        decisions.to_csv(out / DECISIONS_FILE, index=False)
+        summary.to_csv(out / "linkage_summary.csv", index=False)
+        counts.to_csv(out / COUNTS_FILE, index=False)
+        (out / "linkage_model.json").write_text(res.model + "\n")
+        (out / MANIFEST_FILE).write_text(json.dumps({  # last: the output is complete
+            "world": str(world_dir.resolve()), "inputs_sha256": digest, "threshold": res.threshold,
+            "backend": backend, "linked_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "files": [REFERRALS_FILE, DECISIONS_FILE, COUNTS_FILE, "linkage_summary.csv", "linkage_model.json"]},
+            indent=1) + "\n")
+    except OSError as exc:  # unwritable folder, full disk, a folder where a file goes: one line, no usable output
+        raise LinkageError(f"--out {out}: cannot be written ({exc.strerror or type(exc).__name__}"
+                           f"{': ' + Path(exc.filename).name if getattr(exc, 'filename', None) else ''})") from None
     return res, summary, out
 
 
