@@ -564,11 +564,14 @@ def test_hostile_list_columns_never_reach_the_outputs(hostile_world, tmp_path, c
         df["address"] = "12 Longacre Road, Norwich"
         df["nhs_number"] = "9434765919"
         df["Case Notes"] = df["first_name"] + " " + df["surname"] + " referred by school"
+        df["Person ID"] = "P0000001"  # a provider's own idea of the police id: never taken for the linked one
         df.to_csv(f, index=False)
     out = tmp_path / "linked"
     assert main(["link", "--world", str(world), "--out", str(out)]) == 0
     printed = capsys.readouterr()
-    assert "list columns not read and not written" in printed.out and ": 6" in printed.out
+    assert "list columns not read and not written" in printed.out and ": 8" in printed.out
+    refs = pd.read_csv(out / linkage.REFERRALS_FILE, dtype=str)
+    assert refs["person_id"].nunique() == len(refs) > 50  # the linked ids, not the list's column
     for name in (linkage.REFERRALS_FILE, linkage.DECISIONS_FILE):
         cols = set(pd.read_csv(out / name, nrows=0).columns)
         assert cols <= set(linkage.REFERRAL_COLUMNS) | {"person_id", "match_probability", "link_decision",
