@@ -647,9 +647,10 @@ def vfm_figure(ev) -> bool:
     return True
 
 
-#: Leading indentation of a table's sub-row label (two em spaces: unlike ordinary spaces they are not collapsed
-#: in HTML or the PDF, and screen readers do not read them).
-SUB_ROW_INDENT = "\u2003\u2003"
+#: Leading indentation of a table's sub-row label: two em spaces (unlike ordinary spaces they are not collapsed in
+#: HTML or the PDF, and screen readers do not read them) behind a zero-width space (pandas strips whitespace from
+#: index labels; the zero-width space, not whitespace to Python, keeps the em spaces in).
+SUB_ROW_INDENT = "\u200b\u2003\u2003"
 
 
 def ete_text(ev) -> str:
