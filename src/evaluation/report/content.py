@@ -844,7 +844,7 @@ def delivery_figure(result):
         return None
     fig = result.plot()
     if len(fig.axes) == 1:
-        fig.set_size_inches(PRINT_WIDTH_IN, 2.8)
+        fig.set_size_inches(PRINT_WIDTH_IN, 3.0)
     return fig
 
 
