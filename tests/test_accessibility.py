@@ -163,6 +163,14 @@ def test_portfolio_pdf_is_tagged_with_language_title_and_alt(tmp_path):
     assert len(alts) == 1 and "−3" in alts[0] or "-3" in alts[0]
     html = (pdf.parent / "report.html").read_text()
     assert "lang='en-GB'" in html and "data:image/svg+xml" in html and "data:image/png" not in html
+    assert render.figures_without_data(html) == []  # the forest plot's data follows it (screen only)
+    from evaluation import wording
+    from evaluation.report.guard import pdf_text
+
+    data = html[html.index('<details class="chart-data">'):html.index("</details>")]
+    assert f"<td>{wording.signed_num(-3.0)}</td>" in data  # the published difference, as the overview table shows it
+    assert f"<td>{wording.signed_num(-10.0)} to {wording.signed_num(4.0)}</td>" in data
+    assert "Data for this chart" not in pdf_text(pdf)
 
 
 # ------------------------------------------------------------------------------------------- alt text
@@ -301,7 +309,14 @@ def test_report_and_index_html_have_no_serious_axe_violations(tmp_path):
     nb = _figure_notebook(svg, meta["alt"])
     nb.cells[0].outputs.append(nbformat.v4.new_output(
         "display_data", data={"text/markdown": "| About the programme | |\n|---|---|\n| Provider | P |"}))
+    from evaluation.report.content import ChartData, table
+
+    data = ChartData([("Proportion by day 365", table(pd.DataFrame(
+        {"Participants": ["22% (8% to 34%)"]}, index=pd.Index(["Reoffended"], name="Measure"))))], "time")
+    nb.cells[0].outputs.insert(2, nbformat.v4.new_output(  # the data behind the figure, right after it
+        "display_data", data={"text/html": data._repr_html_(), "text/plain": repr(data)}))
     out = render.render_notebook(nb, tmp_path / "mace", _cover(), synthetic=True, formats=("html",))
+    assert render.figures_without_data(out["html"].read_text()) == []
     manifest = {"built_at": "2026-01-01T00:00:00+00:00", "code": {"commit": "abc", "dirty": False},
                 "data_hash": "0" * 64, "synthetic": True,
                 "programmes": {"mace": {"status": "ok", "built_at": "2026-01-01"},
@@ -354,6 +369,8 @@ def test_built_reports_pass_the_pdf_checks_and_axe(small_world, tmp_path):
         sheets, strings = _xlsx(write_tables(out / pid))
         assert sheets[:3] == ["Cover", "Contents", "Notes"] and len(sheets) > 3
         assert any(s.endswith("(synthetic data)") for s in strings)
+    for page in sorted(out.glob("*/report.html")):  # every figure is followed by the data behind it (a table)
+        assert render.figures_without_data(page.read_text()) == [], page.parent.name
     axe = _browser()
     pages = [out / "index.html", *sorted(out.glob("*/report.html"))]
     results = axe.check(pages)

@@ -344,6 +344,11 @@ def test_real_templates_build_and_hold_no_person_ids(small_world, tmp_path):
     assert s.exit_code == 0, s.table() + "\n".join(r.traceback for r in s.results)
     n = _assert_no_person_ids(out, small_world)
     assert n >= 9
+    from evaluation.report.render import figures_without_data
+
+    for pid in ("pathways-out", "capacity-building", "project-adder"):  # each figure, then the data behind it
+        page = (out / pid / "report.html").read_text()
+        assert figures_without_data(page) == [] and "<details" in page, pid
     from evaluation.disclosure import check_published
 
     for pid in ("pathways-out", "capacity-building", "project-adder"):

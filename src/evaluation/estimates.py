@@ -466,7 +466,8 @@ def build_register(ev: "ProgrammeEvaluation"):
     # ---- value for money (figures as computed by evaluation.vfm)
     if ev.vfm is not None:
         people = {"participants", "completers", "eligible_participants", "treated_reoffenders", "referred"}
-        for k, v in _clean(ev.vfm.to_dict()).items():
+        d = _clean(ev.vfm.to_dict())
+        for k, v in d.items():
             if k == "statement":  # prose with counts in it: the report words it from the checked figures
                 continue
             # "no benefit–cost ratio can be claimed": no point figure of savings either, only their range
@@ -483,8 +484,9 @@ def build_register(ev: "ProgrammeEvaluation"):
                 if same and same in reg and reg[same].value == int(v):
                     reg.relate({f"vfm.{_slug(k)}": 1.0, same: -1.0}, 0.0, "the same people in two places")
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                ci = d.get(f"{k}_ci") if isinstance(d.get(f"{k}_ci"), list) else [None, None]  # the chart's interval
                 reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "gbp" if "gbp" in k or "cost" in k or
-                        "benefit" in k else "number", "vfm")
+                        "benefit" in k else "number", "vfm", lower=_num(ci[0]), upper=_num(ci[1]))
             elif isinstance(v, str):
                 reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "text", "vfm")
     return reg

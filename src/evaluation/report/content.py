@@ -65,6 +65,10 @@ def configure_figures() -> None:
 
     alttext.install()  # SVG with alt text from the data, print-size text, colour-blind-safe palette
     install_table_formatter()
+    # a published table is never cut: pandas' screen defaults drop rows past 60 and cell text past 50 characters
+    pd.set_option("display.max_rows", None)
+    pd.set_option("display.max_columns", None)
+    pd.set_option("display.max_colwidth", None)
 
 
 # ------------------------------------------------------------------------------------------------ markdown
@@ -662,6 +666,12 @@ def vfm_figure(ev) -> bool:
     return True
 
 
+#: Leading indentation of a table's sub-row label: two em spaces (unlike ordinary spaces they are not collapsed in
+#: HTML or the PDF, and screen readers do not read them) behind a zero-width space (pandas strips whitespace from
+#: index labels; the zero-width space, not whitespace to Python, keeps the em spaces in).
+SUB_ROW_INDENT = "\u200b\u2003\u2003"
+
+
 def ete_text(ev) -> str:
     """Education, training and employment section (Markdown) from the register: descriptive, participants only."""
     if getattr(ev, "ete", None) is None:
@@ -680,14 +690,277 @@ def ete_table(ev) -> pd.DataFrame:
         return pd.DataFrame()
     reg = ev.register()
     rows = []
+    parent = ""
     for stem, measure, label in reg.meta.get("ete_rows", []):
-        rows.append({"Measure": measure.strip().replace("of which", "  of which"),
+        measure = measure.strip()
+        if measure.startswith("of which") and parent:
+            # a part of the row above: indented (em spaces survive HTML and PDF, where leading spaces collapse;
+            # a screen reader skips them) and worded to stand alone when read as a row header
+            part = measure.removeprefix("of which").strip()
+            measure = SUB_ROW_INDENT + (parent.replace("ETE", part, 1) if "ETE" in parent else f"{parent}: {part}")
+        else:
+            parent = measure
+        rows.append({"Measure": measure,
                      "People": reg.display(f"{stem}.count"),
                      "Out of": reg.display(f"{stem}.denominator"),
                      "Rate": reg.display(f"{stem}.rate", lambda v: f"{100 * v:.0f}%")
                      if reg.display(f"{stem}.count") != "[c]" else "[c]",
                      "Out of whom": label})
     return table(pd.DataFrame(rows).set_index("Measure"))
+
+
+# ------------------------------------------------------------------------------------------------ chart data
+class ChartData:
+    """The data behind one chart, shown right after it as published tables inside
+    ``<details><summary>Data for this chart…</summary>…</details>`` (the accessible alternative to the figure, and
+    what analysts want anyway).
+
+    Every table must come from :func:`table` (marked as published): the HTML is made by the output guard's own
+    formatter (:func:`evaluation.report.guard._published_html`), so a table that was not marked reaches the report
+    without the published class and the build refuses it. Each table gets a ``<caption>``; the renderer gives its
+    header cells a ``scope``. By default the block is for the screen only (``templates/report.css`` hides it in
+    print, where the figure keeps its alternative text and the numbers are in the report's own tables);
+    ``printed=True`` keeps it in the PDF (a short table whose numbers the PDF shows nowhere else).
+
+    Parameters
+    ----------
+    tables : list of (str, DataFrame)
+        ``(caption, table)`` pairs, in order.
+    what : str
+        What the chart shows, a few words, for the summary line ("Data for this chart: <what>").
+    printed : bool
+        Whether the data also prints in the PDF.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = ChartData([("Numbers", table(pd.DataFrame({"n": ["5"]}, index=["a"])))], "numbers")
+    >>> bool(d), "<caption>Numbers</caption>" in d._repr_html_()
+    (True, True)
+    """
+
+    def __init__(self, tables=(), what: str = "", *, printed: bool = False):
+        self.tables = [(str(c), df) for c, df in tables if df is not None and not df.empty]
+        self.what = str(what)
+        self.printed = bool(printed)
+
+    def __bool__(self) -> bool:
+        return bool(self.tables)
+
+    def __repr__(self) -> str:
+        return f"ChartData({len(self.tables)} table(s){': ' + self.what[:40] if self.what else ''})"
+
+    def _repr_html_(self) -> str:
+        import html as _html
+        import re as _re
+
+        from evaluation.report.guard import _published_html
+
+        if not self.tables:
+            return ""
+        parts = []
+        for caption, df in self.tables:
+            # never cut: every row and the whole of every cell (pandas' screen defaults truncate)
+            with pd.option_context("display.max_rows", None, "display.max_columns", None,
+                                   "display.max_colwidth", None):
+                out = _published_html(df)
+            cap = f"<caption>{_html.escape(caption, quote=False)}</caption>"
+            parts.append(_re.sub(r"(<table\b[^>]*>)", lambda m: m.group(1) + cap, out, count=1))
+        summary = "Data for this chart" + (f": {self.what}" if self.what else "")
+        cls = "chart-data" + (" chart-data-print" if self.printed else "")
+        return (f'<details class="{cls}"><summary>{_html.escape(summary, quote=False)}</summary>'
+                + "".join(parts) + "</details>")
+
+
+def _pct_ci(f) -> str:
+    """A proportion with its 95% CI as the report prints it ("28% (23% to 34%)")."""
+    text = wording.pct(f.shown)
+    if f.lower is not None and f.upper is not None:
+        text += f" ({wording.pct(f.lower)} to {wording.pct(f.upper)})"
+    return text
+
+
+def survival_drawn(ev) -> bool:
+    """Whether :func:`survival_figure` draws the time-to-reoffence chart (the same rules, without drawing)."""
+    sv = ev.survival
+    if sv is None or not survival_chart_allowed(ev):
+        return False
+    return sv.cif is None or 1 in _published_causes(ev)
+
+
+def survival_data(ev) -> ChartData:
+    """The data behind the time-to-reoffence chart, from the register only: each drawn curve's cumulative
+    proportion by the end of follow-up with its 95% CI, and the numbers still at risk (rounded to the nearest 5,
+    as the risk table publishes them). The curves' monthly steps are not in the register and are not published
+    as numbers. Empty when the chart is not drawn."""
+    if not survival_drawn(ev):
+        return ChartData()
+    reg = ev.register()
+    sv = ev.survival
+    causes = _published_causes(ev) if sv.cif is not None else [1]
+    groups = {"participants": "Participants", "comparison": "Matched comparison"}
+    rows: dict[str, dict[str, str]] = {}
+    for f in reg.section("survival"):
+        if f.unit != "proportion" or f.meta.get("group") not in groups or f.meta.get("cause", 1) not in causes:
+            continue
+        measure = f.label.rsplit(":", 1)[0].strip() + " (95% CI)"
+        rows.setdefault(measure, {})[groups[f.meta["group"]]] = _pct_ci(f) if f.status == "shown" else \
+            reg.display(f.id)
+    for f in reg.section("risk"):
+        _, group, day = f.id.split(".")
+        if group in groups:
+            rows.setdefault(f"Number still at risk on day {int(day[3:])}", {})[groups[group]] = reg.display(f.id)
+    out = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=list(groups.values())).fillna("–")
+    out.index.name = "Measure"
+    caption = (f"Cumulative proportions by day {sv.tau:g} with 95% confidence intervals, and the numbers still "
+               f"at risk (rounded to the nearest {reg.base})")
+    return ChartData([(caption, table(out))], "time to " + ("first or repeat proven offence"
+                                                          if ev.programme.outcome.get("label") else "reoffence"))
+
+
+def balance_data(ev) -> ChartData:
+    """The data behind the balance (love) plot, from the register: the absolute standardised mean difference of
+    each characteristic before and after matching, to 2 dp, as plotted (the signed values are in the matching
+    quality table)."""
+    reg = ev.register()
+    rows: dict = {}
+    for f in reg.section("balance"):
+        if f.meta.get("measure") in ("smd_before", "smd_after"):
+            rows.setdefault(f.meta["covariate"], {})[f.meta["measure"]] = f.shown if f.status == "shown" else None
+    if not rows:
+        return ChartData()
+    fmt = (lambda v: "–" if v is None else f"{abs(v):.2f}")  # noqa: E731
+    out = pd.DataFrame({"Absolute SMD before matching": [fmt(r.get("smd_before")) for r in rows.values()],
+                        "Absolute SMD after matching": [fmt(r.get("smd_after")) for r in rows.values()]},
+                       index=list(rows))
+    out.index.name = "Characteristic"
+    return ChartData([(f"Absolute standardised mean differences (SMD) before and after matching; below "
+                       f"{SMD_THRESHOLD} counts as balanced", table(out))], "covariate balance")
+
+
+def vfm_data(ev) -> ChartData:
+    """The data behind the value-for-money chart (drawn only when a ratio can be claimed), from the register."""
+    reg = ev.register()
+    f = reg.get("vfm.bcr")
+    if ev.vfm is None or not ev.vfm.significant or f is None or f.status != "shown" or f.shown is None:
+        return ChartData()
+    ci = f"£{f.lower:.2f} to £{f.upper:.2f}" if f.lower is not None and f.upper is not None else "–"
+    out = pd.DataFrame({"Estimate": [f"£{f.shown:.2f}"], "95% CI": [ci]},
+                       index=["Benefit per £1 spent (benefit–cost ratio)"])
+    out.index.name = "Measure"
+    price = reg.value("vfm.price_year")
+    return ChartData([("Benefit–cost ratio" + (f", {price} prices" if price else "") + "; 1 is break-even",
+                       table(out))], "value for money")
+
+
+def delivery_figure(result):
+    """The delivery chart (:meth:`evaluation.delivery.DeliveryResult.plot`, cumulative attendees by audience
+    against target), drawn at the printed width: one audience alone is a full-width, shallow panel, not a small
+    square that leaves most of a page blank. ``None`` when nothing was delivered."""
+    from evaluation.report.alttext import PRINT_WIDTH_IN
+
+    if result.table is None or result.table.empty:
+        return None
+    fig = result.plot()
+    if len(fig.axes) == 1:
+        fig.set_size_inches(PRINT_WIDTH_IN, 3.0)
+    return fig
+
+
+def delivery_data(result, threshold: int = 5) -> ChartData:
+    """The data behind the delivery chart, from the delivery register (:func:`delivery_register`): cumulative
+    attendees at the end of each month for each audience, with the target and the projection drawn where there
+    are any. Attendances are activity counts, not people (as in the delivery table). Printed in the PDF when short
+    (the PDF shows these monthly figures nowhere else)."""
+    from evaluation.delivery import AUDIENCE_LABELS
+    from evaluation.report.render import KEEP_TABLE_ROWS
+
+    reg = delivery_register(None, result, threshold)
+    figs = reg.section("delivery_progress")
+    if not figs:
+        return ChartData()
+    cols: dict[str, str] = {}
+    rows: dict[str, dict[str, str]] = {}
+    extra: dict[str, dict[str, str]] = {}
+    whole = (lambda v: f"{v:,.0f}")  # noqa: E731
+    for f in figs:
+        aud = f.meta["audience"]
+        col = cols.setdefault(aud, _first_upper(AUDIENCE_LABELS.get(aud, aud)))
+        if f.meta.get("month"):
+            rows.setdefault(f"{pd.Timestamp(f.meta['month']):%B %Y}", {})[col] = reg.display(f.id, whole)
+        else:
+            extra.setdefault(f"Projected by {result.end:%B %Y} at the current pace", {})[col] = \
+                reg.display(f.id, whole)
+    for aud, col in cols.items():
+        t = f"delivery.{_slug(aud)}.target_attendees"
+        if reg.value(t) is not None:
+            extra.setdefault("Target", {})[col] = reg.display(t, whole)
+    out = pd.DataFrame.from_dict({**rows, **extra}, orient="index").reindex(columns=list(cols.values()))
+    out = out.fillna("–")
+    out.index.name = "End of month"
+    return ChartData([("Cumulative attendees (attendances at sessions, not people) by the end of each month"
+                       + (", with the target and the projection" if extra else ""), table(out))],
+                     "delivery against target", printed=len(out) <= KEEP_TABLE_ROWS)
+
+
+def _slug(text) -> str:
+    from evaluation.register import slug
+
+    return slug(text)
+
+
+def area_chart_points(result: dict, threshold: int = 5) -> pd.DataFrame:
+    """The points behind the upper panel of an area chart, as published: the observed values aggregated so no small
+    count can be read off (:meth:`evaluation.area.ITSResult.chart_data`), with the fitted and counterfactual
+    lines averaged over the same periods (rounded to 2 dp; the counterfactual only during and after the start)."""
+    its = result["its"]
+    pts = its.chart_data(threshold).copy()
+    f = its.frame
+    fitted, counterfactual = [], []
+    for start, months in zip(pts["period_start"], pts["months"]):
+        span = f[(f.index >= start) & (f.index < start + pd.DateOffset(months=int(months)))]
+        fitted.append(round(float(span["fitted"].mean()), 2) if len(span) else None)
+        post = span[span.index >= its.intervention]
+        counterfactual.append(round(float(post["counterfactual"].mean()), 2) if len(post) else None)
+    pts["fitted"] = fitted
+    pts["counterfactual"] = counterfactual
+    return pts
+
+
+def area_chart_data(result: dict, threshold: int = 5) -> ChartData:
+    """The data behind an area measure's two panels, from the published figures (:func:`area_results`): the
+    observed, fitted and counterfactual values by period, and the event study's differences with 95% CIs."""
+    from evaluation.area import MEASURE_LABELS
+
+    its, did = result["its"], result["did"]
+    label = MEASURE_LABELS.get(its.measure, str(its.measure).replace("_", " "))
+    pts = area_chart_points(result, threshold)
+    agg = pts["aggregation"].iloc[0]
+    num = (lambda v: "–" if v is None or pd.isna(v) else f"{v:,.2f}")  # noqa: E731
+    periods = [f"{pd.Timestamp(s):%B %Y}" if agg == "month" else str(p)
+               for s, p in zip(pts["period_start"], pts["period"])]
+    obs = pd.DataFrame({"Observed": [num(v) for v in pts["value"]],
+                        "Fitted": [num(v) for v in pts["fitted"]],
+                        "Counterfactual (no change)": [num(v) for v in pts["counterfactual"]],
+                        "In the estimate": ["Yes" if v else "No (after the pilot)" for v in pts["in_estimate"]]},
+                       index=periods)
+    obs.index.name = {"month": "Month", "quarter": "Quarter", "year": "Year"}.get(agg, "Period")
+    unit = "per 100,000 residents a month" if (its.per_rate or its.scale == "rate") else "a month"
+    tables = [(f"{_first_upper(label)} {unit}" + ("" if agg == "month" else f" ({agg}ly averages)"), table(obs))]
+    es = did.event_study
+    centred = "estimate_vs_pre" in es
+    cols = ("estimate_vs_pre", "lower_vs_pre", "upper_vs_pre") if centred else ("estimate", "lower", "upper")
+    d = ".3f" if did.scale == "log" else ".2f"
+    n = es["n_months"] if "n_months" in es else pd.Series(did.event_bin, index=es.index)
+    idx = [f"{int(s)} to {int(s) + int(k) - 1}".replace("-", "−") for s, k in zip(es["period_start"], n)]
+    ev_t = pd.DataFrame({"Difference": [wording.signed(v, "+" + d) for v in es[cols[0]]],
+                         "95% CI": [f"{wording.signed(lo, '+' + d)} to {wording.signed(hi, '+' + d)}"
+                                    for lo, hi in zip(es[cols[1]], es[cols[2]])]}, index=idx)
+    ev_t.index.name = "Months from the start of the pilot"
+    ref = "the average before the pilot" if centred else "the last period before the pilot"
+    tables.append((f"{did.treated} minus the comparison areas, {label}" + (" (log scale)" if did.scale == "log"
+                   else "") + f": difference against {ref}, by period, with 95% CIs", table(ev_t)))
+    return ChartData(tables, label)
 
 
 # ---------------------------------------------------------------------------------------------------- output
@@ -882,7 +1155,7 @@ def area_results(programme, extract_date, results: dict, threshold: int = 5) -> 
 
     out = {}
     for m, r in results.items():
-        pts = r["its"].chart_data(threshold)
+        pts = area_chart_points(r, threshold)  # observed as published, with the fitted lines over the same periods
         pts = pts.assign(period_start=pts["period_start"].dt.date.astype(str))
         out[m] = {"its": _clean(r["its"].to_dict()), "did": _clean(r["did"].to_dict()),
                   "its_text": r["its"].text(), "did_text": r["did"].text(placebo=True),
@@ -984,6 +1257,7 @@ def delivery_register(programme, result, threshold: int = 5, *, synthetic: bool 
                 reg.add(f"delivery.{a}.{k}", f"{r['audience']}: {k}", _plain(r[k]), "number", "delivery")
                 reg.add(f"delivery.{a}.target_{k}", f"{r['audience']}: target {k}", _plain(r[f"target_{k}"]),
                         "number", "delivery")
+        _register_progress(reg, result)
     f = result.funnel
     if f is not None and not f.empty:
         reg.count("funnel.contacts", "Contacts", int(f.loc[f["stage"] == "contacts", "count"].sum()), "funnel")
@@ -1001,6 +1275,30 @@ def delivery_register(programme, result, threshold: int = 5, *, synthetic: bool 
     protect_register(reg, round_sections=())
     result._register = reg
     return reg
+
+
+def _register_progress(reg, result) -> None:
+    """The delivery chart's data (section ``delivery_progress``): cumulative attendees at the end of each month per
+    audience (``delivery.<audience>.attendees_by.<yyyy_mm>``) and, where the chart draws it, the projection to the
+    programme end (``delivery.<audience>.projected_attendees``). Attendances are activity counts, like the
+    totals, so they are published as they are; the last month equals the audience's total."""
+    from evaluation.register import slug
+
+    prog = getattr(result, "progress", None)
+    if prog is None or prog.empty or "cum_attendees" not in prog:
+        return
+    for aud, p in prog.groupby("audience", sort=False):
+        a = slug(aud)
+        for month, v in zip(p["month"], p["cum_attendees"]):
+            m = pd.Timestamp(month)
+            fig = reg.add(f"delivery.{a}.attendees_by.{m:%Y_%m}", f"{aud}: attendees by the end of {m:%B %Y}",
+                          _plain(v), "number", "delivery_progress")
+            fig.meta.update(audience=str(aud), month=f"{m:%Y-%m}")
+        row = result.table.set_index("audience").loc[aud] if "audience" in result.table else None
+        if row is not None and pd.notna(row.get("projected_attendees")) and result.asof < result.end:
+            fig = reg.add(f"delivery.{a}.projected_attendees", f"{aud}: attendees projected by {result.end:%B %Y}",
+                          _plain(row["projected_attendees"]), "number", "delivery_progress")
+            fig.meta.update(audience=str(aud))
 
 
 def _plain(v):
@@ -1022,7 +1320,7 @@ def funnel_table(result, threshold: int = 5) -> pd.DataFrame:
             from evaluation.delivery import destination_label
 
             dest = destination_label(fig.meta.get("destination", ""))
-            rows[f"  → referred to {_html.escape(dest)}"] = reg.display(fig.id)
+            rows[f"{SUB_ROW_INDENT}Referred to {_html.escape(dest)}"] = reg.display(fig.id)
     out = pd.DataFrame({"Number": list(rows.values())}, index=list(rows))
     out.index.name = "Stage"
     return table(out)

@@ -170,7 +170,24 @@ def forest_plot(results: dict[str, dict], names: dict[str, str], truth: dict[str
     ax.set_title("Effects across programmes\n(green circle: evidence; orange square: indication only;\ngrey "
                  "triangle: inconclusive or secondary)", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
+    fig._evaluation_data = _forest_data(rows, bool(shown_truth))  # the chart's data, shown after it (issue 15)
     return fig
+
+
+def _forest_data(rows, truth: bool) -> str:
+    """The forest plot's data as a captioned table in ``<details>`` (the published figures it draws)."""
+    head = ["Programme", "Difference (pp)", "95% CI (pp)", "Confidence"] + (["True effect (pp)"] if truth else [])
+    body = []
+    for label, est, h, conf, true in rows:
+        cells = [f"{wording.signed_num(100 * est)}",
+                 f"{wording.signed_num(100 * h['lower'])} to {wording.signed_num(100 * h['upper'])}", conf]
+        cells += [("–" if true is None else wording.signed_num(100 * true))] if truth else []
+        body.append(f'<tr><th scope="row">{html.escape(label)}</th>'
+                    + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return ('<details class="chart-data"><summary>Data for this chart: effects across programmes</summary><table>'
+            "<caption>Difference in the one-year proven reoffending rate, participants − matched comparison</caption>"
+            "<thead><tr>" + "".join(f'<th scope="col">{c}</th>' for c in head) + "</tr></thead><tbody>"
+            + "".join(body) + "</tbody></table></details>")
 
 
 def _figure_img(fig) -> str:
@@ -183,7 +200,8 @@ def _figure_img(fig) -> str:
 
     svg, meta = figure_svg(fig)
     plt.close(fig)
-    return f'<img src="{svg_data_uri(svg)}" alt="{html.escape(meta["alt"], quote=True)}">'
+    data = getattr(fig, "_evaluation_data", "")  # closes the <p> around the image (details is a block)
+    return f'<img src="{svg_data_uri(svg)}" alt="{html.escape(meta["alt"], quote=True)}"></p>{data}<p>'
 
 
 def _headline_html(res: dict) -> str:
@@ -223,6 +241,7 @@ thead { display: table-header-group; } tr { break-inside: avoid; page-break-insi
 table { border-collapse: collapse; font-size: 9pt; } td, th { border: 1px solid #bbb; padding: 3pt 5pt; text-align: left; }
 img { max-width: 100%; height: auto; }
 .note { font-size: 8pt; }
+details.chart-data { display: none; } @media screen { details.chart-data { display: block; } }
 .mark { border: 2px solid #b00; color: #b00; padding: 6pt; font-weight: bold; }
 """
 

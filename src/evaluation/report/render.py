@@ -304,7 +304,7 @@ MARKDOWN_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6", "p", "br", "hr", "blockquot
 #: Tags kept in text/html outputs (pandas tables and simple text); no links, scripts, styles or images.
 HTML_TAGS = {"table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "colgroup", "col", "div", "span", "p",
              "br", "b", "i", "strong", "em", "small", "sup", "sub", "code", "pre", "ul", "ol", "li", "h1", "h2",
-             "h3", "h4", "h5", "h6", "blockquote", "hr"}
+             "h3", "h4", "h5", "h6", "blockquote", "hr", "details", "summary"}
 _CELL_ATTRS = {"class", "colspan", "rowspan", "align", "valign"}
 
 
@@ -391,6 +391,43 @@ def table_semantics(html: str, *, keep: bool = True) -> str:
                 tok = tok.replace("<table", "<table data-keep", 1)
         out.append(tok)
     return "".join(out)
+
+
+def figures_without_data(html: str) -> list[int]:
+    """The figures of a report's HTML that are not followed by the data behind them.
+
+    Each ``<img>`` must be followed by a ``<details class="chart-data">`` block (made by
+    :class:`evaluation.report.content.ChartData`) holding at least one ``<table>`` with a ``<caption>``, with no
+    heading, table or other figure in between.
+
+    Parameters
+    ----------
+    html : str
+        A report's HTML.
+
+    Returns
+    -------
+    list of int
+        The 1-based positions of the figures without their data (empty when every figure has it).
+
+    Examples
+    --------
+    >>> figures_without_data('<img alt="a"><details class="chart-data"><summary>Data</summary>'
+    ...                      '<table><caption>c</caption></table></details><img alt="b"><h2>Next</h2>')
+    [2]
+    """
+    missing = []
+    chunks = re.split(r"<img\b", html)[1:]
+    for i, rest in enumerate(chunks, start=1):
+        m = re.search(r'<details\b[^>]*class="[^"]*\bchart-data\b', rest)
+        before = rest[:m.start()] if m else rest
+        if m is None or re.search(r"<(table|h[1-6]|svg)\b", before):
+            missing.append(i)
+            continue
+        block = rest[m.start(): rest.find("</details>", m.start())]
+        if not re.search(r"<table\b[^>]*>\s*<caption>", block):
+            missing.append(i)
+    return missing
 
 
 def svg_data_uri(svg: Any) -> str:
