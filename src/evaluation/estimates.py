@@ -816,7 +816,8 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
     e = ev.effects["reoffended"]
     words = wording.measure_words(programme.outcome.get("label"))
     ev.findings.append(wording.rate_finding(e.estimate, e.ci_low, e.ci_high, e.p_value, ev.treated_reoffenders,
-                                            number_needed=ev.power.get("number_needed"), **words))
+                                            number_needed=ev.power.get("number_needed"), n_analysed=e.n_treated,
+                                            **words))
     f = ev.effects["reoffence_count"]
     ev.findings.append(wording.frequency_finding(f.estimate, f.ci_low, f.ci_high, f.p_value,
                                                  ev.treated_reoffenders, offences=words["offences"]))

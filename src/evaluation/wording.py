@@ -8,7 +8,9 @@ The funder reports follow the conventions of the Ministry of Justice Justice Dat
 * a difference is called *significant* only when ``p <= 0.05`` **and** the treatment group has at least
   30 reoffenders (:data:`MIN_REOFFENDERS`); time to first reoffence is not a headline with fewer than 30;
 * a significant result is worded "by between X and Y percentage points"; a non-significant one as
-  "as many as X fewer or as many as Y more ... more people would need to be analysed".
+  "as many as X fewer or as many as Y more ... more people would need to be analysed", or, when the estimate is
+  too small for any realistic number of people to detect, "the data are consistent with no effect" (no absurd
+  number needed is printed).
 
 Conventions: differences are *participants minus comparison*, so a negative difference means participants
 reoffended less. Percentage points (pp) are used for differences of rates, never per cent.
@@ -133,6 +135,46 @@ def crosses_zero(lower: float, upper: float) -> bool:
     return not (upper < 0 or lower > 0)
 
 
+#: A number needed above this many times the people analysed is not a realistic study of the programme: the
+#: report then says the effect is too small to detect instead of printing an absurd head count (a difference of
+#: a tenth of a point "needs" some 400,000 participants).
+REALISTIC_MULTIPLE = 10
+
+
+def too_small_to_detect(difference: float, number_needed: float | None, n_analysed: int | None) -> bool:
+    """Whether a difference is too small for any realistic study to detect: the participants needed to detect it
+    (:func:`evaluation.power.number_needed`) exceed :data:`REALISTIC_MULTIPLE` times those analysed, or none
+    would do (an exact zero). ``False`` when the number analysed is not known (nothing to compare with)."""
+    if n_analysed is None or n_analysed <= 0:
+        return False
+    if number_needed is None or (isinstance(number_needed, float) and not math.isfinite(number_needed)):
+        return not _is_missing(difference) and difference == 0
+    return number_needed > REALISTIC_MULTIPLE * n_analysed
+
+
+def power_sentence(difference: float, lower: float, upper: float, significant: bool,
+                   number_needed: float | None, n_analysed: int | None, *, who: str = "participants") -> str:
+    """What more data could do for a headline that is not significant (empty for a significant one).
+
+    * interval including 0, effect too small to detect (:func:`too_small_to_detect`): the data are consistent with
+      no effect, and no realistic number of participants would detect one this small (no head count is given);
+    * interval including 0 otherwise: more people would be needed, with the number needed to two significant
+      figures when known;
+    * interval on one side of 0 but not significant (fewer than 30 reoffenders, or p above 0.05): nothing here.
+    """
+    if significant or _is_missing(lower) or _is_missing(upper) or not crosses_zero(*sorted((lower, upper))):
+        return ""
+    if too_small_to_detect(difference, number_needed, n_analysed):
+        return ("The data are consistent with no effect. Analysing more people would narrow this range, but a "
+                f"difference as small as the one observed ({magnitude(difference, scale=100, decimals=1)} percentage "
+                f"points) could not be detected with any realistic number of {who}.")
+    text = "More people would need to be analysed to be confident of the effect."
+    if number_needed and not (isinstance(number_needed, float) and not math.isfinite(number_needed)):
+        text += (f" About {approx(number_needed)} {who} (with a matched comparison group) would be needed to detect "
+                 "a difference of the size observed.")
+    return text
+
+
 def rate_finding(
     difference: float,
     lower: float,
@@ -145,10 +187,13 @@ def rate_finding(
     verb: str = "reoffended",
     offences: str = "proven reoffences",
     number_needed: int | None = None,
+    n_analysed: int | None = None,
 ) -> Finding:
     """JDL wording for a difference of two rates (participants − comparison, 0–1 scale, 95% CI).
 
     Never states an uncertain result (CI including 0) as a finding; bounds keep their sign and enough decimals.
+    ``n_analysed`` (participants analysed) lets a near-zero estimate be described as too small to detect rather
+    than with an absurd number needed (:func:`power_sentence`).
     """
     significant = is_significant(p, treated_reoffenders)
     lo, hi = sorted((lower, upper))
@@ -170,13 +215,8 @@ def rate_finding(
         sentence = (
             f"The analysis does not show a reliable effect on the {measure}. For every 100 {who}, "
             f"as many as {pp_bound(min(0.0, lo))} fewer or as many as {pp_bound(max(0.0, hi))} more "
-            f"may have {verb}. More people would need to be analysed to be confident of the effect."
-        )
-        if number_needed:
-            sentence += (
-                f" About {approx(number_needed)} {who} (with a matched comparison group) would be needed to detect "
-                "a difference of the size observed."
-            )
+            f"may have {verb}. " + power_sentence(difference, lo, hi, significant, number_needed, n_analysed, who=who)
+        ).strip()
     return Finding(measure, difference, lower, upper, p, significant, sentence)
 
 

@@ -606,9 +606,18 @@ def power_text(ev) -> str:
             f"{wording.pct(reg.value('power.p_control'))}).")
     nn = reg.value("power.number_needed")
     d = reg.get("rate.difference")
-    if nn and d is not None and not d.significant:
-        text += (f" To detect a difference of the size observed, about **{wording.approx(nn)}** participants "
-                 "would be needed, each with a matched comparison group of the same make-up.")
+    n = reg.value("n.participants")
+    shown = d is not None and d.status == "shown" and d.value is not None and not d.significant
+    if shown and d.lower is not None and d.upper is not None and wording.crosses_zero(d.lower, d.upper) \
+            and wording.too_small_to_detect(d.value, nn, n):
+        # a near-zero estimate: no absurd head count, and what the design can detect is the figure above
+        text += (f" The difference observed ({wording.magnitude(d.value, scale=100, decimals=1)} percentage points) "
+                 "is far smaller than that. The data are consistent with no effect, and an effect this small could "
+                 "not be detected with any realistic number of participants.")
+    elif shown and nn and not wording.too_small_to_detect(d.value, nn, n):
+        text += (f" To detect a difference of the size observed ({wording.magnitude(d.value, scale=100, decimals=1)} "
+                 f"percentage points), about **{wording.approx(nn)}** participants would be needed, each with a "
+                 "matched comparison group of the same make-up.")
     if ev.treated_reoffenders < wording.MIN_REOFFENDERS:
         text += (" Fewer than 30 participants reoffended, so following the Justice Data Lab no difference is called "
                  "significant and time to first reoffence is not a headline measure.")
