@@ -114,6 +114,8 @@ def test_wording_never_contradicts_the_numbers_over_thousands_of_random_results(
         if r["n"] is not None:
             for m in re.findall(r"About ([\d,]+)", s):
                 assert int(m.replace(",", "")) <= w.REALISTIC_MULTIPLE * r["n"] * 1.05, s
+                # a large number needed says how many times those analysed it is
+                assert ("times the" in s) == (r["needed"] >= w.LARGE_MULTIPLE * r["n"]), s
         if "consistent with no effect" in s:
             assert crosses and not sig, s
         p_s = w.power_sentence(r["diff"], r["lower"], r["upper"], sig, r["needed"], r["n"])
@@ -179,6 +181,9 @@ def test_a_near_zero_estimate_is_not_given_an_absurd_number_needed():
     # a realistic number needed is still given, to two significant figures
     g = w.rate_finding(-0.03, -0.12, 0.06, 0.4, 12, number_needed=367, n_analysed=41)
     assert "About 370 participants" in g.sentence and "More people would need" in g.sentence
+    assert "times the" not in g.sentence
+    h = w.rate_finding(-0.03, -0.18, 0.12, 0.7, 9, number_needed=2300, n_analysed=41)
+    assert "About 2,300 participants" in h.sentence and "about 56 times the 41 analysed here" in h.sentence
     assert not w.too_small_to_detect(-0.03, 367, 41) and w.too_small_to_detect(-0.001, 404473, 41)
     assert w.too_small_to_detect(0.0, None, 41) and not w.too_small_to_detect(-0.001, 404473, None)
 

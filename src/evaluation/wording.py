@@ -137,8 +137,12 @@ def crosses_zero(lower: float, upper: float) -> bool:
 
 #: A number needed above this many times the people analysed is not a realistic study of the programme: the
 #: report then says the effect is too small to detect instead of printing an absurd head count (a difference of
-#: a tenth of a point "needs" some 400,000 participants).
-REALISTIC_MULTIPLE = 10
+#: a fifth of a point "needs" some 400,000 participants, 3,000 times the 134 analysed). The number needed grows
+#: with the square of (smallest detectable difference / estimate), so 100 times is an estimate below about a
+#: tenth of what the design can detect.
+REALISTIC_MULTIPLE = 100
+#: Above this many times the people analysed, the number needed is given with that multiple, so its size is plain.
+LARGE_MULTIPLE = 10
 
 
 def too_small_to_detect(difference: float, number_needed: float | None, n_analysed: int | None) -> bool:
@@ -170,8 +174,11 @@ def power_sentence(difference: float, lower: float, upper: float, significant: b
                 f"points) could not be detected with any realistic number of {who}.")
     text = "More people would need to be analysed to be confident of the effect."
     if number_needed and not (isinstance(number_needed, float) and not math.isfinite(number_needed)):
+        times = ""
+        if n_analysed and number_needed >= LARGE_MULTIPLE * n_analysed:
+            times = f", about {approx(number_needed / n_analysed)} times the {n_analysed:,} analysed here"
         text += (f" About {approx(number_needed)} {who} (with a matched comparison group) would be needed to detect "
-                 "a difference of the size observed.")
+                 f"a difference of the size observed{times}.")
     return text
 
 
