@@ -219,3 +219,21 @@ def test_power_section_describes_a_near_zero_estimate_honestly():
     assert "consistent with no effect" in text and "27 percentage points" in text  # the MDD for the actual N
     text = power_text(ev(-0.05, -0.2, 0.1, 367))
     assert "about **370** participants would be needed" in text and "consistent with no effect" not in text
+
+
+def test_e_value_is_not_worded_as_robustness_for_a_result_that_is_not_significant():
+    from evaluation.register import Register
+    from evaluation.report.content import sensitivity_text
+
+    def ev(sig, e, eci):
+        reg = Register()
+        reg.add("rate.difference", "difference", -0.06, "pp", "headline", lower=-0.1, upper=-0.02 if sig else 0.01,
+                p_value=0.01 if sig else 0.07, significant=sig)
+        reg.add("sensitivity.e_value", "E", e, "ratio", "sensitivity")
+        reg.add("sensitivity.e_value_ci", "E ci", eci, "ratio", "sensitivity")
+        return type("Ev", (), {"register": lambda self: reg, "sensitivity": {}})()
+
+    text = sensitivity_text(ev(False, 1.5, 1.0))
+    assert "not significant, so no unmeasured factor is needed" in text and "1 means" not in text
+    text = sensitivity_text(ev(True, 1.9, 1.3))
+    assert "at least 1.30 each to move the interval" in text and "1.90 to explain the estimate away" in text

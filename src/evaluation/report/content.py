@@ -82,8 +82,11 @@ def summary(ev) -> str:
     n = reg.display("n.participants")
     scope = (" (the people who received its individual support, not everyone reached by its group sessions)"
              if p.design == "delivery_and_individual" else "")
+    # "all participants" would overstate it: those analysed are the ones with a full follow-up who could be matched
+    who = ("those with a full year's follow-up who could be matched, whether or not they completed the programme "
+           "(intention to treat)" if "intention to treat" in ev.label else _escape(ev.label))
     lines = [f"## Summary\n\n{_escape(p.get('description', '').strip())}\n",
-             f"This evaluation compares the {n} participants analysed{scope} — {ev.label} — with a comparison group "
+             f"This evaluation compares the {n} participants analysed{scope} — {who} — with a comparison group "
              f"of similar people who did not take part, matched on their {matched_on(p)}. It measures {measure} in the year after they started, as the Ministry of Justice defines "
              "it.\n"]
     if not ev.effects:
@@ -218,9 +221,10 @@ minimum detectable difference is the smallest reduction this design would find w
 **Disclosure control.** Counts from 1 to {ev.threshold - 1} people are suppressed (shown as [c]). Counts in the
 attrition, profile, numbers-at-risk and education, training and employment tables are rounded to the nearest 5 (ONS practice), except the number of
 participants analysed, which is the same everywhere. Every published figure and every sum or difference a reader
-could form between them (table totals, attrition steps, adjacent numbers at risk, rates with their counts, the
-main against the secondary analysis) was checked together: no suppressed count, and no count of 1 to
-{ev.threshold - 1} people, can be worked out from them. No person-level information appears in this report.
+could form between them (table totals, attrition steps, adjacent numbers at risk, the last numbers at risk against
+the reoffenders, rates with their counts, the main against the secondary analysis) was checked together: no
+suppressed count, and no count of 1 to {ev.threshold - 1} people, can be worked out from them, nor narrowed down to
+a few possible values using what the rounding leaves known. No person-level information appears in this report.
 """
 
 
@@ -578,10 +582,16 @@ def sensitivity_text(ev) -> str:
     e = reg.get("sensitivity.e_value")
     if e is not None and e.value is not None:
         ci = reg.value("sensitivity.e_value_ci") or 1.0
-        parts.append(f"- **E-value:** {e.value:.2f} for the risk ratio ({ci:.2f} for the confidence limit nearer 1). "
-                     "An unmeasured factor would need to be associated with both taking part and reoffending by a "
-                     "risk ratio of this size to explain the difference away; 1 means the interval already "
-                     "includes no effect.")
+        if sig and ci > 1:
+            parts.append(f"- **E-value:** {e.value:.2f} for the risk ratio ({ci:.2f} for the confidence limit nearer "
+                         "1). An unmeasured factor would need to be linked to both taking part and reoffending by a "
+                         f"risk ratio of at least {ci:.2f} each to move the interval to include no effect, and of "
+                         f"{e.value:.2f} to explain the estimate away entirely.")
+        else:
+            # nothing to explain away: an E-value sentence would read as robustness the result does not have
+            parts.append(f"- **E-value:** the headline difference is not significant, so no unmeasured factor is "
+                         f"needed to explain it away (the E-value for its confidence limit is 1; for the estimate "
+                         f"itself, {e.value:.2f}).")
     g = reg.value("sensitivity.gamma_max")
     sentence = wording.sensitivity_sentence(sig, g, d.value if d is not None else 0.0)
     if sentence:
