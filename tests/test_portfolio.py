@@ -130,3 +130,14 @@ def test_portfolio_speaks_to_a_funder_not_to_the_code(tmp_path):
     doc = portfolio_html(_fake_build(tmp_path))
     assert "truth.json" not in doc and "python -m" not in doc and "<code>" not in doc
     assert "known true effect" in doc
+
+
+def test_area_headline_says_the_caveat_once_and_that_arrests_reflect_police_activity():
+    from evaluation.area import AREA_CAVEAT
+    from evaluation.report.portfolio import _headline_html
+
+    res = {"design": "area", "measures": {m: {"did_text": f"{m} changed. {AREA_CAVEAT}"}
+                                          for m in ("drug_deaths", "arrests", "seizures")}}
+    out = _headline_html(res)
+    assert out.count("cannot be attributed to one service") == 1
+    assert out.count("police activity") == 2 and "a rise is not evidence of more drug crime" in out

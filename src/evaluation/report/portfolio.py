@@ -10,7 +10,8 @@ confidence rating is the lab's plain summary of the Justice Data Lab rules, not 
 
 * **Evidence of an effect** — the one-year reoffending difference is significant by the JDL rule (p ≤ 0.05 and at
   least 30 participants reoffended);
-* **Indication only** — the 95% CI excludes no difference but fewer than 30 participants reoffended;
+* **Indication only** — the 95% CI lies wholly on one side of zero but the difference is not significant by the
+  JDL rule (fewer than 30 participants reoffended, or p above 0.05);
 * **Inconclusive** — the CI includes no difference;
 * **Delivery only** / **Area-level** — no individual comparison is possible; see the programme report.
 """
@@ -189,10 +190,17 @@ def _figure_img(fig) -> str:
 def _headline_html(res: dict) -> str:
     design = res.get("design")
     if design == "area":
+        from evaluation.area import AREA_CAVEAT
+        from evaluation.report.content import ENFORCEMENT_NOTES
+
         items = []
         for m, r in (res.get("measures") or {}).items():
-            items.append(f"<li>{html.escape(r['did_text'])}</li>")
-        return "<ul>" + "".join(items) + "</ul>"
+            # the attribution caveat once, under the list, not after every measure
+            text = str(r["did_text"]).replace(AREA_CAVEAT, "").strip()
+            if m in ENFORCEMENT_NOTES:  # arrests and seizures rise with enforcement itself: said beside them
+                text += " " + ENFORCEMENT_NOTES[m]
+            items.append(f"<li>{html.escape(text)}</li>")
+        return "<ul>" + "".join(items) + f"</ul><p>{html.escape(AREA_CAVEAT)}</p>"
     if design == "delivery":
         return f"<p>{html.escape(' '.join(res.get('findings') or [res.get('delivery_text', '')]))}</p>"
     parts = [f"<li>{html.escape(s)}</li>" for s in res.get("findings") or []]
@@ -301,8 +309,9 @@ reoffending. Built {dt.date.today():%d %B %Y} from the published figures of each
 <tbody>{''.join(rows)}</tbody></table>
 <p>{_figure_img(forest)}</p>
 <p class="note">Confidence: <b>evidence</b> — significant by the Justice Data Lab rule (p ≤ 0.05 and at
-least 30 participants reoffended); <b>indication</b> — the interval excludes no difference but too few participants
-reoffended; <b>inconclusive</b> — no reliable difference. Area-level and delivery-only programmes are described in
+least 30 participants reoffended); <b>indication</b> — the 95% interval lies wholly on one side of zero, but the
+difference is not significant by that rule (too few participants reoffended, or p is above 0.05); <b>inconclusive</b>
+— the interval includes zero, so the data allow no difference as well as a rise or a fall. Area-level and delivery-only programmes are described in
 their own reports.{truth_note}</p>"""]
     first = True
     for pid, res in results.items():
