@@ -528,7 +528,7 @@ def test_its_and_did_disagreement_is_explained_and_never_claims_more_than_the_we
             assert text == "Neither estimate shows a reliable change."
     # the treatment-completions shape of the default world: own trend flat, comparison areas apart
     text = rc.area_agreement_text(_verdicts(0.29, 0.07, 0.001, 0.14, placebo_p=0.5))
-    assert "shows no reliable change; against similar areas it shows a rise" in text
+    assert "shows no reliable change in level; against similar areas it shows a rise" in text
     assert "may come as much from the comparison areas changing" in text
     text = rc.area_agreement_text(_verdicts(0.001, 0.2, 0.4, 0.02))
     assert "may come from something similar areas saw too" in text

@@ -945,8 +945,10 @@ def area_agreement_text(result: dict) -> str:
                 "differ because each pictures differently what would have happened without the pilot). The report "
                 "leans on the comparison with similar areas, which allows for changes those areas shared, such as "
                 "national trends." + placebo)
+    slope = getattr(its, "slope_p", 1.0) <= its.alpha
     own = (f"against its own earlier trend, {area} shows {rise[di]}" if si
-           else f"against its own earlier trend, {area} shows no reliable change")
+           else f"against its own earlier trend, {area} shows no reliable change in level"
+           + (" (only its month-on-month trend changed)" if slope else ""))
     if did.pretrend_failed:
         other = ("against similar areas no reliable reading is possible, because the areas were already moving "
                  "apart before the pilot")
