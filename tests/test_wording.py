@@ -53,6 +53,8 @@ def test_p_small_but_too_few_reoffenders_is_explained():
 
 def test_small_sample_note():
     assert "at least 60" in w.small_sample_note(46, 10)
+    note = w.small_sample_note(46, 10, verb="offended")
+    assert "participants offended" in note and "first offence" in note and "reoffend" not in note
     assert w.small_sample_note(500, 100) is None
 
 
@@ -212,11 +214,13 @@ def test_power_section_describes_a_near_zero_estimate_honestly():
         reg.add("power.mdd", "mdd", 0.27, "pp", "power")
         reg.add("power.p_control", "p", 0.27, "proportion", "power")
         reg.add("power.number_needed", "nn", nn, "number", "power")
-        return type("Ev", (), {"register": lambda self: reg, "treated_reoffenders": 9})()
+        prog = type("P", (), {"outcome": {"label": "proven offending (first or repeat)"}})()
+        return type("Ev", (), {"register": lambda self: reg, "treated_reoffenders": 9, "programme": prog})()
 
     text = power_text(ev(-0.001, -0.12, 0.118, 404473))
     assert "400,000" not in text and "would be needed" not in text
     assert "consistent with no effect" in text and "27 percentage points" in text  # the MDD for the actual N
+    assert "Fewer than 30 participants offended" in text and "reoffend" not in text  # children: first or repeat
     text = power_text(ev(-0.05, -0.2, 0.1, 367))
     assert "about **370** participants would be needed" in text and "consistent with no effect" not in text
 

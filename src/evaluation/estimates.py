@@ -821,7 +821,7 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
     f = ev.effects["reoffence_count"]
     ev.findings.append(wording.frequency_finding(f.estimate, f.ci_low, f.ci_high, f.p_value,
                                                  ev.treated_reoffenders, offences=words["offences"]))
-    note = wording.small_sample_note(int(ss.loc["Matched", "treated"]), ev.treated_reoffenders)
+    note = wording.small_sample_note(int(ss.loc["Matched", "treated"]), ev.treated_reoffenders, verb=words["verb"])
     if note:
         ev.notes.append(note)
     return ev

@@ -305,8 +305,11 @@ def per_100(rate: float | None) -> str:
     return f"{round_half_up(100 * rate):.0f}"
 
 
-def small_sample_note(n_treated: int, treated_reoffenders: int | None, *, minimum_people: int = 60) -> str | None:
-    """The honest caveat for small programmes (JDL asks for at least 60 people), or ``None``."""
+def small_sample_note(n_treated: int, treated_reoffenders: int | None, *, minimum_people: int = 60,
+                      verb: str = "reoffended") -> str | None:
+    """The honest caveat for small programmes (JDL asks for at least 60 people), or ``None``. ``verb``: what the
+    measure counts (``measure_words(label)["verb"]``: "offended" where participants include children with no
+    earlier offence)."""
     notes = []
     if n_treated < minimum_people:
         notes.append(
@@ -314,9 +317,10 @@ def small_sample_note(n_treated: int, treated_reoffenders: int | None, *, minimu
             f"{minimum_people}. The estimates are imprecise and a real effect of a plausible size could go undetected."
         )
     if treated_reoffenders is not None and treated_reoffenders < MIN_REOFFENDERS:
+        first = "first offence" if verb == "offended" else "first reoffence"
         notes.append(
-            f"Fewer than {MIN_REOFFENDERS} participants reoffended, so no difference is called significant and time "
-            "to first reoffence is not a headline measure."
+            f"Fewer than {MIN_REOFFENDERS} participants {verb}, so no difference is called significant and time "
+            f"to {first} is not a headline measure."
         )
     return " ".join(notes) or None
 

@@ -629,8 +629,10 @@ def power_text(ev) -> str:
                  f"percentage points), about **{wording.approx(nn)}** participants would be needed, each with a "
                  "matched comparison group of the same make-up.")
     if ev.treated_reoffenders < wording.MIN_REOFFENDERS:
-        text += (" Fewer than 30 participants reoffended, so following the Justice Data Lab no difference is called "
-                 "significant and time to first reoffence is not a headline measure.")
+        verb = wording.measure_words(ev.programme.outcome.get("label"))["verb"]
+        first = "first offence" if verb == "offended" else "first reoffence"
+        text += (f" Fewer than 30 participants {verb}, so following the Justice Data Lab no difference is called "
+                 f"significant and time to {first} is not a headline measure.")
     return text
 
 
