@@ -490,3 +490,57 @@ def test_interval_bounds_never_read_as_signless_zero():
     from evaluation.report.content import _pct_interval
 
     assert _pct_interval(0.001, -0.0001, 0.002) == "+0.10% (\u22120.01% to +0.20%)"
+
+
+# --------------------------------------------------------------------------- wording: enforcement and ITS vs DiD
+def _verdicts(its_p, its_est, did_p, did_est, pretrend_p=0.5, placebo_p=1 / 6):
+    import types
+
+    its = types.SimpleNamespace(level_p=its_p, level_change=its_est, alpha=0.05)
+    did = types.SimpleNamespace(p=did_p, estimate=did_est, alpha=0.05, treated="T", pretrend_p=pretrend_p,
+                                pretrend_failed=pretrend_p < 0.05, placebo=pd.DataFrame({"area": list("TABCDE")}),
+                                placebo_p=placebo_p)
+    return {"its": its, "did": did}
+
+
+def test_its_and_did_disagreement_is_explained_and_never_claims_more_than_the_weaker_check():
+    """Issue 11 (funder read): when the two estimates disagree, say in plain words what each assumes, which the
+    report leans on and why; never more than the numbers allow."""
+    from evaluation.report import content as rc
+
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        r = _verdicts(rng.choice([0.001, 0.03, 0.3]), rng.choice([-0.2, 0.2]), rng.choice([0.001, 0.03, 0.3]),
+                      rng.choice([-0.2, 0.2]), pretrend_p=rng.choice([0.01, 0.5]),
+                      placebo_p=rng.choice([1 / 6, 0.5]))
+        text = rc.area_agreement_text(r)
+        its_sig, did_sig = r["its"].level_p <= 0.05, r["did"].p <= 0.05 and not r["did"].pretrend_failed
+        if rc.area_estimates_disagree(r):
+            assert "Why the two estimates differ" in text and "assumes" in text, text
+        if r["did"].pretrend_failed:
+            assert "leans on" not in text, text  # the DiD fails its own check: nothing to lean on
+        if "leans on the comparison with similar areas" in text:
+            assert did_sig or its_sig
+        assert "proves" not in text and "caused by the pilot" not in text
+        if did_sig and r["did"].placebo_p > 0.05:
+            assert "not proof" in text or "not unusual" in text or "neither can be read" in text, text
+        if not its_sig and not did_sig and not r["did"].pretrend_failed:
+            assert text == "Neither estimate shows a reliable change."
+    # the treatment-completions shape of the default world: own trend flat, comparison areas apart
+    text = rc.area_agreement_text(_verdicts(0.29, 0.07, 0.001, 0.14, placebo_p=0.5))
+    assert "shows no reliable change in level; against similar areas it shows a rise" in text
+    assert "may come as much from the comparison areas changing" in text
+    text = rc.area_agreement_text(_verdicts(0.001, 0.2, 0.4, 0.02))
+    assert "may come from something similar areas saw too" in text
+
+
+def test_arrests_and_seizures_are_said_to_reflect_police_activity():
+    from evaluation.report import content as rc
+
+    panel = _panel(np.random.default_rng(8), effect=0.2)
+    res = area.evaluate_area(panel, _adder_programme(), measures=["arrests"], end=None)
+    text = rc.area_measure_text("arrests", res["arrests"])
+    assert "police activity" in text and "a rise is not evidence of more drug crime" in text
+    summary = rc.area_summary(_adder_programme(), res)
+    assert "reflect police activity" in summary and "nor a fall evidence of less" in summary
+    assert "Which estimate the report leans on" in rc.area_methods(_adder_programme())

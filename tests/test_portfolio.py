@@ -87,3 +87,57 @@ def test_portfolio_reads_the_same_n_as_the_report():
     res["figures"]["n.participants"]["status"] = "suppressed"
     res["figures"]["n.participants"]["value"] = None
     assert not any(n.startswith("Participants analysed") for n in data_quality(res))
+
+
+def _fake_build(tmp_path):
+    """A reports folder laid out as `evaluation build` writes it: <id>/results.json beside <id>/report.pdf."""
+    from evaluation.report.portfolio import report_path
+
+    reports = tmp_path / "reports"
+    for pid, res in (("wonder-plus", _res(-0.06, -0.08, -0.03, True, findings=["x"])),
+                     ("pathways-out", _res(-0.001, -0.12, 0.118, False, n=41)),
+                     ("capacity-building", {"design": "delivery", "findings": ["28 sessions"]})):
+        (reports / pid).mkdir(parents=True)
+        (reports / pid / "results.json").write_text(json.dumps(res))
+        (reports / report_path(pid)).write_bytes(b"%PDF-1.7 stand-in")
+    world = tmp_path / "world"
+    world.mkdir()
+    (world / "truth.json").write_text(json.dumps({"programmes": {"wonder-plus": {"att_risk_difference": -0.02}}}))
+    (reports / "manifest.json").write_text(json.dumps({"synthetic": True, "world": str(world)}))
+    (reports / "index.html").write_text("<!doctype html>")  # the build's index (evaluation.report.build)
+    return reports
+
+
+def test_every_path_the_portfolio_names_exists_in_the_published_folder(tmp_path):
+    """Issue 11 (funder read): "Full report: reports/<id>/report.pdf" matched no published path. Every file name
+    in the portfolio is relative to the reports folder and exists there after a build."""
+    import re
+
+    from evaluation.report.portfolio import portfolio_html
+
+    reports = _fake_build(tmp_path)
+    doc = portfolio_html(reports)
+    named = re.findall(r"[\w.-]+(?:/[\w.-]+)*\.(?:pdf|html|json|xlsx)\b", re.sub(r"<[^>]+>", " ", doc))
+    assert {"wonder-plus/report.pdf", "pathways-out/report.pdf"} <= set(named)
+    for path in named:
+        assert (reports / path).exists(), path
+    assert "reports/wonder-plus" not in doc
+
+
+def test_portfolio_speaks_to_a_funder_not_to_the_code(tmp_path):
+    from evaluation.report.portfolio import portfolio_html
+
+    doc = portfolio_html(_fake_build(tmp_path))
+    assert "truth.json" not in doc and "python -m" not in doc and "<code>" not in doc
+    assert "known true effect" in doc
+
+
+def test_area_headline_says_the_caveat_once_and_that_arrests_reflect_police_activity():
+    from evaluation.area import AREA_CAVEAT
+    from evaluation.report.portfolio import _headline_html
+
+    res = {"design": "area", "measures": {m: {"did_text": f"{m} changed. {AREA_CAVEAT}"}
+                                          for m in ("drug_deaths", "arrests", "seizures")}}
+    out = _headline_html(res)
+    assert out.count("cannot be attributed to one service") == 1
+    assert out.count("police activity") == 2 and "a rise is not evidence of more drug crime" in out

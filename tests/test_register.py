@@ -163,3 +163,63 @@ def test_ete_figures_are_registered_rounded_and_small_parts_withheld():
     assert not (reg["ete.at_exit.count"].status == "shown" and reg["ete.at_exit.employment.count"].status == "shown")
     assert reg["ete.at_start.count"].status == "rounded" and reg.value("ete.at_start.count") == 15
     assert reg.value("ete.at_start.denominator") == 135
+
+
+def _survival_tail_register(late: int) -> Register:
+    """The family-support shape (small world): 51 analysed, 11 reoffended (both published exactly), numbers at
+    risk rounded to 5, ``late`` reoffending between day 360 and day 365."""
+    reg = Register(threshold=5)
+    reg.count("n.participants", "Participants analysed", 51, "headline", exact=True)
+    reg.count("reoffenders.participants", "Participants who reoffended", 11, "headline")
+    risk = [51, 48, 48, 47, 45, 44, 40 + late]
+    prev = None
+    for day, v in zip(range(0, 361, 60), risk):
+        fid = f"risk.participants.day{day}"
+        reg.count(fid, f"at risk on day {day}", v, "risk", exact=prev is None)
+        if prev is None:
+            reg.relate({fid: 1.0, "n.participants": -1.0}, 0.0, "at risk on day 0 = N")
+        else:
+            reg.difference(prev, fid, f"hidden.risk_step.participants.day{day}", "step", "risk", "adjacent rows")
+        prev = fid
+    reg.count("hidden.risk_tail.participants", "reoffended from day 360 to day 365", late, "risk", hidden=True)
+    reg.relate({"risk.participants.day360": 1.0, "reoffenders.participants": 1.0,
+                "hidden.risk_tail.participants": -1.0, "n.participants": -1.0}, 0.0, "last row")
+    return reg
+
+
+def test_late_reoffenders_cannot_be_narrowed_by_the_last_risk_row():
+    """Issue 11 (funder read): 41 at risk on day 360, shown as 40, beside exactly 51 analysed and 11 reoffenders,
+    says 0 to 2 people reoffended in the last five days. The relation is declared and the check bounds it."""
+    from evaluation.disclosure import count_bounds, narrowed, protect_register
+
+    reg = _survival_tail_register(late=1)
+    for f in reg.figures.values():  # rounding alone, as before the fix
+        if f.section == "risk" and f.status == "shown" and not f.exact:
+            f.status, f.shown = "rounded", 5 * int(f.value / 5 + 0.5)
+    assert count_bounds(reg, ["hidden.risk_tail.participants"])["hidden.risk_tail.participants"] == (0, 2)
+    assert narrowed(reg) == ["hidden.risk_tail.participants"]
+    reg = _survival_tail_register(late=1)
+    protect_register(reg)
+    assert reg.checked and narrowed(reg) == []
+    lo, hi = count_bounds(reg)["hidden.risk_tail.participants"]
+    assert hi is None or hi - lo >= reg.threshold - 2
+    assert reg.display("risk.participants.day360") == "[c]"  # the row that narrowed it
+    assert reg.value("reoffenders.participants") == 11  # the headline count is kept
+    # with no one reoffending late there is nothing to protect: the row stays, rounded
+    reg = _survival_tail_register(late=0)
+    protect_register(reg)
+    assert reg.value("risk.participants.day360") == 40
+
+
+def test_the_register_declares_the_risk_table_tail_and_no_small_count_can_be_narrowed(pathways):
+    from evaluation.disclosure import count_bounds, narrowed
+
+    reg = pathways.register()
+    assert "hidden.risk_tail.participants" in reg
+    rel = [r for r in reg.relations if "hidden.risk_tail.participants" in r.terms]
+    assert rel and {"risk.participants.day360", "reoffenders.participants", "n.participants"} <= set(rel[0].terms)
+    assert narrowed(reg) == []
+    for k, (lo, hi) in count_bounds(reg).items():
+        f = reg[k]
+        if 0 < f.value < reg.threshold:
+            assert lo < hi if hi is not None else True, k

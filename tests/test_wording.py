@@ -53,6 +53,8 @@ def test_p_small_but_too_few_reoffenders_is_explained():
 
 def test_small_sample_note():
     assert "at least 60" in w.small_sample_note(46, 10)
+    note = w.small_sample_note(46, 10, verb="offended")
+    assert "participants offended" in note and "first offence" in note and "reoffend" not in note
     assert w.small_sample_note(500, 100) is None
 
 
@@ -85,7 +87,8 @@ def _random_result(rng: random.Random) -> dict:
     return {"diff": p_t - p_c, "lower": lower, "upper": upper, "p": p, "reoffenders": rng.choice([0, 5, 29, 30, 31, 200]),
             "p_t": p_t, "p_c": p_c, "days": days, "dlo": days - dhalf, "dhi": days + dhalf,
             "needed": rng.choice([None, 37, 404473, 1450, 12_345_678]), "gamma": rng.choice([None, 1.0, 1.37, 2.5]),
-            "label": rng.choice([None, "proven offending (first or repeat)"])}
+            "label": rng.choice([None, "proven offending (first or repeat)"]),
+            "n": rng.choice([None, 41, 134, 850])}
 
 
 def _check_common(text: str) -> None:
@@ -102,9 +105,25 @@ def test_wording_never_contradicts_the_numbers_over_thousands_of_random_results(
         sig = w.is_significant(r["p"], r["reoffenders"])
         words = w.measure_words(r["label"])
         f = w.rate_finding(r["diff"], r["lower"], r["upper"], r["p"], r["reoffenders"],
-                           number_needed=r["needed"], **words)
+                           number_needed=r["needed"], n_analysed=r["n"], **words)
         s = f.sentence
         _check_common(s)
+        # a near-zero estimate is described honestly: no absurd number needed, no call for "more people"
+        absurd = r["n"] is not None and r["needed"] is not None and r["needed"] > w.REALISTIC_MULTIPLE * r["n"]
+        if crosses and not sig and absurd:
+            assert "consistent with no effect" in s and "any realistic number" in s, s
+            assert "More people would need" not in s and "About" not in s, s
+        if r["n"] is not None:
+            for m in re.findall(r"About ([\d,]+)", s):
+                assert int(m.replace(",", "")) <= w.REALISTIC_MULTIPLE * r["n"] * 1.05, s
+                # a large number needed says how many times those analysed it is
+                assert ("times the" in s) == (r["needed"] >= w.LARGE_MULTIPLE * r["n"]), s
+        if "consistent with no effect" in s:
+            assert crosses and not sig, s
+        p_s = w.power_sentence(r["diff"], r["lower"], r["upper"], sig, r["needed"], r["n"])
+        _check_common(p_s)
+        if sig or not crosses:
+            assert p_s == ""
         # an uncertain result is never stated as a finding; a finding only when significant
         if crosses:
             assert "does not show a reliable effect" in s, s
@@ -153,3 +172,72 @@ def test_bounds_keep_their_sign_and_decimals():
     assert w.approx(404473) == "400,000" and w.approx(37) == "37"
     assert "1 fewer day " in w.days_finding(-1.2, -3, -0.5, 40)
     assert "21 fewer days" not in w.days_finding(-21, -60, 18, 40)
+
+
+def test_a_near_zero_estimate_is_not_given_an_absurd_number_needed():
+    """Issue 11 (funder read): "about 400,000 participants would be needed" then "more people would need to be
+    analysed" for an estimate of about 0. The words now say what the data allow."""
+    f = w.rate_finding(-0.001, -0.12, 0.118, 0.98, 12, number_needed=404473, n_analysed=41)
+    assert "400,000" not in f.sentence and "More people would need" not in f.sentence
+    assert "consistent with no effect" in f.sentence and "0.1 percentage points" in f.sentence
+    # a realistic number needed is still given, to two significant figures
+    g = w.rate_finding(-0.03, -0.12, 0.06, 0.4, 12, number_needed=367, n_analysed=41)
+    assert "About 370 participants" in g.sentence and "More people would need" in g.sentence
+    assert "times the" not in g.sentence
+    h = w.rate_finding(-0.03, -0.18, 0.12, 0.7, 9, number_needed=2300, n_analysed=41)
+    assert "About 2,300 participants" in h.sentence and "about 56 times the 41 analysed here" in h.sentence
+    assert not w.too_small_to_detect(-0.03, 367, 41) and w.too_small_to_detect(-0.001, 404473, 41)
+    assert w.too_small_to_detect(0.0, None, 41) and not w.too_small_to_detect(-0.001, 404473, None)
+
+
+def test_say_boxes_do_not_ask_for_more_people_when_no_realistic_study_would_do():
+    from evaluation.report.guidance import say_boxes_for
+
+    text = say_boxes_for("X", difference=-0.001, lower=-0.12, upper=0.118, p=0.98, n=41, reoffenders=9,
+                         number_needed=404473)
+    assert "More people would need" not in text and "consistent with no effect" in text
+    assert "not evidence of no effect" in text  # and the cannot-say box still guards against over-reading
+    text = say_boxes_for("X", difference=-0.05, lower=-0.12, upper=0.02, p=0.17, n=134, reoffenders=40,
+                         number_needed=900)
+    assert "More people would need to be analysed" in text
+
+
+def test_power_section_describes_a_near_zero_estimate_honestly():
+    from evaluation.register import Register
+    from evaluation.report.content import power_text
+
+    def ev(diff, lo, hi, nn):
+        reg = Register()
+        reg.count("n.participants", "Participants analysed", 41, "headline", exact=True)
+        reg.add("rate.difference", "difference", diff, "pp", "headline", lower=lo, upper=hi, p_value=0.9,
+                significant=False)
+        reg.add("power.mdd", "mdd", 0.27, "pp", "power")
+        reg.add("power.p_control", "p", 0.27, "proportion", "power")
+        reg.add("power.number_needed", "nn", nn, "number", "power")
+        prog = type("P", (), {"outcome": {"label": "proven offending (first or repeat)"}})()
+        return type("Ev", (), {"register": lambda self: reg, "treated_reoffenders": 9, "programme": prog})()
+
+    text = power_text(ev(-0.001, -0.12, 0.118, 404473))
+    assert "400,000" not in text and "would be needed" not in text
+    assert "consistent with no effect" in text and "27 percentage points" in text  # the MDD for the actual N
+    assert "Fewer than 30 participants offended" in text and "reoffend" not in text  # children: first or repeat
+    text = power_text(ev(-0.05, -0.2, 0.1, 367))
+    assert "about **370** participants would be needed" in text and "consistent with no effect" not in text
+
+
+def test_e_value_is_not_worded_as_robustness_for_a_result_that_is_not_significant():
+    from evaluation.register import Register
+    from evaluation.report.content import sensitivity_text
+
+    def ev(sig, e, eci):
+        reg = Register()
+        reg.add("rate.difference", "difference", -0.06, "pp", "headline", lower=-0.1, upper=-0.02 if sig else 0.01,
+                p_value=0.01 if sig else 0.07, significant=sig)
+        reg.add("sensitivity.e_value", "E", e, "ratio", "sensitivity")
+        reg.add("sensitivity.e_value_ci", "E ci", eci, "ratio", "sensitivity")
+        return type("Ev", (), {"register": lambda self: reg, "sensitivity": {}})()
+
+    text = sensitivity_text(ev(False, 1.5, 1.0))
+    assert "not significant, so no unmeasured factor is needed" in text and "1 means" not in text
+    text = sensitivity_text(ev(True, 1.9, 1.3))
+    assert "at least 1.30 each to move the interval" in text and "1.90 to explain the estimate away" in text

@@ -288,7 +288,10 @@ def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "et
        count — published or hidden (e.g. the people lost between two attrition steps, the reoffenders among the
        unmatched) — is fixed by the exactly published figures (:func:`recoverable`), one more figure in a relation
        with it is suppressed (the smallest non-exact count first; an exact count, then a rate it needs, last).
-    4. The exact check (:func:`check_register`) must then pass, or :class:`DisclosureError` is raised and the
+    4. **Bounds**: while some unpublished small count can be narrowed to fewer than ``threshold − 1`` values by
+       the relations together with the rounding intervals and non-negativity (:func:`narrowed`), a partner is
+       suppressed (a rounded figure in its relations first), then step 3 runs again.
+    5. The exact check (:func:`check_register`) must then pass, or :class:`DisclosureError` is raised and the
        report is not written.
     """
     t = reg.threshold
@@ -321,6 +324,31 @@ def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "et
             f.status, f.shown = "suppressed", SUPPRESSED
         else:
             f.status, f.shown = "withheld", None
+    # bounds as well as equations: a rounded count lies within half a base of what is shown and no count of people
+    # is negative, so a subtraction against an exact figure can pin a small group to a narrow range without
+    # fixing it (numbers at risk on day 360, rounded, against the exact count of reoffenders leave the people who
+    # reoffended in the last days between 0 and 2). Such a group gets a partner suppressed (a rounded figure in its
+    # relations first: it loses the least), and the exact check runs again, until neither finds anything.
+    for _ in range(len(reg.figures) + 10):
+        bad = narrowed(reg)
+        if not bad:
+            break
+        cand = _interval_partners(reg, bad[0])
+        if not cand:
+            raise DisclosureError(f"register: '{bad[0]}' can be narrowed to fewer than {t} people from published "
+                                  "figures and no other figure in its relations can be suppressed")
+        f = reg.figures[cand[0]]
+        f.status, f.shown = "suppressed", SUPPRESSED
+        for _ in range(10 * len(reg.figures) + 10):
+            exact = recoverable(reg)
+            if not exact:
+                break
+            more = _partners(reg, exact[0])
+            if not more:
+                raise DisclosureError(f"register: '{exact[0]}' can be worked out from published figures and no "
+                                      "other figure in its relations can be suppressed")
+            g = reg.figures[more[0]]
+            g.status, g.shown = ("suppressed", SUPPRESSED) if g.unit == "people" else ("withheld", None)
     # a withheld rate takes its difference and ratios with it (they would give it back); withholding only removes
     # relations, so the check below cannot get worse
     for grp in reg.meta.get("together", []):
@@ -392,16 +420,151 @@ def recoverable(reg) -> list[str]:
     return out
 
 
+def _known_range(f, base: int) -> tuple[float, float | None]:
+    """What a reader knows about one count of people from its own publication: a rounded count ``r`` (halves up
+    to a multiple of ``base``) is an integer in ``[r - base/2, r + base/2)``; a suppressed or hidden one is only
+    known not to be negative."""
+    if f.status == "rounded" and isinstance(f.shown, (int, float)):
+        lo = math.ceil(f.shown - base / 2)
+        return float(max(0, lo)), float(math.ceil(f.shown + base / 2) - 1)
+    return float(min(0, f.value)), None
+
+
+def count_bounds(reg, ids=None) -> dict[str, tuple[int, int | None]]:
+    """The narrowest range a reader can give each unpublished count (rounded, suppressed or hidden) from the whole
+    register: every live relation at once, rounded counts within their rounding interval, no count negative.
+
+    Solved as two linear programmes per count (scipy's HiGHS); the bounds of the continuous relaxation are
+    rounded inwards to whole people, so they are never narrower than what a reader working in whole numbers
+    could reach by this route. ``None`` as an upper bound: unbounded.
+
+    Parameters
+    ----------
+    reg : Register
+        After (or during) disclosure control.
+    ids : iterable of str, optional
+        The counts to bound (default: every unpublished count of people).
+
+    Returns
+    -------
+    dict
+        ``{id: (lower, upper)}`` in people.
+
+    Examples
+    --------
+    >>> count_bounds(reg)["hidden.risk_tail.participants"]  # doctest: +SKIP
+    (0, 7)
+    """
+    from scipy.optimize import linprog
+
+    unknown = [k for k, f in reg.figures.items() if f.unit == "people" and f.status != "shown" and f.value is not None]
+    if not unknown:
+        return {}
+    pos = {k: i for i, k in enumerate(unknown)}
+    rows, rhs = [], []
+    for r in _live_relations(reg):
+        row, b, ok = np.zeros(len(unknown)), float(r.rhs), True
+        for k, c in r.terms.items():
+            f = reg.figures[k]
+            if k in pos:
+                row[pos[k]] += c
+            elif f.status == "shown" and isinstance(f.value, (int, float)):
+                b -= c * float(f.value)
+            else:  # a term a reader does not know and that is not a count: the relation is not usable
+                ok = False
+        if ok and np.abs(row).sum() > 0:
+            rows.append(row)
+            rhs.append(b)
+    bounds = [_known_range(reg.figures[k], reg.base) for k in unknown]
+    targets = unknown if ids is None else [k for k in ids if k in pos]
+    out: dict[str, tuple[int, int | None]] = {}
+    if not rows:
+        for k in targets:
+            lo, hi = bounds[pos[k]]
+            out[k] = (int(lo), None if hi is None else int(hi))
+        return out
+    a, b = np.array(rows), np.array(rhs)
+    # only the variables joined to a target through relations matter: solve on its connected block
+    link = np.abs(a) > 0
+    for k in targets:
+        block = {pos[k]}
+        frontier = [pos[k]]
+        rows_in = set()
+        while frontier:
+            j = frontier.pop()
+            for r in np.flatnonzero(link[:, j]):
+                if r in rows_in:
+                    continue
+                rows_in.add(r)
+                for jj in np.flatnonzero(link[r]):
+                    if jj not in block:
+                        block.add(jj)
+                        frontier.append(jj)
+        lo0, hi0 = bounds[pos[k]]
+        if not rows_in:
+            out[k] = (int(lo0), None if hi0 is None else int(hi0))
+            continue
+        cols = sorted(block)
+        ri = sorted(rows_in)
+        sub_a, sub_b = a[np.ix_(ri, cols)], b[ri]
+        c = np.zeros(len(cols))
+        c[cols.index(pos[k])] = 1.0
+        bnd = [bounds[j] for j in cols]
+        res = []
+        for sign in (1.0, -1.0):
+            sol = linprog(sign * c, A_eq=sub_a, b_eq=sub_b, bounds=bnd, method="highs")
+            res.append(None if sol.status == 3 else (sign * sol.fun if sol.status == 0 else None))
+        lo = lo0 if res[0] is None else math.ceil(res[0] - 1e-6)
+        hi = res[1]
+        hi = None if hi is None else math.floor(hi + 1e-6)
+        out[k] = (int(lo), hi)
+    return out
+
+
+def narrowed(reg) -> list[str]:
+    """Ids of unpublished counts of 1 to ``threshold − 1`` people that a reader can pin down to a range of fewer
+    than ``threshold − 1`` whole numbers (e.g. "0, 1 or 2" with the default threshold 5) from the whole register
+    (:func:`count_bounds`). A suppressed small count tells a reader "1 to 4"; a published subtraction must not
+    tell more. Exactly determined counts are :func:`recoverable`'s."""
+    t = reg.threshold
+    small = [k for k, f in reg.figures.items() if f.unit == "people" and f.status != "shown"
+             and isinstance(f.value, (int, float)) and 0 < f.value < t]
+    if not small or t < 3:
+        return []
+    out = []
+    for k, (lo, hi) in count_bounds(reg, small).items():
+        if hi is not None and hi - lo < t - 2:
+            out.append(k)
+    return out
+
+
+def _interval_partners(reg, target: str) -> list[str]:
+    """Figures whose suppression widens ``target``'s range: rounded or exactly published (not ``exact``) counts in
+    its relations, rounded ones first (suppressing them loses the least), then one step further out."""
+    live = _live_relations(reg)
+
+    def ok(k):
+        f = reg.figures[k]
+        return k != target and f.unit == "people" and f.status in ("rounded", "shown") and not f.exact
+
+    out = [k for r in live if target in r.terms for k in r.terms if ok(k)]
+    if not out:
+        near = {k for r in live if target in r.terms for k in r.terms if k != target}
+        out = [k for r in live if near & set(r.terms) for k in r.terms if ok(k)]
+    return sorted(set(out), key=lambda k: (reg.figures[k].status != "rounded", reg.figures[k].value))
+
+
 def check_register(reg) -> None:
     """Prove that no suppressed or small count is derivable from the whole register; set ``reg.checked``.
 
-    Raises :class:`DisclosureError` naming the figure ids when a published count is from 1 to threshold − 1 or a
-    suppressed/small count is fixed by the published relations (:func:`recoverable`).
+    Raises :class:`DisclosureError` naming the figure ids when a published count is from 1 to threshold − 1, a
+    suppressed/small count is fixed by the published relations (:func:`recoverable`), or a small unpublished count
+    can be pinned to a narrow range by them with the rounding intervals (:func:`narrowed`).
     """
     t = reg.threshold
     small = [k for k, f in reg.figures.items()
              if f.unit == "people" and f.status in ("shown", "rounded") and isinstance(f.shown, int) and 0 < f.shown < t]
-    bad = small + recoverable(reg)
+    bad = small + recoverable(reg) + narrowed(reg)
     if bad:
         reg.checked = False
         raise DisclosureError(f"register: figures {sorted(set(bad))} would disclose a count below {t}")

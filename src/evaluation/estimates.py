@@ -595,6 +595,34 @@ def _register_survival(reg, ev) -> None:
     # withheld one, with the numbers at risk, narrows the withheld count
     for c in causes:
         reg.together([fid for fid, (cc, _) in props.items() if cc == c])
+    # the tail of the risk table: the people at risk on the last day shown are everyone who had not left by then,
+    # so  at risk(last day) = N − reoffenders + (reoffended from the last day shown to day tau)
+    #                         − (left for another reason before the last day shown).
+    # With N and the reoffenders published exactly, the last row, even rounded, narrows the late reoffenders;
+    # declared here so the register-wide check (evaluation.disclosure.narrowed) bounds them
+    last = int(times[-1])
+    for g in sv.km.groups:
+        name = names.get(g, _slug(g))
+        sub = md["treat"] == g
+        rid = {"participants": "reoffenders.participants"}.get(name, f"hidden.reoffenders.{name}")
+        risk_id, n_id = f"risk.{name}.day{last}", f"n.{name}"
+        if rid not in reg or risk_id not in reg or n_id not in reg or reg[n_id].value != int(sub.sum()):
+            continue
+        d = md.loc[sub, "duration"].to_numpy(dtype=float)
+        e1 = (et[sub] == 1).to_numpy()
+        k = int((e1 & (d <= tau)).sum())
+        if reg[rid].value != k:  # the published count is not the curve's event count: no such subtraction
+            continue
+        late = int((e1 & (d >= last) & (d <= tau)).sum())
+        left = int((~e1 & (d < last)).sum())  # competing events and censoring before the last day shown
+        reg.count(f"hidden.risk_tail.{name}", f"{sv.labels.get(g, g)}: reoffended from day {last} to day {int(tau)}",
+                  late, "risk", hidden=True)
+        terms = {risk_id: 1.0, rid: 1.0, f"hidden.risk_tail.{name}": -1.0, n_id: -1.0}
+        if left or len(causes) > 1:  # else a reader takes it as zero (everyone is followed for a full year)
+            reg.count(f"hidden.risk_left.{name}", f"{sv.labels.get(g, g)}: left before day {last} without "
+                      "reoffending", left, "risk", hidden=True)
+            terms[f"hidden.risk_left.{name}"] = 1.0
+        reg.relate(terms, 0.0, "last risk-table row against N and the reoffenders")
 
 
 def _relate_subanalysis(reg, ev, sub, name: str) -> None:
@@ -793,11 +821,12 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
     e = ev.effects["reoffended"]
     words = wording.measure_words(programme.outcome.get("label"))
     ev.findings.append(wording.rate_finding(e.estimate, e.ci_low, e.ci_high, e.p_value, ev.treated_reoffenders,
-                                            number_needed=ev.power.get("number_needed"), **words))
+                                            number_needed=ev.power.get("number_needed"), n_analysed=e.n_treated,
+                                            **words))
     f = ev.effects["reoffence_count"]
     ev.findings.append(wording.frequency_finding(f.estimate, f.ci_low, f.ci_high, f.p_value,
                                                  ev.treated_reoffenders, offences=words["offences"]))
-    note = wording.small_sample_note(int(ss.loc["Matched", "treated"]), ev.treated_reoffenders)
+    note = wording.small_sample_note(int(ss.loc["Matched", "treated"]), ev.treated_reoffenders, verb=words["verb"])
     if note:
         ev.notes.append(note)
     return ev

@@ -126,8 +126,14 @@ def design_power(design, outcome: str, *, alpha: float = 0.05, power: float = 0.
     few = events < MIN_TREATED_REOFFENDERS
     msg = (f"With {n1} treated and an effective {ess0:.0f} comparison people (comparison rate {p0:.0%}), the "
            f"smallest reduction detectable with {power:.0%} power is {mdd * 100:.1f} percentage points. ")
-    if np.isfinite(nn):
-        msg += f"About {nn} treated people would be needed to detect the observed difference ({(p1 - p0) * 100:+.1f} points). "
+    from evaluation import wording
+
+    if wording.too_small_to_detect(p1 - p0, nn if np.isfinite(nn) else None, n1):
+        msg += (f"The observed difference ({wording.signed((p1 - p0) * 100, '+.1f')} points) is too small to be "
+                "detected with any realistic number of treated people. ")
+    elif np.isfinite(nn):
+        msg += (f"About {wording.approx(nn)} treated people would be needed to detect the observed difference "
+                f"({wording.signed((p1 - p0) * 100, '+.1f')} points). ")
     if few:
         msg += (f"The treatment group has only {events} people with the outcome (fewer than "
                 f"{MIN_TREATED_REOFFENDERS}): following the Justice Data Lab, no significance is claimed.")

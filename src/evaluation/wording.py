@@ -8,7 +8,9 @@ The funder reports follow the conventions of the Ministry of Justice Justice Dat
 * a difference is called *significant* only when ``p <= 0.05`` **and** the treatment group has at least
   30 reoffenders (:data:`MIN_REOFFENDERS`); time to first reoffence is not a headline with fewer than 30;
 * a significant result is worded "by between X and Y percentage points"; a non-significant one as
-  "as many as X fewer or as many as Y more ... more people would need to be analysed".
+  "as many as X fewer or as many as Y more ... more people would need to be analysed", or, when the estimate is
+  too small for any realistic number of people to detect, "the data are consistent with no effect" (no absurd
+  number needed is printed).
 
 Conventions: differences are *participants minus comparison*, so a negative difference means participants
 reoffended less. Percentage points (pp) are used for differences of rates, never per cent.
@@ -133,6 +135,53 @@ def crosses_zero(lower: float, upper: float) -> bool:
     return not (upper < 0 or lower > 0)
 
 
+#: A number needed above this many times the people analysed is not a realistic study of the programme: the
+#: report then says the effect is too small to detect instead of printing an absurd head count (a difference of
+#: a fifth of a point "needs" some 400,000 participants, 3,000 times the 134 analysed). The number needed grows
+#: with the square of (smallest detectable difference / estimate), so 100 times is an estimate below about a
+#: tenth of what the design can detect.
+REALISTIC_MULTIPLE = 100
+#: Above this many times the people analysed, the number needed is given with that multiple, so its size is plain.
+LARGE_MULTIPLE = 10
+
+
+def too_small_to_detect(difference: float, number_needed: float | None, n_analysed: int | None) -> bool:
+    """Whether a difference is too small for any realistic study to detect: the participants needed to detect it
+    (:func:`evaluation.power.number_needed`) exceed :data:`REALISTIC_MULTIPLE` times those analysed, or none
+    would do (an exact zero). ``False`` when the number analysed is not known (nothing to compare with)."""
+    if n_analysed is None or n_analysed <= 0:
+        return False
+    if number_needed is None or (isinstance(number_needed, float) and not math.isfinite(number_needed)):
+        return not _is_missing(difference) and difference == 0
+    return number_needed > REALISTIC_MULTIPLE * n_analysed
+
+
+def power_sentence(difference: float, lower: float, upper: float, significant: bool,
+                   number_needed: float | None, n_analysed: int | None, *, who: str = "participants") -> str:
+    """What more data could do for a headline that is not significant (empty for a significant one).
+
+    * interval including 0, effect too small to detect (:func:`too_small_to_detect`): the data are consistent with
+      no effect, and no realistic number of participants would detect one this small (no head count is given);
+    * interval including 0 otherwise: more people would be needed, with the number needed to two significant
+      figures when known;
+    * interval on one side of 0 but not significant (fewer than 30 reoffenders, or p above 0.05): nothing here.
+    """
+    if significant or _is_missing(lower) or _is_missing(upper) or not crosses_zero(*sorted((lower, upper))):
+        return ""
+    if too_small_to_detect(difference, number_needed, n_analysed):
+        return ("The data are consistent with no effect. Analysing more people would narrow this range, but a "
+                f"difference as small as the one observed ({magnitude(difference, scale=100, decimals=1)} percentage "
+                f"points) could not be detected with any realistic number of {who}.")
+    text = "More people would need to be analysed to be confident of the effect."
+    if number_needed and not (isinstance(number_needed, float) and not math.isfinite(number_needed)):
+        times = ""
+        if n_analysed and number_needed >= LARGE_MULTIPLE * n_analysed:
+            times = f", about {approx(number_needed / n_analysed)} times the {n_analysed:,} analysed here"
+        text += (f" About {approx(number_needed)} {who} (with a matched comparison group) would be needed to detect "
+                 f"a difference of the size observed{times}.")
+    return text
+
+
 def rate_finding(
     difference: float,
     lower: float,
@@ -145,10 +194,13 @@ def rate_finding(
     verb: str = "reoffended",
     offences: str = "proven reoffences",
     number_needed: int | None = None,
+    n_analysed: int | None = None,
 ) -> Finding:
     """JDL wording for a difference of two rates (participants − comparison, 0–1 scale, 95% CI).
 
     Never states an uncertain result (CI including 0) as a finding; bounds keep their sign and enough decimals.
+    ``n_analysed`` (participants analysed) lets a near-zero estimate be described as too small to detect rather
+    than with an absurd number needed (:func:`power_sentence`).
     """
     significant = is_significant(p, treated_reoffenders)
     lo, hi = sorted((lower, upper))
@@ -170,13 +222,8 @@ def rate_finding(
         sentence = (
             f"The analysis does not show a reliable effect on the {measure}. For every 100 {who}, "
             f"as many as {pp_bound(min(0.0, lo))} fewer or as many as {pp_bound(max(0.0, hi))} more "
-            f"may have {verb}. More people would need to be analysed to be confident of the effect."
-        )
-        if number_needed:
-            sentence += (
-                f" About {approx(number_needed)} {who} (with a matched comparison group) would be needed to detect "
-                "a difference of the size observed."
-            )
+            f"may have {verb}. " + power_sentence(difference, lo, hi, significant, number_needed, n_analysed, who=who)
+        ).strip()
     return Finding(measure, difference, lower, upper, p, significant, sentence)
 
 
@@ -258,8 +305,11 @@ def per_100(rate: float | None) -> str:
     return f"{round_half_up(100 * rate):.0f}"
 
 
-def small_sample_note(n_treated: int, treated_reoffenders: int | None, *, minimum_people: int = 60) -> str | None:
-    """The honest caveat for small programmes (JDL asks for at least 60 people), or ``None``."""
+def small_sample_note(n_treated: int, treated_reoffenders: int | None, *, minimum_people: int = 60,
+                      verb: str = "reoffended") -> str | None:
+    """The honest caveat for small programmes (JDL asks for at least 60 people), or ``None``. ``verb``: what the
+    measure counts (``measure_words(label)["verb"]``: "offended" where participants include children with no
+    earlier offence)."""
     notes = []
     if n_treated < minimum_people:
         notes.append(
@@ -267,9 +317,10 @@ def small_sample_note(n_treated: int, treated_reoffenders: int | None, *, minimu
             f"{minimum_people}. The estimates are imprecise and a real effect of a plausible size could go undetected."
         )
     if treated_reoffenders is not None and treated_reoffenders < MIN_REOFFENDERS:
+        first = "first offence" if verb == "offended" else "first reoffence"
         notes.append(
-            f"Fewer than {MIN_REOFFENDERS} participants reoffended, so no difference is called significant and time "
-            "to first reoffence is not a headline measure."
+            f"Fewer than {MIN_REOFFENDERS} participants {verb}, so no difference is called significant and time "
+            f"to {first} is not a headline measure."
         )
     return " ".join(notes) or None
 

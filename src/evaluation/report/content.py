@@ -95,8 +95,11 @@ def summary(ev) -> str:
     n = reg.display("n.participants")
     scope = (" (the people who received its individual support, not everyone reached by its group sessions)"
              if p.design == "delivery_and_individual" else "")
+    # "all participants" would overstate it: those analysed are the ones with a full follow-up who could be matched
+    who = ("those with a full year's follow-up who could be matched, whether or not they completed the programme "
+           "(intention to treat)" if "intention to treat" in ev.label else _escape(ev.label))
     lines = [f"## Summary\n\n{_escape(p.get('description', '').strip())}\n",
-             f"This evaluation compares the {n} participants analysed{scope} — {ev.label} — with a comparison group "
+             f"This evaluation compares the {n} participants analysed{scope} — {who} — with a comparison group "
              f"of similar people who did not take part, matched on their {matched_on(p)}. It measures {measure} in the year after they started, as the Ministry of Justice defines "
              "it.\n"]
     if not ev.effects:
@@ -231,9 +234,10 @@ minimum detectable difference is the smallest reduction this design would find w
 **Disclosure control.** Counts from 1 to {ev.threshold - 1} people are suppressed (shown as [c]). Counts in the
 attrition, profile, numbers-at-risk and education, training and employment tables are rounded to the nearest 5 (ONS practice), except the number of
 participants analysed, which is the same everywhere. Every published figure and every sum or difference a reader
-could form between them (table totals, attrition steps, adjacent numbers at risk, rates with their counts, the
-main against the secondary analysis) was checked together: no suppressed count, and no count of 1 to
-{ev.threshold - 1} people, can be worked out from them. No person-level information appears in this report.
+could form between them (table totals, attrition steps, adjacent numbers at risk, the last numbers at risk against
+the reoffenders, rates with their counts, the main against the secondary analysis) was checked together: no
+suppressed count, and no count of 1 to {ev.threshold - 1} people, can be worked out from them, nor narrowed down to
+a few possible values using what the rounding leaves known. No person-level information appears in this report.
 """
 
 
@@ -601,10 +605,16 @@ def sensitivity_text(ev) -> str:
     e = reg.get("sensitivity.e_value")
     if e is not None and e.value is not None:
         ci = reg.value("sensitivity.e_value_ci") or 1.0
-        parts.append(f"- **E-value:** {e.value:.2f} for the risk ratio ({ci:.2f} for the confidence limit nearer 1). "
-                     "An unmeasured factor would need to be associated with both taking part and reoffending by a "
-                     "risk ratio of this size to explain the difference away; 1 means the interval already "
-                     "includes no effect.")
+        if sig and ci > 1:
+            parts.append(f"- **E-value:** {e.value:.2f} for the risk ratio ({ci:.2f} for the confidence limit nearer "
+                         "1). An unmeasured factor would need to be linked to both taking part and reoffending by a "
+                         f"risk ratio of at least {ci:.2f} each to move the interval to include no effect, and of "
+                         f"{e.value:.2f} to explain the estimate away entirely.")
+        else:
+            # nothing to explain away: an E-value sentence would read as robustness the result does not have
+            parts.append(f"- **E-value:** the headline difference is not significant, so no unmeasured factor is "
+                         f"needed to explain it away (the E-value for its confidence limit is 1; for the estimate "
+                         f"itself, {e.value:.2f}).")
     g = reg.value("sensitivity.gamma_max")
     sentence = wording.sensitivity_sentence(sig, g, d.value if d is not None else 0.0)
     if sentence:
@@ -629,12 +639,23 @@ def power_text(ev) -> str:
             f"{wording.pct(reg.value('power.p_control'))}).")
     nn = reg.value("power.number_needed")
     d = reg.get("rate.difference")
-    if nn and d is not None and not d.significant:
-        text += (f" To detect a difference of the size observed, about **{wording.approx(nn)}** participants "
-                 "would be needed, each with a matched comparison group of the same make-up.")
+    n = reg.value("n.participants")
+    shown = d is not None and d.status == "shown" and d.value is not None and not d.significant
+    if shown and d.lower is not None and d.upper is not None and wording.crosses_zero(d.lower, d.upper) \
+            and wording.too_small_to_detect(d.value, nn, n):
+        # a near-zero estimate: no absurd head count, and what the design can detect is the figure above
+        text += (f" The difference observed ({wording.magnitude(d.value, scale=100, decimals=1)} percentage points) "
+                 "is far smaller than that. The data are consistent with no effect, and an effect this small could "
+                 "not be detected with any realistic number of participants.")
+    elif shown and nn and not wording.too_small_to_detect(d.value, nn, n):
+        text += (f" To detect a difference of the size observed ({wording.magnitude(d.value, scale=100, decimals=1)} "
+                 f"percentage points), about **{wording.approx(nn)}** participants would be needed, each with a "
+                 "matched comparison group of the same make-up.")
     if ev.treated_reoffenders < wording.MIN_REOFFENDERS:
-        text += (" Fewer than 30 participants reoffended, so following the Justice Data Lab no difference is called "
-                 "significant and time to first reoffence is not a headline measure.")
+        verb = wording.measure_words(ev.programme.outcome.get("label"))["verb"]
+        first = "first offence" if verb == "offended" else "first reoffence"
+        text += (f" Fewer than 30 participants {verb}, so following the Justice Data Lab no difference is called "
+                 f"significant and time to {first} is not a headline measure.")
     return text
 
 
@@ -1019,7 +1040,7 @@ def area_summary(programme, results: dict) -> str:
     A measure whose areas were already moving apart before the pilot (failed pre-trend check) is never stated
     as a change that came with the pilot (see :meth:`evaluation.area.DiDResult.text`).
     """
-    from evaluation.area import AREA_CAVEAT
+    from evaluation.area import AREA_CAVEAT, MEASURE_LABELS
     from evaluation.report.guidance import is_assumed
 
     area = (programme.get("area") or {})
@@ -1040,6 +1061,20 @@ def area_summary(programme, results: dict) -> str:
         lines.append(f"\n*For {len(failed)} measure{'s' if len(failed) > 1 else ''} the areas were already moving "
                      "apart before the pilot; the comparison-area result for "
                      f"{'these' if len(failed) > 1 else 'it'} is not evidence of a change that came with the pilot.*")
+    enforced = [MEASURE_LABELS.get(m, m) for m in ("arrests", "seizures") if m in results]
+    if enforced:
+        lines.append(f"\n*{_first_upper(' and '.join(enforced))} reflect police activity: Project ADDER includes "
+                     "more enforcement, and more enforcement by itself raises them (recorded drug offences too, as "
+                     "most are found by the police). A rise is not evidence of more drug crime, nor a fall evidence "
+                     "of less.*" if programme.id == "project-adder" else
+                     f"\n*{_first_upper(' and '.join(enforced))} reflect police activity: more enforcement by itself "
+                     "raises them, so a rise is not evidence of more drug crime, nor a fall evidence of less.*")
+    split = [MEASURE_LABELS.get(m, m) for m, r in results.items() if area_estimates_disagree(r)]
+    if split:
+        lines.append(f"\nFor {', '.join(split)}, the change against the area's own past and the change against "
+                     "similar areas tell different stories; each measure's section explains why and which the report "
+                     "leans on (in short: the comparison with similar areas, which allows for changes those areas "
+                     "shared, and only when the areas were moving in parallel before the pilot).")
     lines.append(f"\n*{AREA_CAVEAT}*")
     return "\n".join(lines)
 
@@ -1123,6 +1158,11 @@ def area_measure_text(measure: str, result: dict) -> str:
     its = result["its"].text().replace(AREA_CAVEAT, "").strip()
     did = result["did"].text(placebo=True).replace(AREA_CAVEAT, "").strip()
     parts = [f"### {_first_upper(MEASURE_LABELS.get(measure, measure.replace('_', ' ')))}", its, did]
+    agree = area_agreement_text(result)
+    if agree:
+        parts.append(agree)
+    if measure in ENFORCEMENT_NOTES:
+        parts.append(f"*{ENFORCEMENT_NOTES[measure]}*")
     later = result["its"].later_text()
     if later:
         parts.append(later)
@@ -1134,6 +1174,101 @@ def area_measure_text(measure: str, result: dict) -> str:
         parts.append(f"*The observed points are {agg}ly averages: some monthly counts are small (1 to 4), and a "
                      "monthly rate per 100,000 would reveal them.*")
     return "\n\n".join(parts)
+
+
+#: Measures that count what the police find, not what happens: they rise with enforcement itself.
+ENFORCEMENT_NOTES = {
+    "arrests": "Arrests measure police activity as much as drug crime. Project ADDER includes more enforcement (the "
+               "E in its name), and more enforcement by itself raises arrests: a rise is not evidence of more drug "
+               "crime, and a fall would not be evidence of less.",
+    "seizures": "Drug seizures measure police activity as much as the drug trade. Project ADDER includes more "
+                "enforcement, and more searches by themselves find more drugs: a rise is not evidence of more drugs "
+                "in the area, and a fall would not be evidence of fewer.",
+    "drug_offences": "Most recorded drug offences (possession and supply) are found by the police rather than "
+                     "reported by the public, so they rise with enforcement too: a rise is not evidence of more drug "
+                     "crime, and a fall would not be evidence of less.",
+}
+
+
+def _its_verdict(its) -> tuple[bool, int]:
+    """(reliable change, direction) of the own-trend (ITS) level change."""
+    return bool(its.level_p <= its.alpha), int(np.sign(its.level_change))
+
+
+def _did_verdict(did) -> tuple[bool, int]:
+    """(reliable change, direction) of the comparison-area (DiD) estimate; a failed pre-trend check is never a
+    reliable change."""
+    return bool(did.p <= did.alpha and not did.pretrend_failed), int(np.sign(did.estimate))
+
+
+def area_estimates_disagree(result: dict) -> bool:
+    """Whether the own-trend (ITS) and comparison-area (DiD) estimates of one measure tell different stories: one
+    shows a reliable change and the other does not, they point in opposite directions, or the DiD's pre-trend
+    check failed while the ITS shows a change."""
+    (si, di), (sd, dd) = _its_verdict(result["its"]), _did_verdict(result["did"])
+    if result["did"].pretrend_failed:
+        return si
+    return si != sd or (si and sd and di != dd)
+
+
+def area_agreement_text(result: dict) -> str:
+    """One measure's reading of its two estimates (Markdown), in plain words: whether the interrupted time series
+    (against the area's own past) and the difference-in-differences (against similar areas) agree; when they do
+    not, what each assumes, which the report leans on and why. It never claims more than the weaker of the checks
+    allows (a failed pre-trend check, a placebo test that cannot confirm)."""
+    its, did = result["its"], result["did"]
+    (si, di), (sd, dd) = _its_verdict(its), _did_verdict(did)
+    area = _escape(did.treated)
+    rise = {1: "a rise", -1: "a fall", 0: "no change"}
+    n = len(did.placebo) if did.placebo is not None else 0
+    k = int(round(did.placebo_p * n)) if n and not math.isnan(did.placebo_p) else 0
+    if n and k <= 1 and 1 / n > did.alpha:
+        placebo = (f" It is still an indication, not proof that the pilot caused the change: with only {n} areas the "
+                   "placebo test cannot confirm it.")
+    elif n and k > 1:
+        placebo = (f" It is also not unusual among these areas: {k - 1} of the {n - 1} comparison areas showed a "
+                   "difference at least as large in the placebo test.")
+    else:
+        placebo = ""
+    if not area_estimates_disagree(result):
+        if not si and not sd:
+            return "Neither estimate shows a reliable change."
+        if did.pretrend_failed:
+            return ""
+        return (f"Both estimates show {rise[dd]}, against {area}'s own past and against similar areas (their sizes "
+                "differ because each pictures differently what would have happened without the pilot). The report "
+                "leans on the comparison with similar areas, which allows for changes those areas shared, such as "
+                "national trends." + placebo)
+    slope = getattr(its, "slope_p", 1.0) <= its.alpha
+    own = (f"against its own earlier trend, {area} shows {rise[di]}" if si
+           else f"against its own earlier trend, {area} shows no reliable change in level"
+           + (" (only its month-on-month trend changed)" if slope else ""))
+    if did.pretrend_failed:
+        other = ("against similar areas no reliable reading is possible, because the areas were already moving "
+                 "apart before the pilot")
+    elif sd:
+        other = f"against similar areas it shows {rise[dd]}"
+    else:
+        other = "against similar areas it shows no reliable change"
+    why = ("**Why the two estimates differ.** The interrupted time series compares the area with its own past: it "
+           "assumes that without the pilot the earlier trend and seasonal pattern would have carried on, so anything "
+           "else that changed at the same time, nationally or locally, counts as part of the change. The "
+           "difference-in-differences compares the area with similar areas over the same months: it assumes the "
+           "areas would have kept moving in parallel, so changes they shared cancel out, but anything that happened "
+           "in one area alone still counts. ")
+    text = why + f"Here, {own}; {other}. "
+    if did.pretrend_failed:
+        return text + ("Neither estimate can be leaned on: the own-trend estimate cannot separate the pilot from "
+                       "other changes of the time, and the comparison-area estimate fails its own check.")
+    if si and not sd:
+        return text + ("The report leans on the comparison with similar areas, because it allows for changes those "
+                       "areas shared, which the own-trend estimate cannot: the change against the area's own trend "
+                       "may come from something similar areas saw too, not from the pilot.")
+    if sd and not si:
+        return text + (f"The report leans on the comparison with similar areas, but because {area}'s own figures "
+                       "did not move reliably away from their earlier trend, the difference may come as much from "
+                       "the comparison areas changing as from the pilot." + placebo)
+    return text + ("With the two pointing in opposite directions, neither can be read as the pilot's effect.")
 
 
 def area_measure_figure(result: dict, threshold: int = 5):
@@ -1187,6 +1322,18 @@ area was treated (its p-value is the share of areas with a difference at least a
 cannot go below 0.17), and an event study testing whether the areas were on parallel paths before the pilot
 (pre-trend check). When that check fails (p < 0.05) the difference is not read as a change that came with the
 pilot, and an estimate that lets the earlier divergence continue is given beside it.
+
+**Which estimate the report leans on.** The two methods rest on different assumptions. The interrupted time
+series assumes that, without the pilot, the area's earlier trend and seasonal pattern would have carried on; it
+counts everything else that changed at the same time (national policy, the recovery from the lockdowns, changes in
+recording) as part of the change. The difference-in-differences assumes the pilot area and the comparison areas
+would have kept moving in parallel; changes they shared cancel out, but anything that happened in one area alone
+still counts. Where the two disagree, the report leans on the difference-in-differences, because it allows for
+shared changes, and only when the pre-trend check supports its assumption; with few comparison areas even that
+estimate is an indication, not proof, as its placebo test cannot confirm it.
+
+**Arrests, seizures and recorded drug offences** count what the police find as much as what happens: more
+enforcement by itself raises them, so a rise is not evidence of more drug crime, nor a fall evidence of less.
 
 **Small numbers.** A monthly rate per 100,000 reveals the count behind it. Where any monthly count is from 1 to 4
 (drug deaths), the observed points are shown as quarterly (or yearly) averages, so each point stands for at least

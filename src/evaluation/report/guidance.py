@@ -41,7 +41,8 @@ def _bound_pp(x: float) -> str:
 
 
 def say_boxes_for(name: str, *, difference: float, lower: float, upper: float, p: float, n: int,
-                  reoffenders: int, measure: str = "proven reoffending", min_people: int = 60) -> str:
+                  reoffenders: int, measure: str = "proven reoffending", min_people: int = 60,
+                  number_needed: float | None = None) -> str:
     """The two JDL boxes (Markdown) from the headline numbers; see :func:`say_boxes`.
 
     Parameters
@@ -60,6 +61,10 @@ def say_boxes_for(name: str, *, difference: float, lower: float, upper: float, p
         What the rate counts, e.g. ``"proven reoffending"`` or ``"proven offending (first or repeat)"``.
     min_people : int
         Below this many participants the boxes add the JDL's small-group caution (default 60).
+    number_needed : float, optional
+        Participants needed to detect the observed difference (:func:`evaluation.power.number_needed`): when it is
+        beyond any realistic study (:func:`evaluation.wording.too_small_to_detect`) the boxes do not ask for more
+        people, they say an effect this small could not be detected.
 
     Returns
     -------
@@ -116,7 +121,11 @@ def say_boxes_for(name: str, *, difference: float, lower: float, upper: float, p
         if rng:
             can.append("The true difference could be " + " or ".join(rng) + " people in every 100 participants "
                        f"with {measure} within a year than in the comparison group (95% confidence interval).")
-        can.append(f"More people would need to be analysed to say whether the programme affects {measure}.")
+        if wording.crosses_zero(lower, upper) and wording.too_small_to_detect(difference, number_needed, n):
+            can.append("The data are consistent with no effect. More people would narrow the range, but an effect as "
+                       "small as the one estimated could not be detected with any realistic number of participants.")
+        else:
+            can.append(f"More people would need to be analysed to say whether the programme affects {measure}.")
         cannot.append(f"This analysis shows that {who} reduces or increases {rate}.")
         cannot.append(f"This analysis shows that {who} has no effect on {measure} (a result that is not "
                       "significant is not evidence of no effect).")
@@ -157,7 +166,7 @@ def say_boxes(ev) -> str:
     measure = str(ev.programme.outcome.get("label") or "proven reoffending").strip()
     return say_boxes_for(name, difference=e.estimate, lower=e.ci_low, upper=e.ci_high, p=e.p_value,
                          n=int(getattr(e, "n_treated", ev.n_treated)), reoffenders=int(ev.treated_reoffenders),
-                         measure=measure)
+                         measure=measure, number_needed=(getattr(ev, "power", None) or {}).get("number_needed"))
 
 
 # ---------------------------------------------------------------------------------------------------- glossary

@@ -10,7 +10,8 @@ confidence rating is the lab's plain summary of the Justice Data Lab rules, not 
 
 * **Evidence of an effect** — the one-year reoffending difference is significant by the JDL rule (p ≤ 0.05 and at
   least 30 participants reoffended);
-* **Indication only** — the 95% CI excludes no difference but fewer than 30 participants reoffended;
+* **Indication only** — the 95% CI lies wholly on one side of zero but the difference is not significant by the
+  JDL rule (fewer than 30 participants reoffended, or p above 0.05);
 * **Inconclusive** — the CI includes no difference;
 * **Delivery only** / **Area-level** — no individual comparison is possible; see the programme report.
 """
@@ -207,10 +208,17 @@ def _figure_img(fig) -> str:
 def _headline_html(res: dict) -> str:
     design = res.get("design")
     if design == "area":
+        from evaluation.area import AREA_CAVEAT
+        from evaluation.report.content import ENFORCEMENT_NOTES
+
         items = []
         for m, r in (res.get("measures") or {}).items():
-            items.append(f"<li>{html.escape(r['did_text'])}</li>")
-        return "<ul>" + "".join(items) + "</ul>"
+            # the attribution caveat once, under the list, not after every measure
+            text = str(r["did_text"]).replace(AREA_CAVEAT, "").strip()
+            if m in ENFORCEMENT_NOTES:  # arrests and seizures rise with enforcement itself: said beside them
+                text += " " + ENFORCEMENT_NOTES[m]
+            items.append(f"<li>{html.escape(text)}</li>")
+        return "<ul>" + "".join(items) + f"</ul><p>{html.escape(AREA_CAVEAT)}</p>"
     if design == "delivery":
         return f"<p>{html.escape(' '.join(res.get('findings') or [res.get('delivery_text', '')]))}</p>"
     parts = [f"<li>{html.escape(s)}</li>" for s in res.get("findings") or []]
@@ -252,10 +260,36 @@ def _badge(conf: str) -> str:
     return f'<span class="badge {cls}">{html.escape(conf)}</span>'
 
 
+#: Where a programme's full report sits in the published reports folder (as ``evaluation build`` writes it and
+#: ``index.html`` links it), relative to that folder.
+REPORT_PATH = "{pid}/report.pdf"
+
+
+def report_path(pid: str) -> str:
+    """The published path of a programme's full report, relative to the reports folder (``"mace/report.pdf"``)."""
+    return REPORT_PATH.format(pid=pid)
+
+
 def build_portfolio(reports: str | Path, *, synthetic: bool | None = None) -> Path:
     """Write ``<reports>/portfolio/report.html`` and ``report.pdf`` from the programmes' ``results.json``."""
-    from evaluation.config import load_programmes
     from evaluation.report.render import html_to_pdf
+
+    reports = Path(reports)
+    doc = portfolio_html(reports, synthetic=synthetic)
+    out = reports / "portfolio"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.html").write_text(doc, encoding="utf-8")
+    # tagged PDF/UA-1, offline fetcher, attachment refusal and the accessibility checks: the reports' own path
+    html_to_pdf(doc, out / "report.pdf", base_url=str(out))
+    return out / "report.pdf"
+
+
+def portfolio_html(reports: str | Path, *, synthetic: bool | None = None) -> str:
+    """The portfolio document (HTML) from ``<reports>/<id>/results.json``; :func:`build_portfolio` renders it.
+
+    Every file it names is a path relative to the reports folder (:func:`report_path`), as published.
+    """
+    from evaluation.config import load_programmes
 
     reports = Path(reports)
     results = _load(reports)
@@ -282,9 +316,9 @@ def build_portfolio(reports: str | Path, *, synthetic: bool | None = None) -> Pa
                     f"<td>{effect}</td>{true}</tr>")
     forest = forest_plot(results, {pid: n.split(" (")[0].split(",")[0] for pid, n in names.items()}, truth)
     truth_head = '<th scope="col">True effect in the synthetic world</th>' if truth else ""
-    truth_note = (" <b>×</b> marks the true effect built into the synthetic world (<code>truth.json</code>): an "
-                  "honest 95% interval misses it about one time in twenty, and <code>python -m evaluation "
-                  "calibrate</code> measures how often it does over many worlds.") if truth else ""
+    truth_note = (" <b>×</b> marks the synthetic world's known true effect (the effect built into the made-up "
+                  "data, which no real evaluation knows): an honest 95% interval misses it about one time in "
+                  "twenty, so an interval that misses it now and then is expected, not a fault.") if truth else ""
     mark = ('<p class="mark">SYNTHETIC DATA — illustrative. Every figure comes from the synthetic world the '
             'evaluation library generates; none describes the real programmes.</p>') if synthetic else ""
     pages = [f"""<h1>Portfolio overview</h1>
@@ -294,8 +328,9 @@ reoffending. Built {dt.date.today():%d %B %Y} from the published figures of each
 <tbody>{''.join(rows)}</tbody></table>
 <p>{_figure_img(forest)}</p>
 <p class="note">Confidence: <b>evidence</b> — significant by the Justice Data Lab rule (p ≤ 0.05 and at
-least 30 participants reoffended); <b>indication</b> — the interval excludes no difference but too few participants
-reoffended; <b>inconclusive</b> — no reliable difference. Area-level and delivery-only programmes are described in
+least 30 participants reoffended); <b>indication</b> — the 95% interval lies wholly on one side of zero, but the
+difference is not significant by that rule (too few participants reoffended, or p is above 0.05); <b>inconclusive</b>
+— the interval includes zero, so the data allow no difference as well as a rise or a fall. Area-level and delivery-only programmes are described in
 their own reports.{truth_note}</p>"""]
     first = True
     for pid, res in results.items():
@@ -307,19 +342,15 @@ their own reports.{truth_note}</p>"""]
 <p>{html.escape(_fact(p, "provider", p.provider))} · {html.escape(_fact(p, "start", f"{p.start:%B %Y}"))} – {html.escape(_fact(p, "end", f"{p.end:%B %Y}"))} · {_badge(confidence(res))}</p>
 <h3>Headline</h3>{_headline_html(res)}
 <h3>Data quality</h3><ul>{dq}</ul>
-<p class="note">Full report: reports/{pid}/report.pdf</p></section>""")
+<p class="note">Full report: {html.escape(report_path(pid))} in the published reports folder (listed on its
+index.html page).</p></section>""")
     body_class = "synthetic" if synthetic else ""
     title = "Portfolio overview" + (" (synthetic data)" if synthetic else "")
     doc = (f"<!doctype html><html lang='en-GB'><head><meta charset='utf-8'>"
            "<meta name='viewport' content='width=device-width, initial-scale=1.0'>"
            f"<title>{title}</title><style>{CSS}</style>"
            f"</head><body class='{body_class}'><main>{''.join(pages)}</main></body></html>")
-    out = reports / "portfolio"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.html").write_text(doc, encoding="utf-8")
-    # tagged PDF/UA-1, offline fetcher, attachment refusal and the accessibility checks: the reports' own path
-    html_to_pdf(doc, out / "report.pdf", base_url=str(out))
-    return out / "report.pdf"
+    return doc
 
 
 def add_cli(subparsers) -> None:
