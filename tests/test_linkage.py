@@ -756,3 +756,12 @@ def test_hostile_output_that_cannot_be_written_leaves_no_usable_folder(hostile_w
     assert f"--out {out}: cannot be written" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     with pytest.raises(LinkageError, match="not a linkage output folder"):
         linkage.linked_folder(world, out)
+
+
+def test_decisions_file_is_inert_in_a_spreadsheet():
+    df = pd.DataFrame({"referral_source": ["=HYPERLINK(\"http://x\")", "+1", "school", None, "-2", "@SUM(A1)"],
+                       "match_probability": [0.5, -0.1, 1.0, None, 0.2, 0.3]})
+    out = linkage._inert_for_spreadsheets(df)
+    assert list(out["referral_source"].iloc[[0, 1, 2, 4, 5]]) == [
+        "'=HYPERLINK(\"http://x\")", "'+1", "school", "'-2", "'@SUM(A1)"]
+    assert pd.isna(out["referral_source"].iloc[3]) and out["match_probability"].iloc[1] == -0.1

@@ -112,6 +112,20 @@ def test_no_estimate_possible_when_the_pool_is_empty(pathways):
     rc.write_results(ev.results(), None)
 
 
+def test_no_estimate_with_fewer_participants_than_the_disclosure_threshold(pathways):
+    """Three eligible participants: no estimate (a rate over so few would identify someone), said plainly."""
+    from evaluation.estimates import _evaluate
+    from evaluation.report import content as rc
+
+    full = pathways.analysis.copy()
+    keep = full.index[full["treat"] == 1][:3].union(full.index[full["treat"] == 0])
+    ev = _evaluate(pathways.programme, "all participants (intention to treat)", pathways.extract_date, full.loc[keep],
+                   pathways.attrition[pathways.attrition["stage"] != "Matched"], 0)
+    assert not ev.effects and ev.design is None
+    assert "fewer than 5 participants had a full follow-up" in rc.no_estimate(ev)
+    rc.write_results(ev.results(), None)
+
+
 def test_a_report_whose_register_failed_the_check_is_not_written(tmp_path):
     from evaluation.disclosure import DisclosureError
     from evaluation.report import content as rc

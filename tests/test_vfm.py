@@ -99,8 +99,8 @@ def test_unit_cost_caveat_is_kept_in_the_statement():
     r = vfm.value_for_money("pathway-out-adder", effect=-0.3, ci=(-0.5, -0.1), p_value=0.003,
                             eligible_participants=60, mix=MIX, participants=76)
     # said once: the statement gives the figures, the caveat where the unit costs come from and how far checked
-    assert "press summary only" not in r.text() and "press summary only" in r.caveat()
-    assert "provisional" in r.to_dict()["caveat"] and "press summary only" in r.to_dict()["caveat"]
+    assert "a press summary only" not in r.text() and "a press summary only" in r.caveat()
+    assert "provisional" in r.to_dict()["caveat"] and "a press summary only" in r.to_dict()["caveat"]
 
     from evaluation.register import Register
 
@@ -112,7 +112,7 @@ def test_unit_cost_caveat_is_kept_in_the_statement():
             return Register()
     from evaluation.report.content import vfm_text
 
-    assert vfm_text(Ev).count("press summary only") == 1
+    assert vfm_text(Ev).count("a press summary only") == 1
     assert "VfmResult(" in repr(r) and "\n" not in repr(r)
 
 

@@ -780,7 +780,7 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
         ev.notes.append("Not used for matching because they do not vary among participants or among the "
                         f"comparison pool: {', '.join(constant)}.")
         covariates = [c for c in covariates if c not in constant]
-    reason = no_estimate_reason(analysis)
+    reason = no_estimate_reason(analysis, min_participants=programme.disclosure_threshold)
     if reason:
         ev.notes.append(f"No impact estimate was possible: {reason}")
         return ev
@@ -788,9 +788,13 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
         design = match(analysis, "treat", covariates, ratio=int(opts.get("ratio", 1)),
                        replace=bool(opts.get("replace", False)), caliper=opts.get("caliper"),
                        exact=opts.get("exact") or None, random_state=seed)
-        if int(design.sample_sizes().loc["Matched", "treated"]) == 0:
+        matched = int(design.sample_sizes().loc["Matched", "treated"])
+        if matched == 0:
             raise MatchingError("no participant had a comparison person close enough in propensity score "
                                 "(no overlap within the caliper)")
+        if matched < programme.disclosure_threshold:
+            raise MatchingError(f"fewer than {programme.disclosure_threshold} participants had a comparison person "
+                                "close enough in propensity score: too few to compare without identifying someone")
     except (MatchingError, ValueError, np.linalg.LinAlgError) as exc:
         ev.notes.append(f"No impact estimate was possible: matching could not run ({exc}).")
         return ev
@@ -832,9 +836,10 @@ def _evaluate(programme: Programme, label: str, extract: dt.date, full: pd.DataF
     return ev
 
 
-def no_estimate_reason(analysis: pd.DataFrame) -> str | None:
+def no_estimate_reason(analysis: pd.DataFrame, min_participants: int = 2) -> str | None:
     """Why no matched comparison can be made (``None`` when one can): no eligible participants, an empty
-    comparison pool, or too few people to fit a propensity model."""
+    comparison pool, too few people to fit a propensity model, or fewer eligible participants than
+    ``min_participants`` (the disclosure threshold: any figure about so few people could identify one of them)."""
     n1 = int((analysis["treat"] == 1).sum()) if len(analysis) else 0
     n0 = int((analysis["treat"] == 0).sum()) if len(analysis) else 0
     if n1 == 0:
@@ -844,6 +849,9 @@ def no_estimate_reason(analysis: pd.DataFrame) -> str | None:
         return "the comparison pool is empty: no one outside the programme met the target-group rules."
     if n1 < 2 or n0 < 2:
         return "too few people to fit a propensity model (fewer than two participants or comparison people)."
+    if n1 < min_participants:
+        return (f"fewer than {min_participants} participants had a full follow-up and waiting period: too few to "
+                "compare, and any result about so few people could identify one of them.")
     return None
 
 

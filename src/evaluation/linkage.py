@@ -878,6 +878,21 @@ def _pipeline_referrals(decisions: pd.DataFrame) -> pd.DataFrame:
     return first.drop(columns=["match_probability", "link_decision", "duplicate_of"])
 
 
+def _inert_for_spreadsheets(df: pd.DataFrame) -> pd.DataFrame:
+    """Text cells a spreadsheet would run as a formula (starting ``=``, ``+``, ``-``, ``@``, tab or carriage
+    return) get a leading apostrophe (OWASP's CSV-injection advice): the clerical-review file is opened in Excel,
+    and a provider's free text must not become a live formula there. Numbers are left alone."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            v = out[c].astype("string")
+            bad = v.str.match(r"^[=+\-@\t\r]").fillna(False).to_numpy(dtype=bool)
+            if bad.any():
+                out[c] = out[c].astype(object)
+                out.loc[bad, c] = "'" + v[bad].astype(str)
+    return out
+
+
 def link_world(world_dir, out=None, *, threshold: float | None = None, backend: str = "duckdb"
                ) -> tuple[LinkageResult, pd.DataFrame, Path]:
     """Link a world's referral lists to its nominal index and write pseudonymised referrals.
@@ -949,7 +964,7 @@ def link_world(world_dir, out=None, *, threshold: float | None = None, backend: 
         out.mkdir(parents=True, exist_ok=True)
         (out / MANIFEST_FILE).unlink(missing_ok=True)  # a run that fails while writing leaves no usable output
         _pipeline_referrals(decisions).to_csv(out / REFERRALS_FILE, index=False)
-        decisions.to_csv(out / DECISIONS_FILE, index=False)
+        _inert_for_spreadsheets(decisions).to_csv(out / DECISIONS_FILE, index=False)
         summary.to_csv(out / "linkage_summary.csv", index=False)
         counts.to_csv(out / COUNTS_FILE, index=False)
         (out / "linkage_model.json").write_text(res.model + "\n")

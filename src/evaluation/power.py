@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from evaluation._lazy import optimize, stats  # scipy on first use (about 1 s to import)
 
 __all__ = ["minimum_detectable_difference", "number_needed", "design_power", "DesignPower",
            "MIN_TREATED_REOFFENDERS"]

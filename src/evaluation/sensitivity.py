@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from evaluation._lazy import optimize, stats  # scipy on first use (about 1 s to import)
 
 __all__ = ["rosenbaum_binary", "rosenbaum_bounds", "e_value"]
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from evaluation._lazy import stats  # scipy.stats on first use (about 1 s to import)
 
 from ._inputs import MatchingError, model_matrix, rows_text
 
