@@ -181,20 +181,26 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-naive", action="store_true", help="leave out the naive pandas anchor")
     ap.add_argument("--folder", default=None, help="parquet folder to use/keep (default: a temporary one)")
+    ap.add_argument("--cases", nargs="+", choices=["int", "string", "parquet"], default=["int", "string", "parquet"],
+                    help="which cases to run (default all three)")
     args = ap.parse_args(argv)
     people, n_mem, n_pq = SCALES[args.scale]
     print(f"scale {args.scale}: in memory {people:,} people x {n_mem:,} offences; parquet {people:,} people x "
           f"{n_pq:,} offences; cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print("DuckDB threads: " + str(__import__("duckdb").connect().execute("SELECT current_setting('threads')")
+                                   .fetchall()[0][0]), flush=True)
     tmp = None
     folder = args.folder
     if folder is None:
         tmp = tempfile.mkdtemp(prefix="outcomes-bench-")
         folder = os.path.join(tmp, "offences")
-    if not os.path.isdir(folder):
+    if "parquet" in args.cases and not os.path.isdir(folder):
         write_parquet(folder, people, n_pq, args.seed)
     ok = True
     try:
         for case, n_off in (("int ids", n_mem), ("string ids", n_mem), ("parquet", n_pq)):
+            if case.split()[0] not in args.cases:
+                continue
             print(f"\n{case} ({people:,} x {n_off:,}):", flush=True)
             results = {}
             for name in METHODS:
