@@ -325,8 +325,8 @@ def stable_argsort(d):
 
     The same permutation as ``np.argsort(d, kind="stable")`` (and as ``fix_ties(np.argsort(d), d)``; -0.0 and
     0.0 are equal) for arrays without NaN. Why not numpy: an LSD radix sort on the bits of the doubles (11 bits a
-    pass, passes where every value has the same digit skipped) is stable by construction and takes about half the
-    time of numpy's sort on the 5 million propensity scores of a national pool.
+    pass, passes where every value has the same digit skipped) is stable by construction and takes ~40% less CPU
+    than numpy's argsort plus the tie fix-up on the 5 million propensity scores of a national pool.
     """
     n = d.shape[0]
     keys = np.empty(n, np.uint64)

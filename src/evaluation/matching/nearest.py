@@ -75,7 +75,8 @@ def nearest_on_distance(data, tt, d, *, ratio=1, replace=False, caliper=None, st
     if caliper is not None:
         cal = caliper * (np.std(d[~discarded], ddof=1) if std_caliper else 1.0)
     # sorted positions over all units (R's stable order())
-    # (a radix sort of the doubles, stable by construction: see _nn.stable_argsort)
+    # (a radix sort of the doubles, stable by construction, ~40% less CPU than argsort + fix_ties: see
+    # _nn.stable_argsort)
     d64 = np.ascontiguousarray(d, dtype=np.float64)
     sort_idx = stable_argsort(d64)
     rank, c_idx, c_rank, c_dist = split_sorted(sort_idx, np.ascontiguousarray(tt, dtype=np.int8),
