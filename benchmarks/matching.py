@@ -11,7 +11,8 @@ logistic model in them. Times are wall-clock seconds for the whole ``match()`` /
 set size of a fresh subprocess running only ``match()`` on data it loads from a .npy file, minus its size
 before the call (psutil, sampled every 10 ms) and tracemalloc's peak of Python/numpy allocations; R is
 ``gc()``'s "max used" (Ncells + Vcells) over the ``matchit()`` call, a lower bound of R's RSS growth.
-Cold: a fresh process's first call (Python: import of evaluation.matching, which loads the numba kernels that
+CPU seconds (user + system, all threads) are printed beside wall times: on a machine shared with other work they
+move less. Cold: a fresh process's first call (Python: import of evaluation.matching, which loads the numba kernels that
 ``make venv`` compiled and cached, plus ``match()``; R: ``library(MatchIt)`` plus ``matchit()``). Warm: a
 second call in the same process.
 """
@@ -61,11 +62,13 @@ _PY_CHILD = textwrap.dedent("""
     del arr
     # cold: the researcher's first call in a fresh process (import of the package and loading the numba cache
     # that `make venv` wrote included), no warm-up
+    proc = psutil.Process()
+    c0 = sum(proc.cpu_times()[:2])
     t0 = time.perf_counter()
     from evaluation.matching import match
     match(d, "treat", ["x1", "x2", "x3", "x4", "x5"], caliper=0.2)
     cold = time.perf_counter() - t0
-    proc = psutil.Process()
+    cold_cpu = sum(proc.cpu_times()[:2]) - c0
     base = proc.memory_info().rss
     peak = [base]
     stop = False
@@ -74,9 +77,11 @@ _PY_CHILD = textwrap.dedent("""
             peak[0] = max(peak[0], proc.memory_info().rss)
             time.sleep(0.01)
     th = threading.Thread(target=sample); th.start()
+    c0 = sum(proc.cpu_times()[:2])
     t0 = time.perf_counter()
     m = match(d, "treat", ["x1", "x2", "x3", "x4", "x5"], caliper=0.2)
     el = time.perf_counter() - t0
+    warm_cpu = sum(proc.cpu_times()[:2]) - c0
     stop = True; th.join()
     tracemalloc.start()
     match(d, "treat", ["x1", "x2", "x3", "x4", "x5"], caliper=0.2)
@@ -85,26 +90,33 @@ _PY_CHILD = textwrap.dedent("""
     md = m.matched
     pairs = np.array([(t, c[0]) for t, c in m.match_matrix.items() if c], dtype=np.int64)
     np.save(sys.argv[1] + ".pairs.npy", pairs)
-    print(cold, el, (peak[0] - base) / 1e9, tm_peak / 1e9, int((md.treat == 1).sum()), int(len(md)), base / 1e9)
+    print(cold, el, (peak[0] - base) / 1e9, tm_peak / 1e9, int((md.treat == 1).sum()), int(len(md)), base / 1e9,
+          cold_cpu, warm_cpu)
 """)
 
 _R_SCRIPT = textwrap.dedent("""
+    cpu <- function() { p <- proc.time(); p[["user.self"]] + p[["sys.self"]] }
     t00 <- proc.time()[["elapsed"]]
+    c00 <- cpu()
     suppressMessages(library(MatchIt))
     lib_s <- proc.time()[["elapsed"]] - t00
+    lib_cpu <- cpu() - c00
     args <- commandArgs(TRUE)
     d <- read.csv(args[1])
     invisible(gc(reset = TRUE))
     t0 <- proc.time()[["elapsed"]]
+    c0 <- cpu()
     m <- matchit(treat ~ x1 + x2 + x3 + x4 + x5, data = d, method = "nearest", distance = "glm", caliper = 0.2)
     el <- proc.time()[["elapsed"]] - t0
+    el_cpu <- cpu() - c0
     g <- gc()
     maxmb <- sum(g[, ncol(g)])  # "max used" (Mb) for Ncells and Vcells
     mm <- m$match.matrix
     ok <- !is.na(mm[, 1])
     write.csv(data.frame(t = as.integer(rownames(mm)[ok]) - 1L, c = as.integer(mm[ok, 1]) - 1L),
               paste0(args[1], ".pairs.csv"), row.names = FALSE)
-    cat(el, maxmb / 1000, sum(m$weights[m$treat == 1] > 0), sum(m$weights > 0), as.character(packageVersion("MatchIt")), el + lib_s, "\\n")
+    cat(el, maxmb / 1000, sum(m$weights[m$treat == 1] > 0), sum(m$weights > 0), as.character(packageVersion("MatchIt")), el + lib_s,
+        el_cpu, el_cpu + lib_cpu, "\\n")
 """)
 
 
@@ -120,10 +132,11 @@ def run(n_treated: int, n_pool: int, tmp: Path, r_version: str | None) -> dict:
     npy = tmp / f"pool_{n_pool}.npy"
     np.save(npy, d.to_numpy(dtype=float))
     out = subprocess.run([sys.executable, "-c", _PY_CHILD, str(npy)], capture_output=True, text=True, check=True)
-    cold, el, rss, tm, mt, mn, base = map(float, out.stdout.split())
+    cold, el, rss, tm, mt, mn, base, cold_cpu, warm_cpu = map(float, out.stdout.split())
     res = {"n_treated": n_treated, "n_pool": n_pool, "python_cold_s": cold, "python_s": el, "python_peak_gb": rss,
            "python_rss_before_gb": base, "python_peak_total_gb": base + rss,
-           "python_tracemalloc_gb": tm, "python_matched_treated": int(mt), "python_matched": int(mn)}
+           "python_tracemalloc_gb": tm, "python_cold_cpu_s": cold_cpu, "python_cpu_s": warm_cpu,
+           "load_average": os.getloadavg()[0], "python_matched_treated": int(mt), "python_matched": int(mn)}
     if r_version:
         csv = tmp / f"pool_{n_pool}.csv"
         d.to_csv(csv, index=False, float_format="%.17g")
@@ -131,8 +144,9 @@ def run(n_treated: int, n_pool: int, tmp: Path, r_version: str | None) -> dict:
         rs.write_text(_R_SCRIPT)
         rout = subprocess.run(["Rscript", str(rs), str(csv)], capture_output=True, text=True)
         if rout.returncode == 0:
-            r_el, r_gb, r_mt, r_mn, ver, r_cold = rout.stdout.split()
-            res.update(r_s=float(r_el), r_cold_s=float(r_cold), r_max_used_gb=float(r_gb), r_matched_treated=int(r_mt),
+            r_el, r_gb, r_mt, r_mn, ver, r_cold, r_cpu, r_cold_cpu = rout.stdout.split()
+            res.update(r_s=float(r_el), r_cold_s=float(r_cold), r_cpu_s=float(r_cpu), r_cold_cpu_s=float(r_cold_cpu),
+                       r_load_average=os.getloadavg()[0], r_max_used_gb=float(r_gb), r_matched_treated=int(r_mt),
                        r_matched=int(r_mn), matchit=ver)
             # same matched pairs? (0-based row numbers of treated and control)
             ours = {tuple(x) for x in np.load(str(npy) + ".pairs.npy").tolist()}
@@ -169,6 +183,12 @@ def main(argv=None):
                          f"{res['r_matched_treated']:,} treated matched | ratio cold "
                          f"{res['r_cold_s'] / res['python_cold_s']:.1f}x, warm {res['r_s'] / res['python_s']:.1f}x | "
                          f"matched pairs identical: {res['pairs_identical']}")
+                line += (f"\n  CPU seconds (less moved by other work on a shared machine): Python cold "
+                         f"{res['python_cold_cpu_s']:.2f}, warm {res['python_cpu_s']:.2f}; MatchIt cold "
+                         f"{res['r_cold_cpu_s']:.2f}, warm {res['r_cpu_s']:.2f}; ratio cold "
+                         f"{res['r_cold_cpu_s'] / res['python_cold_cpu_s']:.1f}x, warm "
+                         f"{res['r_cpu_s'] / res['python_cpu_s']:.1f}x; load average {res['load_average']:.1f} "
+                         f"(Python), {res['r_load_average']:.1f} (R), {os.cpu_count()} cores")
             elif "r_error" in res:
                 line += f" | R failed: {res['r_error']}"
             print(line, flush=True)

@@ -18,7 +18,8 @@ Methods:
   with none of the library's checks or conversions;
 * ``library``: :func:`evaluation.outcomes.proven_reoffending` (checks its inputs, then the same SQL).
 
-Printed per case and method: wall time, peak resident memory of the process (RSS, sampled every 2 ms with psutil;
+Printed per case and method: wall time, CPU time of the process (user + system, all threads: on a shared machine
+it moves less with other work than the wall time does) and the load average after it, peak resident memory of the process (RSS, sampled every 2 ms with psutil;
 it sees DuckDB's native allocations) above its size once the inputs were ready, and the absolute peak RSS; then
 the ratios and whether every method agrees person by person (eligibility, counts, days to first). Goals (issue
 12): in memory >= 5x naive pandas for every id type; from parquet <= 4 s and <= 1.5 GB peak RSS. Exit status 1
@@ -151,9 +152,12 @@ def _child(case, name, people, n_off, seed, folder, conn) -> None:
 
     th = threading.Thread(target=sample, daemon=True)
     th.start()
+    cpu0 = proc.cpu_times()
     t0 = time.perf_counter()
     result = METHODS[name](cohort, offences)
     seconds = time.perf_counter() - t0
+    cpu1 = proc.cpu_times()
+    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)  # all threads (DuckDB's too)
     stop.set()
     th.join()
     peak[0] = max(peak[0], proc.memory_info().rss)
@@ -161,7 +165,7 @@ def _child(case, name, people, n_off, seed, folder, conn) -> None:
     slim = pd.DataFrame({"eligible": r["eligible"].astype(bool).to_numpy(),
                          "count": r["reoffence_count"].astype("Int64").fillna(0).astype(np.int64).to_numpy(),
                          "days": r["days_to_first"].astype(float).to_numpy()}, index=r.index.astype(str))
-    conn.send((seconds, (peak[0] - base) / 2**30, peak[0] / 2**30, slim))
+    conn.send((seconds, (peak[0] - base) / 2**30, peak[0] / 2**30, slim, cpu))
     conn.close()
 
 
@@ -181,28 +185,35 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-naive", action="store_true", help="leave out the naive pandas anchor")
     ap.add_argument("--folder", default=None, help="parquet folder to use/keep (default: a temporary one)")
+    ap.add_argument("--cases", nargs="+", choices=["int", "string", "parquet"], default=["int", "string", "parquet"],
+                    help="which cases to run (default all three)")
     args = ap.parse_args(argv)
     people, n_mem, n_pq = SCALES[args.scale]
     print(f"scale {args.scale}: in memory {people:,} people x {n_mem:,} offences; parquet {people:,} people x "
           f"{n_pq:,} offences; cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print("DuckDB threads: " + str(__import__("duckdb").connect().execute("SELECT current_setting('threads')")
+                                   .fetchall()[0][0]), flush=True)
     tmp = None
     folder = args.folder
     if folder is None:
         tmp = tempfile.mkdtemp(prefix="outcomes-bench-")
         folder = os.path.join(tmp, "offences")
-    if not os.path.isdir(folder):
+    if "parquet" in args.cases and not os.path.isdir(folder):
         write_parquet(folder, people, n_pq, args.seed)
     ok = True
     try:
         for case, n_off in (("int ids", n_mem), ("string ids", n_mem), ("parquet", n_pq)):
+            if case.split()[0] not in args.cases:
+                continue
             print(f"\n{case} ({people:,} x {n_off:,}):", flush=True)
             results = {}
             for name in METHODS:
                 if name == "naive pandas" and (args.skip_naive or case == "parquet"):
                     continue
-                seconds, extra, absolute, slim = run(case, name, people, n_off, args.seed, folder)
+                seconds, extra, absolute, slim, cpu = run(case, name, people, n_off, args.seed, folder)
                 results[name] = (seconds, extra, absolute, slim)
-                print(f"  {name:13s} {seconds:7.2f} s   peak RSS +{extra:5.2f} GB (absolute {absolute:5.2f} GB)",
+                print(f"  {name:13s} {seconds:7.2f} s  (CPU {cpu:6.2f} s, all threads; load average "
+                      f"{os.getloadavg()[0]:.1f})   peak RSS +{extra:5.2f} GB (absolute {absolute:5.2f} GB)",
                       flush=True)
             ref = results["library"][3]
             for name, (_, _, _, slim) in results.items():

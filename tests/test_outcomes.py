@@ -426,6 +426,37 @@ def test_parquet_checks_missing_columns_and_unknown_disposals(tmp_path):
         proven_reoffending(c, tmp_path / "a.parquet", extract_date=EXTRACT)
 
 
+def test_parquet_missing_person_found_with_and_without_file_statistics(tmp_path):
+    """The null count of person_id comes from the parquet statistics when every row group has them; a file
+    written without statistics is scanned instead. Either way a missing id is an error naming file and row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    c = cohort(("A", "2019-05-10"))
+    o = offences(("A", "2019-06-01", "2019-07-01", "conviction"), ("A", "2019-06-02", "2019-07-01", "conviction"))
+    o["person_id"] = o["person_id"].astype(object)
+    o.loc[1, "person_id"] = None
+    table = pa.Table.from_pandas(o, preserve_index=False)
+    for stats in (True, False):
+        path = tmp_path / f"o_{stats}.parquet"
+        pq.write_table(table, path, write_statistics=stats)
+        with pytest.raises(OutcomeInputError, match=rf"column 'person_id' is missing.*o_{stats}.parquet row 1"):
+            proven_reoffending(c, path, extract_date=EXTRACT)
+        pq.write_table(pa.Table.from_pandas(o.iloc[:1], preserve_index=False), path, write_statistics=stats)
+        assert proven_reoffending(c, path, extract_date=EXTRACT)["reoffence_count"].tolist() == [1]
+
+
+def test_parquet_several_unknown_disposals_listed_sorted(tmp_path):
+    c = cohort(("A", "2019-05-10"))
+    o = offences(("A", "2019-06-01", "2019-07-01", "conviction"), ("A", "2019-06-02", "2019-07-01", "conviction"),
+                 ("A", "2019-06-03", "2019-07-01", "conviction"))
+    o["disposal_type"] = ["zz_fine", "conviction", "aa_fine"]
+    o.to_parquet(tmp_path / "u.parquet")
+    with pytest.raises(OutcomeInputError, match=r"unknown disposal\(s\) \['aa_fine', 'zz_fine'\].*2 row\(s\): "
+                                                r"u.parquet row 0, u.parquet row 2"):
+        proven_reoffending(c, tmp_path / "u.parquet", extract_date=EXTRACT)
+
+
 def test_sql_month_arithmetic_matches_add_months():
     import duckdb
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 import datetime as dt
 import glob as _glob
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -447,20 +448,50 @@ class _Inputs:
             raise OutcomeInputError(f"offences: {message} {_rows(idx, bad)}")
 
     def _check_offences(self) -> None:
+        """The checks of :data:`_CHECKS` on a parquet source, in one pass that reads only what it must.
+
+        Why not one ``count(*) FILTER`` per check over the rows (as before): that decoded all 50 million person ids
+        for ``IS NULL`` and ran ``list_contains`` on every row, ~40% of the measure's time. Here the null count of
+        ``person_id`` comes from the files' own statistics when every row group has them (a scan otherwise), and
+        the remaining counts are grouped by disposal type (a handful of groups), so unknown types are the groups
+        not in ``$known``. Same counts, same messages, same order of checks as :data:`_CHECKS`.
+        """
         varchar_dd = self.date_types["disposal_date"].upper() == "VARCHAR"
-        checks = {k: v for k, v in _CHECKS.items() if k != "bad_disposal_date" or varchar_dd}
-        sql = "SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond}) AS {name}"
-                                    for name, (cond, _) in checks.items()) + " FROM offences"
-        counts = self.con.execute(sql, {"known": self.known}).fetchall()[0]
-        for (name, (cond, message)), n in zip(checks.items(), counts):
-            if not n:
-                continue
+        names = [k for k in _CHECKS if k != "unknown_disposal" and (k != "bad_disposal_date" or varchar_dd)]
+        if "missing_person" in names and self._no_null_person_ids():
+            names.remove("missing_person")
+        sql = ("SELECT disposal_type, " + ", ".join(f"count(*) FILTER (WHERE {_CHECKS[k][0]}) AS {k}" for k in names)
+               + " FROM offences GROUP BY disposal_type")
+        groups = self.con.execute(sql).fetchall()
+        counts = {k: sum(int(g[1 + i]) for g in groups) for i, k in enumerate(names)}
+        unknown = sorted(g[0] for g in groups if g[0] is not None and g[0] not in self.known)
+        for name, (cond, message) in _CHECKS.items():
             if name == "unknown_disposal":
-                values = [r[0] for r in self.con.execute(
-                    f"SELECT DISTINCT disposal_type FROM offences WHERE {cond} ORDER BY 1 LIMIT 10",
-                    {"known": self.known}).fetchall()]
-                message = message.format(values=values, known=self.known)
+                if not unknown:
+                    continue
+                n = self.con.execute(f"SELECT count(*) FROM offences WHERE {cond}", {"known": self.known}
+                                     ).fetchall()[0][0]
+                message = message.format(values=unknown[:10], known=self.known)
+            else:
+                n = counts.get(name, 0)
+                if not n:
+                    continue
             raise OutcomeInputError(f"offences: {message} {self._bad_rows(cond, n)}")
+
+    def _no_null_person_ids(self) -> bool:
+        """True when the parquet files' statistics show no missing ``person_id`` in any row group (False when a
+        file or row group has no statistics: then the rows are counted)."""
+        quoted = self.source.replace("'", "''")
+        try:
+            total = self.con.execute(f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata('{quoted}')"
+                                     ).fetchall()[0][0]
+            covered, nulls, unknown = self.con.execute(
+                f"SELECT coalesce(sum(row_group_num_rows), 0), coalesce(sum(stats_null_count), 0), "
+                f"count(*) FILTER (WHERE stats_null_count IS NULL) FROM parquet_metadata('{quoted}') "
+                f"WHERE path_in_schema = 'person_id'").fetchall()[0]
+        except Exception:  # noqa: BLE001 - statistics are an optimisation; the scan decides when they fail
+            return False
+        return int(covered) == int(total) and int(unknown) == 0 and int(nulls) == 0
 
     def _bad_rows(self, cond: str, n: int, limit: int = 5) -> str:
         """Where the bad rows of a parquet source are: file name and row number (0-based) in it."""
@@ -491,8 +522,21 @@ def _date32(days: np.ndarray, missing: np.ndarray) -> pa.Array:
 
 def _sql(template: str, counted: Sequence[str]) -> str:
     """The SQL with the counted disposal types written in as quoted literals (a constant list lets DuckDB filter
-    while it scans; a list parameter becomes a join)."""
-    return template.replace("{counted}", ", ".join("'" + str(d).replace("'", "''") + "'" for d in counted))
+    while it scans; a list parameter becomes a join).
+
+    ``x IN ({counted})`` is written out as ``(x = 'a' OR x = 'b' ...)``, the same test: DuckDB rewrites an IN
+    list of six or more constants into a hash (mark) join evaluated on every offence record, once per IN, ~2 s of
+    CPU on 50 million records; equalities joined by OR are filtered while the parquet is scanned.
+    """
+    literals = ["'" + str(d).replace("'", "''") + "'" for d in counted]
+
+    def expand(m: re.Match) -> str:
+        return "(" + " OR ".join(f"{m.group(1)} = {lit}" for lit in literals) + ")"
+
+    return _IN_COUNTED.sub(expand, template).replace("{counted}", ", ".join(literals))
+
+
+_IN_COUNTED = re.compile(r"((?:\w+\.)?disposal_type) IN \(\{counted\}\)")
 
 
 def _arrow(relation) -> pa.Table:

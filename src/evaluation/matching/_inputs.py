@@ -69,8 +69,9 @@ def check_inputs(data: pd.DataFrame, treatment: str, covariates: Sequence[str]) 
         raise MatchingError(
             f"treatment column {treatment!r} must be 0/1; {int(bad.sum())} row(s) are not, e.g. index "
             f"{rows_text(data.index[bad.to_numpy()])}")
-    na = data[list(covariates)].isna()
-    if na.to_numpy().any():
+    # column by column: data[covariates].isna() first copies the covariates into a new frame (~1 s at 5 million)
+    if any(data[c].isna().to_numpy().any() for c in covariates):
+        na = data[list(covariates)].isna()
         rows = na.any(axis=1)
         cols = [c for c in covariates if na[c].any()]
         raise MatchingError(

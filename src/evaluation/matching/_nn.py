@@ -319,6 +319,85 @@ def fix_ties(idx, d):
     return idx
 
 
+@njit(cache=True)
+def stable_argsort(d):
+    """Indices that sort the float64 array ``d`` increasingly, equal values in data order (R's ``order()``).
+
+    The same permutation as ``np.argsort(d, kind="stable")`` (and as ``fix_ties(np.argsort(d), d)``; -0.0 and
+    0.0 are equal) for arrays without NaN. Why not numpy: an LSD radix sort on the bits of the doubles (11 bits a
+    pass, passes where every value has the same digit skipped) is stable by construction and takes ~40% less CPU
+    than numpy's argsort plus the tie fix-up on the 5 million propensity scores of a national pool.
+    """
+    n = d.shape[0]
+    keys = np.empty(n, np.uint64)
+    bits = (d + 0.0).view(np.uint64)  # + 0.0: -0.0 becomes 0.0, as numpy's comparison sorts treat them equal
+    sign = np.uint64(1) << np.uint64(63)
+    mask = np.uint64(2047)
+    hist = np.zeros((6, 2048), np.int64)
+    for i in range(n):
+        b = bits[i]
+        # order-preserving map of IEEE doubles to unsigned integers: negatives reversed, below the positives
+        k = ~b if (b & sign) != np.uint64(0) else (b | sign)
+        keys[i] = k
+        for p in range(6):
+            hist[p, (k >> np.uint64(11 * p)) & mask] += 1
+    idx = np.arange(n)
+    keys2 = np.empty(n, np.uint64)
+    idx2 = np.empty(n, np.int64)
+    off = np.empty(2048, np.int64)
+    for p in range(6):
+        h = hist[p]
+        single = False
+        for b in range(2048):
+            if h[b] != 0:
+                single = h[b] == n
+                break
+        if single:  # every key has this digit: the pass would not move anything
+            continue
+        s = 0
+        for b in range(2048):
+            off[b] = s
+            s += h[b]
+        sh = np.uint64(11 * p)
+        for i in range(n):
+            k = keys[i]
+            b = (k >> sh) & mask
+            q = off[b]
+            off[b] = q + 1
+            keys2[q] = k
+            idx2[q] = idx[i]
+        keys, keys2 = keys2, keys
+        idx, idx2 = idx2, idx
+    return idx
+
+
+@njit(cache=True)
+def split_sorted(sort_idx, tt, discarded, d):
+    """From the sorted order of all units: each unit's position in it (``rank``) and the controls that can be
+    matched (``tt == 0``, not discarded) in sorted order with their positions and distances (one pass instead of
+    numpy's scatter, mask and three gathers over millions of rows). Returns (rank, c_idx, c_rank, c_dist)."""
+    n = sort_idx.shape[0]
+    rank = np.empty(n, np.int64)
+    nc = 0
+    for p in range(n):
+        j = sort_idx[p]
+        rank[j] = p
+        if tt[j] == 0 and not discarded[j]:
+            nc += 1
+    c_idx = np.empty(nc, np.int64)
+    c_rank = np.empty(nc, np.int64)
+    c_dist = np.empty(nc, np.float64)
+    k = 0
+    for p in range(n):
+        j = sort_idx[p]
+        if tt[j] == 0 and not discarded[j]:
+            c_idx[k] = j
+            c_rank[k] = p
+            c_dist[k] = d[j]
+            k += 1
+    return rank, c_idx, c_rank, c_dist
+
+
 @njit(cache=True, nogil=True)
 def _linkinv(x):
     """R's C_logit_linkinv for one value: exp(x) / (1 + exp(x)), x clamped at +-30 (exp(-30) -> DBL_EPSILON,

@@ -106,8 +106,6 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
     linear predictor instead of the probability. Raises MatchingError on constant covariates within a group
     (which makes the propensity score degenerate), perfect separation and no overlap.
     """
-    import statsmodels.api as sm
-
     tt = check_inputs(data, treatment, covariates) if _tt is None else _tt
     if link not in ("logit", "linear.logit"):
         raise MatchingError(f"link must be 'logit' or 'linear.logit', not {link!r}")
@@ -154,6 +152,8 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
     params, _ = _glm_logit(Xc, tt)
     res = None
     if len(Xc) <= _STATSMODELS_ROWS:
+        import statsmodels.api as sm  # here, not above: importing it takes ~1 s, and large pools do not use it
+
         # the statsmodels fit (the MLE) is kept for its summary, standard errors and diagnostics
         model = sm.Logit(tt.astype(float), Xc, check_rank=False)
         with warnings.catch_warnings():

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from ._inputs import MatchingError
-from ._nn import fix_ties, nn_match
+from ._nn import nn_match, split_sorted, stable_argsort
 
 __all__ = ["nearest_on_distance", "nearest_general"]
 
@@ -75,10 +75,12 @@ def nearest_on_distance(data, tt, d, *, ratio=1, replace=False, caliper=None, st
     if caliper is not None:
         cal = caliper * (np.std(d[~discarded], ddof=1) if std_caliper else 1.0)
     # sorted positions over all units (R's stable order())
-    # (a fast unstable sort, then equal distances put back in data order: 4x faster than a stable sort)
-    sort_idx = fix_ties(np.argsort(d), d)
-    rank = np.empty(n, dtype=np.int64)
-    rank[sort_idx] = np.arange(n)
+    # (a radix sort of the doubles, stable by construction, ~40% less CPU than argsort + fix_ties: see
+    # _nn.stable_argsort)
+    d64 = np.ascontiguousarray(d, dtype=np.float64)
+    sort_idx = stable_argsort(d64)
+    rank, c_idx, c_rank, c_dist = split_sorted(sort_idx, np.ascontiguousarray(tt, dtype=np.int8),
+                                               np.ascontiguousarray(discarded, dtype=np.bool_), d64)
     t_idx = np.flatnonzero(tt == 1)
     # controls grouped by stratum, sorted by position (sort_idx is already in position order)
     if exact is not None:
@@ -86,9 +88,9 @@ def nearest_on_distance(data, tt, d, *, ratio=1, replace=False, caliper=None, st
         seg_code = seg_code.astype(np.int64)
     else:
         seg_code = codes
-    c_idx = sort_idx[((tt == 0) & ~discarded)[sort_idx]]
     if seg_code.max() > 0:
         c_idx = c_idx[np.argsort(seg_code[c_idx], kind="stable")]
+        c_rank, c_dist = rank[c_idx], d64[c_idx]
     n_seg = int(seg_code.max()) + 1
     seg_off = np.zeros(n_seg + 1, dtype=np.int64)
     np.cumsum(np.bincount(seg_code[c_idx], minlength=n_seg), out=seg_off[1:])
@@ -106,7 +108,7 @@ def nearest_on_distance(data, tt, d, *, ratio=1, replace=False, caliper=None, st
         rng = np.random.default_rng(random_state)
         mord = rng.permutation(np.flatnonzero(t_seg >= 0))
     mm = nn_match(rank[t_idx], td.astype(np.float64), t_seg, mord.astype(np.int64), int(ratio), bool(replace),
-                  float(cal), seg_off, rank[c_idx], d[c_idx].astype(np.float64))
+                  float(cal), seg_off, c_rank, c_dist)
     matched_t = mm[:, 0] >= 0
     if not matched_t.any():
         raise MatchingError("no treated unit found a control" + (f" within the caliper ({caliper} "
@@ -139,7 +141,7 @@ def _weights_from_mm(n, tt, t_idx, mm_pos, replace):
     w[c_pos] = w[c_pos] * c_pos.sum() / w[c_pos].sum()
     t_pos = (tt == 1) & (w > 0)
     w[t_pos] = w[t_pos] * t_pos.sum() / w[t_pos].sum()
-    mmat = {int(t_idx[i]): [int(j) for j in mm_pos[i] if j >= 0] for i in range(len(t_idx))}
+    mmat = {t: [j for j in js if j >= 0] for t, js in zip(t_idx.tolist(), mm_pos.tolist())}  # Python ints
     return w, subclass, mmat
 
 
