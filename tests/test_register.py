@@ -237,3 +237,18 @@ def test_the_register_declares_the_risk_table_tail_and_no_small_count_can_be_nar
         f = reg[k]
         if 0 < f.value < reg.threshold:
             assert lo < hi if hi is not None else True, k
+
+
+def test_people_lost_between_attrition_stages_may_be_bounded_but_not_worked_out():
+    """822 eligible (published as 820) and 821 matched (exact): a reader knows 0 or 1 went unmatched. That count
+    carries no outcome, so the range check leaves it (the report is written); the exact check still holds."""
+    from evaluation.disclosure import protect_register, recoverable
+
+    reg = Register(threshold=5)
+    reg.count("attrition.eligible.participants", "eligible", 822, "attrition")
+    reg.count("attrition.matched.participants", "matched", 821, "attrition", exact=True)
+    reg.difference("attrition.eligible.participants", "attrition.matched.participants",
+                   "hidden.step.matched.participants", "unmatched", "attrition", "consecutive attrition stages")
+    protect_register(reg)
+    assert reg.checked and reg.display("attrition.eligible.participants") == "820"
+    assert not recoverable(reg)

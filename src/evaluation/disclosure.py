@@ -527,8 +527,14 @@ def narrowed(reg) -> list[str]:
     (:func:`count_bounds`). A suppressed small count tells a reader "1 to 4"; a published subtraction must not
     tell more. Exactly determined counts are :func:`recoverable`'s."""
     t = reg.threshold
+    # People lost between two attrition stages (hidden.step.*: e.g. "0 or 1 participant could not be matched")
+    # carry no outcome: a range for them says nothing about anyone's offending, and the rounded stages around an
+    # exact analysed N always leave one (a report would fail on luck). They stay under the exact check
+    # (:func:`recoverable`); the range check is for counts that carry an outcome (late reoffenders, the
+    # reoffenders among a profile group, ...).
     small = [k for k, f in reg.figures.items() if f.unit == "people" and f.status != "shown"
-             and isinstance(f.value, (int, float)) and 0 < f.value < t]
+             and isinstance(f.value, (int, float)) and 0 < f.value < t
+             and not (f.section == "attrition" and k.startswith("hidden.step."))]
     if not small or t < 3:
         return []
     out = []

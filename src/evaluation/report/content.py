@@ -236,8 +236,9 @@ attrition, profile, numbers-at-risk and education, training and employment table
 participants analysed, which is the same everywhere. Every published figure and every sum or difference a reader
 could form between them (table totals, attrition steps, adjacent numbers at risk, the last numbers at risk against
 the reoffenders, rates with their counts, the main against the secondary analysis) was checked together: no
-suppressed count, and no count of 1 to {ev.threshold - 1} people, can be worked out from them, nor narrowed down to
-a few possible values using what the rounding leaves known. No person-level information appears in this report.
+suppressed count, and no count of 1 to {ev.threshold - 1} people, can be worked out from them; no such count of people
+with an outcome (for example reoffenders late in the follow-up) can be narrowed down to a few possible values using
+what the rounding leaves known. No person-level information appears in this report.
 """
 
 
