@@ -1158,15 +1158,14 @@ def found_sentence(ev) -> str:
     m, n = reg.display(REFERRED_ID), reg.display(FOUND_ID)
     lost = ev.linkage["referred"] - ev.linkage["found"]
     rounded = reg[REFERRED_ID].status == "rounded"
-    tail = " (counts rounded to the nearest 5)" if rounded else ""
     if lost == 0:
-        what = f"all of them were found in police records{tail}"
+        what = "all of them were found in police records"
     elif ev.linkage["found"] == 0:  # not "all but a few": none (zero is published, it discloses no one)
         what = "none of them were found in police records"
         m = f"about {m}" if rounded else m
     elif "linkage.found.share" in reg and reg["linkage.found.share"].status in ("shown", "rounded"):
         pct = reg.display("linkage.found.share", lambda v: f"{100 * v:.0f}%")
-        what = f"{n} of them ({pct}) were found in police records{tail}"
+        what = f"{n} of them ({pct}) were found in police records"  # the rounding note follows (attrition_intro)
     else:
         what = f"all but a few (fewer than {reg.threshold}) were found in police records"
         m = f"about {m}" if rounded else m
