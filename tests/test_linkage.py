@@ -298,7 +298,8 @@ def test_world_reads_linked_referrals_and_attrition_starts_at_the_provider(tmp_p
     ev = evaluate_programme(w, "wonder-plus")
     c = ev.linkage
     att = ev.attrition.set_index("stage")["participants"]
-    assert list(att.index[:3]) == ["Referred by the provider", "Found in police records", "One referral per person"]
+    assert list(att.index[:3]) == ["Referrals on the provider's list", "Referrals found in police records",
+                                   "People referred (repeat referrals counted once)"]
     assert att.iloc[0] == c["referred"] and att.iloc[1] == c["found"] and att.iloc[2] == c["found"] - c["duplicates"]
     reg = ev.register()
     assert reg[linkage.REFERRED_ID].status == "rounded" and reg[linkage.FOUND_ID].status == "rounded"
@@ -450,7 +451,7 @@ def test_built_reports_hold_no_names_and_state_the_linkage(small_world, tmp_path
     assert "Linkage." in html and "found in police records" in html
     results = json.loads((out / "pathways-out" / "results.json").read_text())
     assert linkage.REFERRED_ID in json.dumps(results) and linkage.FOUND_ID in json.dumps(results)
-    assert "were found in police records" in html and "Referred by the provider" in html
+    assert "were found in police records" in html and "Referrals on the provider" in html
 
     ldir = world / "linkage"
     lists = pd.concat([pd.read_csv(p, dtype=str, keep_default_na=False)

@@ -234,6 +234,16 @@ def test_ete_bad_input_is_named_without_ids():
         vfm.ete_outcomes(SimpleNamespace(referrals=w.referrals, path="/nonexistent"), "pathway-out-adder")
 
 
+def test_ete_rows_of_referrals_not_found_in_police_records_are_left_out_and_counted():
+    """With referrals from a linked provider list, ETE records of referrals that were not found have no person in
+    the cohort: left out and counted (the report built an error into its text before)."""
+    w = _fake_ete()
+    w.referrals = w.referrals.iloc[5:]
+    w.linked = "data/processed/linked"
+    res = vfm.ete_outcomes(w, "pathway-out-adder")
+    assert res.excluded["ete rows for referrals not found in police records"] == 5
+
+
 def test_statement_prints_counts_as_the_report_publishes_them():
     """An exact "134 of 136" in the prose would undo the rounding that hides 2 unmatched people (issue 11)."""
     eff = vfm.value_for_money("pathway-out-adder", effect=-0.3, ci=(-0.5, -0.1), p_value=0.003,

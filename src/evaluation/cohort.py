@@ -3,8 +3,8 @@
 :func:`build_cohort` returns a :class:`Cohort`:
 
 * participants (``treat = 1``): the programme's referrals. When the world's referrals came from a provider's list
-  linked to police records (``World.linkage``, :mod:`evaluation.linkage`), attrition starts at "referred by the
-  provider" → "found in police records" → "one referral per person". Index date by the programme's ``index_date`` rule
+  linked to police records (``World.linkage``, :mod:`evaluation.linkage`), attrition starts at "referrals on the
+  provider's list" → "referrals found in police records" → "people referred (repeat referrals counted once)". Index date by the programme's ``index_date`` rule
   (``referral_date`` or ``start_date``); under ``start_date`` people who never started are an attrition stage and
   are excluded (they are counted, never dropped silently).
 * comparison pool (``treat = 0``): people never referred to this programme with a police contact in the programme
@@ -194,10 +194,11 @@ def build_cohort(world: Any, programme: Programme | str, *, pool_per_treated: in
     if link is None:
         n = _stage(attrition, "participants", "referred", len(ref), None)
     else:  # the provider's list, linked to police records (evaluation.linkage): the Justice Data Lab's first step
-        n = _stage(attrition, "participants", "referred by the provider", link["referred"], None)
-        n = _stage(attrition, "participants", "found in police records", link["found"], n,
+        n = _stage(attrition, "participants", "referrals on the provider's list", link["referred"], None)
+        n = _stage(attrition, "participants", "referrals found in police records", link["found"], n,
                    "not found in police records")
-        n = _stage(attrition, "participants", "one referral per person", link["found"] - link["duplicates"], n,
+        n = _stage(attrition, "participants", "people referred (repeat referrals counted once)",
+                   link["found"] - link["duplicates"], n,
                    "repeat referral of a person already referred")
         if len(ref) > n:
             raise CohortError(f"referrals: {len(ref):,} linked referrals to '{prog.id}' but the linkage counts say "

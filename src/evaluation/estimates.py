@@ -214,7 +214,11 @@ class ProgrammeEvaluation:
                         and h.meta.get("characteristic") == char]
                 tot = sum(reg.value(h.id) or 0 for h in sibs) or reg.value(PROFILE_TOTALS[g])
                 v = reg.value(fid)
-                row[head] = reg.display(fid) + ("" if v is None or not tot else f" ({wording.pct(v / tot)})")
+                # with a [c] in the block the shown counts do not make the whole group: their shares would print
+                # "100%" beside a withheld category (a reader takes it as "all male"), so no shares in that block
+                hidden = any(reg[h.id].status in ("suppressed", "withheld") for h in sibs)
+                row[head] = reg.display(fid) + ("" if v is None or not tot or hidden
+                                                else f" ({wording.pct(v / tot)})")
             rows.append(row)
         if not rows:
             return pd.DataFrame()
@@ -476,8 +480,9 @@ def build_register(ev: "ProgrammeEvaluation"):
             if k in people and isinstance(v, (int, float)):
                 # counts of people behind the cost per head: under disclosure control like every other count
                 reg.count(f"vfm.{_slug(k)}", k.replace("_", " "), v, "vfm")
-                first = ("attrition.referred_by_the_provider.participants"
-                         if "attrition.referred_by_the_provider.participants" in reg else "attrition.referred.participants")
+                from evaluation.linkage import REFERRED_ID
+
+                first = REFERRED_ID if REFERRED_ID in reg else "attrition.referred.participants"
                 same = {"participants": first,
                         "eligible_participants": "attrition.with_a_full_follow_up_and_waiting_period.participants",
                         }.get(k)
@@ -878,7 +883,7 @@ def _value_for_money(ev: ProgrammeEvaluation, world):
         completers = int((treated["completion_status"].astype("string") == "completed").sum())
         att = ev.attrition.set_index("stage")["participants"]
         # the money was spent on everyone referred: the provider's list when it was linked, else the referrals
-        referred = int(att.get("Referred by the provider", att.get("Referred", ev.n_treated)))
+        referred = int(att.get("Referrals on the provider's list", att.get("Referred", ev.n_treated)))
         return value_for_money(ev.programme, effect=ev.effects["reoffence_count"],
                                eligible_participants=ev.n_treated, participants=referred,
                                completers=completers or None, mix=proven,

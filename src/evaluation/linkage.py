@@ -1115,14 +1115,14 @@ def add_cli(subparsers) -> None:
 # reports: the linkage step's counts in a programme's register and methods text
 # ---------------------------------------------------------------------------------------------------------------
 #: Attrition ids of the linkage stages (:func:`evaluation.cohort.build_cohort` names the stages).
-REFERRED_ID = "attrition.referred_by_the_provider.participants"
-FOUND_ID = "attrition.found_in_police_records.participants"
+REFERRED_ID = "attrition.referrals_on_the_provider_s_list.participants"
+FOUND_ID = "attrition.referrals_found_in_police_records.participants"
 
 
 def register_linkage(reg, counts: dict | None) -> None:
     """Register what the linkage step adds to a programme's figures, under disclosure control.
 
-    The counts themselves are the first attrition stages (``Referred by the provider``, ``Found in police
+    The counts themselves are the first attrition stages (``Referrals on the provider's list``, ``Referrals found in police
     records``: rounded like the rest of the attrition table, their difference a hidden step). Added here:
     ``linkage.found.share``, the share found, computed from the two counts *as rounded* (so it tells a reader
     nothing the rounded counts do not; published to whole percent), and ``linkage.precision``/``linkage.recall``,

@@ -589,6 +589,12 @@ def ete_outcomes(world, programme, ev=None, *, threshold: int | None = None) -> 
     if ete.empty:
         raise EteError(f"ete: no rows for programme '{programme.id}'")
     unknown = ~ete["person_id"].isin(refs["person_id"])
+    linked_away = 0
+    if unknown.any() and getattr(world, "linked", None) is not None:
+        # referrals from a provider's list linked to police records: the records of a referral that was not found
+        # (or of a repeat referral) have no person in the cohort; they are left out and counted, never an error
+        linked_away = int(unknown.sum())
+        ete, unknown = ete[~unknown], unknown[~unknown]
     if unknown.any():
         raise EteError(f"ete: {int(unknown.sum())} row(s) for people with no referral to '{programme.id}' "
                        "(column person_id)")
@@ -596,7 +602,8 @@ def ete_outcomes(world, programme, ev=None, *, threshold: int | None = None) -> 
     if dup.any():
         raise EteError(f"ete: {int(dup.sum())} duplicated person(s) for '{programme.id}' (column person_id)")
     started_ids = refs.loc[refs["start_date"].notna(), "person_id"]
-    excluded = {"ete rows for people with no start date": int((~ete["person_id"].isin(started_ids)).sum())}
+    excluded = {"ete rows for people with no start date": int((~ete["person_id"].isin(started_ids)).sum()),
+                "ete rows for referrals not found in police records": linked_away}
     e = ete[ete["person_id"].isin(started_ids)]
     started = int(len(started_ids))
     # people still on the programme have no exit status (empty): they are in no exit measure's denominator

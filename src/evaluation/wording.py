@@ -61,7 +61,10 @@ def p_value(p: float | None) -> str:
         return "–"
     if p < 0.005:
         return "<0.01"
-    return f"{round_half_up(p, 2):.2f}"
+    text = f"{round_half_up(p, 2):.2f}"
+    if text == "0.05" and p != 0.05:  # 0.052 printed as 0.05 reads as significant (the rule is p <= 0.05)
+        return f"{round_half_up(p, 3):.3f}"
+    return text
 
 
 def round_half_up(x: float, ndigits: int = 0) -> float:
@@ -124,6 +127,16 @@ def signed_num(x: float, decimals: int = 0) -> str:
 def pp_bound(x: float) -> str:
     """A bound of a difference of rates in percentage points, without sign, never '0' for a non-zero value."""
     return magnitude(x, scale=100.0)
+
+
+def _per_100_bound(x: float, word: str) -> str:
+    """One end of an interval of a difference in rates, as people per 100: ``'6 fewer'``; an end under half a
+    person per 100 is ``'a fraction of one more'`` (not ``'0.02 more'``: people come whole, and the point is only
+    that the interval reaches across no difference)."""
+    v = abs(min(0.0, x) if word == "fewer" else max(0.0, x)) * 100
+    if 0 < v < 0.5:
+        return f"a fraction of one {word}"
+    return f"{pp_bound(v / 100)} {word}"
 
 
 def plural(n_text: str, word: str) -> str:
@@ -221,7 +234,7 @@ def rate_finding(
     else:
         sentence = (
             f"The analysis does not show a reliable effect on the {measure}. For every 100 {who}, "
-            f"as many as {pp_bound(min(0.0, lo))} fewer or as many as {pp_bound(max(0.0, hi))} more "
+            f"as many as {_per_100_bound(lo, 'fewer')} or as many as {_per_100_bound(hi, 'more')} "
             f"may have {verb}. " + power_sentence(difference, lo, hi, significant, number_needed, n_analysed, who=who)
         ).strip()
     return Finding(measure, difference, lower, upper, p, significant, sentence)

@@ -231,7 +231,8 @@ reoffended.
 risk ratio away; Rosenbaum bounds say how much hidden bias in who takes part would overturn the result. The
 minimum detectable difference is the smallest reduction this design would find with 80% power.
 
-**Disclosure control.** Counts from 1 to {ev.threshold - 1} people are suppressed (shown as [c]). Counts in the
+**Disclosure control.** Counts from 1 to {ev.threshold - 1} people are suppressed (shown as [c]), and so is any
+count that would give one back by subtraction (secondary suppression: a [c] can stand for a larger count). Counts in the
 attrition, profile, numbers-at-risk and education, training and employment tables are rounded to the nearest 5 (ONS practice), except the number of
 participants analysed, which is the same everywhere. Every published figure and every sum or difference a reader
 could form between them (table totals, attrition steps, adjacent numbers at risk, the last numbers at risk against
@@ -267,7 +268,7 @@ def limitations(ev) -> str:
     ]
     if ev.programme.get("completers_analysis"):
         items.append("The provider reports that completers were less likely to reoffend. Completers are a selected "
-                     "group, so the headline is the intention-to-treat comparison of everyone referred; the "
+                     "group, so the headline is the intention-to-treat comparison (completers or not); the "
                      "completers-only comparison is shown for context and overstates the effect.")
     if ev.design is not None:
         reg = ev.register()
@@ -384,7 +385,7 @@ def subanalysis_text(ev, name: str) -> str:
         lines.append(f"- The difference in the one-year rate for this group was {wording.signed_num(100 * d.value)} "
                      f"percentage points (95% CI {wording.signed_num(100 * d.lower)} to "
                      f"{wording.signed_num(100 * d.upper)}). **This is not evidence that the programme works:** the "
-                     "intention-to-treat result for everyone referred is not significant, and this group was "
+                     "intention-to-treat result (completers or not) is not significant, and this group was "
                      "selected by finishing the programme.")
     lines += [f"\n*{_escape(n)}*" for n in sub.notes]
     lines.append(sensitivity_text(sub).replace("## Sensitivity to hidden bias", "\n**Sensitivity of this "
@@ -448,9 +449,12 @@ def attrition_intro(ev) -> str:
 
 def rounding_note(ev, *, shares: bool = False) -> str:
     """The table note for rounded tables (attrition, profile, numbers at risk)."""
-    return (f"Counts are rounded to the nearest {ev.register().base} (ONS practice) and counts of 1 to "
-            f"{ev.threshold - 1} are shown as [c]; the numbers of people in the matched groups are exact."
-            + (" Percentages (in brackets) are of the rounded counts." if shares else ""))
+    return (f"Counts are rounded to the nearest {ev.register().base} (ONS practice); [c] marks a count withheld to "
+            f"protect a small number: a count of 1 to {ev.threshold - 1}, or a count that would reveal one by "
+            "subtraction from the figures beside it. The numbers of people in the matched groups are exact, so they "
+            "can be a little above a rounded count before them."
+            + (" Percentages (in brackets) are of the rounded counts, and are not given for a group with a [c]."
+               if shares else ""))
 
 
 def survival_intro(ev) -> str:

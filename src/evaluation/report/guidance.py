@@ -189,9 +189,9 @@ GLOSSARY: dict[str, str] = {
     "a result that survives only up to Γ = 1.1 is fragile.",
     "HAC standard errors": "Heteroskedasticity- and autocorrelation-consistent (Newey–West) standard errors: they "
     "allow neighbouring months of an area series to be correlated, which ordinary standard errors ignore.",
-    "ITT (intention to treat)": "Everyone referred is analysed, whether or not they completed the programme. It "
-    "answers 'what happened to the people the programme set out to help' and avoids the bias of analysing only "
-    "completers.",
+    "ITT (intention to treat)": "Participants are analysed whether or not they completed the programme (everyone "
+    "with a full follow-up who could be matched; the attrition table shows who that is). It answers 'what happened "
+    "to the people the programme set out to help' and avoids the bias of analysing only completers.",
     "Proven reoffending": "An offence committed within one year of the start date that leads to a caution, "
     "conviction, reprimand or warning within that year or a further six months (the Ministry of Justice "
     "definition). Offences dealt with otherwise (e.g. community resolutions) are not counted.",
