@@ -478,6 +478,10 @@ def survival_intro(ev) -> str:
     if competing:
         text += (". These proportions can be lower than the headline one-year rate, which counts anyone with a "
                  f"{offence} in the year, including one after a spell in custody")
+    elif cif is not None:  # custody ends follow-up here too, though too few spells to draw their own curve
+        text += (". A spell in custody ends a person's follow-up for these curves (too few for a curve of their "
+                 "own), so these proportions can be a little lower than the headline one-year rate, which counts "
+                 f"anyone with a {offence} in the year, including one after a spell in custody")
     return (f"{head}\n\n{text}. The numbers still at risk (rounded to the nearest {ev.register().base}) are in the "
             "table beneath:")
 
