@@ -252,3 +252,18 @@ def test_people_lost_between_attrition_stages_may_be_bounded_but_not_worked_out(
     protect_register(reg)
     assert reg.checked and reg.display("attrition.eligible.participants") == "820"
     assert not recoverable(reg)
+
+
+def test_survival_note_flags_a_lone_significant_secondary_measure():
+    from types import SimpleNamespace
+
+    from evaluation.report import content as rc
+
+    reg = Register(threshold=5)
+    reg.add("rate.difference", "Rate difference", -0.03, "proportion", "headline", significant=False, p_value=0.06)
+    reg.add("survival.hr", "Cause-specific hazard ratio", 0.84, "ratio", "survival", lower=0.71, upper=0.99,
+            p_value=0.04)
+    ev = SimpleNamespace(register=lambda: reg)
+    assert "not evidence of an effect on its own" in rc.survival_note(ev)
+    reg["rate.difference"].significant = True
+    assert rc.survival_note(ev) == ""

@@ -604,6 +604,22 @@ def survival_table(ev) -> pd.DataFrame:
     return table(out)
 
 
+def survival_note(ev) -> str:
+    """A note under the time-to-reoffence table when one of its secondary measures has p <= 0.05 but the headline
+    rate does not differ reliably (empty otherwise): a reader must not take the secondary measure as the finding."""
+    reg = ev.register()
+    d = reg.get("rate.difference")
+    if d is None or d.significant:
+        return ""
+    hits = [f.label for f in reg.section("survival") if f.p_value is not None and f.p_value <= 0.05
+            and f.status in ("shown", "rounded")]
+    if not hits:
+        return ""
+    return (f"*{_escape('; '.join(hits))}: p ≤ 0.05 on this secondary measure, but the headline one-year rate does "
+            "not differ reliably. Several measures are tested here, so one of them can reach p ≤ 0.05 by chance; "
+            "it is not evidence of an effect on its own.*")
+
+
 def sensitivity_text(ev) -> str:
     """Sensitivity to hidden bias: the E-value, and Rosenbaum bounds only for a significant headline whose own
     1:1 design gave them."""
