@@ -916,12 +916,13 @@ def delivery_data(result, threshold: int = 5) -> ChartData:
     for aud, col in cols.items():
         t = f"delivery.{_slug(aud)}.target_attendees"
         if reg.value(t) is not None:
-            extra.setdefault("Target", {})[col] = reg.display(t, whole)
+            extra.setdefault("Aim: people to reach", {})[col] = reg.display(t, whole)
     out = pd.DataFrame.from_dict({**rows, **extra}, orient="index").reindex(columns=list(cols.values()))
     out = out.fillna("–")
     out.index.name = "End of month"
-    return ChartData([("Cumulative attendees (attendances at sessions, not people) by the end of each month"
-                       + (", with the target and the projection" if extra else ""), table(out))],
+    return ChartData([("Cumulative attendances at sessions by the end of each month (someone who came to several "
+                       "sessions is counted each time, so these are not people)"
+                       + (", with the aim and the projection" if extra else ""), table(out))],
                      "delivery against target", printed=len(out) <= KEEP_TABLE_ROWS)
 
 
@@ -1378,10 +1379,13 @@ def delivery_table(result) -> pd.DataFrame:
     if t.empty:
         return pd.DataFrame()
     out = pd.DataFrame(index=[_first_upper(AUDIENCE_LABELS.get(a, a)) for a in t["audience"]])
-    for k, label in (("sessions", "Sessions"), ("attendees", "Reached")):
+    # attendances, not people; the published attendee aims count people to reach, so the labels say so
+    for k, label, target, pct in (("sessions", "Sessions", "Sessions: target", "Sessions: % of target"),
+                                  ("attendees", "Attendances", "Aim: people to reach",
+                                   "Attendances as % of the aim")):
         out[label] = [f"{int(v):,}" for v in t[k]]
-        out[f"{label}: target"] = ["–" if pd.isna(v) else f"{v:,.0f}" for v in t[f"target_{k}"]]
-        out[f"{label}: % of target"] = ["–" if pd.isna(v) else f"{v:.0f}%" for v in t[f"pct_{k}"]]
+        out[target] = ["–" if pd.isna(v) else f"{v:,.0f}" for v in t[f"target_{k}"]]
+        out[pct] = ["–" if pd.isna(v) else f"{v:.0f}%" for v in t[f"pct_{k}"]]
     out.index.name = "Audience"
     return table(out)
 
@@ -1439,12 +1443,12 @@ def _register_progress(reg, result) -> None:
         a = slug(aud)
         for month, v in zip(p["month"], p["cum_attendees"]):
             m = pd.Timestamp(month)
-            fig = reg.add(f"delivery.{a}.attendees_by.{m:%Y_%m}", f"{aud}: attendees by the end of {m:%B %Y}",
+            fig = reg.add(f"delivery.{a}.attendees_by.{m:%Y_%m}", f"{aud}: attendances by the end of {m:%B %Y}",
                           _plain(v), "number", "delivery_progress")
             fig.meta.update(audience=str(aud), month=f"{m:%Y-%m}")
         row = result.table.set_index("audience").loc[aud] if "audience" in result.table else None
         if row is not None and pd.notna(row.get("projected_attendees")) and result.asof < result.end:
-            fig = reg.add(f"delivery.{a}.projected_attendees", f"{aud}: attendees projected by {result.end:%B %Y}",
+            fig = reg.add(f"delivery.{a}.projected_attendees", f"{aud}: attendances projected by {result.end:%B %Y}",
                           _plain(row["projected_attendees"]), "number", "delivery_progress")
             fig.meta.update(audience=str(aud))
 
