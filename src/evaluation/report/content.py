@@ -317,10 +317,10 @@ def headline(ev) -> pd.DataFrame:
             fmt, dfmt = wording.pct, (lambda x: wording.signed_num(100 * x) + " pp")
             ci = f"{wording.signed_num(100 * d.lower)} to {wording.signed_num(100 * d.upper)} pp"
         elif stem == "frequency":
-            fmt, dfmt = wording.freq, (lambda x: wording.signed_num(x, 2))
+            fmt, dfmt = wording.freq, (lambda x: difference_text(x, 2))
             ci = f"{wording.signed_num(d.lower, 2)} to {wording.signed_num(d.upper, 2)}"
         else:
-            fmt, dfmt = (lambda x: wording.magnitude(x)), (lambda x: wording.signed_num(x) + " days")
+            fmt, dfmt = (lambda x: wording.magnitude(x)), (lambda x: difference_text(x) + " days")
             ci = f"{wording.signed_num(d.lower)} to {wording.signed_num(d.upper)} days"
         name = label
         out.loc[name, "Participants"] = reg.display(f"{stem}.participants", fmt)
@@ -1364,6 +1364,37 @@ def delivery_text(result, threshold: int = 5) -> str:
         finally:
             result.funnel = saved
     return result.text()
+
+
+def difference_text(x: float, decimals: int = 0) -> str:
+    """A headline difference at a fixed number of decimals: signed when it is non-zero at that precision, and
+    ``"0"`` / ``"0.00"`` (no sign) when it rounds to zero. Interval bounds keep :func:`wording.signed_num` (which
+    never prints a non-zero bound as 0); a difference column does not need that, and "+less than 0.00001" or
+    "+0.02 days" beside whole-day figures reads as a finding.
+
+    Parameters
+    ----------
+    x : float
+        The difference (units of the measure: offences per person, days).
+    decimals : int
+        Decimals printed.
+
+    Returns
+    -------
+    str
+        ``"+0.40"``, ``"−3"``, ``"0.00"``; ``"–"`` when missing.
+
+    Examples
+    --------
+    >>> difference_text(0.000004, 2), difference_text(0.02), difference_text(-3.4), difference_text(0.4, 2)
+    ('0.00', '0', '−3', '+0.40')
+    """
+    if wording._is_missing(x):
+        return "–"
+    text = f"{wording.round_half_up(abs(x), decimals):.{decimals}f}"
+    if float(text) == 0:
+        return text
+    return ("+" if x > 0 else "−") + text
 
 
 def _first_upper(text: str) -> str:
