@@ -553,6 +553,18 @@ def risk_table(ev) -> pd.DataFrame:
     return table(t)
 
 
+#: Reader labels for matching covariates in the balance table, its chart data and the love plot (register ids
+#: keep the variable names; only the displayed labels change).
+COVARIATE_LABELS = {"distance": "Propensity score", "prior_offences": "Number of earlier proven offences (2 years)",
+                    "prior_drug": "Any earlier drug offence", "drug_misuse": "Drug misuse flag", "male": "Male",
+                    "norwich": "Lives in Norwich", "yarmouth": "Lives in Great Yarmouth", "age": "Age"}
+
+
+def covariate_label(name) -> str:
+    """The reader label of a covariate (:data:`COVARIATE_LABELS`); unknown names are shown as they are."""
+    return COVARIATE_LABELS.get(str(name), str(name))
+
+
 def balance(ev) -> pd.DataFrame:
     """Matching-quality table from the register: SMD before/after (2 dp) and a tick where |SMD| ≤ 0.1."""
     reg = ev.register()
@@ -571,6 +583,7 @@ def balance(ev) -> pd.DataFrame:
                                    for c in out.index]
     out["Balanced (|SMD| ≤ 0.1)"] = ["✓" if rows[c].get("smd_after") is not None and abs(rows[c]["smd_after"]) <= 0.1
                                      else "✗" for c in out.index]
+    out.index = [covariate_label(c) for c in out.index]
     out.index.name = "Characteristic"
     return table(out)
 
@@ -854,7 +867,7 @@ def balance_data(ev) -> ChartData:
     fmt = (lambda v: "–" if v is None else f"{abs(v):.2f}")  # noqa: E731
     out = pd.DataFrame({"Absolute SMD before matching": [fmt(r.get("smd_before")) for r in rows.values()],
                         "Absolute SMD after matching": [fmt(r.get("smd_after")) for r in rows.values()]},
-                       index=list(rows))
+                       index=[covariate_label(c) for c in rows])
     out.index.name = "Characteristic"
     return ChartData([(f"Absolute standardised mean differences (SMD) before and after matching; below "
                        f"{SMD_THRESHOLD} counts as balanced", table(out))], "covariate balance")
