@@ -116,8 +116,11 @@ def test_balance_chart_data_equals_the_register(adder_out):
         m = f.meta["measure"]
         if m in ("smd_before", "smd_after"):
             col = "Absolute SMD before matching" if m == "smd_before" else "Absolute SMD after matching"
-            assert t.loc[f.meta["covariate"], col] == f"{abs(f.shown):.2f}"
+            assert t.loc[rc.covariate_label(f.meta["covariate"]), col] == f"{abs(f.shown):.2f}"
     assert "0.1" in caption
+    # reader labels, the same as the balance table's (no raw variable names)
+    assert "distance" not in t.index and "Propensity score" in t.index
+    assert list(t.index) == list(rc.balance(ev).index)
 
 
 def test_vfm_chart_data_only_with_the_chart(adder_out):
