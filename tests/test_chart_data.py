@@ -116,8 +116,11 @@ def test_balance_chart_data_equals_the_register(adder_out):
         m = f.meta["measure"]
         if m in ("smd_before", "smd_after"):
             col = "Absolute SMD before matching" if m == "smd_before" else "Absolute SMD after matching"
-            assert t.loc[f.meta["covariate"], col] == f"{abs(f.shown):.2f}"
+            assert t.loc[rc.covariate_label(f.meta["covariate"]), col] == f"{abs(f.shown):.2f}"
     assert "0.1" in caption
+    # reader labels, the same as the balance table's (no raw variable names)
+    assert "distance" not in t.index and "Propensity score" in t.index
+    assert list(t.index) == list(rc.balance(ev).index)
 
 
 def test_vfm_chart_data_only_with_the_chart(adder_out):
@@ -219,3 +222,16 @@ def test_funnel_destinations_are_indented_sub_rows(world):
     t = rc.funnel_table(delivery_progress(world.delivery, "detached-youth-work"))
     subs = [x for x in t.index if x.startswith(rc.SUB_ROW_INDENT)]
     assert subs and all(s.removeprefix(rc.SUB_ROW_INDENT).startswith("Referred to ") for s in subs) and "→" not in "".join(t.index)
+
+
+def test_love_plot_takes_reader_labels(adder_out):
+    import matplotlib.pyplot as plt
+
+    ax = adder_out.design.plot_balance(labels=rc.COVARIATE_LABELS)
+    ax = ax if hasattr(ax, "get_yticklabels") else ax.axes[0]
+    shown = [t.get_text() for t in ax.get_yticklabels()]
+    assert "Propensity score" in shown and "distance" not in shown
+    default = adder_out.design.plot_balance()  # researchers' default: the variable names
+    default = default if hasattr(default, "get_yticklabels") else default.axes[0]
+    assert "distance" in [t.get_text() for t in default.get_yticklabels()]
+    plt.close("all")

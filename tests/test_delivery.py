@@ -48,7 +48,7 @@ def test_progress_against_target_by_hand():
     assert p.loc["2019-06-01", "pct_sessions"] == pytest.approx(100 * 4 / 120)
     assert r.funnel is None
     text = r.text()
-    assert "By June 2019" in text and "of the target of 8,600 pupils" in text
+    assert "By June 2019" in text and "of the aim of reaching 8,600 pupils" in text
     json.dumps(r.to_dict())
     assert isinstance(r.plot(), matplotlib.figure.Figure)
     assert isinstance(r.plot("sessions"), matplotlib.figure.Figure)
@@ -81,7 +81,7 @@ def test_capacity_building_organisations_and_no_target():
     row = r.table.iloc[0]
     assert row["sessions"] == 2 and np.isnan(row["target_sessions"]) and row["on_track_sessions"] is None
     assert r.reach["organisations"].iloc[0] == 7
-    assert "no published target" in r.text() and "7 attendances by organisations" in r.text()
+    assert "no published target" in r.text() and "7 organisation attendances" in r.text()
 
 
 def test_programme_level_targets_are_not_audiences():
@@ -136,3 +136,31 @@ def test_no_delivery_rows():
     r = dl.delivery_progress(_sos(), "family-support")
     assert r.records == 0 and r.table.empty and r.funnel is None
     assert "No delivery was recorded" in r.text()
+
+
+def test_attendances_are_not_called_people_reached():
+    """Funder's reading: attendances were reported as people "reached"; the text, table and chart data must say
+    attendances, and say that the attendee aim counts people."""
+    from evaluation.report import content
+
+    r = dl.delivery_progress(_sos(), "sos-plus", asof="2019-06-30")
+    text = r.text()
+    assert "reached 250" not in text and "sessions reached" not in text
+    assert "4 sessions recorded 250 attendances by pupils" in text
+    assert "attendances equal to 3% of the aim of reaching 8,600 pupils" in text
+    assert "not a count of different people" in text and "do not show how many different people" in text
+    t = content.delivery_table(r)
+    assert "Reached" not in " ".join(t.columns)
+    assert {"Attendances", "Aim: people to reach", "Attendances as % of the aim"} <= set(t.columns)
+    assert t.loc["Pupils", "Attendances"] == "250" and t.loc["Pupils", "Attendances as % of the aim"] == "3%"
+    data = content.delivery_data(r)
+    title, frame = data.tables[0]
+    assert "attendances" in title.lower() and "Aim: people to reach" in frame.index
+
+
+def test_capacity_building_says_what_each_number_counts():
+    log = _log([("capacity-building", "2019-05-01", "training", "vcse_organisations", 1, 12, None, 4),
+                ("capacity-building", "2019-06-01", "training", "vcse_organisations", 1, 8, None, 3)])
+    text = dl.delivery_progress(log, "capacity-building", asof="2019-06-30").text()
+    assert "2 sessions recorded 20 attendances by VCSE organisations' staff" in text
+    assert "Counting organisations rather than their staff" in text and "7 organisation attendances" in text

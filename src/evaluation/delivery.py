@@ -7,8 +7,10 @@ Data: the ``delivery`` table of ``data/README.md`` (``programme_id``, ``date``, 
 Conventions: progress is counted by **calendar month** (month = first day); cumulative figures are totals
 from the programme start to the end of each month; "% of target" is cumulative / target × 100 (per cent);
 the projection to the programme end assumes the average monthly pace so far continues for the remaining
-whole calendar months (``projected = cumulative + pace × remaining months``). Reach counts attendances
-(people reached per session record): the same person attending twice is counted twice, as in the logs.
+whole calendar months (``projected = cumulative + pace × remaining months``). ``attendees`` counts
+attendances (people at each session record), not different people: the same person attending twice is counted
+twice, as in the logs. Published attendee targets count people to reach, so "% of target" for attendees compares
+attendances with a count of people and is worded that way in the text and tables.
 For ``activity == "referral"`` rows ``attendees`` is the number of young people referred to
 ``referrals_to``.
 """
@@ -137,23 +139,36 @@ class DeliveryResult:
     def text(self) -> str:
         """Plain-English summary of delivery against targets (one sentence per audience with a target)."""
         parts = []
+        attendee_targets = []
         for _, r in self.table.iterrows():
             label = AUDIENCE_LABELS.get(r["audience"], r["audience"])
-            s = f"{int(r['sessions']):,} sessions reached {int(r['attendees']):,} {label}"
+            s = f"{int(r['sessions']):,} sessions recorded {int(r['attendees']):,} attendances by {label}"
             bits = []
-            for k in ("sessions", "attendees"):
-                if pd.notna(r[f"target_{k}"]):
-                    bits.append(f"{r[f'pct_{k}']:.0f}% of the target of {r[f'target_{k}']:,.0f} {k if k == 'sessions' else label}")
+            if pd.notna(r["target_sessions"]):
+                bits.append(f"{r['pct_sessions']:.0f}% of the target of {r['target_sessions']:,.0f} sessions")
+            if pd.notna(r["target_attendees"]):
+                # the published aim counts people; the log counts attendances, so say which is compared with which
+                bits.append(f"attendances equal to {r['pct_attendees']:.0f}% of the aim of reaching "
+                            f"{r['target_attendees']:,.0f} {label}")
+                attendee_targets.append(label)
             if bits:
                 s += " (" + "; ".join(bits) + ")"
             elif r["audience"] in self._target_audiences:
                 s += " (no published target)"
             parts.append(s)
-        text = (f"By {self.asof:%B %Y}, " + "; ".join(parts) + ".") if parts else ""
+        text = ""
+        if parts:
+            text = (f"By {self.asof:%B %Y}, " + "; ".join(parts) + ". Someone who came to several sessions is "
+                    "counted each time, so attendances are not a count of different people")
+            if attendee_targets:
+                text += ("; the aims count people, so these percentages compare attendances with them and do not "
+                         "show how many different people were reached")
+            text += "."
         orgs = self.reach["organisations"].sum(min_count=1) if "organisations" in self.reach else pd.NA
         if pd.notna(orgs) and orgs:
-            text += (f" The sessions recorded {int(orgs):,} attendances by organisations (an organisation that came "
-                     "to several sessions is counted each time).")
+            text += (f" Counting organisations rather than their staff, the sessions recorded {int(orgs):,} "
+                     "organisation attendances (each organisation counted once at each session it sent staff to, "
+                     "so an organisation at several sessions is counted each time).")
         if self.funnel is not None and not self.funnel.empty:
             contacts = int(self.funnel.loc[self.funnel["stage"] == "contacts", "count"].sum())
             refs = self.funnel[self.funnel["stage"] == "referred_to"]
@@ -192,7 +207,7 @@ class DeliveryResult:
             ax.set_xlim(self.start, self.end)
             ax.tick_params(axis="x", labelrotation=45, labelsize=8)
             ax.legend(frameon=False, fontsize=7)
-        axes[0][0].set_ylabel(f"cumulative {measure}")
+        axes[0][0].set_ylabel("cumulative sessions" if measure == "sessions" else "cumulative attendances")
         return fig
 
     def plot_funnel(self, ax=None):

@@ -161,8 +161,9 @@ def balance_table(design, *, squares: bool = False, interactions: bool = False, 
 
 
 def love_plot(design, ax=None, *, absolute: bool = True, threshold: float = SMD_THRESHOLD, squares=False,
-              interactions=False):
-    """Love plot: (absolute) SMD before and after for each covariate, with threshold lines."""
+              interactions=False, labels=None):
+    """Love plot: (absolute) SMD before and after for each covariate, with threshold lines. ``labels`` maps
+    variable names to the names shown on the axis (default: the variable names)."""
     import matplotlib.pyplot as plt
 
     bal = balance_table(design, squares=squares, interactions=interactions, ecdf=False)
@@ -176,7 +177,7 @@ def love_plot(design, ax=None, *, absolute: bool = True, threshold: float = SMD_
     if not absolute:
         ax.axvline(-threshold, ls="--", color="grey", lw=0.8)
         ax.axvline(0, color="black", lw=0.5)
-    ax.set_yticks(y, bal.index)
+    ax.set_yticks(y, [labels.get(v, v) for v in bal.index] if labels else bal.index)
     ax.set_xlabel(("Absolute s" if absolute else "S") + "tandardised mean difference")
     ax.legend(loc="lower right", frameon=False)
     ax.set_title("Covariate balance")

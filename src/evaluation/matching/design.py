@@ -131,10 +131,11 @@ class _Design:
         raise ValueError(f"kind must be balance/overlap/ecdf/qq, not {kind!r}")
 
     def plot_balance(self, ax=None, threshold: float = _bal.SMD_THRESHOLD, *, absolute: bool = True,
-                     squares: bool = False, interactions: bool = False):
-        """Love plot: (absolute) SMD before and after for each covariate, with threshold line(s)."""
+                     squares: bool = False, interactions: bool = False, labels: dict | None = None):
+        """Love plot: (absolute) SMD before and after for each covariate, with threshold line(s); ``labels`` maps
+        variable names to the names shown (default: the variable names)."""
         return _bal.love_plot(self, ax=ax, absolute=absolute, threshold=threshold, squares=squares,
-                              interactions=interactions)
+                              interactions=interactions, labels=labels)
 
     def plot_ecdf(self, variable: str, ax=None):
         """Weighted eCDFs of ``variable`` by group before and after matching."""

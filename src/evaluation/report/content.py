@@ -318,10 +318,10 @@ def headline(ev) -> pd.DataFrame:
             fmt, dfmt = wording.pct, (lambda x: wording.signed_num(100 * x) + " pp")
             ci = f"{wording.signed_num(100 * d.lower)} to {wording.signed_num(100 * d.upper)} pp"
         elif stem == "frequency":
-            fmt, dfmt = wording.freq, (lambda x: wording.signed_num(x, 2))
+            fmt, dfmt = wording.freq, (lambda x: difference_text(x, 2))
             ci = f"{wording.signed_num(d.lower, 2)} to {wording.signed_num(d.upper, 2)}"
         else:
-            fmt, dfmt = (lambda x: wording.magnitude(x)), (lambda x: wording.signed_num(x) + " days")
+            fmt, dfmt = (lambda x: wording.magnitude(x)), (lambda x: difference_text(x) + " days")
             ci = f"{wording.signed_num(d.lower)} to {wording.signed_num(d.upper)} days"
         name = label
         out.loc[name, "Participants"] = reg.display(f"{stem}.participants", fmt)
@@ -561,6 +561,18 @@ def risk_table(ev) -> pd.DataFrame:
     return table(t)
 
 
+#: Reader labels for matching covariates in the balance table, its chart data and the love plot (register ids
+#: keep the variable names; only the displayed labels change).
+COVARIATE_LABELS = {"distance": "Propensity score", "prior_offences": "Number of earlier proven offences (2 years)",
+                    "prior_drug": "Any earlier drug offence", "drug_misuse": "Drug misuse flag", "male": "Male",
+                    "norwich": "Lives in Norwich", "yarmouth": "Lives in Great Yarmouth", "age": "Age"}
+
+
+def covariate_label(name) -> str:
+    """The reader label of a covariate (:data:`COVARIATE_LABELS`); unknown names are shown as they are."""
+    return COVARIATE_LABELS.get(str(name), str(name))
+
+
 def balance(ev) -> pd.DataFrame:
     """Matching-quality table from the register: SMD before/after (2 dp) and a tick where |SMD| ≤ 0.1."""
     reg = ev.register()
@@ -579,6 +591,7 @@ def balance(ev) -> pd.DataFrame:
                                    for c in out.index]
     out["Balanced (|SMD| ≤ 0.1)"] = ["✓" if rows[c].get("smd_after") is not None and abs(rows[c]["smd_after"]) <= 0.1
                                      else "✗" for c in out.index]
+    out.index = [covariate_label(c) for c in out.index]
     out.index.name = "Characteristic"
     return table(out)
 
@@ -878,7 +891,7 @@ def balance_data(ev) -> ChartData:
     fmt = (lambda v: "–" if v is None else f"{abs(v):.2f}")  # noqa: E731
     out = pd.DataFrame({"Absolute SMD before matching": [fmt(r.get("smd_before")) for r in rows.values()],
                         "Absolute SMD after matching": [fmt(r.get("smd_after")) for r in rows.values()]},
-                       index=list(rows))
+                       index=[covariate_label(c) for c in rows])
     out.index.name = "Characteristic"
     return ChartData([(f"Absolute standardised mean differences (SMD) before and after matching; below "
                        f"{SMD_THRESHOLD} counts as balanced", table(out))], "covariate balance")
@@ -940,12 +953,13 @@ def delivery_data(result, threshold: int = 5) -> ChartData:
     for aud, col in cols.items():
         t = f"delivery.{_slug(aud)}.target_attendees"
         if reg.value(t) is not None:
-            extra.setdefault("Target", {})[col] = reg.display(t, whole)
+            extra.setdefault("Aim: people to reach", {})[col] = reg.display(t, whole)
     out = pd.DataFrame.from_dict({**rows, **extra}, orient="index").reindex(columns=list(cols.values()))
     out = out.fillna("–")
     out.index.name = "End of month"
-    return ChartData([("Cumulative attendees (attendances at sessions, not people) by the end of each month"
-                       + (", with the target and the projection" if extra else ""), table(out))],
+    return ChartData([("Cumulative attendances at sessions by the end of each month (someone who came to several "
+                       "sessions is counted each time, so these are not people)"
+                       + (", with the aim and the projection" if extra else ""), table(out))],
                      "delivery against target", printed=len(out) <= KEEP_TABLE_ROWS)
 
 
@@ -1389,6 +1403,37 @@ def delivery_text(result, threshold: int = 5) -> str:
     return result.text()
 
 
+def difference_text(x: float, decimals: int = 0) -> str:
+    """A headline difference at a fixed number of decimals: signed when it is non-zero at that precision, and
+    ``"0"`` / ``"0.00"`` (no sign) when it rounds to zero. Interval bounds keep :func:`wording.signed_num` (which
+    never prints a non-zero bound as 0); a difference column does not need that, and "+less than 0.00001" or
+    "+0.02 days" beside whole-day figures reads as a finding.
+
+    Parameters
+    ----------
+    x : float
+        The difference (units of the measure: offences per person, days).
+    decimals : int
+        Decimals printed.
+
+    Returns
+    -------
+    str
+        ``"+0.40"``, ``"−3"``, ``"0.00"``; ``"–"`` when missing.
+
+    Examples
+    --------
+    >>> difference_text(0.000004, 2), difference_text(0.02), difference_text(-3.4), difference_text(0.4, 2)
+    ('0.00', '0', '−3', '+0.40')
+    """
+    if wording._is_missing(x):
+        return "–"
+    text = f"{wording.round_half_up(abs(x), decimals):.{decimals}f}"
+    if float(text) == 0:
+        return text
+    return ("+" if x > 0 else "−") + text
+
+
 def _first_upper(text: str) -> str:
     """Capitalise the first letter only (``str.capitalize`` would turn "VCSE" into "Vcse")."""
     return text[:1].upper() + text[1:]
@@ -1402,10 +1447,13 @@ def delivery_table(result) -> pd.DataFrame:
     if t.empty:
         return pd.DataFrame()
     out = pd.DataFrame(index=[_first_upper(AUDIENCE_LABELS.get(a, a)) for a in t["audience"]])
-    for k, label in (("sessions", "Sessions"), ("attendees", "Reached")):
+    # attendances, not people; the published attendee aims count people to reach, so the labels say so
+    for k, label, target, pct in (("sessions", "Sessions", "Sessions: target", "Sessions: % of target"),
+                                  ("attendees", "Attendances", "Aim: people to reach",
+                                   "Attendances as % of the aim")):
         out[label] = [f"{int(v):,}" for v in t[k]]
-        out[f"{label}: target"] = ["–" if pd.isna(v) else f"{v:,.0f}" for v in t[f"target_{k}"]]
-        out[f"{label}: % of target"] = ["–" if pd.isna(v) else f"{v:.0f}%" for v in t[f"pct_{k}"]]
+        out[target] = ["–" if pd.isna(v) else f"{v:,.0f}" for v in t[f"target_{k}"]]
+        out[pct] = ["–" if pd.isna(v) else f"{v:.0f}%" for v in t[f"pct_{k}"]]
     out.index.name = "Audience"
     return table(out)
 
@@ -1463,12 +1511,12 @@ def _register_progress(reg, result) -> None:
         a = slug(aud)
         for month, v in zip(p["month"], p["cum_attendees"]):
             m = pd.Timestamp(month)
-            fig = reg.add(f"delivery.{a}.attendees_by.{m:%Y_%m}", f"{aud}: attendees by the end of {m:%B %Y}",
+            fig = reg.add(f"delivery.{a}.attendees_by.{m:%Y_%m}", f"{aud}: attendances by the end of {m:%B %Y}",
                           _plain(v), "number", "delivery_progress")
             fig.meta.update(audience=str(aud), month=f"{m:%Y-%m}")
         row = result.table.set_index("audience").loc[aud] if "audience" in result.table else None
         if row is not None and pd.notna(row.get("projected_attendees")) and result.asof < result.end:
-            fig = reg.add(f"delivery.{a}.projected_attendees", f"{aud}: attendees projected by {result.end:%B %Y}",
+            fig = reg.add(f"delivery.{a}.projected_attendees", f"{aud}: attendances projected by {result.end:%B %Y}",
                           _plain(row["projected_attendees"]), "number", "delivery_progress")
             fig.meta.update(audience=str(aud))
 
