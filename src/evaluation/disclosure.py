@@ -310,45 +310,14 @@ def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "et
             f.shown = round(f.value, 2)
             f.lower = None if f.lower is None else round(f.lower, 2)
             f.upper = None if f.upper is None else round(f.upper, 2)
-    for _ in range(10 * len(reg.figures) + 10):
-        bad = recoverable(reg)
-        if not bad:
-            break
-        target = bad[0]
-        cand = _partners(reg, target)
-        if not cand:
-            raise DisclosureError(f"register: '{target}' can be worked out from published figures and no other "
-                                  "figure in its relations can be suppressed")
-        f = reg.figures[cand[0]]
-        if f.unit == "people":
-            f.status, f.shown = "suppressed", SUPPRESSED
-        else:
-            f.status, f.shown = "withheld", None
+    _suppress_until_unrecoverable(reg)
     # bounds as well as equations: a rounded count lies within half a base of what is shown and no count of people
     # is negative, so a subtraction against an exact figure can pin a small group to a narrow range without
     # fixing it (numbers at risk on day 360, rounded, against the exact count of reoffenders leave the people who
     # reoffended in the last days between 0 and 2). Such a group gets a partner suppressed (a rounded figure in its
     # relations first: it loses the least), and the exact check runs again, until neither finds anything.
-    for _ in range(len(reg.figures) + 10):
-        bad = narrowed(reg)
-        if not bad:
-            break
-        cand = _interval_partners(reg, bad[0])
-        if not cand:
-            raise DisclosureError(f"register: '{bad[0]}' can be narrowed to fewer than {t} people from published "
-                                  "figures and no other figure in its relations can be suppressed")
-        f = reg.figures[cand[0]]
-        f.status, f.shown = "suppressed", SUPPRESSED
-        for _ in range(10 * len(reg.figures) + 10):
-            exact = recoverable(reg)
-            if not exact:
-                break
-            more = _partners(reg, exact[0])
-            if not more:
-                raise DisclosureError(f"register: '{exact[0]}' can be worked out from published figures and no "
-                                      "other figure in its relations can be suppressed")
-            g = reg.figures[more[0]]
-            g.status, g.shown = ("suppressed", SUPPRESSED) if g.unit == "people" else ("withheld", None)
+    _suppress_until(reg, narrowed, _interval_partners, f"can be narrowed to fewer than {t} people",
+                    then=_suppress_until_unrecoverable)
     # a withheld rate takes its difference and ratios with it (they would give it back); withholding only removes
     # relations, so the check below cannot get worse
     for grp in reg.meta.get("together", []):
@@ -357,6 +326,29 @@ def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "et
                 if reg.figures[i].status == "shown":
                     reg.figures[i].status, reg.figures[i].shown = "withheld", None
     check_register(reg)
+
+
+def _suppress_until(reg, find, partners, what: str, then=None) -> None:
+    """While ``find(reg)`` names a figure at risk, suppress (a count) or withhold (anything else) the first of
+    ``partners(reg, id)``, then run ``then(reg)``; a figure with no partner left is a :class:`DisclosureError`."""
+    for _ in range(10 * len(reg.figures) + 10):
+        bad = find(reg)
+        if not bad:
+            return
+        cand = partners(reg, bad[0])
+        if not cand:
+            raise DisclosureError(f"register: '{bad[0]}' {what} from published figures and no other figure in its "
+                                  "relations can be suppressed")
+        f = reg.figures[cand[0]]
+        f.status, f.shown = ("suppressed", SUPPRESSED) if f.unit == "people" else ("withheld", None)
+        if then is not None:
+            then(reg)
+
+
+def _suppress_until_unrecoverable(reg) -> None:
+    """Secondary suppression: while a suppressed or small count can be worked out exactly (:func:`recoverable`),
+    suppress or withhold one more figure in its relations (:func:`_partners`)."""
+    _suppress_until(reg, recoverable, _partners, "can be worked out")
 
 
 def _partners(reg, target: str) -> list[str]:
