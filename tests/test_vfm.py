@@ -251,3 +251,11 @@ def test_statement_prints_counts_as_the_report_publishes_them():
     assert "of 136 with a full follow-up" in eff.text()
     t = eff.text(shown={"analysed": "135", "matched": "134", "referred": "160"})
     assert "of 135 with a full follow-up" in t and "136" not in t
+
+
+def test_statement_with_rounded_referrals_says_about_and_per_referral():
+    """Linked lists: the attrition table shows referrals rounded (175 for 173); the statement follows it."""
+    eff = vfm.value_for_money("pathway-out-adder", effect=-0.3, ci=(-0.5, -0.1), p_value=0.003,
+                              eligible_participants=136, matched_participants=134, mix=MIX, participants=173)
+    t = eff.text(shown={"referred": "175", "matched": "134", "analysed": ""})
+    assert "for about 175 referrals" in t and "per referral" in t and "173" not in t

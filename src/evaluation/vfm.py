@@ -305,8 +305,15 @@ class VfmResult:
         # give back their small difference)
         fmt = {k: shown[k] if k in shown else (f"{v:,}" if isinstance(v, (int, np.integer)) else str(v))
                for k, v in (("referred", referred), ("matched", matched), ("analysed", n.get("analysed")))}
-        s = (f"The programme cost £{self.funding:,.0f} for the {fmt['referred']} people referred, about £{cpp:,.0f} "
-             "per person referred")
+        from evaluation import wording as _wording
+
+        if "referred" in shown and shown["referred"] != f"{referred:,}":
+            # the report's count is rounded: "about", and the cost per referral no more exact than it (£10)
+            s = (f"The programme cost £{self.funding:,.0f} for about {fmt['referred']} referrals, about "
+                 f"£{_wording.round_half_up(cpp, -1):,.0f} per referral")
+        else:
+            s = (f"The programme cost £{self.funding:,.0f} for the {fmt['referred']} people referred, about "
+                 f"£{cpp:,.0f} per person referred")
         if "cost_per_completer" in self.costs and not math.isnan(self.costs["cost_per_completer"]):
             s += f" and £{self.costs['cost_per_completer']:,.0f} per person who completed it"
         s += f" ({self.price_year} prices). "

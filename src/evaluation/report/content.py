@@ -214,7 +214,7 @@ or youth caution within a further {oc['waiting_months']}-month waiting period. P
 ended by the extract date are excluded and counted in the attrition table. Frequency is the number of such
 offences per person; days to first reoffence is shown for reoffenders only.{_fte_methods(p)}
 
-**Matching.** A logistic regression of taking part on {', '.join(m.get('covariates', []))} gives each person a
+**Matching.** A logistic regression of taking part on {', '.join(_lower_first(covariate_label(c)) for c in m.get('covariates', []))} gives each person a
 propensity score. Each participant is matched, greedily from the highest score, to the {m.get('ratio', 1)}
 nearest comparison people {'with' if m.get('replace') else 'without'} replacement within a caliper of
 {m.get('caliper')} standard deviations of the score (R MatchIt 4.7.2 nearest-neighbour conventions, reproduced
@@ -238,8 +238,8 @@ participants analysed, which is the same everywhere. Every published figure and 
 could form between them (table totals, attrition steps, adjacent numbers at risk, the last numbers at risk against
 the reoffenders, rates with their counts, the main against the secondary analysis) was checked together: no
 suppressed count, and no count of 1 to {ev.threshold - 1} people, can be worked out from them; no such count of people
-with an outcome (for example reoffenders late in the follow-up) can be narrowed down to a few possible values using
-what the rounding leaves known. No person-level information appears in this report.
+with an outcome (for example reoffenders late in the follow-up) can be narrowed, using what the rounding leaves
+known, to fewer possible values than a [c] leaves (1 to {ev.threshold - 1}). No person-level information appears in this report.
 """
 
 
@@ -568,6 +568,11 @@ COVARIATE_LABELS = {"distance": "Propensity score", "prior_offences": "Number of
                     "norwich": "Lives in Norwich", "yarmouth": "Lives in Great Yarmouth", "age": "Age"}
 
 
+def _lower_first(text: str) -> str:
+    """``"Lives in Norwich"`` → ``"lives in Norwich"`` (for a label inside a sentence)."""
+    return text[:1].lower() + text[1:]
+
+
 def covariate_label(name) -> str:
     """The reader label of a covariate (:data:`COVARIATE_LABELS`); unknown names are shown as they are."""
     return COVARIATE_LABELS.get(str(name), str(name))
@@ -709,7 +714,11 @@ def vfm_text(ev) -> str:
     reg = ev.register()
     # the counts as the report's own tables publish them (rounded or suppressed by the register-wide check)
     full = "attrition.with_a_full_follow_up_and_waiting_period.participants"
-    shown = {"referred": reg.display("vfm.participants"), "matched": reg.display("n.participants"),
+    from evaluation.linkage import REFERRED_ID
+
+    # the referrals as the attrition table shows them (rounded) when the provider's list was linked
+    referred = reg.display(REFERRED_ID) if REFERRED_ID in reg else reg.display("vfm.participants")
+    shown = {"referred": referred, "matched": reg.display("n.participants"),
              # a rounded N beside the exact matched N would give back the few unmatched: left out then
              "analysed": reg.display(full) if full in reg and reg[full].status == "shown" else ""}
     return f"## Value for money\n\n{_escape(v.text(shown={k: t for k, t in shown.items() if t != '–'}))}\n\n" \
