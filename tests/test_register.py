@@ -267,3 +267,18 @@ def test_survival_note_flags_a_lone_significant_secondary_measure():
     assert "not evidence of an effect on its own" in rc.survival_note(ev)
     reg["rate.difference"].significant = True
     assert rc.survival_note(ev) == ""
+
+
+def test_headline_note_says_why_a_withheld_row_shows_dashes():
+    from types import SimpleNamespace
+
+    from evaluation.report import content as rc
+
+    reg = Register(threshold=5)
+    for k, v in (("rate.participants", 0.2), ("rate.comparison", 0.25), ("rate.difference", -0.05)):
+        reg.add(k, k, v, "proportion", "headline")
+    reg.add("fte.difference", "First-time entrants: difference", 0.01, "proportion", "headline")
+    reg["fte.difference"].status = "withheld"
+    ev = SimpleNamespace(register=lambda: reg, effects={}, threshold=5)
+    assert "First-time entrants: not shown (–), because the figures would reveal a count of 1 to 4" \
+        in rc.headline_note(ev)

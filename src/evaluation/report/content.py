@@ -352,8 +352,9 @@ def headline_note(ev) -> str:
     if "days_to_first" in ev.effects and "days_to_first.difference" not in reg:
         notes.append("Days to first proven offence is not shown: fewer than 30 participants reoffended, and the "
                      "Justice Data Lab does not report it as a headline below 30.")
-    withheld = [f.label.split(":")[0] for f in reg.section("headline") if f.status == "withheld"
-                and f.id.endswith(".difference")]
+    # published_only=False: a withheld figure is not published, which is the point of the note
+    withheld = [f.label.split(":")[0] for f in reg.section("headline", published_only=False)
+                if f.status == "withheld" and f.id.endswith(".difference")]
     if withheld:
         notes.append(f"{'; '.join(withheld)}: not shown (–), because the figures would reveal a count of 1 to "
                      f"{ev.threshold - 1} people.")
