@@ -666,9 +666,9 @@ class DiDResult:
             if sig and others > 0 and not placebo:
                 # the p-value assumes the areas' differences are independent noise; when comparison areas given
                 # the pilot in turn show differences as large, the claim must not stand alone
-                s += (f" But {others} of the {n - 1} comparison areas showed a difference at least as large when "
-                      "each was treated in turn as if it had had the pilot (placebo test), so this difference may "
-                      "not be due to the pilot.")
+                s += (f" But {others} of the {n - 1} comparison areas showed a difference at least as large (in "
+                      "either direction) when each was treated in turn as if it had had the pilot (placebo test), "
+                      "so this difference may not be due to the pilot.")
         if placebo:
             s += " " + self.placebo_text()
         return s + " " + AREA_CAVEAT

@@ -209,7 +209,7 @@ def build_cohort(world: Any, programme: Programme | str, *, pool_per_treated: in
                        "referral dated after the extract date")
     found = ref["person_id"].isin(people["person_id"]).to_numpy()
     if link is None or not found.all():  # linked referrals were found in police records: a step only if one lacks
-        n = _stage(attrition, "participants", "found in people records", found.sum(), n, "person not in people table")
+        n = _stage(attrition, "participants", "with a police person record", found.sum(), n, "person not in people table")
     ref = ref[found]
     index_col = "start_date" if rule == "start_date" else "referral_date"
     idx = _dates(ref[index_col], "referrals", index_col)
@@ -230,7 +230,7 @@ def build_cohort(world: Any, programme: Programme | str, *, pool_per_treated: in
     n = _stage(attrition, "comparison pool", "police contact in programme window (not referred)",
                c["person_id"].nunique(), None)
     c = c.merge(people[["person_id", "date_of_birth", "sex", "district", "drug_misuse"]], on="person_id", how="inner")
-    n = _stage(attrition, "comparison pool", "found in people records", c["person_id"].nunique(), n,
+    n = _stage(attrition, "comparison pool", "with a police person record", c["person_id"].nunique(), n,
                "person not in people table")
     age = age_years(_dates(c["date_of_birth"], "people", "date_of_birth"), c["contact_date"])
     ok = _in_target(tg, age, c["district"], c["sex"])

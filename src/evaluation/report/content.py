@@ -1367,8 +1367,8 @@ Newey–West (HAC), which allow for the correlation of neighbouring months; the 
 **Difference-in-differences.** The treated area's series minus the average of the comparison areas, before and
 during the pilot, with HAC standard errors on that difference series (with one treated area, clustered standard
 errors are unreliable). Two checks are reported with every estimate: a placebo test that pretends each comparison
-area was treated (its p-value is the share of areas with a difference at least as large, so with six areas it
-cannot go below 0.17), and an event study testing whether the areas were on parallel paths before the pilot
+area was treated (its p-value is the share of areas with a difference at least as large in either direction, so
+with six areas it cannot go below 0.17), and an event study testing whether the areas were on parallel paths before the pilot
 (pre-trend check). When that check fails (p < 0.05) the difference is not read as a change that came with the
 pilot, and an estimate that lets the earlier divergence continue is given beside it.
 
