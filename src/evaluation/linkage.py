@@ -832,21 +832,30 @@ DECISIONS_FILE = "link_decisions.csv"
 MANIFEST_FILE = "manifest.json"
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
 def inputs_digest(world_dir) -> str:
     """SHA-256 over the world's linkage inputs (every referral list and the nominal index, by name and content):
-    the key that ties a linkage output folder to the lists it was made from (:func:`linked_folder`)."""
+    the key that ties a linkage output folder to the lists it was made from (:func:`linked_folder`). Memoised in
+    the process by each file's (name, size, mtime_ns, ctime_ns): a report checks the same folder twice (when it
+    picks the folder and when it loads the world), and a national nominal index is hundreds of MB."""
     import hashlib
 
     ldir = _linkage_dir(world_dir)
+    files = [f for f in _list_files(ldir / "referral_lists") + [ldir / "nominal_index.csv"] if f.exists()]
+    stamp = tuple((str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns) for f in files
+                  for st in [f.stat()])
+    if stamp in _DIGESTS:
+        return _DIGESTS[stamp]
     h = hashlib.sha256()
-    for f in _list_files(ldir / "referral_lists") + [ldir / "nominal_index.csv"]:
-        if f.exists():
-            h.update(f.name.encode() + b"\0")
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-            h.update(b"\0")
-    return h.hexdigest()
+    for f in files:
+        h.update(f.name.encode() + b"\0")
+        with open(f, "rb") as fh:
+            h.update(hashlib.file_digest(fh, "sha256").digest())
+        h.update(b"\0")
+    _DIGESTS[stamp] = h.hexdigest()
+    return _DIGESTS[stamp]
 
 
 def _counts(refs: pd.DataFrame, res: LinkageResult, ev: pd.DataFrame | None) -> pd.DataFrame:
