@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation import wording
+from evaluation.register import slug
 
 SMD_THRESHOLD = 0.1
 
@@ -514,15 +515,13 @@ def survival_figure(ev):
 
     from evaluation.report.alttext import set_alt, survival_alt
 
-    sv = ev.survival
-    if sv is None:
+    if not survival_drawn(ev):
         return None
+    sv = ev.survival
     first = bool(ev.programme.outcome.get("label"))
     what = "proven offence (first or repeat)" if first else "proven reoffence"
     offence = "offended (first or repeat)" if first else "reoffended"
     if sv.cif is None:  # no event types: 1 − Kaplan-Meier (nothing competes)
-        if not survival_chart_allowed(ev):
-            return None
         if first:
             fig = sv.plot(risk_table=False, figsize=(7.5, 4.0),
                           title="Proportion with a proven offence (first or repeat) by day t",
@@ -531,8 +530,6 @@ def survival_figure(ev):
             fig = sv.plot(risk_table=False, figsize=(7.5, 4.0))
         return set_alt(fig, survival_alt(fig, ev.register(), offence=offence))
     causes = _published_causes(ev)
-    if 1 not in causes or not survival_chart_allowed(ev):
-        return None
     cif = dataclasses.replace(sv.cif, labels={**sv.cif.labels, 1: what})
     title = f"Cumulative incidence of a {what}" + (
         ", with " + " and ".join(cif.label(c) for c in causes if c != 1) + " beside it" if len(causes) > 1 else "")
@@ -961,7 +958,7 @@ def delivery_data(result, threshold: int = 5) -> ChartData:
             extra.setdefault(f"Projected by {result.end:%B %Y} at the current pace", {})[col] = \
                 reg.display(f.id, whole)
     for aud, col in cols.items():
-        t = f"delivery.{_slug(aud)}.target_attendees"
+        t = f"delivery.{slug(aud)}.target_attendees"
         if reg.value(t) is not None:
             extra.setdefault("Aim: people to reach", {})[col] = reg.display(t, whole)
     out = pd.DataFrame.from_dict({**rows, **extra}, orient="index").reindex(columns=list(cols.values()))
@@ -971,12 +968,6 @@ def delivery_data(result, threshold: int = 5) -> ChartData:
                        "sessions is counted each time, so these are not people)"
                        + (", with the aim and the projection" if extra else ""), table(out))],
                      "delivery against target", printed=len(out) <= KEEP_TABLE_ROWS)
-
-
-def _slug(text) -> str:
-    from evaluation.register import slug
-
-    return slug(text)
 
 
 def area_chart_points(result: dict, threshold: int = 5) -> pd.DataFrame:
