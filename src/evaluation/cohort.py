@@ -4,7 +4,8 @@
 
 * participants (``treat = 1``): the programme's referrals. When the world's referrals came from a provider's list
   linked to police records (``World.linkage``, :mod:`evaluation.linkage`), attrition starts at "referrals on the
-  provider's list" → "referrals found in police records" → "people referred (repeat referrals counted once)". Index date by the programme's ``index_date`` rule
+  provider's list" → "referrals found in police records" → "people referred (repeat referrals counted once)".
+  Index date by the programme's ``index_date`` rule
   (``referral_date`` or ``start_date``); under ``start_date`` people who never started are an attrition stage and
   are excluded (they are counted, never dropped silently).
 * comparison pool (``treat = 0``): people never referred to this programme with a police contact in the programme
@@ -209,7 +210,8 @@ def build_cohort(world: Any, programme: Programme | str, *, pool_per_treated: in
                        "referral dated after the extract date")
     found = ref["person_id"].isin(people["person_id"]).to_numpy()
     if link is None or not found.all():  # linked referrals were found in police records: a step only if one lacks
-        n = _stage(attrition, "participants", "with a police person record", found.sum(), n, "person not in people table")
+        n = _stage(attrition, "participants", "with a police person record", found.sum(), n,
+                   "person not in people table")
     ref = ref[found]
     index_col = "start_date" if rule == "start_date" else "referral_date"
     idx = _dates(ref[index_col], "referrals", index_col)
