@@ -173,6 +173,20 @@ def test_duplicates_recognised(case):
         assert links[r] == links[first]
 
 
+def test_repeat_referral_first_is_earliest_date_not_list_order():
+    """link() marks as the first of a person's referrals the earliest referral date (then the lowest id), the
+    same referral the pipeline keeps, whatever order the provider's list is in."""
+    refs, noms, _ = synth_names.synthetic_pair(300, 5_000, seed=11)
+    person = refs.iloc[0]
+    twice = pd.DataFrame([{**person.to_dict(), "referral_id": "Z1", "referral_date": "2021-06-01"},
+                          {**person.to_dict(), "referral_id": "Z9", "referral_date": "2021-03-01"}])
+    refs = refs.assign(referral_date="2021-01-15")
+    res = link(pd.concat([refs.iloc[1:], twice], ignore_index=True), noms)
+    links = res.links.set_index("referral_id")
+    assert links.loc["Z9", "person_id"] == links.loc["Z1", "person_id"]
+    assert pd.isna(links.loc["Z9", "duplicate_of"]) and links.loc["Z1", "duplicate_of"] == "Z9"
+
+
 def test_model_reuse_gives_same_links(case):
     refs, noms, truth, res = case
     again = link(refs, noms, model=res.model)

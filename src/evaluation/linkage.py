@@ -25,7 +25,7 @@ Steps, in one place:
 4. **Assign** each referral to at most one person: the best candidate at or above ``threshold``; when a second
    candidate is within :data:`TIE_MARGIN` match weight of the best, the referral is left unlinked for clerical
    review (``ambiguous``). Several referrals linked to the same person in the same programme are recognised as
-   duplicates (``duplicate_of`` names the first one).
+   duplicates (``duplicate_of`` names the first one: the earliest referral date, then the lowest referral id).
 
 Names never leave this module: :class:`LinkageResult` holds ids, probabilities and comparison levels only.
 """
@@ -416,7 +416,7 @@ class LinkageResult:
         One row per referral in input order: ``referral_id``, ``person_id`` (missing when not linked),
         ``match_probability`` and ``match_weight`` of the best candidate (missing when none), ``decision``
         (``linked`` or the reason code), ``duplicate_of`` (the first referral linked to the same person in the same
-        programme, else missing).
+        programme, by earliest ``referral_date`` then lowest ``referral_id``; else missing).
     candidates : DataFrame
         Scored candidate pairs kept from Splink (``referral_id, person_id, match_probability, match_weight`` and
         the comparison levels ``gamma_*``); ids only.
@@ -636,12 +636,20 @@ def link(referrals: pd.DataFrame, nominals: pd.DataFrame, *, threshold: float | 
         links["_group"] = links["referral_id"].map(prog).fillna("")
     else:
         links["_group"] = ""
+    # The first of a person's referrals to a programme is the earliest referral date, then the lowest referral
+    # id (a list's order says nothing), the one rule the pipeline's referrals table (_pipeline_referrals) keeps.
+    if "referral_date" in referrals.columns:
+        when = pd.Series(pd.to_datetime(referrals["referral_date"], errors="coerce").to_numpy(), index=ref["unique_id"])
+        links["_when"] = links["referral_id"].map(when)
+    else:
+        links["_when"] = pd.NaT
     linked = links["person_id"].notna()
-    first = links[linked].groupby(["_group", "person_id"], sort=False)["referral_id"].transform("first")
+    order = links[linked].sort_values(["_when", "referral_id"], kind="stable", na_position="last")
+    first = order.groupby(["_group", "person_id"], sort=False)["referral_id"].transform("first")
     links["duplicate_of"] = pd.Series(pd.NA, index=links.index, dtype="string")
-    dup = first != links.loc[linked, "referral_id"]
+    dup = first != order["referral_id"]
     links.loc[dup[dup].index, "duplicate_of"] = first[dup]
-    links = links.drop(columns=["_group"])
+    links = links.drop(columns=["_group", "_when"])
     model_json = json.dumps(linker.misc.save_model_to_json(), indent=1)
     timings["assign and duplicates"] = time.perf_counter() - t
     return LinkageResult(links=links, candidates=cand, threshold=threshold, backend=backend, model=model_json,
@@ -877,13 +885,10 @@ def _counts(refs: pd.DataFrame, res: LinkageResult, ev: pd.DataFrame | None) -> 
 
 def _pipeline_referrals(decisions: pd.DataFrame) -> pd.DataFrame:
     """The referrals table the rest of the pipeline validates: linked rows only, one per person per programme
-    (a repeat referral of the same person keeps the earliest referral date, then the lowest referral id, so the
-    choice does not depend on list order), the list's columns minus the decision columns."""
-    linked = decisions[decisions["link_decision"] == "linked"]
-    by = [c for c in ("referral_date", "referral_id") if c in linked]  # ISO dates (read_referral_lists): sortable
-    linked = linked.sort_values(by, kind="stable")
-    group = ["programme_id", "person_id"] if "programme_id" in linked else ["person_id"]
-    first = linked.drop_duplicates(group, keep="first").sort_values("referral_id", kind="stable")
+    (the referral :func:`link` did not mark as a repeat: the earliest referral date, then the lowest referral id,
+    so the choice does not depend on list order), the list's columns minus the decision columns."""
+    keep = (decisions["link_decision"] == "linked") & decisions["duplicate_of"].isna()  # link() chose the first
+    first = decisions[keep].sort_values("referral_id", kind="stable")
     return first.drop(columns=["match_probability", "link_decision", "duplicate_of"])
 
 
