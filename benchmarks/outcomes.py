@@ -22,8 +22,9 @@ Printed per case and method: wall time, CPU time of the process (user + system, 
 it moves less with other work than the wall time does) and the load average after it, peak resident memory of the process (RSS, sampled every 2 ms with psutil;
 it sees DuckDB's native allocations) above its size once the inputs were ready, and the absolute peak RSS; then
 the ratios and whether every method agrees person by person (eligibility, counts, days to first). Goals (issue
-12): in memory >= 5x naive pandas for every id type; from parquet <= 4 s and <= 1.5 GB peak RSS. Exit status 1
-if any result differs.
+12): in memory >= 5x naive pandas for every id type; from parquet <= 4 s and <= 1.5 GB peak RSS. The 4 s goal was
+set where the bare SQL took 1.4 s, so it is also printed scaled to this machine (4 / 1.4 x the bare SQL of the same
+run). Exit status 1 if any result differs.
 """
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ import pandas as pd
 import psutil
 
 EXTRACT = "2024-12-31"
+#: Seconds the bare SQL took from parquet (1M x 50M) on the machine where issue 12 set the 4 s goal.
+BARE_SQL_ON_GOAL_MACHINE = 1.4
 SCALES = {"full": (1_000_000, 20_000_000, 50_000_000), "small": (20_000, 400_000, 1_000_000)}
 
 
@@ -230,6 +233,14 @@ def main(argv=None) -> int:
                 s, _, absolute, _ = results["library"]
                 print(f"  goals from parquet: time {s:.2f} s (<= 4 s: {'met' if s <= 4 else 'NOT met'}), peak RSS "
                       f"{absolute:.2f} GB (<= 1.5 GB: {'met' if absolute <= 1.5 else 'NOT met'})")
+                # The 4 s goal was set on a machine where the bare SQL took 1.4 s (issue 12), so on another machine
+                # it reads as "within 4 / 1.4 = 2.9x of the bare SQL run in the same run"; both are printed.
+                bare = results.get("bare SQL", (None,))[0]
+                if bare:
+                    scaled = 4 / BARE_SQL_ON_GOAL_MACHINE * bare
+                    print(f"  the same goal on this machine (4 s x bare SQL here / {BARE_SQL_ON_GOAL_MACHINE} s on the "
+                          f"goal's machine = {scaled:.2f} s): library {s:.2f} s = {s / bare:.2f}x bare SQL "
+                          f"({'met' if s <= scaled else 'NOT met'})")
             elif "naive pandas" in results:
                 ratio = results["naive pandas"][0] / results["library"][0]
                 print(f"  goal in memory: >= 5x naive pandas: {ratio:.1f}x ({'met' if ratio >= 5 else 'NOT met'})")
