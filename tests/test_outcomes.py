@@ -415,6 +415,22 @@ def test_disposal_before_offence_is_an_error_naming_rows_not_people(tmp_path):
     assert "SECRET" not in str(e.value)
 
 
+def test_parquet_timestamps_disposal_before_offence_compares_days(tmp_path):
+    """Timestamps in the files: a disposal earlier on the offence's own day is not before it (dates are compared,
+    as the measure does); one on the day before is, and the row is named."""
+    c = cohort(("A", "2019-05-10"))
+    o = offences(("A", "2019-06-01", "2019-07-01", "conviction"), ("A", "2019-08-01", "2019-08-01", "conviction"),
+                 ("A", "2019-09-02", "2019-09-01", "conviction"))
+    o["offence_date"] = pd.to_datetime(o["offence_date"]) + pd.Timedelta(hours=15)
+    o["disposal_date"] = pd.to_datetime(o["disposal_date"]) + pd.Timedelta(hours=9)
+    o.iloc[:2].to_parquet(tmp_path / "ok.parquet")
+    assert proven_reoffending(c, tmp_path / "ok.parquet", extract_date=EXTRACT)["reoffence_count"].tolist() == [2]
+    o.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(OutcomeInputError, match=r"disposal_date' is before 'offence_date'.*1 row\(s\): bad.parquet "
+                                                r"row 2$"):
+        proven_reoffending(c, tmp_path / "bad.parquet", extract_date=EXTRACT)
+
+
 def test_parquet_checks_missing_columns_and_unknown_disposals(tmp_path):
     c = cohort(("A", "2019-05-10"))
     o = offences(("A", "2019-06-01", "2019-07-01", "conviction"))
