@@ -282,3 +282,45 @@ def test_headline_note_says_why_a_withheld_row_shows_dashes():
     ev = SimpleNamespace(register=lambda: reg, effects={}, threshold=5)
     assert "First-time entrants: not shown (–), because the figures would reveal a count of 1 to 4" \
         in rc.headline_note(ev)
+
+
+def _risk_rows_register(risk: list[int]) -> Register:
+    """Numbers at risk every 60 days for one group; day 0 is the exact N (published exactly in the headline)."""
+    reg = Register(threshold=5)
+    reg.count("n.participants", "Participants analysed", risk[0], "headline", exact=True)
+    prev = None
+    for day, v in zip(range(0, 60 * len(risk), 60), risk):
+        fid = f"risk.participants.day{day}"
+        reg.count(fid, f"at risk on day {day}", v, "risk", exact=prev is None)
+        if prev is None:
+            reg.relate({fid: 1.0, "n.participants": -1.0}, 0.0, "at risk on day 0 = N")
+        else:
+            reg.difference(prev, fid, f"hidden.risk_step.participants.day{day}", "step", "risk", "adjacent rows")
+        prev = fid
+    return reg
+
+
+def test_the_exact_day_0_row_cannot_bound_the_people_leaving_before_day_60():
+    """Issue 11 (funder read, SOS+): 133 at risk on day 0 (the exact N) and 128 on day 60, shown as 130, tell a
+    reader that 1 to 5 people left in the first 60 days, as much as a [c] says. The whole-register check finds it
+    and protection withholds the day-60 row; two rounded rows (difference known only to ±4) are left alone."""
+    from evaluation.disclosure import count_bounds, narrowed, protect_register
+
+    reg = _risk_rows_register([133, 128, 118, 113])
+    for f in reg.figures.values():  # rounding alone
+        if f.section == "risk" and f.status == "shown" and not f.exact:
+            f.status, f.shown = "rounded", 5 * int(f.value / 5 + 0.5)
+    step = "hidden.risk_step.participants.day60"
+    assert count_bounds(reg, [step])[step] == (1, 5)
+    assert narrowed(reg) == [step]
+    reg = _risk_rows_register([133, 128, 118, 113])
+    protect_register(reg)
+    assert reg.checked and narrowed(reg) == []
+    lo, hi = count_bounds(reg, [step])[step]
+    assert lo == 0 or hi is None or hi > reg.threshold
+    assert reg.display("risk.participants.day60") == "[c]"
+    assert reg.display("risk.participants.day0") == "133"
+    # 10 left in the first 60 days: 123 shown as 125 bounds it to 6 to 10, which says nothing small
+    reg = _risk_rows_register([133, 123, 118])
+    protect_register(reg)
+    assert reg.value("risk.participants.day60") == 125

@@ -516,22 +516,32 @@ def count_bounds(reg, ids=None) -> dict[str, tuple[int, int | None]]:
 def narrowed(reg) -> list[str]:
     """Ids of unpublished counts of 1 to ``threshold − 1`` people that a reader can pin down to a range of fewer
     than ``threshold − 1`` whole numbers (e.g. "0, 1 or 2" with the default threshold 5) from the whole register
-    (:func:`count_bounds`). A suppressed small count tells a reader "1 to 4"; a published subtraction must not
-    tell more. Exactly determined counts are :func:`recoverable`'s."""
+    (:func:`count_bounds`), and of never-published (hidden) counts of any size that a reader can place within
+    1 to ``threshold`` (a small group known not to be empty). A suppressed small count tells a reader "1 to 4"; a
+    published subtraction must not tell more. Exactly determined counts are :func:`recoverable`'s."""
     t = reg.threshold
     # People lost between two attrition stages (hidden.step.*: e.g. "0 or 1 participant could not be matched")
     # carry no outcome: a range for them says nothing about anyone's offending, and the rounded stages around an
     # exact analysed N always leave one (a report would fail on luck). They stay under the exact check
     # (:func:`recoverable`); the range check is for counts that carry an outcome (late reoffenders, the
     # reoffenders among a profile group, ...).
-    small = [k for k, f in reg.figures.items() if f.unit == "people" and f.status != "shown"
-             and isinstance(f.value, (int, float)) and 0 < f.value < t
-             and not (f.section == "attrition" and k.startswith("hidden.step."))]
-    if not small or t < 3:
+    def considered(k, f):
+        return (f.unit == "people" and f.status != "shown" and isinstance(f.value, (int, float))
+                and not (f.section == "attrition" and k.startswith("hidden.step.")))
+
+    small = [k for k, f in reg.figures.items() if considered(k, f) and 0 < f.value < t]
+    # A never-published count (the people leaving between two numbers at risk, ...) that a reader can show to be
+    # from 1 to ``threshold`` says what a [c] says — "a few people" — whatever its true value: day 0 of the risk
+    # table is the exact N, so N = 133 beside 130 (rounded) on day 60 tells "1 to 5 left in the first 60 days"
+    # even when 5 did (issue 11). Two rounded rows never do this (their difference is known only to ±4).
+    hidden = [k for k, f in reg.figures.items() if considered(k, f) and f.status == "hidden" and f.value > 0]
+    if t < 3 or not (small or hidden):
         return []
     out = []
-    for k, (lo, hi) in count_bounds(reg, small).items():
-        if hi is not None and hi - lo < t - 2:
+    for k, (lo, hi) in count_bounds(reg, list(dict.fromkeys(small + hidden))).items():
+        if hi is None:
+            continue
+        if (k in small and hi - lo < t - 2) or (reg.figures[k].status == "hidden" and lo >= 1 and hi <= t):
             out.append(k)
     return out
 
