@@ -324,3 +324,37 @@ def test_the_exact_day_0_row_cannot_bound_the_people_leaving_before_day_60():
     reg = _risk_rows_register([133, 123, 118])
     protect_register(reg)
     assert reg.value("risk.participants.day60") == 125
+
+
+def test_a_large_profile_group_is_never_hidden_beside_a_small_one():
+    """Issue 11 (funder read, SOS+): 1 participant of unknown sex made secondary suppression hide 33 women,
+    printed "Female [c]" beside "Male 100" of 133, which a reader takes for a small group. The smallest
+    categories are folded into one row instead, named for what it holds, and nothing in the sex rows is [c]."""
+    from evaluation.estimates import _fold_label, _profile_fold
+
+    counts = {"participants": pd.Series({"Female": 33, "Male": 99, "Unknown": 1}),
+              "comparison": pd.Series({"Female": 101, "Male": 288, "Unknown": 4})}
+    fold = _profile_fold(counts, ["Female", "Male", "Unknown"], 5)
+    assert fold == ["Female", "Unknown"] and _fold_label(fold) == "Female or not known"
+    # ethnicity: the small groups go together (smallest first) until the merged row is safe
+    eth = {"participants": pd.Series({"Asian": 2, "Black": 3, "Mixed": 1, "Other": 1, "White": 110, "Unknown": 16}),
+           "comparison": pd.Series({"Asian": 10, "Black": 15, "Mixed": 10, "Other": 5, "White": 338, "Unknown": 15})}
+    cats = ["Asian", "Black", "Mixed", "Other", "White", "Unknown"]
+    fold = _profile_fold(eth, cats, 5)
+    assert set(fold) == {"Asian", "Black", "Mixed", "Other"}
+    for g in eth:
+        assert eth[g][fold].sum() >= 5
+    # nothing small: nothing folded; a table of two categories is left to suppression
+    assert _profile_fold({"participants": pd.Series({"Female": 30, "Male": 100})}, ["Female", "Male"], 5) == []
+    assert _profile_fold({"participants": pd.Series({"Female": 3, "Male": 100})}, ["Female", "Male"], 5) == []
+    # the unmatched (eligible minus analysed) count is a cell a reader can form: it counts as small too
+    pre = {"participants": pd.Series({"A": 40, "B": 50, "C": 20}), "prematch": pd.Series({"A": 42, "B": 60, "C": 30})}
+    assert _profile_fold(pre, ["A", "B", "C"], 5) == ["A", "C"]
+
+
+def test_no_large_profile_group_is_suppressed(pathways):
+    """Built through the register: every [c] left in the profile table is a group of fewer than 10 people."""
+    reg = pathways.register()
+    big = [k for k, f in reg.figures.items() if f.section == "profile" and f.status == "suppressed"
+           and f.value >= 2 * reg.threshold]
+    assert big == []

@@ -452,10 +452,11 @@ def attrition_intro(ev) -> str:
 def rounding_note(ev, *, shares: bool = False) -> str:
     """The table note for rounded tables (attrition, profile, numbers at risk)."""
     return (f"Counts are rounded to the nearest {ev.register().base} (ONS practice); [c] marks a count withheld to "
-            f"protect a small number: a count of 1 to {ev.threshold - 1}, or a count that would reveal one by "
-            "subtraction from the figures beside it. The numbers of people in the matched groups are exact, so they "
-            "can be a little above a rounded count before them."
-            + (" Percentages (in brackets) are of the rounded counts, and are not given for a group with a [c]."
+            f"protect a small number: a count of 1 to {ev.threshold - 1}, or a count of any size that would reveal "
+            "one by subtraction from the figures beside it (so a [c] is not always a small group). The numbers of "
+            "people in the matched groups are exact, so they can be a little above a rounded count before them."
+            + (" Categories with only a few people are shown together in one row (named for what it holds). "
+               "Percentages (in brackets) are of the rounded counts, and are not given for a group with a [c]."
                if shares else ""))
 
 
