@@ -276,7 +276,7 @@ def round_base(n: int, base: int = 5) -> int:
     return int(base * math.floor(n / base + 0.5))
 
 
-def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "ete")) -> None:
+def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "ete", "vfm")) -> None:
     """Disclosure control over a whole :class:`evaluation.register.Register`, in place; then :func:`check_register`.
 
     1. **Rounding** (ONS practice): counts of people in ``round_sections`` are published rounded to ``reg.base``
@@ -325,7 +325,26 @@ def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "et
             for i in grp:
                 if reg.figures[i].status == "shown":
                     reg.figures[i].status, reg.figures[i].shown = "withheld", None
+    _per_head(reg)
     check_register(reg)
+
+
+def _per_head(reg, nearest: int = 10) -> None:
+    """An amount per person (unit ``gbp``, ``denominator`` a count of people, ``meta["numerator"]`` the total it
+    divides, e.g. the funding) is published as the total over the *published* count, to the nearest
+    ``nearest`` pounds; withheld when that count is suppressed or withheld. Published to the penny from the exact
+    count, £95,000 / £1,283.78 gives back exactly 74 completers where the tables round them to 75 (issue 11)."""
+    for f in reg.figures.values():
+        den = reg.figures.get(f.denominator) if f.denominator else None
+        num = reg.figures.get(f.meta.get("numerator")) if den is not None else None
+        if f.unit != "gbp" or num is None or den.unit != "people" or f.status != "shown":
+            continue
+        if den.status in ("suppressed", "withheld", "hidden") or not isinstance(num.value, (int, float)):
+            f.status, f.shown = "withheld", None
+        elif den.status == "rounded":
+            f.shown = round_base(num.value / den.shown, nearest) if den.shown else None
+            if f.shown is None:
+                f.status = "withheld"
 
 
 def _suppress_until(reg, find, partners, what: str, then=None) -> None:

@@ -556,8 +556,14 @@ def build_register(ev: "ProgrammeEvaluation"):
                     reg.relate({f"vfm.{_slug(k)}": 1.0, same: -1.0}, 0.0, "the same people in two places")
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
                 ci = d.get(f"{k}_ci") if isinstance(d.get(f"{k}_ci"), list) else [None, None]  # the chart's interval
-                reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "gbp" if "gbp" in k or "cost" in k or
-                        "benefit" in k else "number", "vfm", lower=_num(ci[0]), upper=_num(ci[1]))
+                # a cost per head names the count it divides by: disclosure control publishes it over the
+                # published (rounded) count, as funding / cost would otherwise give the exact count back
+                per = {"cost_per_participant": "vfm.participants", "cost_per_completer": "vfm.completers"}.get(k)
+                f = reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "gbp" if "gbp" in k or "cost" in k or
+                            "benefit" in k else "number", "vfm", lower=_num(ci[0]), upper=_num(ci[1]),
+                            denominator=per if per in reg else None)
+                if per in reg and "vfm.funding" in reg:
+                    f.meta["numerator"] = "vfm.funding"
             elif isinstance(v, str):
                 reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "text", "vfm")
     return reg

@@ -719,7 +719,8 @@ def vfm_text(ev) -> str:
     referred = reg.display(REFERRED_ID) if REFERRED_ID in reg else reg.display("vfm.participants")
     shown = {"referred": referred, "matched": reg.display("n.participants"),
              # a rounded N beside the exact matched N would give back the few unmatched: left out then
-             "analysed": reg.display(full) if full in reg and reg[full].status == "shown" else ""}
+             "analysed": reg.display(full) if full in reg and reg[full].status == "shown" else "",
+             "completers": reg.display("vfm.completers", missing="[c]") if "vfm.completers" in reg else "–"}
     return f"## Value for money\n\n{_escape(v.text(shown={k: t for k, t in shown.items() if t != '–'}))}\n\n" \
            f"{_escape(v.caveat())}"
 
