@@ -468,7 +468,8 @@ def survival_intro(ev) -> str:
     cif = getattr(ev.survival, "cif", None)
     competing = [c for c in _published_causes(ev) if c != 1]
     text = (f"The cumulative incidence of a {offence}: the share of each group with one by each day after the "
-            f"start, drawn as the value at the end of each {CHART_PERIOD_DAYS}-day period")
+            f"start, drawn as the value at the end of each {CHART_PERIOD_DAYS}-day period and to the nearest "
+            f"{ev.register().base} people of each group")
     if competing:
         names = " and ".join(cif.label(c) for c in competing)
         text += (f". Someone in {names} cannot offend in the community, so {names} beginning before any "
@@ -522,13 +523,19 @@ def survival_figure(ev):
     first = bool(ev.programme.outcome.get("label"))
     what = "proven offence (first or repeat)" if first else "proven reoffence"
     offence = "offended (first or repeat)" if first else "reoffended"
+    # drawn from counts rounded as the numbers at risk are: each curve at the nearest multiple of 5 people of its
+    # group (a step of one person in 120 is 0.8 points, which a reader can measure off the chart)
+    reg = ev.register()
+    names = {1: "participants", 0: "comparison"}
+    sizes = {g: reg.value(f"n.{names[g]}") for g in sv.km.groups if g in names}
+    round_to = {g: reg.base / n for g, n in sizes.items() if n}
     if sv.cif is None:  # no event types: 1 − Kaplan-Meier (nothing competes)
+        kw = dict(risk_table=False, figsize=(7.5, 4.0), step_every=CHART_PERIOD_DAYS, round_to=round_to)
         if first:
-            fig = sv.plot(risk_table=False, figsize=(7.5, 4.0),
-                          title="Proportion with a proven offence (first or repeat) by day t",
-                          ylabel="Proportion with a proven offence")
+            fig = sv.plot(title="Proportion with a proven offence (first or repeat) by day t",
+                          ylabel="Proportion with a proven offence", **kw)
         else:
-            fig = sv.plot(risk_table=False, figsize=(7.5, 4.0))
+            fig = sv.plot(**kw)
         return set_alt(fig, survival_alt(fig, ev.register(), offence=offence))
     causes = _published_causes(ev)
     cif = dataclasses.replace(sv.cif, labels={**sv.cif.labels, 1: what})
@@ -537,7 +544,8 @@ def survival_figure(ev):
     # monthly steps, not one per event: the published curve shows no single person's offence day
     fig = cif.plot(causes=causes, risk_table=False, figsize=(7.5, 4.0), labels=sv.labels, title=title,
                    ylabel="Cumulative incidence (proportion)", xlabel="Days since programme start (t)",
-                   times=np.arange(0, sv.tau + 1, 60 if sv.tau > 240 else 30), step_every=CHART_PERIOD_DAYS)
+                   times=np.arange(0, sv.tau + 1, 60 if sv.tau > 240 else 30), step_every=CHART_PERIOD_DAYS,
+                   round_to=round_to)
     return set_alt(fig, survival_alt(fig, ev.register(), offence=offence))
 
 
