@@ -181,6 +181,9 @@ GLOSSARY: dict[str, str] = {
     "allowing for people followed for different lengths of time.",
     "E-value": "How strongly an unmeasured factor would have to be linked both to taking part and to reoffending "
     "(as a risk ratio) to explain the observed difference away. Larger values mean a more robust result.",
+    "ETE (education, training or employment)": "Whether a person is in education, training or employment. "
+    "Reported from the provider's records for participants only: there are no such records for people who did "
+    "not take part, so ETE figures describe participants and do not show what the programme changed.",
     "First-time entrant": "A young person who receives their first caution, reprimand, warning or conviction. For "
     "children with no earlier proven offence, a proven offence in the follow-up is a first entry into the "
     "justice system, not a reoffence.",
@@ -240,6 +243,8 @@ def glossary_for(ev) -> str:
     skip = {"HAC standard errors"}  # area (time-series) designs only; matched comparisons do not use them
     if not ev.programme.outcome.get("first_time_entrants"):
         skip.add("First-time entrant")
+    if getattr(ev, "ete", None) is None:
+        skip.add("ETE (education, training or employment)")
     return glossary([k for k in GLOSSARY if k not in skip])
 
 
