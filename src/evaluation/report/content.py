@@ -1148,17 +1148,26 @@ def area_headline(results: dict) -> pd.DataFrame:
     t = area_table(results).set_index("measure")
     out = pd.DataFrame(index=t.index)
 
-    def fmt(est, lo, hi, scale):
+    def fmt(est, lo, hi, scale, base):
         if scale == "log":
             return _pct_interval(est, lo, hi)
-        return f"{wording.signed(est, '+.2f')} ({wording.signed(lo, '+.2f')} to {wording.signed(hi, '+.2f')})"
+        # one unit in the whole table (issue 11: drug deaths read "−8%" beside "−0.01"): a change estimated in
+        # rate per 100,000 a month is shown as a percent of the pilot area's average rate before the pilot (a
+        # fixed number, so the interval scales with it exactly)
+        vals = [100 * v / base for v in (est, lo, hi)]
+        for d in (0, 1, 2):
+            if all(round(abs(v), d) > 0 for v in vals[1:]) or d == 2:
+                break
+        pct = [wording.signed(v, f"+.{d}f") for v in vals]
+        return f"{pct[0]}% ({pct[1]}% to {pct[2]}%) ‡"
 
     for m, r in t.iterrows():
+        base = area_baseline(results[m])
         out.loc[m, "Change vs own trend (ITS, 95% CI)"] = fmt(r["its_level"], r["its_level_lower"],
-                                                              r["its_level_upper"], r["its_scale"])
+                                                              r["its_level_upper"], r["its_scale"], base)
         out.loc[m, "p (ITS)"] = wording.p_value(r["its_level_p"])
         out.loc[m, "Change vs comparison areas (DiD, 95% CI)"] = fmt(r["did"], r["did_lower"], r["did_upper"],
-                                                                     r["did_scale"])
+                                                                     r["did_scale"], base)
         out.loc[m, "p (DiD)"] = wording.p_value(r["did_p"]) + (" †" if r["pretrend_failed"] else "")
         out.loc[m, "Placebo p"] = f"{r['placebo_p']:.2f}"
         out.loc[m, "Pre-trend check p"] = wording.p_value(r["pretrend_p"])
@@ -1167,13 +1176,27 @@ def area_headline(results: dict) -> pd.DataFrame:
     return table(out)
 
 
+def area_baseline(result: dict) -> float:
+    """The pilot area's average monthly rate per 100,000 residents before the pilot (the DiD's own series)."""
+    did = result["did"]
+    d = did.difference
+    pre = d.loc[d.index < did.intervention, "treated"]
+    return float(np.exp(pre).mean() if did.scale == "log" else pre.mean())
+
+
 def area_headline_notes(results: dict) -> str:
     """Notes under the estimates table (Markdown): scale, the † mark, the placebo p-value's floor, the period."""
     r0 = next(iter(results.values()))
     did = r0["did"]
     n = len(did.placebo)
-    notes = ["Changes are in percent of the monthly rate per 100,000 residents (a series with months of zero, "
-             "such as drug deaths, in rate per 100,000 a month)."]
+    notes = ["Changes are in percent of the monthly rate per 100,000 residents."]
+    linear = [m for m, r in results.items() if r["did"].scale != "log" or r["its"].scale != "log"]
+    if linear:
+        names = ", ".join(str(m).replace("_", " ") for m in linear)
+        bases = "; ".join(f"{str(m).replace('_', ' ')}: {area_baseline(results[m]):.2f}" for m in linear)
+        notes.append(f"‡ A series with months of zero ({names}) is estimated in rate per 100,000 a month (a percent "
+                     "of zero is undefined) and shown here as a percent of the pilot area's average monthly rate "
+                     f"before the pilot ({bases} per 100,000 residents), so the whole table is in one unit.")
     if did.end is not None:
         notes.append(f"The estimates cover the pilot ({did.intervention:%B %Y} to {did.end:%B %Y}); later months "
                      "are not in them.")
