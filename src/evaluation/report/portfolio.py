@@ -233,7 +233,7 @@ def _short_name(name: str) -> str:
     """A programme's name for a chart row: ``"WONDER+ (Women of Norfolk ...)"`` → ``"WONDER+"``, but a short
     qualifier that tells two programmes apart stays (``"Pathway Out (Project ADDER)"``)."""
     head = name.split(",")[0]
-    if " (" in head and len(head.split(" (", 1)[1]) > 16:
+    if " (" in head and len(head) > 28:
         head = head.split(" (")[0]
     return head
 
@@ -361,7 +361,7 @@ def portfolio_html(reports: str | Path, *, synthetic: bool | None = None) -> str
         rows.append(f"<tr><td>{html.escape(names[pid])}<br><span class='note'>{html.escape(providers[pid])}"
                     f"</span></td><td>{_badge(confidence(res))}</td><td>{size}</td>"
                     f"<td>{html.escape(measure_of(res)) if h else '–'}</td><td>{effect}</td>{true}</tr>")
-    forest = forest_plot(results, {pid: _short_name(n) + (f" – {providers[pid]}" if len(providers[pid]) <= 24 else "")
+    forest = forest_plot(results, {pid: _short_name(n) + (f" – {providers[pid]}" if len(providers[pid]) <= 16 else "")
                                    for pid, n in names.items()}, truth)
     truth_head = '<th scope="col">True effect in the synthetic world</th>' if truth else ""
     truth_note = (" <b>×</b> marks the synthetic world's known true effect (the effect built into the made-up "
