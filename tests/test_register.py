@@ -358,3 +358,14 @@ def test_no_large_profile_group_is_suppressed(pathways):
     big = [k for k, f in reg.figures.items() if f.section == "profile" and f.status == "suppressed"
            and f.value >= 2 * reg.threshold]
     assert big == []
+
+
+def test_headline_interval_and_difference_do_not_wrap(pathways):
+    """Issue 11 (funder read): "−34 to +28 days" wrapped over three lines in the headline table; intervals and
+    differences are printed with non-breaking spaces, so each stays on one line."""
+    from evaluation.report import content as rc
+
+    head = rc.headline(pathways)
+    cells = [v for c in ("95% CI", "Difference") for v in head[c] if v not in ("", "–")]
+    assert cells and all(" " not in v for v in cells)
+    assert any("\u00a0to\u00a0" in v for v in head["95% CI"])

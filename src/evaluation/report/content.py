@@ -327,8 +327,10 @@ def headline(ev) -> pd.DataFrame:
         name = label
         out.loc[name, "Participants"] = reg.display(f"{stem}.participants", fmt)
         out.loc[name, "Matched comparison"] = reg.display(f"{stem}.comparison", fmt)
-        out.loc[name, "Difference"] = reg.display(f"{stem}.difference", dfmt)
-        out.loc[name, "95% CI"] = ci if d.status == "shown" else "–"
+        out.loc[name, "Difference"] = reg.display(f"{stem}.difference", dfmt).replace(" ", "\u00a0")
+        # one line in print: non-breaking spaces inside the interval (it wrapped over three lines in a narrow
+        # column: "−34 / to +28 / days"); the measure's name takes the wrapping instead
+        out.loc[name, "95% CI"] = ci.replace(" ", "\u00a0") if d.status == "shown" else "–"
         shown = d.status == "shown"
         out.loc[name, "p-value"] = wording.p_value(d.p_value) if shown else "–"
         out.loc[name, "Significant?"] = ("Yes" if d.significant else "No") if shown else "–"
