@@ -369,3 +369,25 @@ def test_headline_interval_and_difference_do_not_wrap(pathways):
     cells = [v for c in ("95% CI", "Difference") for v in head[c] if v not in ("", "–")]
     assert cells and all(" " not in v for v in cells)
     assert any("\u00a0to\u00a0" in v for v in head["95% CI"])
+
+
+def test_a_first_or_repeat_offending_report_never_says_reoffended(pathways):
+    """Issue 11 (funder read): Pathways Out measures proven offending (first or repeat), yet its report said
+    "fewer than 30 participants reoffended". No sentence of the report's text about the measure says reoffend,
+    except the ones contrasting first offending with reoffending."""
+    from evaluation.report import content as rc
+    from evaluation.report import guidance
+
+    assert pathways.programme.outcome.get("label")
+    texts = [rc.summary(pathways), rc.headline_note(pathways), rc.methods(pathways), rc.limitations(pathways),
+             rc.power_text(pathways), rc.sensitivity_text(pathways), guidance.say_boxes(pathways),
+             guidance.glossary_for(pathways)]
+    if pathways.survival is not None:
+        texts.append(rc.survival_intro(pathways))
+    allowed = ("first offending for them and reoffending for the others", "first offending, not reoffending",
+               "not a reoffence", "**Proven reoffending.**", "definition of proven reoffending",
+               "Some participants had no proven offence")
+    for text in texts:
+        for sentence in re.split(r"(?<=[.!?])\s+", text):
+            if re.search(r"reoffend|reoffence", sentence, re.I) and not any(a in sentence for a in allowed):
+                raise AssertionError(sentence)

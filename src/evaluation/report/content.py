@@ -124,7 +124,8 @@ def summary(ev) -> str:
     # with fewer than 30 reoffenders the JDL gives no time-based headline; the days are in the time section only
     if d is not None and d.value is not None and ev.treated_reoffenders >= wording.MIN_REOFFENDERS:
         offence = "proven offence" if label else "proven reoffence"
-        lines.append(f"- {wording.days_finding(d.value, d.lower, d.upper, ev.treated_reoffenders, offence=offence)}")
+        lines.append("- " + wording.days_finding(d.value, d.lower, d.upper, ev.treated_reoffenders, offence=offence,
+                                                 verb=_words(ev)["verb"]))
     for note in ev.notes:
         lines.append(f"\n*{_escape(note)}*")
     return "\n".join(lines)
@@ -169,25 +170,35 @@ def _survival_methods(ev) -> str:
     sv = ev.survival
     if sv is None:
         return ""
+    w = _words(ev)
+    first = bool(ev.programme.outcome.get("label"))
+    head = "Time to first or repeat proven offence" if first else "Time to reoffence"
+    verb = w["verb"].removesuffix("ed")  # "reoffend" / "offend"
     competing = sv.cif is not None and len(sv.cif.causes) > 1
     if not competing:
-        return ("**Time to reoffence.** The curves are the cumulative proportion proven to have reoffended by each "
-                "day (weighted by the matching; no one in the matched groups entered custody before a proven "
-                "reoffence, so this equals one minus the Kaplan–Meier curve). The hazard ratio comes from a Cox "
-                "model with matched-set-clustered standard errors (Austin 2013) and the extra days without proven "
-                f"reoffending are the difference in restricted mean survival time to {sv.tau:g} days (all agreeing "
-                "with R survival).")
+        return (f"**{head}.** The curves are the cumulative proportion proven to have {w['verb']} by each "
+                "day (weighted by the matching; no one in the matched groups entered custody before a "
+                f"{w['offence']}, so this equals one minus the Kaplan–Meier curve). The hazard ratio comes from a "
+                "Cox model with matched-set-clustered standard errors (Austin 2013) and the extra days without "
+                f"proven {w['offending']} are the difference in restricted mean survival time to {sv.tau:g} days "
+                "(all agreeing with R survival).")
     beside = (", and the cumulative incidence of custody is shown beside them" if 2 in _published_causes(ev)
               else "; the cumulative incidence of custody is not shown because it rests on too few people")
-    return f"""**Time to reoffence.** Custody that begins before any proven reoffence stops a person reoffending in the
+    return f"""**{head}.** Custody that begins before any {w['offence']} stops a person {w['offending']} in the
 community: it is a competing event, not censoring. One minus a Kaplan–Meier curve would treat people in custody as
-if they could still reoffend later, and so overstates the proportion who reoffend. The curves are therefore the
-cumulative incidence of a proven reoffence (Aalen–Johansen, weighted by the matching, with matched-set-clustered
+if they could still {verb} later, and so overstates the proportion who {verb}. The curves are therefore the
+cumulative incidence of a {w['offence']} (Aalen–Johansen, weighted by the matching, with matched-set-clustered
 standard errors){beside}. The hazard ratio is the
-cause-specific one (a Cox model of proven reoffending in which custody ends follow-up; matched-set-clustered
-standard errors, Austin 2013): it compares the rate of reoffending among people still in the community, not the
-cumulative proportions. The extra days without proven reoffending are the difference in restricted mean time to
+cause-specific one (a Cox model of proven {w['offending']} in which custody ends follow-up; matched-set-clustered
+standard errors, Austin 2013): it compares the rate of {w['offending']} among people still in the community, not the
+cumulative proportions. The extra days without proven {w['offending']} are the difference in restricted mean time to
 {sv.tau:g} days with custody likewise ending follow-up. All agree with R survival."""
+
+
+def _words(ev) -> dict:
+    """The programme's measure words (:func:`evaluation.wording.measure_terms`)."""
+    p = getattr(ev, "programme", None)
+    return wording.measure_terms((getattr(p, "outcome", None) or {}).get("label"))
 
 
 def _linkage_methods(ev) -> str:
@@ -202,6 +213,7 @@ def methods(ev) -> str:
     p = ev.programme
     oc = p.outcome
     m = p.matching
+    w = _words(ev)
     return f"""## Methods
 
 **Cohort.** Participants are the people referred to {_escape(p.name)} with an index date ({p.index_date_rule.replace('_', ' ')})
@@ -209,11 +221,11 @@ inside the programme period. The comparison pool is people in police records who
 the programme's target group and had a police contact in the programme period; a pool member's index date is their
 first such contact.{_linkage_methods(ev)}
 
-**Outcome.** Proven reoffending follows the Ministry of Justice definition: an offence committed after the index
-date and within {oc['follow_up_months']} calendar months, that received a caution, conviction, reprimand, warning
+**Outcome.** {_first_upper(w['noun'])} follows the Ministry of Justice definition of proven reoffending: an offence
+committed after the index date and within {oc['follow_up_months']} calendar months, that received a caution, conviction, reprimand, warning
 or youth caution within a further {oc['waiting_months']}-month waiting period. People whose waiting period had not
 ended by the extract date are excluded and counted in the attrition table. Frequency is the number of such
-offences per person; days to first reoffence is shown for reoffenders only.{_fte_methods(p)}
+offences per person; days to {w['first']} is shown for {w['people']} only.{_fte_methods(p)}
 
 **Matching.** A logistic regression of taking part on {', '.join(_lower_first(covariate_label(c)) for c in m.get('covariates', []))} gives each person a
 propensity score. Each participant is matched, greedily from the highest score, to the {m.get('ratio', 1)}
@@ -224,7 +236,7 @@ exactly and tested against it). Balance is judged by standardised mean differenc
 **Estimates.** Effects are the average effect on those who took part (ATT): weighted differences in means on the
 matched sample with standard errors clustered on matched sets; 95% confidence intervals and p-values. Following
 the Justice Data Lab, a difference is called significant only when p ≤ 0.05 and at least 30 participants
-reoffended.
+{w['verb']}.
 
 {_survival_methods(ev)}
 
@@ -237,9 +249,9 @@ count that would give one back by subtraction (secondary suppression: a [c] can 
 attrition, profile, numbers-at-risk and education, training and employment tables are rounded to the nearest 5 (ONS practice), except the number of
 participants analysed, which is the same everywhere. Every published figure and every sum or difference a reader
 could form between them (table totals, attrition steps, adjacent numbers at risk, the last numbers at risk against
-the reoffenders, rates with their counts, the main against the secondary analysis) was checked together: no
+the {w['people']}, rates with their counts, the main against the secondary analysis) was checked together: no
 suppressed count, and no count of 1 to {ev.threshold - 1} people, can be worked out from them; no such count of people
-with an outcome (for example reoffenders late in the follow-up) can be narrowed, using what the rounding leaves
+with an outcome (for example {w['people']} late in the follow-up) can be narrowed, using what the rounding leaves
 known, to fewer possible values than a [c] leaves (1 to {ev.threshold - 1}). No person-level information appears in this report.
 """
 
@@ -262,7 +274,8 @@ def limitations(ev) -> str:
     items = [
         f"Matching balances only what the data record. Things like {unmeasured} may differ between participants "
         "and the comparison group, and could explain part of any difference.",
-        "Proven reoffending counts only offences that led to a caution or conviction; offending that was not "
+        f"{_first_upper(_words(ev)['noun'])} counts only offences that led to a caution or conviction; offending that "
+        "was not "
         "detected, or was dealt with by a community resolution, is not counted.",
         "The comparison group's index date is a police contact, not a referral: people referred to a programme may "
         "have been at a different point in their lives.",
@@ -353,8 +366,8 @@ def headline_note(ev) -> str:
         notes.append(d)
     notes.append("Comparison figures are weighted means over the matched comparison group.")
     if "days_to_first" in ev.effects and "days_to_first.difference" not in reg:
-        notes.append("Days to first proven offence is not shown: fewer than 30 participants reoffended, and the "
-                     "Justice Data Lab does not report it as a headline below 30.")
+        notes.append(f"Days to first proven offence is not shown: fewer than 30 participants {_words(ev)['verb']}, "
+                     "and the Justice Data Lab does not report it as a headline below 30.")
     # published_only=False: a withheld figure is not published, which is the point of the note
     withheld = [f.label.split(":")[0] for f in reg.section("headline", published_only=False)
                 if f.status == "withheld" and f.id.endswith(".difference")]
@@ -659,7 +672,8 @@ def sensitivity_text(ev) -> str:
         ci = reg.value("sensitivity.e_value_ci") or 1.0
         if sig and ci > 1:
             parts.append(f"- **E-value:** {e.value:.2f} for the risk ratio ({ci:.2f} for the confidence limit nearer "
-                         "1). An unmeasured factor would need to be linked to both taking part and reoffending by a "
+                         f"1). An unmeasured factor would need to be linked to both taking part and "
+                         f"{_words(ev)['offending']} by a "
                          f"risk ratio of at least {ci:.2f} each to move the interval to include no effect, and of "
                          f"{e.value:.2f} to explain the estimate away entirely.")
         else:

@@ -113,7 +113,8 @@ def say_boxes_for(name: str, *, difference: float, lower: float, upper: float, p
             rng.append(f"as many as {_bound_pp(fewer)} fewer")
         if more > 0:
             rng.append(f"as many as {_bound_pp(more)} more")
-        why = ("fewer than 30 participants analysed reoffended, so the Justice Data Lab rule does not allow a "
+        verb = "reoffended" if measure == "proven reoffending" else "offended"
+        why = (f"fewer than 30 participants analysed {verb}, so the Justice Data Lab rule does not allow a "
                "difference to be called significant" if reoffenders < wording.MIN_REOFFENDERS and p <= wording.ALPHA
                else f"the difference is not statistically significant (p = {wording.p_value(p)})")
         can.append(f"This analysis does not provide significant evidence that taking part in {who} changes {rate}: "
@@ -160,9 +161,10 @@ def say_boxes(ev) -> str:
     name = ev.programme.name
     e = (ev.effects or {}).get("reoffended")
     if e is None:
+        what = "offending" if ev.programme.outcome.get("label") else "reoffending"
         return ("### What you can say\n\n- No impact estimate could be made for "
-                f"{md_escape(name)}, so nothing can be said about its effect on reoffending.\n\n"
-                "### What you cannot say\n\n- Anything about the programme's effect on reoffending.")
+                f"{md_escape(name)}, so nothing can be said about its effect on {what}.\n\n"
+                f"### What you cannot say\n\n- Anything about the programme's effect on {what}.")
     measure = str(ev.programme.outcome.get("label") or "proven reoffending").strip()
     return say_boxes_for(name, difference=e.estimate, lower=e.ci_low, upper=e.ci_high, p=e.p_value,
                          n=int(getattr(e, "n_treated", ev.n_treated)), reoffenders=int(ev.treated_reoffenders),
@@ -245,7 +247,12 @@ def glossary_for(ev) -> str:
         skip.add("First-time entrant")
     if getattr(ev, "ete", None) is None:
         skip.add("ETE (education, training or employment)")
-    return glossary([k for k in GLOSSARY if k not in skip])
+    text = glossary([k for k in GLOSSARY if k not in skip])
+    if ev.programme.outcome.get("label"):  # the event is a proven offence, first or repeat (issue 11)
+        text = (text.replace("(a proven reoffence)", "(a proven offence, first or repeat)")
+                .replace("without a proven reoffence", "without a proven offence")
+                .replace("taking part and to reoffending", "taking part and to offending"))
+    return text
 
 
 # ------------------------------------------------------------------------------------------------------- facts
