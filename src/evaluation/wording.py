@@ -138,6 +138,23 @@ def signed_num(x: float, decimals: int = 0) -> str:
     return sign + magnitude(x, decimals=decimals)
 
 
+def pp_size(difference: float) -> str:
+    """The size of a difference of two proportions in percentage points, as every sentence and table prints it
+    (one decimal, more only when it would print as 0): ``-0.006 -> '0.6'``. The headline table's signed value
+    (:func:`pp_difference`) is this with its sign, so a summary's "0.6 percentage points" never meets "−1 pp"
+    in the table (issue 11)."""
+    return magnitude(difference, scale=100, decimals=1)
+
+
+def pp_difference(difference: float) -> str:
+    """A signed difference of two proportions in percentage points for a table: ``-0.006 -> '−0.6'``; ``'0.0'``
+    (no sign) for an exact zero."""
+    if _is_missing(difference):
+        return "–"
+    size = pp_size(difference)
+    return ("+" if difference > 0 else "−" if difference < 0 else "") + size
+
+
 def pp_bound(x: float) -> str:
     """A bound of a difference of rates in percentage points, without sign, never '0' for a non-zero value."""
     return magnitude(x, scale=100.0)
@@ -197,7 +214,7 @@ def power_sentence(difference: float, lower: float, upper: float, significant: b
         return ""
     if too_small_to_detect(difference, number_needed, n_analysed):
         return ("The data are consistent with no effect. Analysing more people would narrow this range, but a "
-                f"difference as small as the one observed ({magnitude(difference, scale=100, decimals=1)} percentage "
+                f"difference as small as the one observed ({pp_size(difference)} percentage "
                 f"points) could not be detected with any realistic number of {who}.")
     text = "More people would need to be analysed to be confident of the effect."
     if number_needed and not (isinstance(number_needed, float) and not math.isfinite(number_needed)):

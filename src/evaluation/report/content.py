@@ -329,7 +329,7 @@ def headline(ev) -> pd.DataFrame:
             continue
         d = reg[f"{stem}.difference"]
         if stem in ("rate", "fte"):
-            fmt, dfmt = wording.pct, (lambda x: wording.signed_num(100 * x) + " pp")
+            fmt, dfmt = wording.pct, (lambda x: wording.pp_difference(x) + " pp")  # the summary's precision
             ci = f"{wording.signed_num(100 * d.lower)} to {wording.signed_num(100 * d.upper)} pp"
         elif stem == "frequency":
             fmt, dfmt = wording.freq, (lambda x: difference_text(x, 2))
@@ -399,7 +399,7 @@ def subanalysis_text(ev, name: str) -> str:
     if main_sig:
         lines += [f"- {f.sentence}" for f in sub.findings]
     else:
-        lines.append(f"- The difference in the one-year rate for this group was {wording.signed_num(100 * d.value)} "
+        lines.append(f"- The difference in the one-year rate for this group was {wording.pp_difference(d.value)} "
                      f"percentage points (95% CI {wording.signed_num(100 * d.lower)} to "
                      f"{wording.signed_num(100 * d.upper)}). **This is not evidence that the programme works:** the "
                      "intention-to-treat result (completers or not) is not significant, and this group was "
@@ -710,11 +710,11 @@ def power_text(ev) -> str:
     if shown and d.lower is not None and d.upper is not None and wording.crosses_zero(d.lower, d.upper) \
             and wording.too_small_to_detect(d.value, nn, n):
         # a near-zero estimate: no absurd head count, and what the design can detect is the figure above
-        text += (f" The difference observed ({wording.magnitude(d.value, scale=100, decimals=1)} percentage points) "
+        text += (f" The difference observed ({wording.pp_size(d.value)} percentage points) "
                  "is far smaller than that. The data are consistent with no effect, and an effect this small could "
                  "not be detected with any realistic number of participants.")
     elif shown and nn and not wording.too_small_to_detect(d.value, nn, n):
-        text += (f" To detect a difference of the size observed ({wording.magnitude(d.value, scale=100, decimals=1)} "
+        text += (f" To detect a difference of the size observed ({wording.pp_size(d.value)} "
                  f"percentage points), about **{wording.approx(nn)}** participants would be needed, each with a "
                  "matched comparison group of the same make-up.")
     if ev.treated_reoffenders < wording.MIN_REOFFENDERS:

@@ -203,7 +203,7 @@ def _forest_data(rows, truth: bool) -> str:
             + (["True effect (pp)"] if truth else []))
     body = []
     for label, est, h, conf, true, measure in rows:
-        cells = [measure, f"{wording.signed_num(100 * est)}",
+        cells = [measure, wording.pp_difference(est),
                  f"{wording.signed_num(100 * h['lower'])} to {wording.signed_num(100 * h['upper'])}", conf]
         cells += [("–" if true is None else wording.signed_num(100 * true))] if truth else []
         body.append(f'<tr><th scope="row">{html.escape(label)}</th>'
@@ -353,7 +353,7 @@ def portfolio_html(reports: str | Path, *, synthetic: bool | None = None) -> str
     for pid, res in results.items():
         h = _fig(res, "rate.difference")
         n = _fig(res, "n.participants")
-        effect = (f"{wording.signed_num(100 * h['value'])} pp ({wording.signed_num(100 * h['lower'])} to "
+        effect = (f"{wording.pp_difference(h['value'])} pp ({wording.signed_num(100 * h['lower'])} to "
                   f"{wording.signed_num(100 * h['upper'])})" if h else "–")
         size = f"{n['value']:,}" if n else "–"
         true = (f"<td>{wording.signed_num(100 * truth[pid])} pp</td>" if pid in truth and h else "<td>–</td>") \
