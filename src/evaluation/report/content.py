@@ -245,15 +245,24 @@ risk ratio away; Rosenbaum bounds say how much hidden bias in who takes part wou
 minimum detectable difference is the smallest reduction this design would find with 80% power.
 
 **Disclosure control.** Counts from 1 to {ev.threshold - 1} people are suppressed (shown as [c]), and so is any
-count that would give one back by subtraction (secondary suppression: a [c] can stand for a larger count). Counts in the
-attrition, profile, numbers-at-risk and education, training and employment tables are rounded to the nearest 5 (ONS practice), except the number of
-participants analysed, which is the same everywhere. Every published figure and every sum or difference a reader
+count that would give one back by subtraction (secondary suppression: a [c] can stand for a larger count). Counts
+of people in the {_rounded_tables(ev)} are rounded to the nearest {ev.register().base} (ONS practice), except the
+number of participants analysed, which is the same everywhere. Every published figure and every sum or difference a reader
 could form between them (table totals, attrition steps, adjacent numbers at risk, the last numbers at risk against
 the {w['people']}, rates with their counts, the main against the secondary analysis) was checked together: no
 suppressed count, and no count of 1 to {ev.threshold - 1} people, can be worked out from them; no such count of people
 with an outcome (for example {w['people']} late in the follow-up) can be narrowed, using what the rounding leaves
 known, to fewer possible values than a [c] leaves (1 to {ev.threshold - 1}). No person-level information appears in this report.
 """
+
+
+def _rounded_tables(ev) -> str:
+    """The tables this report rounds, in words (:func:`evaluation.report.render.rounded_tables`, from the
+    register: only tables the report has)."""
+    from evaluation.report.render import rounded_tables
+
+    figs = {k: {"section": f.section, "unit": f.unit, "status": f.status} for k, f in ev.register().figures.items()}
+    return rounded_tables({"figures": figs}) or "tables"
 
 
 def _fte_methods(p) -> str:
