@@ -1188,11 +1188,13 @@ def area_headline(results: dict) -> pd.DataFrame:
 
     for m, r in t.iterrows():
         base = area_baseline(results[m])
+        # each interval on one line in print (non-breaking spaces), as in the programme reports' headline table
         out.loc[m, "Change vs own trend (ITS, 95% CI)"] = fmt(r["its_level"], r["its_level_lower"],
-                                                              r["its_level_upper"], r["its_scale"], base)
+                                                              r["its_level_upper"], r["its_scale"],
+                                                              base).replace(" ", "\u00a0")
         out.loc[m, "p (ITS)"] = wording.p_value(r["its_level_p"])
         out.loc[m, "Change vs comparison areas (DiD, 95% CI)"] = fmt(r["did"], r["did_lower"], r["did_upper"],
-                                                                     r["did_scale"], base)
+                                                                     r["did_scale"], base).replace(" ", "\u00a0")
         out.loc[m, "p (DiD)"] = wording.p_value(r["did_p"]) + (" †" if r["pretrend_failed"] else "")
         out.loc[m, "Placebo p"] = f"{r['placebo_p']:.2f}"
         out.loc[m, "Pre-trend check p"] = wording.p_value(r["pretrend_p"])
