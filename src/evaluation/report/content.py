@@ -650,6 +650,8 @@ def survival_table(ev) -> pd.DataFrame:
             out.loc[m, "Estimate"] = wording.plural(wording.signed_num(f.value), "day")
             out.loc[m, "95% CI"] = f"{wording.signed_num(f.lower)} to {wording.signed_num(f.upper)} days"
         out.loc[m, "p-value"] = wording.p_value(f.p_value)
+    if not out.empty:  # each interval on one line in print, as in the headline table
+        out["95% CI"] = out["95% CI"].str.replace(" ", "\u00a0")
     return table(out)
 
 
