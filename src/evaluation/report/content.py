@@ -222,8 +222,8 @@ the programme's target group and had a police contact in the programme period; a
 first such contact.{_linkage_methods(ev)}
 
 **Outcome.** {_first_upper(w['noun'])} follows the Ministry of Justice definition of proven reoffending: an offence
-committed after the index date and within {oc['follow_up_months']} calendar months, that received a caution, conviction, reprimand, warning
-or youth caution within a further {oc['waiting_months']}-month waiting period. People whose waiting period had not
+committed after the index date and within {oc['follow_up_months']} calendar months, that received a caution,
+conviction, reprimand, warning or youth caution within a further {oc['waiting_months']}-month waiting period. People whose waiting period had not
 ended by the extract date are excluded and counted in the attrition table. Frequency is the number of such
 offences per person; days to {w['first']} is shown for {w['people']} only.{_fte_methods(p)}
 
@@ -247,8 +247,8 @@ minimum detectable difference is the smallest reduction this design would find w
 **Disclosure control.** Counts from 1 to {ev.threshold - 1} people are suppressed (shown as [c]), and so is any
 count that would give one back by subtraction (secondary suppression: a [c] can stand for a larger count). Counts
 of people in the {_rounded_tables(ev)} are rounded to the nearest {ev.register().base} (ONS practice), except the
-number of participants analysed, which is the same everywhere. Every published figure and every sum or difference a reader
-could form between them (table totals, attrition steps, adjacent numbers at risk, the last numbers at risk against
+number of participants analysed, which is the same everywhere. Every published figure and every sum or
+difference a reader could form between them (table totals, attrition steps, adjacent numbers at risk, the last numbers at risk against
 the {w['people']}, rates with their counts, the main against the secondary analysis) was checked together: no
 suppressed count, and no count of 1 to {ev.threshold - 1} people, can be worked out from them; no such count of people
 with an outcome (for example {w['people']} late in the follow-up) can be narrowed, using what the rounding leaves
