@@ -168,7 +168,8 @@ def test_portfolio_pdf_is_tagged_with_language_title_and_alt(tmp_path):
     from evaluation.report.guard import pdf_text
 
     data = html[html.index('<details class="chart-data">'):html.index("</details>")]
-    assert f"<td>{wording.signed_num(-3.0)}</td>" in data  # the published difference, as the overview table shows it
+    # the published difference, as the overview table and the programme's headline table show it
+    assert f"<td>{wording.pp_difference(-0.03)}</td>" in data and f"{wording.pp_difference(-0.03)} pp" in html
     assert f"<td>{wording.signed_num(-10.0)} to {wording.signed_num(4.0)}</td>" in data
     assert "Data for this chart" not in pdf_text(pdf)
 

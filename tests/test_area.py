@@ -544,3 +544,33 @@ def test_arrests_and_seizures_are_said_to_reflect_police_activity():
     summary = rc.area_summary(_adder_programme(), res)
     assert "reflect police activity" in summary and "nor a fall evidence of less" in summary
     assert "Which estimate the report leans on" in rc.area_methods(_adder_programme())
+
+
+def test_area_table_is_in_one_unit_when_a_series_has_zero_months():
+    """Issue 11 (funder read, Project ADDER): drug deaths read "−8% (ITS)" beside "−0.01 (DiD, per 100,000 a
+    month)" in one table. A difference estimated on the rate scale is shown as a percent of the pilot area's
+    average rate before the pilot (marked ‡ and explained), so every cell of the table is a percent."""
+    from evaluation.report import content as rc
+
+    rng = np.random.default_rng(3)
+    panel = _panel(rng, effect=0.2)
+    deaths = panel[panel["measure"] == "arrests"].copy()
+    deaths["measure"] = "drug_deaths"
+    deaths["value"] = rng.poisson(1.0, len(deaths)).astype(float)
+    deaths.loc[deaths["area"] == "T", "value"] = deaths.loc[deaths["area"] == "T", "value"].clip(lower=1)
+    panel = pd.concat([panel, deaths], ignore_index=True)
+    did = area.difference_in_differences(panel, "T", list("ABCDE"), T0, "drug_deaths")
+    its = area.interrupted_time_series(area.area_series(panel, "T", "drug_deaths"), T0, measure="drug_deaths",
+                                       area="T")
+    assert did.scale == "rate"
+    res = {"drug_deaths": {"its": its, "did": did}}
+    head = rc.area_headline(res)
+    for col in ("Change vs own trend (ITS, 95% CI)", "Change vs comparison areas (DiD, 95% CI)"):
+        assert head[col].iloc[0].count("%") == 3, head[col].iloc[0]
+    base = rc.area_baseline(res["drug_deaths"])
+    pre = did.difference.loc[did.difference.index < T0, "treated"].mean()
+    assert base == pytest.approx(pre)
+    lead = head["Change vs comparison areas (DiD, 95% CI)"].iloc[0].split("%")[0]
+    assert float(lead.replace("−", "-")) == pytest.approx(100 * did.estimate / base, abs=1)
+    notes = rc.area_headline_notes(res)
+    assert "‡" in notes and "drug deaths" in notes and "one unit" in notes

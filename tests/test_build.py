@@ -431,3 +431,25 @@ def test_file_system_failures_are_one_line():
     ro = OSError(_errno.EROFS, "Read-only file system", "/reports/mace")
     assert b._describe_failure(ro) == "cannot write /reports/mace: read-only file system"
     assert "\n" not in b._describe_failure(PermissionError(_errno.EACCES, "Permission denied", "/r"))
+
+
+def test_the_cover_names_only_the_rounded_tables_the_report_has():
+    """Issue 11 (funder read): the capacity-building (delivery) report's disclosure box named stages, ETE, profile
+    and numbers-at-risk tables it does not have. The box is written from the report's own published figures."""
+    from evaluation.report.render import rounded_tables
+
+    def fig(section, status="rounded", unit="people"):
+        return {"section": section, "status": status, "unit": unit}
+
+    assert rounded_tables({"figures": {"delivery.a": fig("delivery", "shown")}}) == ""
+    assert rounded_tables({}) == ""
+    full = {"a": fig("attrition"), "b": fig("ete"), "c": fig("profile"), "d": fig("risk"), "e": fig("vfm"),
+            "f": fig("headline", "shown"), "g": fig("risk", "suppressed")}
+    assert rounded_tables({"figures": full}) == ("stages, education, training or employment (ETE), profile and "
+                                                 "numbers-at-risk tables and the value-for-money section")
+    assert rounded_tables({"figures": {"a": fig("attrition"), "d": fig("risk")}}) == "stages and numbers-at-risk tables"
+    assert rounded_tables({"figures": {"c": fig("profile")}}) == "profile table"
+    html = render.page("<p>x</p>", render.Cover(title="T", rounded=""), synthetic=False, print_=True)
+    assert "rounded to the nearest" not in html and "suppressed as [c]" in html
+    html = render.page("<p>x</p>", render.Cover(title="T", rounded="profile table"), synthetic=False, print_=True)
+    assert "counts of\n  people in the profile table are rounded to the nearest 5" in html

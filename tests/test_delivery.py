@@ -164,3 +164,15 @@ def test_capacity_building_says_what_each_number_counts():
     text = dl.delivery_progress(log, "capacity-building", asof="2019-06-30").text()
     assert "2 sessions recorded 20 attendances by VCSE organisations' staff" in text
     assert "Counting organisations rather than their staff" in text and "7 organisation attendances" in text
+
+
+def test_chart_target_lines_say_aim_in_people_and_target_in_sessions():
+    """Issue 11 (funder read, SOS+): the attendances chart labelled its line "target 8,600", a count of people
+    beside a series of attendances. The line says what it is and its unit, as the table does."""
+    r = dl.delivery_progress(_sos(), "sos-plus", asof="2019-06-30")
+    fig = r.plot()
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
+    assert "aim: 8,600 people" in labels and not any(t.startswith("target") for t in labels)
+    fig = r.plot("sessions")
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
+    assert "target: 120 sessions" in labels

@@ -41,3 +41,42 @@ def test_covariate_labels_and_love_plot_labels():
     fig, ax = plt.subplots()
     ax.set_yticks(range(2), [COVARIATE_LABELS.get(v, v) for v in frame.index])
     assert [t.get_text() for t in ax.get_yticklabels()] == ["Propensity score", "Male"]
+
+
+def test_property_summary_differences_agree_with_the_table():
+    """Issue 11 (funder read, MACE): the summary said "0.6 percentage points" while the headline table showed
+    "−1 pp". Over thousands of random results, the number every sentence prints for the observed difference is
+    the table's Difference cell without its sign, and the sign agrees with the estimate's."""
+    import random
+    import re
+    from types import SimpleNamespace
+
+    from evaluation import wording
+    from evaluation.register import Register
+    from evaluation.report import content as rc
+
+    rng = random.Random(11)
+    for _ in range(2000):
+        d = rng.choice([rng.uniform(-0.3, 0.3), rng.uniform(-0.02, 0.02), rng.uniform(-0.001, 0.001),
+                        round(rng.uniform(-0.1, 0.1), 3), 0.005, -0.005, -0.0049, 0.0951])
+        lo, hi = d - rng.uniform(0.01, 0.1), d + rng.uniform(0.01, 0.1)
+        reg = Register(threshold=5)
+        reg.count("n.participants", "N", 200, "headline", exact=True)
+        reg.count("n.comparison", "N", 600, "headline", exact=True)
+        reg.add("rate.participants", "rate", 0.3 + d, "proportion", "headline")
+        reg.add("rate.comparison", "rate", 0.3, "proportion", "headline")
+        reg.add("rate.difference", "diff", d, "pp", "headline", lower=lo, upper=hi, p_value=0.5, significant=False)
+        reg.add("power.mdd", "mdd", 0.12, "pp", "power")
+        reg.add("power.p_control", "p", 0.3, "proportion", "power")
+        reg.add("power.number_needed", "nn", rng.choice([1e6, 5000]), "number", "power")
+        ev = SimpleNamespace(register=lambda reg=reg: reg, labels={"reoffended": "One-year rate"},
+                             treated_reoffenders=40, programme=SimpleNamespace(outcome={}))
+        cell = rc.headline(ev).loc["One-year rate", "Difference"].replace("\u00a0", " ")
+        number = cell.removesuffix(" pp")
+        assert number.lstrip("+−") == wording.pp_size(d)
+        assert number[0] == ("+" if d > 0 else "−") if d != 0 else number[0].isdigit()
+        texts = [rc.power_text(ev), wording.rate_finding(d, lo, hi, 0.5, 40, number_needed=1e6, n_analysed=200)
+                 .sentence]
+        for text in texts:
+            for said in re.findall(r"observed \(([0-9.]+) percentage points?\)", text):
+                assert said == number.lstrip("+−"), (d, cell, text)

@@ -141,3 +141,30 @@ def test_area_headline_says_the_caveat_once_and_that_arrests_reflect_police_acti
     out = _headline_html(res)
     assert out.count("cannot be attributed to one service") == 1
     assert out.count("police activity") == 2 and "a rise is not evidence of more drug crime" in out
+
+
+def test_portfolio_says_each_programmes_measure_and_tells_similar_names_apart():
+    """Issue 11 (funder read): the forest plot's axis said "reoffending" for children's programmes that count
+    proven offending (first or repeat), and "Pathways Out" sat beside "Pathway Out" with nothing to tell them
+    apart. Each row names its measure, the axis says measures differ, and names keep a short qualifier."""
+    from evaluation.report.portfolio import _provider_short, _short_name, data_quality, forest_plot, measure_of
+
+    child = _res(-0.05, -0.12, 0.02, False, n=41)
+    child["figures"]["rate.difference"]["label"] = ("One-year rate of proven offending (first or repeat): "
+                                                    "difference (participants − comparison)")
+    child["figures"]["reoffenders.participants"] = _fig(9)
+    adult = _res(-0.02, -0.1, 0.06, False, n=133)
+    adult["figures"]["rate.difference"]["label"] = "One-year rate of proven reoffending: difference"
+    assert measure_of(child) == "proven offending (first or repeat)" and measure_of(adult) == "proven reoffending"
+    assert "Fewer than 30 participants offended: no significance is claimed." in data_quality(child)
+    fig = forest_plot({"pathways-out": child, "pathway-out-adder": adult},
+                      {"pathways-out": "Pathways Out – MAP", "pathway-out-adder": "Pathway Out (Project ADDER)"})
+    ax = fig.axes[0]
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert any("proven offending, first or repeat" in t and "Pathways Out" in t for t in ticks)
+    assert any("proven reoffending" in t and "ADDER" in t for t in ticks)
+    assert "each programme's measure" in ax.get_xlabel() and "reoffending rate" not in ax.get_xlabel()
+    assert _short_name("Pathway Out (Project ADDER)") == "Pathway Out (Project ADDER)"
+    assert _short_name("WONDER+ (Women of Norfolk Diversion, Engagement and Rehabilitation)") == "WONDER+"
+    assert _provider_short("Mancroft Advice Project (MAP)") == "MAP"
+    assert _provider_short("Norfolk County Council (with the MACE team)") == "Norfolk County Council"

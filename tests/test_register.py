@@ -282,3 +282,112 @@ def test_headline_note_says_why_a_withheld_row_shows_dashes():
     ev = SimpleNamespace(register=lambda: reg, effects={}, threshold=5)
     assert "First-time entrants: not shown (–), because the figures would reveal a count of 1 to 4" \
         in rc.headline_note(ev)
+
+
+def _risk_rows_register(risk: list[int]) -> Register:
+    """Numbers at risk every 60 days for one group; day 0 is the exact N (published exactly in the headline)."""
+    reg = Register(threshold=5)
+    reg.count("n.participants", "Participants analysed", risk[0], "headline", exact=True)
+    prev = None
+    for day, v in zip(range(0, 60 * len(risk), 60), risk):
+        fid = f"risk.participants.day{day}"
+        reg.count(fid, f"at risk on day {day}", v, "risk", exact=prev is None)
+        if prev is None:
+            reg.relate({fid: 1.0, "n.participants": -1.0}, 0.0, "at risk on day 0 = N")
+        else:
+            reg.difference(prev, fid, f"hidden.risk_step.participants.day{day}", "step", "risk", "adjacent rows")
+        prev = fid
+    return reg
+
+
+def test_the_exact_day_0_row_cannot_bound_the_people_leaving_before_day_60():
+    """Issue 11 (funder read, SOS+): 133 at risk on day 0 (the exact N) and 128 on day 60, shown as 130, tell a
+    reader that 1 to 5 people left in the first 60 days, as much as a [c] says. The whole-register check finds it
+    and protection withholds the day-60 row; two rounded rows (difference known only to ±4) are left alone."""
+    from evaluation.disclosure import count_bounds, narrowed, protect_register
+
+    reg = _risk_rows_register([133, 128, 118, 113])
+    for f in reg.figures.values():  # rounding alone
+        if f.section == "risk" and f.status == "shown" and not f.exact:
+            f.status, f.shown = "rounded", 5 * int(f.value / 5 + 0.5)
+    step = "hidden.risk_step.participants.day60"
+    assert count_bounds(reg, [step])[step] == (1, 5)
+    assert narrowed(reg) == [step]
+    reg = _risk_rows_register([133, 128, 118, 113])
+    protect_register(reg)
+    assert reg.checked and narrowed(reg) == []
+    lo, hi = count_bounds(reg, [step])[step]
+    assert lo == 0 or hi is None or hi > reg.threshold
+    assert reg.display("risk.participants.day60") == "[c]"
+    assert reg.display("risk.participants.day0") == "133"
+    # 10 left in the first 60 days: 123 shown as 125 bounds it to 6 to 10, which says nothing small
+    reg = _risk_rows_register([133, 123, 118])
+    protect_register(reg)
+    assert reg.value("risk.participants.day60") == 125
+
+
+def test_a_large_profile_group_is_never_hidden_beside_a_small_one():
+    """Issue 11 (funder read, SOS+): 1 participant of unknown sex made secondary suppression hide 33 women,
+    printed "Female [c]" beside "Male 100" of 133, which a reader takes for a small group. The smallest
+    categories are folded into one row instead, named for what it holds, and nothing in the sex rows is [c]."""
+    from evaluation.estimates import _fold_label, _profile_fold
+
+    counts = {"participants": pd.Series({"Female": 33, "Male": 99, "Unknown": 1}),
+              "comparison": pd.Series({"Female": 101, "Male": 288, "Unknown": 4})}
+    fold = _profile_fold(counts, ["Female", "Male", "Unknown"], 5)
+    assert fold == ["Female", "Unknown"] and _fold_label(fold) == "Female or not known"
+    # ethnicity: the small groups go together (smallest first) until the merged row is safe
+    eth = {"participants": pd.Series({"Asian": 2, "Black": 3, "Mixed": 1, "Other": 1, "White": 110, "Unknown": 16}),
+           "comparison": pd.Series({"Asian": 10, "Black": 15, "Mixed": 10, "Other": 5, "White": 338, "Unknown": 15})}
+    cats = ["Asian", "Black", "Mixed", "Other", "White", "Unknown"]
+    fold = _profile_fold(eth, cats, 5)
+    assert set(fold) == {"Asian", "Black", "Mixed", "Other"}
+    for g in eth:
+        assert eth[g][fold].sum() >= 5
+    # nothing small: nothing folded; a table of two categories is left to suppression
+    assert _profile_fold({"participants": pd.Series({"Female": 30, "Male": 100})}, ["Female", "Male"], 5) == []
+    assert _profile_fold({"participants": pd.Series({"Female": 3, "Male": 100})}, ["Female", "Male"], 5) == []
+    # the unmatched (eligible minus analysed) count is a cell a reader can form: it counts as small too
+    pre = {"participants": pd.Series({"A": 40, "B": 50, "C": 20}), "prematch": pd.Series({"A": 42, "B": 60, "C": 30})}
+    assert _profile_fold(pre, ["A", "B", "C"], 5) == ["A", "C"]
+
+
+def test_no_large_profile_group_is_suppressed(pathways):
+    """Built through the register: every [c] left in the profile table is a group of fewer than 10 people."""
+    reg = pathways.register()
+    big = [k for k, f in reg.figures.items() if f.section == "profile" and f.status == "suppressed"
+           and f.value >= 2 * reg.threshold]
+    assert big == []
+
+
+def test_headline_interval_and_difference_do_not_wrap(pathways):
+    """Issue 11 (funder read): "−34 to +28 days" wrapped over three lines in the headline table; intervals and
+    differences are printed with non-breaking spaces, so each stays on one line."""
+    from evaluation.report import content as rc
+
+    head = rc.headline(pathways)
+    cells = [v for c in ("95% CI", "Difference") for v in head[c] if v not in ("", "–")]
+    assert cells and all(" " not in v for v in cells)
+    assert any("\u00a0to\u00a0" in v for v in head["95% CI"])
+
+
+def test_a_first_or_repeat_offending_report_never_says_reoffended(pathways):
+    """Issue 11 (funder read): Pathways Out measures proven offending (first or repeat), yet its report said
+    "fewer than 30 participants reoffended". No sentence of the report's text about the measure says reoffend,
+    except the ones contrasting first offending with reoffending."""
+    from evaluation.report import content as rc
+    from evaluation.report import guidance
+
+    assert pathways.programme.outcome.get("label")
+    texts = [rc.summary(pathways), rc.headline_note(pathways), rc.methods(pathways), rc.limitations(pathways),
+             rc.power_text(pathways), rc.sensitivity_text(pathways), guidance.say_boxes(pathways),
+             guidance.glossary_for(pathways)]
+    if pathways.survival is not None:
+        texts.append(rc.survival_intro(pathways))
+    allowed = ("first offending for them and reoffending for the others", "first offending, not reoffending",
+               "not a reoffence", "**Proven reoffending.**", "definition of proven reoffending",
+               "Some participants had no proven offence")
+    for text in texts:
+        for sentence in re.split(r"(?<=[.!?])\s+", text):
+            if re.search(r"reoffend|reoffence", sentence, re.I) and not any(a in sentence for a in allowed):
+                raise AssertionError(sentence)

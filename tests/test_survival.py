@@ -722,3 +722,36 @@ def test_concordance_of_a_score_and_bad_input():
         fit.predict(type="survival")
     with pytest.raises(ValueError, match="needs column 'week'"):
         fit.predict(ROSSI3.drop(columns="week"), type="expected")
+
+
+def test_published_curves_are_drawn_in_steps_of_5_people():
+    """Issue 11 (funder read): monthly cumulative incidence of a group of ~120 people could be read to the nearest
+    person (one person is 0.8 points). Drawn with ``round_to={group: 5 / N}`` every plotted value of the curve is a
+    multiple of 5 people of that group, for the cumulative incidence and for 1 − Kaplan-Meier alike."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    assert sv.coarsened([0.0, 0.0083, 0.025, 0.0417, 0.3], 5 / 120).tolist() == pytest.approx(
+        [0.0, 0.0, 5 / 120, 5 / 120, 35 / 120])
+    with pytest.raises(ValueError):
+        sv.coarsened([0.1], 0)
+    ci = sv.cumulative_incidence(MGUS, "etime", "event", groups="sex", labels={1: "PCM", 2: "death"})
+    sizes = MGUS["sex"].value_counts().to_dict()
+    step = {g: 5 / n for g, n in sizes.items()}
+    fig = ci.plot(risk_table=False, step_every=30, round_to=step, ci=False)
+    for line, (g, _) in zip(fig.axes[0].get_lines(), [(g, c) for g in ci.groups for c in ci.causes]):
+        y = np.asarray(line.get_ydata(), dtype=float) / step[g]
+        assert np.allclose(y, np.round(y)), g
+        assert np.all(np.diff(y) >= -1e-9)
+    plt.close(fig)
+    km = sv.kaplan_meier(DATA.duration, DATA.event, DATA.treat)
+    sizes = DATA["treat"].value_counts().to_dict()
+    step = {g: 5 / n for g, n in sizes.items()}
+    fig = km.plot(reoffended=True, risk_table=False, step_every=30, round_to=step, ci=False)
+    for line, g in zip(fig.axes[0].get_lines(), km.groups):
+        y = np.asarray(line.get_ydata(), dtype=float) / step[g]
+        assert np.allclose(y, np.round(y)), g
+        assert len(y) <= 2 + int(np.ceil(DATA.duration.max() / 30))  # monthly, not one step per event
+    plt.close(fig)

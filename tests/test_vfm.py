@@ -259,3 +259,38 @@ def test_statement_with_rounded_referrals_says_about_and_per_referral():
                               eligible_participants=136, matched_participants=134, mix=MIX, participants=173)
     t = eff.text(shown={"referred": "175", "matched": "134", "analysed": ""})
     assert "for about 175 referrals" in t and "per referral" in t and "173" not in t
+
+
+def test_cost_per_completer_never_gives_the_exact_number_of_completers():
+    """Issue 11 (funder read): "£1,284 per person who completed it" of £95,000 is exactly 74 completers, where
+    the register rounds counts to 5. The statement and the register divide by the published (rounded) count."""
+    from evaluation.disclosure import protect_register
+    from evaluation.register import Register
+
+    eff = vfm.value_for_money("pathway-out-adder", effect=-0.3, ci=(-0.5, -0.1), p_value=0.003,
+                              eligible_participants=136, matched_participants=134, mix=MIX, participants=173,
+                              completers=74)
+    t = eff.text(shown={"referred": "175", "matched": "134", "analysed": "", "completers": "75"})
+    assert "about £1,270 per person who completed it (about 75 people)" in t  # 95,000 / 75, to £10
+    assert "1,284" not in t and "1,280" not in t and "£550" not in t and "about £540 per referral" in t
+    t = eff.text(shown={"referred": "175", "matched": "134", "analysed": "", "completers": "[c]"})
+    assert "completed" not in t.split("(2021/22 prices)")[0]
+    # in the register: the counts are rounded and the cost per head is over the rounded count
+    reg = Register(threshold=5)
+    reg.add("vfm.funding", "funding", 95000.0, "gbp", "vfm")
+    reg.count("vfm.completers", "completers", 74, "vfm")
+    f = reg.add("vfm.cost_per_completer", "cost per completer", 95000 / 74, "gbp", "vfm",
+                denominator="vfm.completers")
+    f.meta["numerator"] = "vfm.funding"
+    protect_register(reg)
+    assert reg.value("vfm.completers") == 75 and reg.value("vfm.cost_per_completer") == 1270
+    assert round(95000 / reg.value("vfm.cost_per_completer")) != 74
+    # a suppressed count takes its cost per head with it
+    reg = Register(threshold=5)
+    reg.add("vfm.funding", "funding", 95000.0, "gbp", "vfm")
+    reg.count("vfm.completers", "completers", 3, "vfm")
+    f = reg.add("vfm.cost_per_completer", "cost", 95000 / 3, "gbp", "vfm", denominator="vfm.completers")
+    f.meta["numerator"] = "vfm.funding"
+    protect_register(reg)
+    assert reg["vfm.cost_per_completer"].status == "withheld" and reg.value("vfm.cost_per_completer") is None
+

@@ -241,3 +241,18 @@ def test_e_value_is_not_worded_as_robustness_for_a_result_that_is_not_significan
     assert "not significant, so no unmeasured factor is needed" in text and "1 means" not in text
     text = sensitivity_text(ev(True, 1.9, 1.3))
     assert "at least 1.30 each to move the interval" in text and "1.90 to explain the estimate away" in text
+
+
+def test_measure_words_for_first_or_repeat_offending():
+    """Issue 11 (funder read): children's programmes measure proven offending (first or repeat), yet sentences
+    said "fewer than 30 participants reoffended". Every sentence about the measure takes its words from
+    wording.measure_words; only sentences that contrast the two words may use "reoffend"."""
+    from evaluation import wording
+
+    w = wording.measure_terms("proven offending (first or repeat)")
+    assert (w["verb"], w["offence"], w["first"], w["offending"]) == ("offended", "proven offence", "first offence",
+                                                                     "offending")
+    assert "reoffend" not in " ".join(str(v) for v in w.values())
+    assert "fewer than 30 participants reoffended" in wording.days_finding(-3, -2, -1, 12)
+    s = wording.days_finding(-3, -2, -1, 12, offence="proven offence", verb="offended")
+    assert "fewer than 30 participants offended" in s and "reoffend" not in s

@@ -199,7 +199,10 @@ class DeliveryResult:
             row = self.table.set_index("audience").loc[aud]
             target = row[f"target_{measure}"]
             if pd.notna(target):
-                ax.axhline(target, color="C3", ls="--", lw=1, label=f"target {target:,.0f}")
+                # in the words and unit of the tables: an attendee target is an aim of reaching people (the
+                # series counts attendances), a session target counts sessions
+                what = f"aim: {target:,.0f} people" if measure == "attendees" else f"target: {target:,.0f} sessions"
+                ax.axhline(target, color="C3", ls="--", lw=1, label=what)
             if pd.notna(row[f"projected_{measure}"]) and self.asof < self.end:
                 ax.plot([self.asof, self.end], [row[measure], row[f"projected_{measure}"]], ls=":", color="C0",
                         label="projection at current pace")

@@ -276,7 +276,7 @@ def round_base(n: int, base: int = 5) -> int:
     return int(base * math.floor(n / base + 0.5))
 
 
-def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "ete")) -> None:
+def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "ete", "vfm")) -> None:
     """Disclosure control over a whole :class:`evaluation.register.Register`, in place; then :func:`check_register`.
 
     1. **Rounding** (ONS practice): counts of people in ``round_sections`` are published rounded to ``reg.base``
@@ -325,7 +325,26 @@ def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "et
             for i in grp:
                 if reg.figures[i].status == "shown":
                     reg.figures[i].status, reg.figures[i].shown = "withheld", None
+    _per_head(reg)
     check_register(reg)
+
+
+def _per_head(reg, nearest: int = 10) -> None:
+    """An amount per person (unit ``gbp``, ``denominator`` a count of people, ``meta["numerator"]`` the total it
+    divides, e.g. the funding) is published as the total over the *published* count, to the nearest
+    ``nearest`` pounds; withheld when that count is suppressed or withheld. Published to the penny from the exact
+    count, £95,000 / £1,283.78 gives back exactly 74 completers where the tables round them to 75 (issue 11)."""
+    for f in reg.figures.values():
+        den = reg.figures.get(f.denominator) if f.denominator else None
+        num = reg.figures.get(f.meta.get("numerator")) if den is not None else None
+        if f.unit != "gbp" or num is None or den.unit != "people" or f.status != "shown":
+            continue
+        if den.status in ("suppressed", "withheld", "hidden") or not isinstance(num.value, (int, float)):
+            f.status, f.shown = "withheld", None
+        elif den.status == "rounded":
+            f.shown = round_base(num.value / den.shown, nearest) if den.shown else None
+            if f.shown is None:
+                f.status = "withheld"
 
 
 def _suppress_until(reg, find, partners, what: str, then=None) -> None:
@@ -516,22 +535,32 @@ def count_bounds(reg, ids=None) -> dict[str, tuple[int, int | None]]:
 def narrowed(reg) -> list[str]:
     """Ids of unpublished counts of 1 to ``threshold − 1`` people that a reader can pin down to a range of fewer
     than ``threshold − 1`` whole numbers (e.g. "0, 1 or 2" with the default threshold 5) from the whole register
-    (:func:`count_bounds`). A suppressed small count tells a reader "1 to 4"; a published subtraction must not
-    tell more. Exactly determined counts are :func:`recoverable`'s."""
+    (:func:`count_bounds`), and of never-published (hidden) counts of any size that a reader can place within
+    1 to ``threshold`` (a small group known not to be empty). A suppressed small count tells a reader "1 to 4"; a
+    published subtraction must not tell more. Exactly determined counts are :func:`recoverable`'s."""
     t = reg.threshold
     # People lost between two attrition stages (hidden.step.*: e.g. "0 or 1 participant could not be matched")
     # carry no outcome: a range for them says nothing about anyone's offending, and the rounded stages around an
     # exact analysed N always leave one (a report would fail on luck). They stay under the exact check
     # (:func:`recoverable`); the range check is for counts that carry an outcome (late reoffenders, the
     # reoffenders among a profile group, ...).
-    small = [k for k, f in reg.figures.items() if f.unit == "people" and f.status != "shown"
-             and isinstance(f.value, (int, float)) and 0 < f.value < t
-             and not (f.section == "attrition" and k.startswith("hidden.step."))]
-    if not small or t < 3:
+    def considered(k, f):
+        return (f.unit == "people" and f.status != "shown" and isinstance(f.value, (int, float))
+                and not (f.section == "attrition" and k.startswith("hidden.step.")))
+
+    small = [k for k, f in reg.figures.items() if considered(k, f) and 0 < f.value < t]
+    # A never-published count (the people leaving between two numbers at risk, ...) that a reader can show to be
+    # from 1 to ``threshold`` says what a [c] says — "a few people" — whatever its true value: day 0 of the risk
+    # table is the exact N, so N = 133 beside 130 (rounded) on day 60 tells "1 to 5 left in the first 60 days"
+    # even when 5 did (issue 11). Two rounded rows never do this (their difference is known only to ±4).
+    hidden = [k for k, f in reg.figures.items() if considered(k, f) and f.status == "hidden" and f.value > 0]
+    if t < 3 or not (small or hidden):
         return []
     out = []
-    for k, (lo, hi) in count_bounds(reg, small).items():
-        if hi is not None and hi - lo < t - 2:
+    for k, (lo, hi) in count_bounds(reg, list(dict.fromkeys(small + hidden))).items():
+        if hi is None:
+            continue
+        if (k in small and hi - lo < t - 2) or (reg.figures[k].status == "hidden" and lo >= 1 and hi <= t):
             out.append(k)
     return out
 

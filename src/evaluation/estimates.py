@@ -291,6 +291,66 @@ def _profile_columns(frame: pd.DataFrame) -> dict[str, pd.Series]:
     return {k: v for k, v in (("Sex", sex), ("Ethnicity", eth), ("Age at start", age)) if v is not None}
 
 
+def _profile_fold(counts: dict[str, pd.Series], cats: list, threshold: int) -> list:
+    """The categories of one characteristic to publish as one row, so that no cell of the profile table is a
+    small count (1 to ``threshold − 1`` people) in any group, nor the difference between the eligible and the
+    analysed participants.
+
+    Without this, primary suppression of a small category (1 participant of unknown sex) needs a partner, and
+    secondary suppression takes the next smallest: "Female [c]" beside "Male 100" of 133, which a reader takes
+    for a small group (issue 11). The smallest categories (by people over all groups; a not-known category first
+    among equals) are folded into one row until every row is 0 or at least ``threshold`` in every group, or two
+    rows are left (disclosure control then suppresses as before).
+
+    Parameters
+    ----------
+    counts : dict of pandas.Series
+        People per category (``value_counts``) for each published group (``participants``, ``prematch``,
+        ``comparison``).
+    cats : list
+        The categories in table order.
+    threshold : int
+        The disclosure threshold (people).
+
+    Returns
+    -------
+    list
+        The categories to fold, in table order (empty: none).
+    """
+    groups = list(counts)
+
+    def cells(members):
+        out = [int(sum(counts[g].get(c, 0) for c in members)) for g in groups]
+        if "prematch" in counts and "participants" in counts:
+            out.append(out[groups.index("prematch")] - out[groups.index("participants")])
+        return out
+
+    def small(members):
+        return any(0 < v < threshold for v in cells(members))
+
+    def size(c):
+        return sum(cells([c])[:len(groups)])
+
+    fold: list = []
+    rest = list(cats)
+    while (any(small([c]) for c in rest) or (fold and small(fold))) and len(rest) + bool(fold) > 2:
+        pick = [c for c in rest if small([c])] or rest  # only the folded row is small: take the smallest in
+        c = min(pick, key=lambda c: (size(c), c not in ("Unknown", "Not known")))
+        fold.append(c)
+        rest.remove(c)
+    if len(fold) < 2:  # nothing to merge (or one category alone): disclosure control suppresses as before
+        return []
+    return [c for c in cats if c in fold]
+
+
+def _fold_label(fold: list) -> str:
+    """``["Asian", "Black", "Unknown"]`` → ``"Asian, Black or not known"`` (the row says what it holds)."""
+    names = [("not known" if c in ("Unknown", "Not known") else c) for c in fold]
+    if names and names[0] == "not known":
+        names[0] = "Not known"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
 def build_register(ev: "ProgrammeEvaluation"):
     """The figures of one analysis and the relations among them, before disclosure control."""
     from evaluation.register import Register, slug as _slug
@@ -425,6 +485,12 @@ def build_register(ev: "ProgrammeEvaluation"):
     for char in cols["prematch"]:
         cats = sorted(set(cols["prematch"][char].dropna()) | set(cols["comparison"].get(char, pd.Series()).dropna()),
                       key=lambda c: (c in ("Unknown", "Not known"), c))
+        fold = _profile_fold({g: cols[g][char].value_counts() for g in groups}, cats, ev.threshold)
+        if fold:
+            merged = _fold_label(fold)
+            for g in groups:
+                cols[g][char] = cols[g][char].where(~cols[g][char].isin(fold), merged)
+            cats = [c for c in cats if c not in fold] + [merged]
         for g in groups:
             counts = cols[g][char].value_counts()
             ids = []
@@ -490,8 +556,14 @@ def build_register(ev: "ProgrammeEvaluation"):
                     reg.relate({f"vfm.{_slug(k)}": 1.0, same: -1.0}, 0.0, "the same people in two places")
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
                 ci = d.get(f"{k}_ci") if isinstance(d.get(f"{k}_ci"), list) else [None, None]  # the chart's interval
-                reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "gbp" if "gbp" in k or "cost" in k or
-                        "benefit" in k else "number", "vfm", lower=_num(ci[0]), upper=_num(ci[1]))
+                # a cost per head names the count it divides by: disclosure control publishes it over the
+                # published (rounded) count, as funding / cost would otherwise give the exact count back
+                per = {"cost_per_participant": "vfm.participants", "cost_per_completer": "vfm.completers"}.get(k)
+                f = reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "gbp" if "gbp" in k or "cost" in k or
+                            "benefit" in k else "number", "vfm", lower=_num(ci[0]), upper=_num(ci[1]),
+                            denominator=per if per in reg else None)
+                if per in reg and "vfm.funding" in reg:
+                    f.meta["numerator"] = "vfm.funding"
             elif isinstance(v, str):
                 reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "text", "vfm")
     return reg

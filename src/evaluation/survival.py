@@ -391,12 +391,16 @@ class KaplanMeier:
     def plot(self, *, reoffended: bool = False, ci: bool = True, risk_table: bool = True,
              times: Sequence[float] | None = None, labels: dict | None = None, title: str | None = None,
              xlabel: str = "Days since index date", ylabel: str | None = None, colors: dict | None = None,
-             risk_counts: str = "weighted", suppress_below: int | None = None, figsize=(8, 5.5)):
+             risk_counts: str = "weighted", suppress_below: int | None = None, figsize=(8, 5.5),
+             step_every: float | None = None, round_to: dict | None = None):
         """Step plot of the curves with CI bands and, survminer-style, a numbers-at-risk table under the axis.
 
         ``reoffended=True`` draws 1 − S, "proportion reoffended" (limits 1 − upper, 1 − lower).
         ``risk_counts`` is ``"weighted"`` (R's n.risk, rounded) or ``"unweighted"`` (people).
         ``suppress_below``: counts 1..k−1 at risk are printed as ``<k`` (disclosure control).
+        ``step_every``: draw each curve as its value at the end of every period of this many days.
+        ``round_to``: ``{group: step}``, draw that group's curve (not its band) at the nearest multiple of
+        ``step`` (see :func:`coarsened`).
         Returns the matplotlib Figure (axes: curve, then the risk table when drawn).
         """
         import matplotlib.pyplot as plt
@@ -416,12 +420,17 @@ class KaplanMeier:
         default_colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for k, g in enumerate(self.groups):
             c = self.curve(g)
+            if step_every:
+                grid = np.arange(step_every, tmax + step_every, step_every)
+                c = self.at(grid).loc[lambda d: d["group"] == g].reset_index(drop=True)
             x = np.concatenate([[0.0], c["time"].to_numpy()])
             s = np.concatenate([[1.0], c["survival"].to_numpy()])
             lo = np.concatenate([[1.0], c["lower"].to_numpy()])
             up = np.concatenate([[1.0], c["upper"].to_numpy()])
             if reoffended:
                 s, lo, up = 1 - s, 1 - up, 1 - lo
+            if round_to and g in round_to:
+                s = coarsened(s, round_to[g]) if reoffended else 1 - coarsened(1 - s, round_to[g])
             col = (colors or {}).get(g, default_colors[k % len(default_colors)])
             ax.step(x, s, where="post", color=col, lw=2, label=str(labels.get(g, g)))
             if ci:
@@ -442,6 +451,34 @@ class KaplanMeier:
             ax.set_xlabel(xlabel)
         ax.set_xticks(times)
         return fig
+
+
+def coarsened(y, step: float) -> np.ndarray:
+    """Cumulative proportions drawn at the nearest multiple of ``step`` (halves up), e.g. ``5 / N`` for a group of
+    N people with equal weights: each drawn step is then a multiple of 5 people, as the rounded numbers at risk
+    are, and a reader cannot count single people off the chart. Non-decreasing input stays non-decreasing.
+
+    Parameters
+    ----------
+    y : array of float
+        Cumulative proportions (0–1).
+    step : float
+        The drawing resolution (proportion, > 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        The drawn proportions (0–1).
+
+    Examples
+    --------
+    >>> coarsened([0.0, 0.0083, 0.0250, 0.0417], 5 / 120).round(4).tolist()
+    [0.0, 0.0, 0.0417, 0.0417]
+    """
+    if not step > 0:
+        raise ValueError(f"coarsened: step must be > 0, got {step!r}")
+    y = np.asarray(y, dtype=float)
+    return np.clip(np.floor(y / step + 0.5 + 1e-9) * step, 0.0, 1.0)
 
 
 def kaplan_meier(*args, groups=None, weights=None, cluster=None, robust=None, conf_type: str = "log",
@@ -661,7 +698,7 @@ class CumulativeIncidence:
              times: Sequence[float] | None = None, labels: dict | None = None, title: str | None = None,
              xlabel: str = "Days since index date", ylabel: str = "Cumulative incidence",
              risk_counts: str = "weighted", suppress_below: int | None = None, figsize=(8, 5.5),
-             step_every: float | None = None):
+             step_every: float | None = None, round_to: dict | None = None):
         """Cumulative incidence curves: the event of interest solid, competing events dashed beside it, 95%
         bands, and the numbers at risk (event-free and followed) under the axis.
 
@@ -669,6 +706,8 @@ class CumulativeIncidence:
         ``suppress_below``: counts 1..k−1 at risk are printed as ``<k`` (disclosure control).
         ``step_every``: draw each curve as its value at the end of every period of this many days (e.g. 30)
         instead of a step at every event: a published chart then shows no single person's event day.
+        ``round_to``: ``{group: step}``, draw that group's curves (not their bands) at the nearest multiple of
+        ``step`` (see :func:`coarsened`).
         Returns the matplotlib Figure (axes: curves, then the risk table when drawn).
         """
         import matplotlib.pyplot as plt
@@ -699,6 +738,8 @@ class CumulativeIncidence:
                                .reset_index(drop=True) for cause in causes], axis=1)
             for ci_, cause in enumerate(causes):
                 y = np.concatenate([[0.0], c[f"cif_{cause}"].to_numpy()])
+                if round_to and g in round_to:
+                    y = coarsened(y, round_to[g])
                 name = str(labels.get(g, g))
                 lab = self.label(cause) if self.groups == ["all"] else f"{name}: {self.label(cause)}"
                 ax.step(x, y, where="post", color=colors[k % len(colors)], ls=styles[ci_ % len(styles)],

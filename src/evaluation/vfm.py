@@ -291,8 +291,8 @@ class VfmResult:
         Parameters
         ----------
         shown : mapping, optional
-            The counts as the report publishes them (``referred``, ``matched``, ``analysed`` → text, e.g. a
-            rounded or suppressed figure from the report's register), so the statement never prints a count more
+            The counts as the report publishes them (``referred``, ``matched``, ``analysed``, ``completers`` → text,
+            e.g. a rounded or suppressed figure from the report's register), so the statement never prints a count more
             exactly than the report's own tables do (an exact "134 of 136" would undo the rounding that hides a
             small number of unmatched people). Default: the exact counts (library use, not a report).
         """
@@ -307,15 +307,31 @@ class VfmResult:
                for k, v in (("referred", referred), ("matched", matched), ("analysed", n.get("analysed")))}
         from evaluation import wording as _wording
 
+        def per_head(text):
+            """The funding over a published (rounded) count, to £10: never more exact than the count."""
+            try:
+                k = int(str(text).replace(",", ""))
+            except ValueError:
+                return None
+            return _wording.round_half_up(self.funding / k, -1) if k > 0 else None
+
         if "referred" in shown and shown["referred"] != f"{referred:,}":
-            # the report's count is rounded: "about", and the cost per referral no more exact than it (£10)
-            s = (f"The programme cost £{self.funding:,.0f} for about {fmt['referred']} referrals, about "
-                 f"£{_wording.round_half_up(cpp, -1):,.0f} per referral")
+            # the report's count is rounded: "about", and the cost per referral no more exact than it (£10), from
+            # the rounded count (from the exact one, funding / cost would give the exact count back)
+            cost = per_head(shown["referred"])
+            s = f"The programme cost £{self.funding:,.0f} for about {fmt['referred']} referrals"
+            if cost is not None:
+                s += f", about £{cost:,.0f} per referral"
         else:
             s = (f"The programme cost £{self.funding:,.0f} for the {fmt['referred']} people referred, about "
                  f"£{cpp:,.0f} per person referred")
         if "cost_per_completer" in self.costs and not math.isnan(self.costs["cost_per_completer"]):
-            s += f" and £{self.costs['cost_per_completer']:,.0f} per person who completed it"
+            if "completers" in shown:  # as the report publishes the count: rounded (about), or [c] (no cost)
+                cost = per_head(shown["completers"])
+                if cost is not None:
+                    s += f" and about £{cost:,.0f} per person who completed it (about {shown['completers']} people)"
+            else:
+                s += f" and £{self.costs['cost_per_completer']:,.0f} per person who completed it"
         s += f" ({self.price_year} prices). "
         chain = f"The effect on reoffending was estimated for the {fmt['matched']} participants who could be matched"
         if n.get("analysed") and n["analysed"] != matched and fmt["analysed"]:

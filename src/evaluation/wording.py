@@ -98,11 +98,25 @@ class Finding:
 
 def measure_words(label: str | None = None) -> dict:
     """Words for the measure: ``measure`` (for sentences), ``verb`` ("reoffended" / "offended") and
-    ``offences`` ("reoffences" / "offences"). ``label`` is the programme's ``outcome.label`` (e.g. "proven
-    offending (first or repeat)" for children, some with no earlier offence)."""
+    ``offences`` ("reoffences" / "offences"), as :func:`rate_finding` takes them. ``label`` is the programme's
+    ``outcome.label`` (e.g. "proven offending (first or repeat)" for children, some with no earlier offence).
+    More forms: :func:`measure_terms`."""
+    t = measure_terms(label)
+    return {k: t[k] for k in ("measure", "verb", "offences")}
+
+
+def measure_terms(label: str | None = None) -> dict:
+    """Every form of the measure's words: those of :func:`measure_words`, and ``offence`` (singular), ``noun``
+    ("proven reoffending" / the label), ``first`` ("first reoffence" / "first offence"), ``offending``
+    ("reoffending" / "offending") and ``people`` ("reoffenders" / "people who offended"). Every sentence about
+    the measure takes its words from here, so a children's report never says "reoffended" of a first offence."""
     if label and label.strip():
-        return {"measure": f"one-year rate of {label.strip()}", "verb": "offended", "offences": "proven offences"}
-    return {"measure": "one-year proven reoffending rate", "verb": "reoffended", "offences": "proven reoffences"}
+        return {"measure": f"one-year rate of {label.strip()}", "verb": "offended", "offences": "proven offences",
+                "offence": "proven offence", "noun": label.strip(), "first": "first offence",
+                "offending": "offending", "people": "people who offended"}
+    return {"measure": "one-year proven reoffending rate", "verb": "reoffended", "offences": "proven reoffences",
+            "offence": "proven reoffence", "noun": "proven reoffending", "first": "first reoffence",
+            "offending": "reoffending", "people": "reoffenders"}
 
 
 def magnitude(x: float, *, scale: float = 1.0, decimals: int = 0) -> str:
@@ -122,6 +136,23 @@ def signed_num(x: float, decimals: int = 0) -> str:
         return "–"
     sign = "+" if x > 0 else "−" if x < 0 else ""
     return sign + magnitude(x, decimals=decimals)
+
+
+def pp_size(difference: float) -> str:
+    """The size of a difference of two proportions in percentage points, as every sentence and table prints it
+    (one decimal, more only when it would print as 0): ``-0.006 -> '0.6'``. The headline table's signed value
+    (:func:`pp_difference`) is this with its sign, so a summary's "0.6 percentage points" never meets "−1 pp"
+    in the table (issue 11)."""
+    return magnitude(difference, scale=100, decimals=1)
+
+
+def pp_difference(difference: float) -> str:
+    """A signed difference of two proportions in percentage points for a table: ``-0.006 -> '−0.6'``; ``'0.0'``
+    (no sign) for an exact zero."""
+    if _is_missing(difference):
+        return "–"
+    size = pp_size(difference)
+    return ("+" if difference > 0 else "−" if difference < 0 else "") + size
 
 
 def pp_bound(x: float) -> str:
@@ -183,7 +214,7 @@ def power_sentence(difference: float, lower: float, upper: float, significant: b
         return ""
     if too_small_to_detect(difference, number_needed, n_analysed):
         return ("The data are consistent with no effect. Analysing more people would narrow this range, but a "
-                f"difference as small as the one observed ({magnitude(difference, scale=100, decimals=1)} percentage "
+                f"difference as small as the one observed ({pp_size(difference)} percentage "
                 f"points) could not be detected with any realistic number of {who}.")
     text = "More people would need to be analysed to be confident of the effect."
     if number_needed and not (isinstance(number_needed, float) and not math.isfinite(number_needed)):
@@ -275,7 +306,7 @@ def frequency_finding(
 
 
 def days_finding(difference: float, lower: float, upper: float, treated_reoffenders: int, *, tau: float = 365,
-                 who: str = "participants", offence: str = "proven reoffence") -> str:
+                 who: str = "participants", offence: str = "proven reoffence", verb: str = "reoffended") -> str:
     """Restricted mean time free of a proven reoffence (participants − comparison, days): a finding only when the
     interval excludes 0 *and* at least :data:`MIN_REOFFENDERS` participants reoffended; otherwise said to be
     uncertain."""
@@ -283,7 +314,7 @@ def days_finding(difference: float, lower: float, upper: float, treated_reoffend
     ci = f"95% CI in days {signed_num(lo)} to {signed_num(hi)}"
     if crosses_zero(lo, hi) or treated_reoffenders < MIN_REOFFENDERS:
         why = ("the interval includes no difference" if crosses_zero(lo, hi)
-               else f"fewer than {MIN_REOFFENDERS} {who} reoffended")
+               else f"fewer than {MIN_REOFFENDERS} {who} {verb}")
         return (f"Time free of a {offence} over the first {tau:g} days: no reliable difference ({why}; "
                 f"estimate {signed_num(difference)} {'day' if magnitude(difference) == '1' else 'days'}, {ci}).")
     word = "more" if difference > 0 else "fewer"

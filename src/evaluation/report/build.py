@@ -340,14 +340,18 @@ def run_job(job: Job) -> JobResult:
             raise RuntimeError("the template did not write results.json to output_dir")
         from evaluation.disclosure import check_published
 
-        check_published(json.loads(results.read_text()), job.threshold)
+        published = json.loads(results.read_text())
+        check_published(published, job.threshold)
         t = time.perf_counter()
         import nbformat
 
-        from evaluation.report.render import Cover, render_notebook
+        from evaluation.report.render import Cover, render_notebook, rounded_tables
 
         nb = nbformat.read(str(nb_path), as_version=4)
-        render_notebook(nb, staging, Cover(**job.cover), synthetic=job.synthetic,
+        # the cover's disclosure box names the tables this report rounds, from its own published figures
+        base = int((published.get("disclosure") or {}).get("rounding_base") or 5)
+        cover = Cover(**{**job.cover, "rounded": rounded_tables(published), "base": base})
+        render_notebook(nb, staging, cover, synthetic=job.synthetic,
                         formats=[f for f in job.formats if f != "ipynb"])
         # the tables as an accessible spreadsheet (gptables), from the same published figures as the PDF
         from evaluation.report.spreadsheet import write_tables

@@ -124,7 +124,8 @@ def summary(ev) -> str:
     # with fewer than 30 reoffenders the JDL gives no time-based headline; the days are in the time section only
     if d is not None and d.value is not None and ev.treated_reoffenders >= wording.MIN_REOFFENDERS:
         offence = "proven offence" if label else "proven reoffence"
-        lines.append(f"- {wording.days_finding(d.value, d.lower, d.upper, ev.treated_reoffenders, offence=offence)}")
+        lines.append("- " + wording.days_finding(d.value, d.lower, d.upper, ev.treated_reoffenders, offence=offence,
+                                                 verb=_words(ev)["verb"]))
     for note in ev.notes:
         lines.append(f"\n*{_escape(note)}*")
     return "\n".join(lines)
@@ -169,25 +170,35 @@ def _survival_methods(ev) -> str:
     sv = ev.survival
     if sv is None:
         return ""
+    w = _words(ev)
+    first = bool(ev.programme.outcome.get("label"))
+    head = "Time to first or repeat proven offence" if first else "Time to reoffence"
+    verb = w["verb"].removesuffix("ed")  # "reoffend" / "offend"
     competing = sv.cif is not None and len(sv.cif.causes) > 1
     if not competing:
-        return ("**Time to reoffence.** The curves are the cumulative proportion proven to have reoffended by each "
-                "day (weighted by the matching; no one in the matched groups entered custody before a proven "
-                "reoffence, so this equals one minus the Kaplan–Meier curve). The hazard ratio comes from a Cox "
-                "model with matched-set-clustered standard errors (Austin 2013) and the extra days without proven "
-                f"reoffending are the difference in restricted mean survival time to {sv.tau:g} days (all agreeing "
-                "with R survival).")
+        return (f"**{head}.** The curves are the cumulative proportion proven to have {w['verb']} by each "
+                "day (weighted by the matching; no one in the matched groups entered custody before a "
+                f"{w['offence']}, so this equals one minus the Kaplan–Meier curve). The hazard ratio comes from a "
+                "Cox model with matched-set-clustered standard errors (Austin 2013) and the extra days without "
+                f"proven {w['offending']} are the difference in restricted mean survival time to {sv.tau:g} days "
+                "(all agreeing with R survival).")
     beside = (", and the cumulative incidence of custody is shown beside them" if 2 in _published_causes(ev)
               else "; the cumulative incidence of custody is not shown because it rests on too few people")
-    return f"""**Time to reoffence.** Custody that begins before any proven reoffence stops a person reoffending in the
+    return f"""**{head}.** Custody that begins before any {w['offence']} stops a person {w['offending']} in the
 community: it is a competing event, not censoring. One minus a Kaplan–Meier curve would treat people in custody as
-if they could still reoffend later, and so overstates the proportion who reoffend. The curves are therefore the
-cumulative incidence of a proven reoffence (Aalen–Johansen, weighted by the matching, with matched-set-clustered
+if they could still {verb} later, and so overstates the proportion who {verb}. The curves are therefore the
+cumulative incidence of a {w['offence']} (Aalen–Johansen, weighted by the matching, with matched-set-clustered
 standard errors){beside}. The hazard ratio is the
-cause-specific one (a Cox model of proven reoffending in which custody ends follow-up; matched-set-clustered
-standard errors, Austin 2013): it compares the rate of reoffending among people still in the community, not the
-cumulative proportions. The extra days without proven reoffending are the difference in restricted mean time to
+cause-specific one (a Cox model of proven {w['offending']} in which custody ends follow-up; matched-set-clustered
+standard errors, Austin 2013): it compares the rate of {w['offending']} among people still in the community, not the
+cumulative proportions. The extra days without proven {w['offending']} are the difference in restricted mean time to
 {sv.tau:g} days with custody likewise ending follow-up. All agree with R survival."""
+
+
+def _words(ev) -> dict:
+    """The programme's measure words (:func:`evaluation.wording.measure_terms`)."""
+    p = getattr(ev, "programme", None)
+    return wording.measure_terms((getattr(p, "outcome", None) or {}).get("label"))
 
 
 def _linkage_methods(ev) -> str:
@@ -202,6 +213,7 @@ def methods(ev) -> str:
     p = ev.programme
     oc = p.outcome
     m = p.matching
+    w = _words(ev)
     return f"""## Methods
 
 **Cohort.** Participants are the people referred to {_escape(p.name)} with an index date ({p.index_date_rule.replace('_', ' ')})
@@ -209,11 +221,11 @@ inside the programme period. The comparison pool is people in police records who
 the programme's target group and had a police contact in the programme period; a pool member's index date is their
 first such contact.{_linkage_methods(ev)}
 
-**Outcome.** Proven reoffending follows the Ministry of Justice definition: an offence committed after the index
-date and within {oc['follow_up_months']} calendar months, that received a caution, conviction, reprimand, warning
-or youth caution within a further {oc['waiting_months']}-month waiting period. People whose waiting period had not
+**Outcome.** {_first_upper(w['noun'])} follows the Ministry of Justice definition of proven reoffending: an offence
+committed after the index date and within {oc['follow_up_months']} calendar months, that received a caution,
+conviction, reprimand, warning or youth caution within a further {oc['waiting_months']}-month waiting period. People whose waiting period had not
 ended by the extract date are excluded and counted in the attrition table. Frequency is the number of such
-offences per person; days to first reoffence is shown for reoffenders only.{_fte_methods(p)}
+offences per person; days to {w['first']} is shown for {w['people']} only.{_fte_methods(p)}
 
 **Matching.** A logistic regression of taking part on {', '.join(_lower_first(covariate_label(c)) for c in m.get('covariates', []))} gives each person a
 propensity score. Each participant is matched, greedily from the highest score, to the {m.get('ratio', 1)}
@@ -224,7 +236,7 @@ exactly and tested against it). Balance is judged by standardised mean differenc
 **Estimates.** Effects are the average effect on those who took part (ATT): weighted differences in means on the
 matched sample with standard errors clustered on matched sets; 95% confidence intervals and p-values. Following
 the Justice Data Lab, a difference is called significant only when p ≤ 0.05 and at least 30 participants
-reoffended.
+{w['verb']}.
 
 {_survival_methods(ev)}
 
@@ -233,15 +245,24 @@ risk ratio away; Rosenbaum bounds say how much hidden bias in who takes part wou
 minimum detectable difference is the smallest reduction this design would find with 80% power.
 
 **Disclosure control.** Counts from 1 to {ev.threshold - 1} people are suppressed (shown as [c]), and so is any
-count that would give one back by subtraction (secondary suppression: a [c] can stand for a larger count). Counts in the
-attrition, profile, numbers-at-risk and education, training and employment tables are rounded to the nearest 5 (ONS practice), except the number of
-participants analysed, which is the same everywhere. Every published figure and every sum or difference a reader
-could form between them (table totals, attrition steps, adjacent numbers at risk, the last numbers at risk against
-the reoffenders, rates with their counts, the main against the secondary analysis) was checked together: no
+count that would give one back by subtraction (secondary suppression: a [c] can stand for a larger count). Counts
+of people in the {_rounded_tables(ev)} are rounded to the nearest {ev.register().base} (ONS practice), except the
+number of participants analysed, which is the same everywhere. Every published figure and every sum or
+difference a reader could form between them (table totals, attrition steps, adjacent numbers at risk, the last numbers at risk against
+the {w['people']}, rates with their counts, the main against the secondary analysis) was checked together: no
 suppressed count, and no count of 1 to {ev.threshold - 1} people, can be worked out from them; no such count of people
-with an outcome (for example reoffenders late in the follow-up) can be narrowed, using what the rounding leaves
+with an outcome (for example {w['people']} late in the follow-up) can be narrowed, using what the rounding leaves
 known, to fewer possible values than a [c] leaves (1 to {ev.threshold - 1}). No person-level information appears in this report.
 """
+
+
+def _rounded_tables(ev) -> str:
+    """The tables this report rounds, in words (:func:`evaluation.report.render.rounded_tables`, from the
+    register: only tables the report has)."""
+    from evaluation.report.render import rounded_tables
+
+    figs = {k: {"section": f.section, "unit": f.unit, "status": f.status} for k, f in ev.register().figures.items()}
+    return rounded_tables({"figures": figs}) or "tables"
 
 
 def _fte_methods(p) -> str:
@@ -262,7 +283,8 @@ def limitations(ev) -> str:
     items = [
         f"Matching balances only what the data record. Things like {unmeasured} may differ between participants "
         "and the comparison group, and could explain part of any difference.",
-        "Proven reoffending counts only offences that led to a caution or conviction; offending that was not "
+        f"{_first_upper(_words(ev)['noun'])} counts only offences that led to a caution or conviction; offending that "
+        "was not "
         "detected, or was dealt with by a community resolution, is not counted.",
         "The comparison group's index date is a police contact, not a referral: people referred to a programme may "
         "have been at a different point in their lives.",
@@ -316,7 +338,7 @@ def headline(ev) -> pd.DataFrame:
             continue
         d = reg[f"{stem}.difference"]
         if stem in ("rate", "fte"):
-            fmt, dfmt = wording.pct, (lambda x: wording.signed_num(100 * x) + " pp")
+            fmt, dfmt = wording.pct, (lambda x: wording.pp_difference(x) + " pp")  # the summary's precision
             ci = f"{wording.signed_num(100 * d.lower)} to {wording.signed_num(100 * d.upper)} pp"
         elif stem == "frequency":
             fmt, dfmt = wording.freq, (lambda x: difference_text(x, 2))
@@ -327,8 +349,10 @@ def headline(ev) -> pd.DataFrame:
         name = label
         out.loc[name, "Participants"] = reg.display(f"{stem}.participants", fmt)
         out.loc[name, "Matched comparison"] = reg.display(f"{stem}.comparison", fmt)
-        out.loc[name, "Difference"] = reg.display(f"{stem}.difference", dfmt)
-        out.loc[name, "95% CI"] = ci if d.status == "shown" else "–"
+        out.loc[name, "Difference"] = reg.display(f"{stem}.difference", dfmt).replace(" ", "\u00a0")
+        # one line in print: non-breaking spaces inside the interval (it wrapped over three lines in a narrow
+        # column: "−34 / to +28 / days"); the measure's name takes the wrapping instead
+        out.loc[name, "95% CI"] = ci.replace(" ", "\u00a0") if d.status == "shown" else "–"
         shown = d.status == "shown"
         out.loc[name, "p-value"] = wording.p_value(d.p_value) if shown else "–"
         out.loc[name, "Significant?"] = ("Yes" if d.significant else "No") if shown else "–"
@@ -351,8 +375,8 @@ def headline_note(ev) -> str:
         notes.append(d)
     notes.append("Comparison figures are weighted means over the matched comparison group.")
     if "days_to_first" in ev.effects and "days_to_first.difference" not in reg:
-        notes.append("Days to first proven offence is not shown: fewer than 30 participants reoffended, and the "
-                     "Justice Data Lab does not report it as a headline below 30.")
+        notes.append(f"Days to first proven offence is not shown: fewer than 30 participants {_words(ev)['verb']}, "
+                     "and the Justice Data Lab does not report it as a headline below 30.")
     # published_only=False: a withheld figure is not published, which is the point of the note
     withheld = [f.label.split(":")[0] for f in reg.section("headline", published_only=False)
                 if f.status == "withheld" and f.id.endswith(".difference")]
@@ -384,7 +408,7 @@ def subanalysis_text(ev, name: str) -> str:
     if main_sig:
         lines += [f"- {f.sentence}" for f in sub.findings]
     else:
-        lines.append(f"- The difference in the one-year rate for this group was {wording.signed_num(100 * d.value)} "
+        lines.append(f"- The difference in the one-year rate for this group was {wording.pp_difference(d.value)} "
                      f"percentage points (95% CI {wording.signed_num(100 * d.lower)} to "
                      f"{wording.signed_num(100 * d.upper)}). **This is not evidence that the programme works:** the "
                      "intention-to-treat result (completers or not) is not significant, and this group was "
@@ -452,10 +476,11 @@ def attrition_intro(ev) -> str:
 def rounding_note(ev, *, shares: bool = False) -> str:
     """The table note for rounded tables (attrition, profile, numbers at risk)."""
     return (f"Counts are rounded to the nearest {ev.register().base} (ONS practice); [c] marks a count withheld to "
-            f"protect a small number: a count of 1 to {ev.threshold - 1}, or a count that would reveal one by "
-            "subtraction from the figures beside it. The numbers of people in the matched groups are exact, so they "
-            "can be a little above a rounded count before them."
-            + (" Percentages (in brackets) are of the rounded counts, and are not given for a group with a [c]."
+            f"protect a small number: a count of 1 to {ev.threshold - 1}, or a count of any size that would reveal "
+            "one by subtraction from the figures beside it (so a [c] is not always a small group). The numbers of "
+            "people in the matched groups are exact, so they can be a little above a rounded count before them."
+            + (" Categories with only a few people are shown together in one row (named for what it holds). "
+               "Percentages (in brackets) are of the rounded counts, and are not given for a group with a [c]."
                if shares else ""))
 
 
@@ -467,7 +492,8 @@ def survival_intro(ev) -> str:
     cif = getattr(ev.survival, "cif", None)
     competing = [c for c in _published_causes(ev) if c != 1]
     text = (f"The cumulative incidence of a {offence}: the share of each group with one by each day after the "
-            f"start, drawn as the value at the end of each {CHART_PERIOD_DAYS}-day period")
+            f"start, drawn as the value at the end of each {CHART_PERIOD_DAYS}-day period and to the nearest "
+            f"{ev.register().base} people of each group")
     if competing:
         names = " and ".join(cif.label(c) for c in competing)
         text += (f". Someone in {names} cannot offend in the community, so {names} beginning before any "
@@ -521,13 +547,19 @@ def survival_figure(ev):
     first = bool(ev.programme.outcome.get("label"))
     what = "proven offence (first or repeat)" if first else "proven reoffence"
     offence = "offended (first or repeat)" if first else "reoffended"
+    # drawn from counts rounded as the numbers at risk are: each curve at the nearest multiple of 5 people of its
+    # group (a step of one person in 120 is 0.8 points, which a reader can measure off the chart)
+    reg = ev.register()
+    names = {1: "participants", 0: "comparison"}
+    sizes = {g: reg.value(f"n.{names[g]}") for g in sv.km.groups if g in names}
+    round_to = {g: reg.base / n for g, n in sizes.items() if n}
     if sv.cif is None:  # no event types: 1 − Kaplan-Meier (nothing competes)
+        kw = dict(risk_table=False, figsize=(7.5, 4.0), step_every=CHART_PERIOD_DAYS, round_to=round_to)
         if first:
-            fig = sv.plot(risk_table=False, figsize=(7.5, 4.0),
-                          title="Proportion with a proven offence (first or repeat) by day t",
-                          ylabel="Proportion with a proven offence")
+            fig = sv.plot(title="Proportion with a proven offence (first or repeat) by day t",
+                          ylabel="Proportion with a proven offence", **kw)
         else:
-            fig = sv.plot(risk_table=False, figsize=(7.5, 4.0))
+            fig = sv.plot(**kw)
         return set_alt(fig, survival_alt(fig, ev.register(), offence=offence))
     causes = _published_causes(ev)
     cif = dataclasses.replace(sv.cif, labels={**sv.cif.labels, 1: what})
@@ -536,7 +568,8 @@ def survival_figure(ev):
     # monthly steps, not one per event: the published curve shows no single person's offence day
     fig = cif.plot(causes=causes, risk_table=False, figsize=(7.5, 4.0), labels=sv.labels, title=title,
                    ylabel="Cumulative incidence (proportion)", xlabel="Days since programme start (t)",
-                   times=np.arange(0, sv.tau + 1, 60 if sv.tau > 240 else 30), step_every=CHART_PERIOD_DAYS)
+                   times=np.arange(0, sv.tau + 1, 60 if sv.tau > 240 else 30), step_every=CHART_PERIOD_DAYS,
+                   round_to=round_to)
     return set_alt(fig, survival_alt(fig, ev.register(), offence=offence))
 
 
@@ -617,6 +650,8 @@ def survival_table(ev) -> pd.DataFrame:
             out.loc[m, "Estimate"] = wording.plural(wording.signed_num(f.value), "day")
             out.loc[m, "95% CI"] = f"{wording.signed_num(f.lower)} to {wording.signed_num(f.upper)} days"
         out.loc[m, "p-value"] = wording.p_value(f.p_value)
+    if not out.empty:  # each interval on one line in print, as in the headline table
+        out["95% CI"] = out["95% CI"].str.replace(" ", "\u00a0")
     return table(out)
 
 
@@ -648,7 +683,8 @@ def sensitivity_text(ev) -> str:
         ci = reg.value("sensitivity.e_value_ci") or 1.0
         if sig and ci > 1:
             parts.append(f"- **E-value:** {e.value:.2f} for the risk ratio ({ci:.2f} for the confidence limit nearer "
-                         "1). An unmeasured factor would need to be linked to both taking part and reoffending by a "
+                         f"1). An unmeasured factor would need to be linked to both taking part and "
+                         f"{_words(ev)['offending']} by a "
                          f"risk ratio of at least {ci:.2f} each to move the interval to include no effect, and of "
                          f"{e.value:.2f} to explain the estimate away entirely.")
         else:
@@ -685,11 +721,11 @@ def power_text(ev) -> str:
     if shown and d.lower is not None and d.upper is not None and wording.crosses_zero(d.lower, d.upper) \
             and wording.too_small_to_detect(d.value, nn, n):
         # a near-zero estimate: no absurd head count, and what the design can detect is the figure above
-        text += (f" The difference observed ({wording.magnitude(d.value, scale=100, decimals=1)} percentage points) "
+        text += (f" The difference observed ({wording.pp_size(d.value)} percentage points) "
                  "is far smaller than that. The data are consistent with no effect, and an effect this small could "
                  "not be detected with any realistic number of participants.")
     elif shown and nn and not wording.too_small_to_detect(d.value, nn, n):
-        text += (f" To detect a difference of the size observed ({wording.magnitude(d.value, scale=100, decimals=1)} "
+        text += (f" To detect a difference of the size observed ({wording.pp_size(d.value)} "
                  f"percentage points), about **{wording.approx(nn)}** participants would be needed, each with a "
                  "matched comparison group of the same make-up.")
     if ev.treated_reoffenders < wording.MIN_REOFFENDERS:
@@ -718,7 +754,8 @@ def vfm_text(ev) -> str:
     referred = reg.display(REFERRED_ID) if REFERRED_ID in reg else reg.display("vfm.participants")
     shown = {"referred": referred, "matched": reg.display("n.participants"),
              # a rounded N beside the exact matched N would give back the few unmatched: left out then
-             "analysed": reg.display(full) if full in reg and reg[full].status == "shown" else ""}
+             "analysed": reg.display(full) if full in reg and reg[full].status == "shown" else "",
+             "completers": reg.display("vfm.completers", missing="[c]") if "vfm.completers" in reg else "–"}
     return f"## Value for money\n\n{_escape(v.text(shown={k: t for k, t in shown.items() if t != '–'}))}\n\n" \
            f"{_escape(v.caveat())}"
 
@@ -1138,17 +1175,28 @@ def area_headline(results: dict) -> pd.DataFrame:
     t = area_table(results).set_index("measure")
     out = pd.DataFrame(index=t.index)
 
-    def fmt(est, lo, hi, scale):
+    def fmt(est, lo, hi, scale, base):
         if scale == "log":
             return _pct_interval(est, lo, hi)
-        return f"{wording.signed(est, '+.2f')} ({wording.signed(lo, '+.2f')} to {wording.signed(hi, '+.2f')})"
+        # one unit in the whole table (issue 11: drug deaths read "−8%" beside "−0.01"): a change estimated in
+        # rate per 100,000 a month is shown as a percent of the pilot area's average rate before the pilot (a
+        # fixed number, so the interval scales with it exactly)
+        vals = [100 * v / base for v in (est, lo, hi)]
+        for d in (0, 1, 2):
+            if all(round(abs(v), d) > 0 for v in vals[1:]) or d == 2:
+                break
+        pct = [wording.signed(v, f"+.{d}f") for v in vals]
+        return f"{pct[0]}% ({pct[1]}% to {pct[2]}%) ‡"
 
     for m, r in t.iterrows():
+        base = area_baseline(results[m])
+        # each interval on one line in print (non-breaking spaces), as in the programme reports' headline table
         out.loc[m, "Change vs own trend (ITS, 95% CI)"] = fmt(r["its_level"], r["its_level_lower"],
-                                                              r["its_level_upper"], r["its_scale"])
+                                                              r["its_level_upper"], r["its_scale"],
+                                                              base).replace(" ", "\u00a0")
         out.loc[m, "p (ITS)"] = wording.p_value(r["its_level_p"])
         out.loc[m, "Change vs comparison areas (DiD, 95% CI)"] = fmt(r["did"], r["did_lower"], r["did_upper"],
-                                                                     r["did_scale"])
+                                                                     r["did_scale"], base).replace(" ", "\u00a0")
         out.loc[m, "p (DiD)"] = wording.p_value(r["did_p"]) + (" †" if r["pretrend_failed"] else "")
         out.loc[m, "Placebo p"] = f"{r['placebo_p']:.2f}"
         out.loc[m, "Pre-trend check p"] = wording.p_value(r["pretrend_p"])
@@ -1157,13 +1205,27 @@ def area_headline(results: dict) -> pd.DataFrame:
     return table(out)
 
 
+def area_baseline(result: dict) -> float:
+    """The pilot area's average monthly rate per 100,000 residents before the pilot (the DiD's own series)."""
+    did = result["did"]
+    d = did.difference
+    pre = d.loc[d.index < did.intervention, "treated"]
+    return float(np.exp(pre).mean() if did.scale == "log" else pre.mean())
+
+
 def area_headline_notes(results: dict) -> str:
     """Notes under the estimates table (Markdown): scale, the † mark, the placebo p-value's floor, the period."""
     r0 = next(iter(results.values()))
     did = r0["did"]
     n = len(did.placebo)
-    notes = ["Changes are in percent of the monthly rate per 100,000 residents (a series with months of zero, "
-             "such as drug deaths, in rate per 100,000 a month)."]
+    notes = ["Changes are in percent of the monthly rate per 100,000 residents."]
+    linear = [m for m, r in results.items() if r["did"].scale != "log" or r["its"].scale != "log"]
+    if linear:
+        names = ", ".join(str(m).replace("_", " ") for m in linear)
+        bases = "; ".join(f"{str(m).replace('_', ' ')}: {area_baseline(results[m]):.2f}" for m in linear)
+        notes.append(f"‡ A series with months of zero ({names}) is estimated in rate per 100,000 a month (a percent "
+                     "of zero is undefined) and shown here as a percent of the pilot area's average monthly rate "
+                     f"before the pilot ({bases} per 100,000 residents), so the whole table is in one unit.")
     if did.end is not None:
         notes.append(f"The estimates cover the pilot ({did.intervention:%B %Y} to {did.end:%B %Y}); later months "
                      "are not in them.")

@@ -113,7 +113,8 @@ def say_boxes_for(name: str, *, difference: float, lower: float, upper: float, p
             rng.append(f"as many as {_bound_pp(fewer)} fewer")
         if more > 0:
             rng.append(f"as many as {_bound_pp(more)} more")
-        why = ("fewer than 30 participants analysed reoffended, so the Justice Data Lab rule does not allow a "
+        verb = "reoffended" if measure == "proven reoffending" else "offended"
+        why = (f"fewer than 30 participants analysed {verb}, so the Justice Data Lab rule does not allow a "
                "difference to be called significant" if reoffenders < wording.MIN_REOFFENDERS and p <= wording.ALPHA
                else f"the difference is not statistically significant (p = {wording.p_value(p)})")
         can.append(f"This analysis does not provide significant evidence that taking part in {who} changes {rate}: "
@@ -160,9 +161,10 @@ def say_boxes(ev) -> str:
     name = ev.programme.name
     e = (ev.effects or {}).get("reoffended")
     if e is None:
+        what = "offending" if ev.programme.outcome.get("label") else "reoffending"
         return ("### What you can say\n\n- No impact estimate could be made for "
-                f"{md_escape(name)}, so nothing can be said about its effect on reoffending.\n\n"
-                "### What you cannot say\n\n- Anything about the programme's effect on reoffending.")
+                f"{md_escape(name)}, so nothing can be said about its effect on {what}.\n\n"
+                f"### What you cannot say\n\n- Anything about the programme's effect on {what}.")
     measure = str(ev.programme.outcome.get("label") or "proven reoffending").strip()
     return say_boxes_for(name, difference=e.estimate, lower=e.ci_low, upper=e.ci_high, p=e.p_value,
                          n=int(getattr(e, "n_treated", ev.n_treated)), reoffenders=int(ev.treated_reoffenders),
@@ -181,6 +183,9 @@ GLOSSARY: dict[str, str] = {
     "allowing for people followed for different lengths of time.",
     "E-value": "How strongly an unmeasured factor would have to be linked both to taking part and to reoffending "
     "(as a risk ratio) to explain the observed difference away. Larger values mean a more robust result.",
+    "ETE (education, training or employment)": "Whether a person is in education, training or employment. "
+    "Reported from the provider's records for participants only: there are no such records for people who did "
+    "not take part, so ETE figures describe participants and do not show what the programme changed.",
     "First-time entrant": "A young person who receives their first caution, reprimand, warning or conviction. For "
     "children with no earlier proven offence, a proven offence in the follow-up is a first entry into the "
     "justice system, not a reoffence.",
@@ -240,7 +245,14 @@ def glossary_for(ev) -> str:
     skip = {"HAC standard errors"}  # area (time-series) designs only; matched comparisons do not use them
     if not ev.programme.outcome.get("first_time_entrants"):
         skip.add("First-time entrant")
-    return glossary([k for k in GLOSSARY if k not in skip])
+    if getattr(ev, "ete", None) is None:
+        skip.add("ETE (education, training or employment)")
+    text = glossary([k for k in GLOSSARY if k not in skip])
+    if ev.programme.outcome.get("label"):  # the event is a proven offence, first or repeat (issue 11)
+        text = (text.replace("(a proven reoffence)", "(a proven offence, first or repeat)")
+                .replace("without a proven reoffence", "without a proven offence")
+                .replace("taking part and to reoffending", "taking part and to offending"))
+    return text
 
 
 # ------------------------------------------------------------------------------------------------------- facts

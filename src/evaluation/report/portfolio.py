@@ -93,9 +93,20 @@ def confidence(res: dict, prefix: str = "") -> str:
     return "Inconclusive"
 
 
+def measure_of(res: dict) -> str:
+    """The programme's one-year measure in words, from its published headline: ``"proven offending (first or
+    repeat)"`` for children's programmes that count first offences too, else ``"proven reoffending"``."""
+    h = (res.get("figures") or {}).get("rate.difference") or {}
+    label = str(h.get("label", ""))
+    if label.startswith("One-year rate of ") and ":" in label:
+        return label[len("One-year rate of "):].split(":", 1)[0]
+    return "proven reoffending"
+
+
 def data_quality(res: dict) -> list[str]:
     """Short data-quality notes: size, reoffenders, balance after matching, exclusions (all from the figures)."""
     notes = []
+    offended = "reoffended" if measure_of(res) == "proven reoffending" else "offended"
     n = _fig(res, "n.participants")
     if n is not None:
         v = n["value"]
@@ -103,7 +114,7 @@ def data_quality(res: dict) -> list[str]:
                                                        if v < 60 else ""))
     r = _fig(res, "reoffenders.participants")
     if r is not None and r["value"] < wording.MIN_REOFFENDERS:
-        notes.append("Fewer than 30 participants reoffended: no significance is claimed.")
+        notes.append(f"Fewer than 30 participants {offended}: no significance is claimed.")
     figs = res.get("figures") or {}
     smd = [abs(f["value"]) for k, f in figs.items() if k.startswith("balance.") and k.endswith(".smd_after")
            and f.get("value") is not None]
@@ -130,7 +141,8 @@ def _fact(programme, key: str, text: str) -> str:
 
 
 def forest_plot(results: dict[str, dict], names: dict[str, str], truth: dict[str, float] | None = None):
-    """Differences in the one-year proven reoffending rate (percentage points, 95% CI) across programmes.
+    """Differences in each programme's one-year rate (proven reoffending, or proven offending (first or repeat)
+    for children's programmes; percentage points, 95% CI) across programmes.
 
     ``truth`` (synthetic builds only, see :func:`synthetic_truth`) adds the world's true effect as a cross."""
     import matplotlib
@@ -143,7 +155,7 @@ def forest_plot(results: dict[str, dict], names: dict[str, str], truth: dict[str
     for pid, res in results.items():
         h = _fig(res, "rate.difference")
         if h:
-            rows.append((names.get(pid, pid), h["value"], h, confidence(res), truth.get(pid)))
+            rows.append((names.get(pid, pid), h["value"], h, confidence(res), truth.get(pid), measure_of(res)))
         # sub-analyses (e.g. completers, a selected group) are not drawn beside the programmes' headlines: an
         # interval that alone excludes zero would draw the eye to the one result that is not evidence
     fig, ax = plt.subplots(figsize=(6.9, 0.42 * len(rows) + 2.0), layout="constrained")  # the printed width
@@ -151,7 +163,7 @@ def forest_plot(results: dict[str, dict], names: dict[str, str], truth: dict[str
     colours = {"Evidence of an effect": "#009E73", "Indication only": "#E69F00", "Inconclusive": "0.45"}
     markers = {"Evidence of an effect": "o", "Indication only": "s", "Inconclusive": "^"}
     shown_truth = False
-    for k, (label, est, h, conf, true) in enumerate(rows[::-1]):
+    for k, (label, est, h, conf, true, _) in enumerate(rows[::-1]):
         ax.errorbar(100 * est, k, xerr=[[100 * (est - h["lower"])], [100 * (h["upper"] - est)]],
                     fmt=markers.get(conf, "^"), color=colours.get(conf, "0.3"), capsize=3)
         if true is not None:
@@ -165,8 +177,13 @@ def forest_plot(results: dict[str, dict], names: dict[str, str], truth: dict[str
         ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.0), fontsize=8, frameon=False,
                   bbox_transform=ax.transAxes + ScaledTranslation(0, -0.62, fig.dpi_scale_trans))
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(range(len(rows)), [r[0] for r in rows[::-1]], fontsize=9)
-    ax.set_xlabel("Difference in one-year proven reoffending rate,\nparticipants − matched comparison "
+    # the programmes do not all count the same thing (children's programmes count first offences too): each
+    # row says its measure under its name, and the axis says so
+    ax.set_yticks(range(len(rows)), [f"{r[0]}\n{_measure_short(r[5])}" for r in rows[::-1]], fontsize=8.5)
+    measures = sorted({r[5] for r in rows})
+    what = (f"one-year {measures[0]} rate" if len(measures) == 1
+            else "one-year rate of each programme's measure (under its name)")
+    ax.set_xlabel(f"Difference in the {what},\nparticipants − matched comparison "
                   "(percentage points, 95% CI)", fontsize=9)
     ax.set_title("Effects across programmes\n(green circle: evidence; orange square: indication only;\ngrey "
                  "triangle: inconclusive or secondary)", fontsize=10)
@@ -175,18 +192,25 @@ def forest_plot(results: dict[str, dict], names: dict[str, str], truth: dict[str
     return fig
 
 
+def _measure_short(measure: str) -> str:
+    """``"proven offending (first or repeat)"`` → ``"proven offending, first or repeat"`` (a tick label line)."""
+    return measure.replace(" (first or repeat)", ", first or repeat")
+
+
 def _forest_data(rows, truth: bool) -> str:
     """The forest plot's data as a captioned table in ``<details>`` (the published figures it draws)."""
-    head = ["Programme", "Difference (pp)", "95% CI (pp)", "Confidence"] + (["True effect (pp)"] if truth else [])
+    head = (["Programme", "Measure", "Difference (pp)", "95% CI (pp)", "Confidence"]
+            + (["True effect (pp)"] if truth else []))
     body = []
-    for label, est, h, conf, true in rows:
-        cells = [f"{wording.signed_num(100 * est)}",
+    for label, est, h, conf, true, measure in rows:
+        cells = [measure, wording.pp_difference(est),
                  f"{wording.signed_num(100 * h['lower'])} to {wording.signed_num(100 * h['upper'])}", conf]
         cells += [("–" if true is None else wording.signed_num(100 * true))] if truth else []
         body.append(f'<tr><th scope="row">{html.escape(label)}</th>'
                     + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return ('<details class="chart-data"><summary>Data for this chart: effects across programmes</summary><table>'
-            "<caption>Difference in the one-year proven reoffending rate, participants − matched comparison</caption>"
+            "<caption>Difference in the one-year rate of each programme's measure, participants − matched "
+            "comparison</caption>"
             "<thead><tr>" + "".join(f'<th scope="col">{c}</th>' for c in head) + "</tr></thead><tbody>"
             + "".join(body) + "</tbody></table></details>")
 
@@ -203,6 +227,25 @@ def _figure_img(fig) -> str:
     plt.close(fig)
     data = getattr(fig, "_evaluation_data", "")  # closes the <p> around the image (details is a block)
     return f'<img src="{svg_data_uri(svg)}" alt="{html.escape(meta["alt"], quote=True)}"></p>{data}<p>'
+
+
+def _short_name(name: str) -> str:
+    """A programme's name for a chart row: ``"WONDER+ (Women of Norfolk ...)"`` → ``"WONDER+"``, but a short
+    qualifier that tells two programmes apart stays (``"Pathway Out (Project ADDER)"``)."""
+    head = name.split(",")[0]
+    if " (" in head and len(head) > 28:
+        head = head.split(" (")[0]
+    return head
+
+
+def _provider_short(provider: str) -> str:
+    """``"Mancroft Advice Project (MAP)"`` → ``"MAP"``; ``"Norfolk County Council (with the MACE team)"`` →
+    ``"Norfolk County Council"``."""
+    provider = str(provider)
+    if " (" in provider:
+        inner = provider.split(" (", 1)[1].rstrip(")")
+        return inner if inner.isupper() and len(inner) <= 8 else provider.split(" (")[0]
+    return provider
 
 
 def _headline_html(res: dict) -> str:
@@ -297,6 +340,9 @@ def portfolio_html(reports: str | Path, *, synthetic: bool | None = None) -> str
         raise FileNotFoundError(f"{reports}: no reports/<programme>/results.json found; run the build first")
     programmes = load_programmes()
     names = {pid: programmes[pid].name for pid in results}
+    # "Pathways Out" and "Pathway Out (Project ADDER)" side by side read as one programme: the provider says
+    # which is which (issue 11)
+    providers = {pid: _provider_short(programmes[pid].provider) for pid in results}
     if synthetic is None:
         manifest = reports / "manifest.json"
         synthetic = True
@@ -307,14 +353,16 @@ def portfolio_html(reports: str | Path, *, synthetic: bool | None = None) -> str
     for pid, res in results.items():
         h = _fig(res, "rate.difference")
         n = _fig(res, "n.participants")
-        effect = (f"{wording.signed_num(100 * h['value'])} pp ({wording.signed_num(100 * h['lower'])} to "
+        effect = (f"{wording.pp_difference(h['value'])} pp ({wording.signed_num(100 * h['lower'])} to "
                   f"{wording.signed_num(100 * h['upper'])})" if h else "–")
         size = f"{n['value']:,}" if n else "–"
         true = (f"<td>{wording.signed_num(100 * truth[pid])} pp</td>" if pid in truth and h else "<td>–</td>") \
             if truth else ""
-        rows.append(f"<tr><td>{html.escape(names[pid])}</td><td>{_badge(confidence(res))}</td><td>{size}</td>"
-                    f"<td>{effect}</td>{true}</tr>")
-    forest = forest_plot(results, {pid: n.split(" (")[0].split(",")[0] for pid, n in names.items()}, truth)
+        rows.append(f"<tr><td>{html.escape(names[pid])}<br><span class='note'>{html.escape(providers[pid])}"
+                    f"</span></td><td>{_badge(confidence(res))}</td><td>{size}</td>"
+                    f"<td>{html.escape(measure_of(res)) if h else '–'}</td><td>{effect}</td>{true}</tr>")
+    forest = forest_plot(results, {pid: _short_name(n) + (f" – {providers[pid]}" if len(providers[pid]) <= 16 else "")
+                                   for pid, n in names.items()}, truth)
     truth_head = '<th scope="col">True effect in the synthetic world</th>' if truth else ""
     truth_note = (" <b>×</b> marks the synthetic world's known true effect (the effect built into the made-up "
                   "data, which no real evaluation knows): an honest 95% interval misses it about one time in "
@@ -324,12 +372,13 @@ def portfolio_html(reports: str | Path, *, synthetic: bool | None = None) -> str
     pages = [f"""<h1>Portfolio overview</h1>
 <p>Programmes funded by the Police and Crime Commissioner against County Lines exploitation, drug-related crime and
 reoffending. Built {dt.date.today():%d %B %Y} from the published figures of each programme report.</p>{mark}
-<table><thead><tr><th scope="col">Programme</th><th scope="col">Confidence</th><th scope="col">Participants analysed</th><th scope="col">One-year reoffending, participants − comparison (95% CI)</th>{truth_head}</tr></thead>
+<table><thead><tr><th scope="col">Programme</th><th scope="col">Confidence</th><th scope="col">Participants analysed</th><th scope="col">Measure (one year)</th><th scope="col">Difference, participants − comparison (95% CI)</th>{truth_head}</tr></thead>
 <tbody>{''.join(rows)}</tbody></table>
 <p>{_figure_img(forest)}</p>
 <p class="note">Confidence: <b>evidence</b> — significant by the Justice Data Lab rule (p ≤ 0.05 and at
-least 30 participants reoffended); <b>indication</b> — the 95% interval lies wholly on one side of zero, but the
-difference is not significant by that rule (too few participants reoffended, or p is above 0.05); <b>inconclusive</b>
+least 30 participants offended again, or for a first time where the measure counts first offences); <b>indication</b>
+— the 95% interval lies wholly on one side of zero, but the difference is not significant by that rule (too few
+participants offended, or p is above 0.05); <b>inconclusive</b>
 — the interval includes zero, so the data allow no difference as well as a rise or a fall. Area-level and delivery-only programmes are described in
 their own reports.{truth_note}</p>"""]
     first = True

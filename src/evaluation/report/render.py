@@ -56,6 +56,8 @@ class Cover:
     threshold: int = 5
     commit: str = ""
     version: str = ""
+    rounded: str = ""  # what the report rounds, in words (:func:`rounded_tables`); set once results.json exists
+    base: int = 5
 
     @classmethod
     def from_programme(cls, programme, *, extract_date=None, build_date: dt.datetime | None = None,
@@ -81,6 +83,30 @@ class Cover:
             kind=kinds.get(programme.design, "Programme evaluation report"),
             threshold=programme.disclosure_threshold, commit=commit[:12], version=_version(),
         )
+
+
+#: Register sections whose counts of people a report publishes rounded, in report order, and their names on the
+#: cover's disclosure box.
+ROUNDED_SECTIONS = {"attrition": "stages", "ete": "education, training or employment (ETE)", "profile": "profile",
+                    "risk": "numbers-at-risk"}
+
+
+def rounded_tables(results: dict) -> str:
+    """The tables of one report that hold rounded counts of people, in words for the cover's disclosure box:
+    ``"stages, profile and numbers-at-risk tables"``; ``""`` when nothing is rounded (a delivery report). Read
+    from the report's own ``results.json``, so the box names only tables the report has (issue 11: the capacity
+    building report's box named stages, ETE, profile and numbers-at-risk tables it does not have)."""
+    figs = (results or {}).get("figures") or {}
+    sections = {f.get("section") for f in figs.values() if isinstance(f, dict) and f.get("unit") == "people"
+                and f.get("status") == "rounded"}
+    names = [n for k, n in ROUNDED_SECTIONS.items() if k in sections]
+    text = ""
+    if names:
+        text = (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + \
+            (" tables" if len(names) > 1 else " table")
+    if "vfm" in sections:
+        text += (" and " if text else "") + "the value-for-money section"
+    return text
 
 
 def _as_date(value) -> dt.date:
