@@ -755,3 +755,42 @@ def test_published_curves_are_drawn_in_steps_of_5_people():
         assert np.allclose(y, np.round(y)), g
         assert len(y) <= 2 + int(np.ceil(DATA.duration.max() / 30))  # monthly, not one step per event
     plt.close(fig)
+
+
+def test_published_bands_are_drawn_in_whole_steps_and_cover_the_exact_band():
+    """With ``round_to`` the CI band is drawn at whole steps too (an exact log-type band gives the curve away:
+    S = sqrt(lower x upper)), widened outwards so it still covers the exact band; KM in both orientations and the
+    cumulative incidence."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lo, up = sv.coarsened_band([0.0, 0.051, np.nan], [0.02, 0.12, 0.5], 0.05)
+    assert lo[:2].tolist() == pytest.approx([0.0, 0.05]) and np.isnan(lo[2])
+    assert up.tolist() == pytest.approx([0.05, 0.15, 0.5])
+    with pytest.raises(ValueError):
+        sv.coarsened_band([0.1], [0.2], 0)
+
+    def band_vertices(ax):
+        polys = [c for c in ax.collections if hasattr(c, "get_paths") and len(c.get_paths())]
+        return [p.vertices[:, 1] for c in polys for p in c.get_paths()]
+
+    km = sv.kaplan_meier(DATA.duration, DATA.event, DATA.treat)
+    step = {g: 5 / n for g, n in DATA["treat"].value_counts().to_dict().items()}
+    for reoffended in (True, False):
+        fig = km.plot(reoffended=reoffended, risk_table=False, step_every=30, round_to=step)
+        ys = band_vertices(fig.axes[0])
+        assert len(ys) == len(km.groups)
+        for y, g in zip(ys, km.groups):
+            k = (y if reoffended else 1 - y) / step[g]
+            assert np.allclose(k, np.round(k)), (reoffended, g)
+        plt.close(fig)
+    ci = sv.cumulative_incidence(MGUS, "etime", "event", groups="sex", labels={1: "PCM", 2: "death"})
+    step = {g: 5 / n for g, n in MGUS["sex"].value_counts().to_dict().items()}
+    fig = ci.plot(risk_table=False, step_every=30, round_to=step)
+    groups = [g for g in ci.groups for _ in ci.causes]
+    for y, g in zip(band_vertices(fig.axes[0]), groups):
+        k = y / step[g]
+        assert np.allclose(k, np.round(k)), g
+    plt.close(fig)

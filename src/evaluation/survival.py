@@ -399,8 +399,8 @@ class KaplanMeier:
         ``risk_counts`` is ``"weighted"`` (R's n.risk, rounded) or ``"unweighted"`` (people).
         ``suppress_below``: counts 1..k−1 at risk are printed as ``<k`` (disclosure control).
         ``step_every``: draw each curve as its value at the end of every period of this many days.
-        ``round_to``: ``{group: step}``, draw that group's curve (not its band) at the nearest multiple of
-        ``step`` (see :func:`coarsened`).
+        ``round_to``: ``{group: step}``, draw that group's curve at the nearest multiple of ``step`` and its band
+        widened outwards to whole steps (see :func:`coarsened`, :func:`coarsened_band`).
         Returns the matplotlib Figure (axes: curve, then the risk table when drawn).
         """
         import matplotlib.pyplot as plt
@@ -431,6 +431,11 @@ class KaplanMeier:
                 s, lo, up = 1 - s, 1 - up, 1 - lo
             if round_to and g in round_to:
                 s = coarsened(s, round_to[g]) if reoffended else 1 - coarsened(1 - s, round_to[g])
+                if reoffended:
+                    lo, up = coarsened_band(lo, up, round_to[g])
+                else:  # the band of 1 - S, widened outwards to whole steps, turned back
+                    f_lo, f_up = coarsened_band(1 - up, 1 - lo, round_to[g])
+                    lo, up = 1 - f_up, 1 - f_lo
             col = (colors or {}).get(g, default_colors[k % len(default_colors)])
             ax.step(x, s, where="post", color=col, lw=2, label=str(labels.get(g, g)))
             if ci:
@@ -479,6 +484,40 @@ def coarsened(y, step: float) -> np.ndarray:
         raise ValueError(f"coarsened: step must be > 0, got {step!r}")
     y = np.asarray(y, dtype=float)
     return np.clip(np.floor(y / step + 0.5 + 1e-9) * step, 0.0, 1.0)
+
+
+def coarsened_band(lower, upper, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """A confidence band of cumulative proportions drawn at whole multiples of ``step``, widened outwards (lower
+    down, upper up), so the drawn band still covers the exact one.
+
+    Why: an exact band gives the curve away (for a log-type interval S = sqrt(lower x upper)), so a chart whose curve
+    is drawn at the nearest 5 people (:func:`coarsened`) must not draw the exact band beside it; a chart's SVG
+    coordinates can be read to many digits.
+
+    Parameters
+    ----------
+    lower, upper : array of float
+        The band's limits (proportions, 0–1; NaN allowed and kept).
+    step : float
+        The drawing resolution (proportion, > 0).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The drawn lower and upper limits (0–1).
+
+    Examples
+    --------
+    >>> lo, up = coarsened_band([0.0, 0.05], [0.0, 0.12], 5 / 100)
+    >>> lo.round(2).tolist(), up.round(2).tolist()
+    ([0.0, 0.05], [0.0, 0.15])
+    """
+    if not step > 0:
+        raise ValueError(f"coarsened_band: step must be > 0, got {step!r}")
+    lo = np.asarray(lower, dtype=float)
+    up = np.asarray(upper, dtype=float)
+    return (np.clip(np.floor(lo / step + 1e-9) * step, 0.0, 1.0),
+            np.clip(np.ceil(up / step - 1e-9) * step, 0.0, 1.0) + 0.0)  # + 0.0: no "-0.0"
 
 
 def kaplan_meier(*args, groups=None, weights=None, cluster=None, robust=None, conf_type: str = "log",
@@ -706,8 +745,8 @@ class CumulativeIncidence:
         ``suppress_below``: counts 1..k−1 at risk are printed as ``<k`` (disclosure control).
         ``step_every``: draw each curve as its value at the end of every period of this many days (e.g. 30)
         instead of a step at every event: a published chart then shows no single person's event day.
-        ``round_to``: ``{group: step}``, draw that group's curves (not their bands) at the nearest multiple of
-        ``step`` (see :func:`coarsened`).
+        ``round_to``: ``{group: step}``, draw that group's curves at the nearest multiple of ``step`` and their
+        bands widened outwards to whole steps (see :func:`coarsened`, :func:`coarsened_band`).
         Returns the matplotlib Figure (axes: curves, then the risk table when drawn).
         """
         import matplotlib.pyplot as plt
@@ -747,6 +786,8 @@ class CumulativeIncidence:
                 if ci:
                     lo = np.nan_to_num(np.concatenate([[0.0], c[f"lower_{cause}"].to_numpy()]), nan=0.0)
                     up = np.nan_to_num(np.concatenate([[0.0], c[f"upper_{cause}"].to_numpy()]), nan=0.0)
+                    if round_to and g in round_to:
+                        lo, up = coarsened_band(lo, up, round_to[g])
                     ax.fill_between(x, lo, up, step="post", color=colors[k % len(colors)],
                                     alpha=0.15 if cause == causes[0] else 0.08, lw=0)
                     ymax = max(ymax, float(np.nanmax(up)))

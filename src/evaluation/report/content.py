@@ -493,7 +493,8 @@ def survival_intro(ev) -> str:
     competing = [c for c in _published_causes(ev) if c != 1]
     text = (f"The cumulative incidence of a {offence}: the share of each group with one by each day after the "
             f"start, drawn as the value at the end of each {CHART_PERIOD_DAYS}-day period and to the nearest "
-            f"{ev.register().base} people of each group")
+            f"{ev.register().base} people of each group (the shaded 95% bands widened to whole steps of "
+            f"{ev.register().base} people)")
     if competing:
         names = " and ".join(cif.label(c) for c in competing)
         text += (f". Someone in {names} cannot offend in the community, so {names} beginning before any "
@@ -548,7 +549,8 @@ def survival_figure(ev):
     what = "proven offence (first or repeat)" if first else "proven reoffence"
     offence = "offended (first or repeat)" if first else "reoffended"
     # drawn from counts rounded as the numbers at risk are: each curve at the nearest multiple of 5 people of its
-    # group (a step of one person in 120 is 0.8 points, which a reader can measure off the chart)
+    # group (a step of one person in 120 is 0.8 points, which a reader can measure off the chart), its band widened
+    # outwards to whole steps (an exact band gives the curve away)
     reg = ev.register()
     names = {1: "participants", 0: "comparison"}
     sizes = {g: reg.value(f"n.{names[g]}") for g in sv.km.groups if g in names}
