@@ -320,7 +320,8 @@ def test_world_reads_linked_referrals_and_attrition_starts_at_the_provider(tmp_p
     text = rc.attrition_intro(ev)
     m, n = reg.display(linkage.REFERRED_ID), reg.display(linkage.FOUND_ID)
     share = round(100 * int(n.replace(",", "")) / int(m.replace(",", "")))
-    assert f"The provider made {m} referrals; {n} of them ({share}%) were found in police records" in text
+    assert (f"The provider made about {m} referrals; about {n} of them ({share}%) were found in police records"
+            in text)  # rounded counts say "about"
     # the cache keys the linked referrals too: the linked world and the plain one never share a cache entry
     cached = load_world(world, linked=out, cache=tmp_path / "cache")
     again = load_world(world, cache=tmp_path / "cache")
@@ -372,7 +373,7 @@ def test_found_sentence_never_says_all_found_when_rounding_hides_a_few():
     text, _ = sentence(50, 50)
     assert "all of them were found" in text
     text, reg = sentence(898, 841)
-    assert "900 referrals; 840 of them (93%)" in text and reg["linkage.found.share"].shown == 0.93
+    assert "about 900 referrals; about 840 of them (93%)" in text and reg["linkage.found.share"].shown == 0.93
     # hostile: none found. Not "all but a few (fewer than 5) were found" (no share below the threshold), and no
     # "the analysis starts from the referrals found"
     for referred in (10, 50):

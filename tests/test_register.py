@@ -286,17 +286,11 @@ def test_headline_note_says_why_a_withheld_row_shows_dashes():
 
 def _risk_rows_register(risk: list[int]) -> Register:
     """Numbers at risk every 60 days for one group; day 0 is the exact N (published exactly in the headline)."""
+    from evaluation.estimates import register_risk_row
+
     reg = Register(threshold=5)
     reg.count("n.participants", "Participants analysed", risk[0], "headline", exact=True)
-    prev = None
-    for day, v in zip(range(0, 60 * len(risk), 60), risk):
-        fid = f"risk.participants.day{day}"
-        reg.count(fid, f"at risk on day {day}", v, "risk", exact=prev is None)
-        if prev is None:
-            reg.relate({fid: 1.0, "n.participants": -1.0}, 0.0, "at risk on day 0 = N")
-        else:
-            reg.difference(prev, fid, f"hidden.risk_step.participants.day{day}", "step", "risk", "adjacent rows")
-        prev = fid
+    register_risk_row(reg, "participants", "Participants", range(0, 60 * len(risk), 60), risk)
     return reg
 
 
@@ -324,6 +318,22 @@ def test_the_exact_day_0_row_cannot_bound_the_people_leaving_before_day_60():
     reg = _risk_rows_register([133, 123, 118])
     protect_register(reg)
     assert reg.value("risk.participants.day60") == 125
+
+
+def test_the_exact_day_0_row_cannot_bound_the_people_leaving_across_a_withheld_day():
+    """Funder read 3 (family support): 48 on day 0, [c] on day 60 and 45 (43 rounded) on day 120 still told "1 to
+    5 left" (48 − 45 at face value: 3): the step from day 0 to every later day is checked, not only adjacent
+    steps, so the day-120 row is withheld too; a day with at least 8 gone is shown."""
+    from evaluation.disclosure import count_bounds, protect_register
+
+    reg = _risk_rows_register([48, 46, 43, 38])
+    protect_register(reg)
+    assert reg.checked
+    assert [reg.display(f"risk.participants.day{d}") for d in (0, 60, 120, 180)] == ["48", "[c]", "[c]", "40"]
+    for d in (60, 120, 180):
+        lo, hi = count_bounds(reg, [f"hidden.risk_since_start.participants.day{d}"]).get(
+            f"hidden.risk_since_start.participants.day{d}", (0, None))
+        assert lo == 0 or hi is None or hi > reg.threshold, d
 
 
 def test_a_large_profile_group_is_never_hidden_beside_a_small_one():

@@ -287,7 +287,7 @@ def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "et
     3. **Secondary suppression** over *all* relations at once: while some suppressed or small (1 to threshold − 1)
        count — published or hidden (e.g. the people lost between two attrition steps, the reoffenders among the
        unmatched) — is fixed by the exactly published figures (:func:`recoverable`), one more figure in a relation
-       with it is suppressed (the smallest non-exact count first; an exact count, then a rate it needs, last).
+       with it is suppressed (the smallest non-exact count first, then a rate it needs; an exact count last).
     4. **Bounds**: while some unpublished small count can be narrowed to fewer than ``threshold − 1`` values by
        the relations together with the rounding intervals and non-negativity (:func:`narrowed`), a partner is
        suppressed (a rounded figure in its relations first), then step 3 runs again.
@@ -388,9 +388,9 @@ def _partners(reg, target: str) -> list[str]:
         for r in live:
             if near & set(r.terms):
                 out += [k for k in list(r.terms) + list(r.via) if k != target and reg.figures[k].status == "shown"]
-    def key(k):
-        f = reg.figures[k]
-        return (f.unit != "people", f.exact, f.value == 0, f.value if isinstance(f.value, (int, float)) else 0)
+    def key(k):  # counts first, smallest first; an exact count (the analysed N or reoffenders, published the
+        f = reg.figures[k]  # same everywhere and the headline's base) only when nothing else in reach protects
+        return (f.exact, f.unit != "people", f.value == 0, f.value if isinstance(f.value, (int, float)) else 0)
     return sorted(set(out), key=key)
 
 
@@ -578,7 +578,12 @@ def _interval_partners(reg, target: str) -> list[str]:
     if not out:
         near = {k for r in live if target in r.terms for k in r.terms if k != target}
         out = [k for r in live if near & set(r.terms) for k in r.terms if ok(k)]
-    return sorted(set(out), key=lambda k: (reg.figures[k].status != "rounded", reg.figures[k].value))
+    out = sorted(set(out), key=lambda k: (reg.figures[k].status != "rounded", reg.figures[k].value))
+    if not out:  # no count to give up: withhold a published rate that defines a term (e.g. a proportion x N)
+        near = {k for r in live if target in r.terms for k in r.terms}
+        out = sorted({v for r in live if near & set(r.terms) for v in r.via
+                      if reg.figures[v].status == "shown" and not reg.figures[v].exact})
+    return out
 
 
 def check_register(reg) -> None:

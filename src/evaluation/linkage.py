@@ -1179,7 +1179,9 @@ def found_sentence(ev) -> str:
         m = f"about {m}" if rounded else m
     elif "linkage.found.share" in reg and reg["linkage.found.share"].status in ("shown", "rounded"):
         pct = reg.display("linkage.found.share", lambda v: f"{100 * v:.0f}%")
-        what = f"{n} of them ({pct}) were found in police records"  # the rounding note follows (attrition_intro)
+        what = (f"{'about ' if reg[FOUND_ID].status == 'rounded' else ''}{n} of them ({pct}) were found in police "
+                "records")  # the rounding note follows (attrition_intro)
+        m = f"about {m}" if rounded else m
     else:
         what = f"all but a few (fewer than {reg.threshold}) were found in police records"
         m = f"about {m}" if rounded else m

@@ -368,12 +368,11 @@ def headline_note(ev) -> str:
     reg = ev.register()
     if "rate.difference" not in reg:
         return ""
-    notes = []
-    d = wording.difference_note(reg["rate.participants"].value, reg["rate.comparison"].value,
-                                reg["rate.difference"].value)
-    if d:
-        notes.append(d)
-    notes.append("Comparison figures are weighted means over the matched comparison group.")
+    # every measure's difference is shown at its own precision from the unrounded figures (rates in whole
+    # percent beside a difference to 0.1 pp; frequencies 0.34 and 0.38 beside −0.05), so the note is always due
+    notes = ["pp: percentage points.", "Differences are calculated from the unrounded figures, so they can differ a little from the "
+             "difference of the rounded figures shown.",
+             "Comparison figures are weighted means over the matched comparison group."]
     if "days_to_first" in ev.effects and "days_to_first.difference" not in reg:
         notes.append(f"Days to first proven offence is not shown: fewer than 30 participants {_words(ev)['verb']}, "
                      "and the Justice Data Lab does not report it as a headline below 30.")
@@ -477,7 +476,8 @@ def rounding_note(ev, *, shares: bool = False) -> str:
     """The table note for rounded tables (attrition, profile, numbers at risk)."""
     return (f"Counts are rounded to the nearest {ev.register().base} (ONS practice); [c] marks a count withheld to "
             f"protect a small number: a count of 1 to {ev.threshold - 1}, or a count of any size that would reveal "
-            "one by subtraction from the figures beside it (so a [c] is not always a small group). The numbers of "
+            "one by subtraction from the figures beside it (so a [c] is not always a small group); a 0 means nobody. "
+            "The numbers of "
             "people in the matched groups are exact, so they can be a little above a rounded count before them."
             + (" Categories with only a few people are shown together in one row (named for what it holds). "
                "Percentages (in brackets) are of the rounded counts, and are not given for a group with a [c]."
