@@ -401,3 +401,18 @@ def test_a_first_or_repeat_offending_report_never_says_reoffended(pathways):
         for sentence in re.split(r"(?<=[.!?])\s+", text):
             if re.search(r"reoffend|reoffence", sentence, re.I) and not any(a in sentence for a in allowed):
                 raise AssertionError(sentence)
+
+
+def test_first_or_repeat_programme_labels_say_offended(pathways, tmp_path):
+    """Funder read 3: results.json and tables.xlsx of the children's programmes said "who reoffended" and "Time to
+    first proven reoffence" where the measure is proven offending, first or repeat; labels now use the measure's
+    words, and results.json says which measure it is."""
+    from evaluation.report.spreadsheet import SECTIONS
+    from evaluation.wording import first_or_repeat
+
+    res = pathways.results(synthetic=True)
+    assert res["measure"] == "proven offending (first or repeat)"
+    labels = [f["label"] for f in res["figures"].values()]
+    assert labels and not [x for x in labels if "reoffend" in x.lower()]
+    assert "offended" in res["figures"]["reoffenders.participants"]["label"]
+    assert first_or_repeat(SECTIONS["survival"]) == "Time to first proven offence"

@@ -250,6 +250,7 @@ class ProgrammeEvaluation:
             "synthetic": reg.synthetic,
             "disclosure": {"threshold": reg.threshold, "rounding_base": reg.base, "check_passed": reg.checked},
             "estimate_possible": bool(self.effects),
+            "measure": wording.measure_terms(self.programme.outcome.get("label"))["noun"],
             "figures": reg.to_json(),
             "findings": [f.sentence for f in self.findings],
             "notes": list(self.notes),
@@ -566,6 +567,9 @@ def build_register(ev: "ProgrammeEvaluation"):
                     f.meta["numerator"] = "vfm.funding"
             elif isinstance(v, str):
                 reg.add(f"vfm.{_slug(k)}", k.replace("_", " "), v, "text", "vfm")
+    if ev.programme.outcome.get("label"):  # children with no earlier offence: results.json and the spreadsheet
+        for f in reg.figures.values():       # read these labels without the report's words around them
+            f.label = wording.first_or_repeat(f.label)
     return reg
 
 

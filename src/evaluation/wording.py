@@ -18,6 +18,7 @@ reoffended less. Percentage points (pp) are used for differences of rates, never
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 MIN_REOFFENDERS = 30
@@ -117,6 +118,25 @@ def measure_terms(label: str | None = None) -> dict:
     return {"measure": "one-year proven reoffending rate", "verb": "reoffended", "offences": "proven reoffences",
             "offence": "proven reoffence", "noun": "proven reoffending", "first": "first reoffence",
             "offending": "reoffending", "people": "reoffenders"}
+
+
+_FIRST_OR_REPEAT = [(r"\bdid not reoffend\b", "did not offend"), (r"\breoffenders\b", "people who offended"),
+                    (r"\breoffended\b", "offended"), (r"\breoffences\b", "offences"),
+                    (r"\breoffence\b", "offence"), (r"\breoffending\b", "offending"), (r"\breoffend\b", "offend")]
+
+
+def first_or_repeat(text: str) -> str:
+    """A label written for proven reoffending, in the words of a measure of proven offending, first or repeat
+    (children with no earlier proven offence): "Participants analysed who reoffended" -> "... who offended",
+    "Time to first proven reoffence" -> "Time to first proven offence". A capital letter stays a capital.
+
+    >>> first_or_repeat("Reoffenders: number of proven reoffences")
+    'People who offended: number of proven offences'
+    """
+    for pattern, repl in _FIRST_OR_REPEAT:
+        text = re.sub(pattern, repl, text)
+        text = re.sub(pattern.replace("\\br", "\\bR", 1), repl[:1].upper() + repl[1:], text)
+    return text
 
 
 def magnitude(x: float, *, scale: float = 1.0, decimals: int = 0) -> str:

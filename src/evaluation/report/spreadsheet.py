@@ -21,6 +21,8 @@ from typing import Any
 
 import pandas as pd
 
+from evaluation import wording
+
 #: Sheet order and titles for the register's sections.
 SECTIONS = {
     "headline": "Headline measures: participants against the matched comparison group",
@@ -208,6 +210,8 @@ def write_tables(report_dir: Path | str, *, programme_name: str | None = None, s
     for n, (sec, df) in enumerate(tables.items(), start=1):
         title = SECTIONS.get(sec, sec.replace("_", " ").capitalize()) if sec != "estimates" else \
             "Estimates: change in each measure during the pilot"
+        if results.get("measure", "proven reoffending") != "proven reoffending":  # first or repeat offending
+            title = wording.first_or_repeat(title)
         sheets[_sheet_name(sec, n)] = gpt.GPTable(
             table=df, table_name=f"table_{n}_{re.sub(r'[^a-z0-9]+', '_', sec.lower())}",
             title=f"{title}, {programme_name}{mark}" + (" $$note 3$$" if sec == "headline" else ""),
