@@ -191,14 +191,34 @@ def test_did_coverage_and_pretrend_size_small_simulation():
     """60 panels with a true effect 0.2 and parallel trends: the HAC CI covers it ~95% of the time and the
     pre-trend test (AR(1)-GLS event study) rejects the true null near 5% (HAC on the saturated event study
     rejected ~90%)."""
-    cover = reject = 0
+    cover = reject = failed = 0
     for s in range(60):
         r = area.difference_in_differences(_panel(np.random.default_rng(100 + s), effect=0.2), "T", list("ABCDE"),
                                            T0, "arrests")
         cover += r.ci[0] < 0.2 < r.ci[1]
         reject += r.pretrend_p < 0.05
+        failed += r.pretrend_failed
     assert cover / 60 >= 0.85
     assert reject / 60 <= 0.15
+    # the whole check (event study or steady drift) qualifies a claim more often under the null (7 of 60 here):
+    # the price of catching a drift the event study misses
+    assert failed / 60 <= 0.2
+
+
+def test_a_steady_pre_period_drift_fails_the_pretrend_check_though_the_event_study_passes():
+    """Funder read 3 (Project ADDER arrests): the event-study test passed (p = 0.44) while the linear drift of the
+    difference before the pilot was significant (p = 0.014) and visible on the chart; the report relied on the
+    areas moving in parallel. Either test failing now fails the check and qualifies the claim."""
+    import dataclasses
+
+    res = area.difference_in_differences(_panel(np.random.default_rng(8), effect=0.2), "T", list("ABCDE"), T0,
+                                         "arrests")
+    drift = dataclasses.replace(res, pretrend_p=0.44, pre_slope_p=0.014)
+    assert drift.pretrend_check_p == pytest.approx(0.014) and drift.pretrend_failed
+    assert "already moving apart before the pilot (pre-trend check p = 0.01)" in drift.text()
+    assert drift.to_dict()["pretrend_check_p"] == pytest.approx(0.014)
+    assert not dataclasses.replace(res, pretrend_p=0.44, pre_slope_p=0.3).pretrend_failed
+    assert dataclasses.replace(res, pretrend_p=float("nan"), pre_slope_p=0.01).pretrend_failed
 
 
 def test_did_pretrend_detected_and_linear_trend_option():
@@ -574,3 +594,18 @@ def test_area_table_is_in_one_unit_when_a_series_has_zero_months():
     assert float(lead.replace("−", "-")) == pytest.approx(100 * did.estimate / base, abs=1)
     notes = rc.area_headline_notes(res)
     assert "‡" in notes and "drug deaths" in notes and "one unit" in notes
+
+
+def test_residual_autocorrelation_left_in_the_its_model_is_said_beside_the_table(small_world_tables):
+    """Funder read 3: the methods said the residual autocorrelation "is checked", but a failed check (Ljung–Box
+    p = 0.008) was only in results.json. The notes under the estimates table now name the measure and test."""
+    from evaluation.report import content as rc
+
+    res = area.evaluate_area(small_world_tables["area_monthly"], "project-adder")
+    for r in res.values():
+        r["its"].autocorrelation.update(ljung_box_p=0.5, breusch_godfrey_p=0.5)
+    assert "Correlation between months" not in rc.area_headline_notes(res)
+    res["drug_offences"]["its"].autocorrelation.update(ljung_box_p=0.008, breusch_godfrey_p=0.019)
+    notes = rc.area_headline_notes(res)
+    assert "area-alone (ITS) model of drug offences (Ljung–Box p = 0.01)" in notes
+    assert "may still be somewhat too narrow" in notes

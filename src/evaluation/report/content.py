@@ -1234,6 +1234,21 @@ def area_headline_notes(results: dict) -> str:
     if any(r["did"].pretrend_failed for r in results.values()):
         notes.append("† The areas were already moving apart before the pilot (pre-trend check p < 0.05): the DiD "
                      "p-value does not show a change that came with the pilot.")
+    # the ITS intervals use Newey–West errors, which allow for correlation between neighbouring months; when the
+    # residual checks still find it at a year's lags, say so beside the table rather than only in results.json
+    auto = []
+    for m, r in results.items():
+        a = getattr(r["its"], "autocorrelation", None) or {}
+        ps = [(k, a.get(f"{k}_p")) for k in ("ljung_box", "breusch_godfrey")]
+        bad = [(k, p) for k, p in ps if isinstance(p, float) and p < 0.05]
+        if bad:
+            k, p = min(bad, key=lambda kp: kp[1])
+            auto.append(f"{str(m).replace('_', ' ')} ({'Ljung–Box' if k == 'ljung_box' else 'Breusch–Godfrey'} "
+                        f"p {'' if wording.p_value(p).startswith('<') else '= '}{wording.p_value(p)})")
+    if auto:
+        notes.append("Correlation between months is left in the area-alone (ITS) model of " + "; ".join(auto)
+                     + ": its standard errors allow for correlation between neighbouring months (Newey–West), but "
+                     "with a series this short its intervals may still be somewhat too narrow.")
     notes.append(f"Placebo p: share of the {n} areas (each comparison area treated as if it had had the pilot, "
                  f"and {did.treated}) with a difference at least as large; its smallest possible value is "
                  f"{1 / n:.2f}, so it is a sense check, not a significance test.")
@@ -1423,9 +1438,10 @@ Newey–West (HAC), which allow for the correlation of neighbouring months; the 
 during the pilot, with HAC standard errors on that difference series (with one treated area, clustered standard
 errors are unreliable). Two checks are reported with every estimate: a placebo test that pretends each comparison
 area was treated (its p-value is the share of areas with a difference at least as large in either direction, so
-with six areas it cannot go below 0.17), and an event study testing whether the areas were on parallel paths before the pilot
-(pre-trend check). When that check fails (p < 0.05) the difference is not read as a change that came with the
-pilot, and an estimate that lets the earlier divergence continue is given beside it.
+with six areas it cannot go below 0.17), and a pre-trend check of whether the areas were on parallel paths before
+the pilot: an event study of the difference before the pilot, and a test of a steady drift in it. When either
+gives p < 0.05 the check fails: the difference is not read as a change that came with the pilot, and an estimate
+that lets the earlier divergence continue is given beside it.
 
 **Which estimate the report leans on.** The two methods rest on different assumptions. The interrupted time
 series assumes that, without the pilot, the area's earlier trend and seasonal pattern would have carried on; it
