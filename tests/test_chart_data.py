@@ -76,15 +76,35 @@ def test_figures_without_data_finds_each_figure_missing_its_table():
 
 
 # ------------------------------------------------------------------------------------ values = register
-def test_survival_chart_data_equals_the_register(adder_out):
+@pytest.fixture(scope="module")
+def wonder_out(world):
+    """WONDER+: competing risks (custody), a survival chart that is drawn."""
+    from evaluation.estimates import evaluate_programme
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return evaluate_programme(world, "wonder-plus")
+
+
+def test_survival_chart_withheld_says_so_and_has_no_data(adder_out):
+    """Pathway Out (ADDER) in the small world: the reoffenders of the year against the curve by day 365 would
+    reveal the few who reoffended only after custody, so the curve's figures are withheld: no chart, no chart
+    data, and the lead-in says why instead of describing a chart."""
     ev = adder_out
+    assert not rc.survival_drawn(ev) and rc.survival_figure(ev) is None and not rc.survival_data(ev)
+    intro = rc.survival_intro(ev)
+    assert "are not drawn" in intro and "drawn as the value" not in intro and "custody" in intro
+
+
+def test_survival_chart_data_equals_the_register(wonder_out):
+    ev = wonder_out
     reg = ev.register()
     assert rc.survival_drawn(ev) == (rc.survival_figure(ev) is not None)
     import matplotlib.pyplot as plt
 
     plt.close("all")
     d = rc.survival_data(ev)
-    assert d, "the chart is drawn for Pathway Out (ADDER), so its data is shown"
+    assert d, "the chart is drawn for WONDER+, so its data is shown"
     (caption, t), = d.tables
     assert "rounded to the nearest 5" in caption and guard.is_published(t)
     cells = _cells(t)

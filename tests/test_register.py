@@ -416,3 +416,25 @@ def test_first_or_repeat_programme_labels_say_offended(pathways, tmp_path):
     assert labels and not [x for x in labels if "reoffend" in x.lower()]
     assert "offended" in res["figures"]["reoffenders.participants"]["label"]
     assert first_or_repeat(SECTIONS["survival"]) == "Time to first proven offence"
+
+
+def test_reoffenders_of_the_year_against_the_curve_by_its_last_day_withholds_the_curve_figure():
+    """Funder read 3 (Pathway Out (ADDER)): 52 reoffenders of 133 (exact, the headline) beside 37% by day 365 on
+    the curve (49 people) told a reader that 3 reoffended only after a spell in custody. The relation is declared
+    and protection withholds the curve's proportion, never the headline's exact count."""
+    from evaluation.disclosure import protect_register, recoverable
+
+    reg = Register(threshold=5)
+    reg.count("n.participants", "Participants analysed", 133, "headline", exact=True)
+    reg.count("reoffenders.participants", "Participants analysed who reoffended", 52, "headline",
+              denominator="n.participants", exact=True)
+    fid = "survival.reoffended_by_365.participants"
+    reg.add(fid, "Proportion reoffended by day 365", 49 / 133, "proportion", "survival")
+    reg.count("hidden." + fid, "by day 365 (people)", 49, "survival", hidden=True)
+    reg.relate({"hidden." + fid: 1.0}, 49.0, "cumulative proportion times N", via=(fid,))
+    reg.difference("reoffenders.participants", "hidden." + fid, "hidden.survival.after_competing.participants",
+                   "after custody", "survival", "reoffenders minus the curve")
+    assert "hidden.survival.after_competing.participants" in recoverable(reg)
+    protect_register(reg)
+    assert reg.checked and reg[fid].status == "withheld"
+    assert reg.display("reoffenders.participants") == "52" and reg.display("n.participants") == "133"

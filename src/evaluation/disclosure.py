@@ -371,9 +371,10 @@ def _suppress_until_unrecoverable(reg) -> None:
 
 
 def _partners(reg, target: str) -> list[str]:
-    """Published figures whose suppression could protect ``target``: those in its relations, else (when those are
-    all rounded or hidden, e.g. a part = total − other part, where the total and the other part are each given
-    back by a published rate) those in the relations of the figures it is related to, one step further."""
+    """Published figures whose suppression could protect ``target``: those in its relations, and (when those are
+    all rounded, hidden or exact, e.g. a part = total − other part, where the total and the other part are each
+    given back by a published rate) those in the relations of the figures it is related to, one step further.
+    Exact counts (the analysed N and reoffenders, the headline's base) sort last."""
     live = _live_relations(reg)
     out = []
     for r in live:
@@ -383,7 +384,7 @@ def _partners(reg, target: str) -> list[str]:
             f = reg.figures[k]
             if k != target and f.status == "shown":
                 out.append(k)
-    if not out:
+    if all(reg.figures[k].exact for k in out):  # also when only an exact count is in reach: look one step out
         near = {k for r in live if target in r.terms for k in r.terms if k != target}
         for r in live:
             if near & set(r.terms):

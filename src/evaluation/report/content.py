@@ -504,6 +504,13 @@ def survival_intro(ev) -> str:
         return (f"{head}\n\nFewer than {wording.MIN_REOFFENDERS} participants had a {offence}, so the curves are "
                 "not drawn: each step would be one or two people. The numbers still at risk (rounded to the nearest "
                 f"{ev.register().base}) and the proportions by day 365 are in the tables beneath:")
+    if not survival_drawn(ev):  # disclosure control withheld the curve's figures
+        return (f"{head}\n\nThe curves of a {offence} are not drawn, and their proportions by the end of "
+                "follow-up are not given: with the other figures in this report they would reveal a group of fewer "
+                f"than {ev.threshold} people (for example, people whose {offence} came only after "
+                + (" or ".join(cif.label(c) for c in cif.causes if c != 1) if cif is not None else "follow-up ended")
+                + f"). The numbers still at risk (rounded to the nearest {ev.register().base}) are in the "
+                "table beneath:")
     if competing:
         text += (". These proportions can be lower than the headline one-year rate, which counts anyone with a "
                  f"{offence} in the year, including one after a spell in custody")
