@@ -391,3 +391,26 @@ def test_a_first_or_repeat_offending_report_never_says_reoffended(pathways):
         for sentence in re.split(r"(?<=[.!?])\s+", text):
             if re.search(r"reoffend|reoffence", sentence, re.I) and not any(a in sentence for a in allowed):
                 raise AssertionError(sentence)
+
+
+def test_a_hidden_count_known_to_be_exactly_the_threshold_is_not_narrowed():
+    """Seed 7, SOS+: 5 first-time entrants among 135 participants, the rate (3.7%) shown and N exact, give the
+    hidden count back as exactly 5: a publishable count, not "1 to 5". The range rule for hidden counts flagged it,
+    found no count to suppress (the partner is a rate) and the report failed to build."""
+    from evaluation.disclosure import count_bounds, narrowed, protect_register
+
+    reg = Register(threshold=5)
+    reg.count("n.participants", "Participants analysed", 135, "headline", exact=True)
+    reg.add("fte.participants", "First-time entrant rate", 5 / 135, "proportion", "headline")
+    reg.count("hidden.fte.participants", "First-time entrants", 5, "headline", hidden=True)
+    reg.relate({"hidden.fte.participants": 1.0}, 5, "rate times N", via=("fte.participants",))
+    assert count_bounds(reg, ["hidden.fte.participants"])["hidden.fte.participants"] == (5, 5)
+    assert narrowed(reg) == []
+    protect_register(reg)
+    assert reg.checked
+    # 4 of them, or a range reaching below 5, is still caught
+    reg = _risk_rows_register([133, 128, 118, 113])
+    for f in reg.figures.values():
+        if f.section == "risk" and f.status == "shown" and not f.exact:
+            f.status, f.shown = "rounded", 5 * int(f.value / 5 + 0.5)
+    assert narrowed(reg) == ["hidden.risk_step.participants.day60"]
