@@ -315,9 +315,11 @@ class VfmResult:
                 return None
             return _wording.round_half_up(self.funding / k, -1) if k > 0 else None
 
-        if "referred" in shown and shown["referred"] != f"{referred:,}":
+        if "referred" in shown:
             # the report's count is rounded: "about", and the cost per referral no more exact than it (£10), from
-            # the rounded count (from the exact one, funding / cost would give the exact count back)
+            # the rounded count (from the exact one, funding / cost would give the exact count back). Always so in
+            # a report, also when the rounding leaves the count as it was: "the 175 people referred" only then
+            # would tell a reader which rounded counts are exact
             cost = per_head(shown["referred"])
             s = f"The programme cost £{self.funding:,.0f} for about {fmt['referred']} referrals"
             if cost is not None:
