@@ -414,3 +414,16 @@ def test_a_hidden_count_known_to_be_exactly_the_threshold_is_not_narrowed():
         if f.section == "risk" and f.status == "shown" and not f.exact:
             f.status, f.shown = "rounded", 5 * int(f.value / 5 + 0.5)
     assert narrowed(reg) == ["hidden.risk_step.participants.day60"]
+
+
+def test_a_folded_row_says_not_known_once():
+    """Ethnicity holds both the code "Unknown" and "Not known" (missing): folded together with a small group
+    they read "Asian or not known", not "Asian, not known or not known"."""
+    from evaluation.estimates import _fold_label, _profile_fold
+
+    counts = {"participants": pd.Series({"Asian": 1, "White": 50, "Not known": 2, "Unknown": 1}),
+              "comparison": pd.Series({"Asian": 10, "White": 200, "Not known": 20, "Unknown": 20})}
+    fold = _profile_fold(counts, ["Asian", "White", "Not known", "Unknown"], 5)
+    assert fold == ["Asian", "Not known", "Unknown"]
+    assert _fold_label(fold) == "Asian or not known"
+    assert _fold_label(["Not known", "Unknown"]) == "Not known"
