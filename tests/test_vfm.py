@@ -308,3 +308,15 @@ def test_statement_words_do_not_tell_which_rounded_referral_counts_are_exact():
         texts.append(eff.text(shown={"referred": "175", "matched": "134", "analysed": ""}))
     assert texts[0] == texts[1]
     assert "for about 175 referrals, about £540 per referral" in texts[1] and "£543" not in texts[1]
+
+
+@pytest.mark.parametrize("amount", [float("nan"), float("inf"), True, 0, -5000.0, "95000"])
+def test_funding_must_be_a_finite_positive_amount(amount):
+    """YAML's .nan and .inf are floats, and NaN <= 0 is False: they passed the check and crashed later (a cost per
+    head of NaN cannot be rounded); true (an int in Python) passed as £1."""
+    class Prog(dict):
+        path, id = "programmes/x.yaml", "x"
+
+    with pytest.raises(VfmError, match="key 'funding_gbp': must be a positive amount"):
+        vfm.programme_funding(Prog(funding_gbp=amount))
+    assert vfm.programme_funding(Prog(funding_gbp=95000)) == (95000.0, None)

@@ -171,7 +171,8 @@ def programme_funding(programme) -> tuple[float, str | None]:
     if amount is None:
         raise VfmError(f"{programme.path}: key 'funding_gbp': funding not published for '{programme.id}', so cost "
                        "per participant and value for money cannot be calculated")
-    if not isinstance(amount, (int, float)) or amount <= 0:
+    # YAML reads ".nan" and ".inf" as floats, and NaN <= 0 is False: finite, and not a bool (True is an int)
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not math.isfinite(amount) or amount <= 0:
         raise VfmError(f"{programme.path}: key 'funding_gbp': must be a positive amount in GBP, got {amount!r}")
     year = programme.get("funding_price_year")
     return float(amount), (financial_year(year) if year is not None else None)
