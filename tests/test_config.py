@@ -71,7 +71,8 @@ def test_funding_keys_are_checked(tmp_path):
     from evaluation.config import programmes_dir
 
     raw = yaml.safe_load((programmes_dir() / "wonder-plus.yaml").read_text())
-    for key, bad in (("funding_gbp", -5), ("funding_gbp", "lots"), ("funding_note", 3)):
+    for key, bad in (("funding_gbp", -5), ("funding_gbp", "lots"), ("funding_gbp", float("nan")),
+                     ("funding_gbp", float("inf")), ("funding_note", 3)):
         (tmp_path / "wonder-plus.yaml").write_text(yaml.safe_dump({**raw, key: bad}))
         with pytest.raises(ConfigError, match=f"key '{key}'"):
             load_programme("wonder-plus", tmp_path)
@@ -176,6 +177,8 @@ def test_disclosure_override_is_explicit_and_reported(tmp_path):
     ("sex: any", "sex: male", "target_group.sex", "'male' is not one of M, F, any"),
     ("  caliper: 0.2", "  caliper: 0", "matching.caliper", "must be > 0, got 0"),
     ("  caliper: 0.2", "  caliper: -0.1", "matching.caliper", r"must be > 0, got -0.1"),
+    ("  caliper: 0.2", "  caliper: .nan", "matching.caliper", r"must be a finite number, got nan"),  # NaN > 0 passed
+    ("  caliper: 0.2", "  caliper: .inf", "matching.caliper", r"must be a finite number, got inf"),
     ("follow_up_months: 12,", "follow_up_months: 0,", "outcome.follow_up_months", "must be ≥ 1, got 0"),
     ("start: 2019-04-01", "start: 2019-13-01", "start", "'2019-13-01' is not a date"),
     ("end: 2020-03-31", "end: 2020-02-30", "end", "'2020-02-30' is not a date"),

@@ -80,3 +80,21 @@ def test_property_summary_differences_agree_with_the_table():
         for text in texts:
             for said in re.findall(r"observed \(([0-9.]+) percentage points?\)", text):
                 assert said == number.lstrip("+−"), (d, cell, text)
+
+
+def test_equal_rates_through_a_weighted_regression_print_as_zero():
+    """10 of 40 participants and 30 of 120 comparison people (weights 1/3) give a WLS difference of 2e-17, which
+    printed "+less than 0.0001 pp" in the table and "(less than 0.0001 percentage points)" in the text."""
+    import numpy as np
+    import statsmodels.api as sm
+
+    from evaluation import wording
+
+    y = np.r_[np.ones(10), np.zeros(30), np.ones(30), np.zeros(90)]
+    t = np.r_[np.ones(40), np.zeros(120)]
+    d = sm.WLS(y, sm.add_constant(t), weights=np.r_[np.ones(40), np.full(120, 1 / 3)]).fit().params[1]
+    assert abs(d) < 1e-15
+    assert wording.pp_difference(d) == "0.0" and wording.pp_size(d) == "0.0"
+    assert wording.pp_difference(-d) == "0.0"
+    assert wording.pp_difference(1e-9).startswith("+")  # tiny but real: never printed as 0
+    assert wording.pp_difference(-0.0004) == "−0.04"

@@ -781,3 +781,29 @@ def test_decisions_file_is_inert_in_a_spreadsheet():
     assert list(out["referral_source"].iloc[[0, 1, 2, 4, 5]]) == [
         "'=HYPERLINK(\"http://x\")", "'+1", "school", "'-2", "'@SUM(A1)"]
     assert pd.isna(out["referral_source"].iloc[3]) and out["match_probability"].iloc[1] == -0.1
+
+
+@pytest.mark.parametrize("dates", [("05/02/2021", "13/01/2021", "15/01/2021"),   # UK: 5 Feb, 13 Jan
+                                   ("2021-02-05", "13/01/2021", "2021-01-15"),   # mixed ISO and UK
+                                   ("05/02/2021", "13/01/2021", "01/12/2020")])  # a UK date pandas reads as US
+def test_repeat_referral_first_reads_uk_and_mixed_dates(dates):
+    """link() takes dates as yyyy-mm-dd or dd/mm/yyyy: the first of a repeat referral is the earliest date as
+    the list means it (13 January), never one pandas guessed month-first (5 February read as 2 May) or could not
+    read at all (13/01 read as missing, so sorted last)."""
+    refs, noms, _ = synth_names.synthetic_pair(300, 5_000, seed=11)
+    person = refs.iloc[0]
+    twice = pd.DataFrame([{**person.to_dict(), "referral_id": "Z1", "referral_date": dates[0]},
+                          {**person.to_dict(), "referral_id": "Z9", "referral_date": dates[1]}])
+    refs = refs.assign(referral_date=dates[2])
+    res = link(pd.concat([refs.iloc[1:], twice], ignore_index=True), noms)
+    links = res.links.set_index("referral_id")
+    assert links.loc["Z9", "person_id"] == links.loc["Z1", "person_id"]
+    assert pd.isna(links.loc["Z9", "duplicate_of"]) and links.loc["Z1", "duplicate_of"] == "Z9"
+
+
+def test_unreadable_referral_date_is_an_error_naming_rows():
+    """An unreadable referral date is not silently sorted last (it would decide which repeat referral is kept)."""
+    refs, noms, _ = synth_names.synthetic_pair(50, 500, seed=11)
+    refs = refs.assign(referral_date=["2021-01-15"] * 2 + ["31/31/2021"] + ["2021-01-15"] * (len(refs) - 3))
+    with pytest.raises(LinkageError, match=r"column 'referral_date' has dates that cannot be read .* data row 3$"):
+        link(refs, noms)

@@ -438,3 +438,39 @@ def test_reoffenders_of_the_year_against_the_curve_by_its_last_day_withholds_the
     protect_register(reg)
     assert reg.checked and reg[fid].status == "withheld"
     assert reg.display("reoffenders.participants") == "52" and reg.display("n.participants") == "133"
+
+
+def test_a_hidden_count_known_to_be_exactly_the_threshold_is_not_narrowed():
+    """Seed 7, SOS+: 5 first-time entrants among 135 participants, the rate (3.7%) shown and N exact, give the
+    hidden count back as exactly 5: a publishable count, not "1 to 5". The range rule for hidden counts flagged it,
+    found no count to suppress (the partner is a rate) and the report failed to build."""
+    from evaluation.disclosure import count_bounds, narrowed, protect_register
+
+    reg = Register(threshold=5)
+    reg.count("n.participants", "Participants analysed", 135, "headline", exact=True)
+    reg.add("fte.participants", "First-time entrant rate", 5 / 135, "proportion", "headline")
+    reg.count("hidden.fte.participants", "First-time entrants", 5, "headline", hidden=True)
+    reg.relate({"hidden.fte.participants": 1.0}, 5, "rate times N", via=("fte.participants",))
+    assert count_bounds(reg, ["hidden.fte.participants"])["hidden.fte.participants"] == (5, 5)
+    assert narrowed(reg) == []
+    protect_register(reg)
+    assert reg.checked
+    # 4 of them, or a range reaching below 5, is still caught
+    reg = _risk_rows_register([133, 128, 118, 113])
+    for f in reg.figures.values():
+        if f.section == "risk" and f.status == "shown" and not f.exact:
+            f.status, f.shown = "rounded", 5 * int(f.value / 5 + 0.5)
+    assert narrowed(reg) == ["hidden.risk_step.participants.day60"]
+
+
+def test_a_folded_row_says_not_known_once():
+    """Ethnicity holds both the code "Unknown" and "Not known" (missing): folded together with a small group
+    they read "Asian or not known", not "Asian, not known or not known"."""
+    from evaluation.estimates import _fold_label, _profile_fold
+
+    counts = {"participants": pd.Series({"Asian": 1, "White": 50, "Not known": 2, "Unknown": 1}),
+              "comparison": pd.Series({"Asian": 10, "White": 200, "Not known": 20, "Unknown": 20})}
+    fold = _profile_fold(counts, ["Asian", "White", "Not known", "Unknown"], 5)
+    assert fold == ["Asian", "Not known", "Unknown"]
+    assert _fold_label(fold) == "Asian or not known"
+    assert _fold_label(["Not known", "Unknown"]) == "Not known"

@@ -294,3 +294,29 @@ def test_cost_per_completer_never_gives_the_exact_number_of_completers():
     protect_register(reg)
     assert reg["vfm.cost_per_completer"].status == "withheld" and reg.value("vfm.cost_per_completer") is None
 
+
+
+def test_statement_words_do_not_tell_which_rounded_referral_counts_are_exact():
+    """A report's referral count is rounded; 175 referrals shown as 175 must read as 173 shown as 175 does ("about",
+    cost per referral over the published count). "the 175 people referred, about £543" only when the rounding
+    left the count unchanged would tell a reader the exact count (and its cost to the pound differs from the
+    table's £540)."""
+    texts = []
+    for exact in (173, 175):
+        eff = vfm.value_for_money("pathway-out-adder", effect=-0.3, ci=(-0.5, -0.1), p_value=0.003,
+                                  eligible_participants=136, matched_participants=134, mix=MIX, participants=exact)
+        texts.append(eff.text(shown={"referred": "175", "matched": "134", "analysed": ""}))
+    assert texts[0] == texts[1]
+    assert "for about 175 referrals, about £540 per referral" in texts[1] and "£543" not in texts[1]
+
+
+@pytest.mark.parametrize("amount", [float("nan"), float("inf"), True, 0, -5000.0, "95000"])
+def test_funding_must_be_a_finite_positive_amount(amount):
+    """YAML's .nan and .inf are floats, and NaN <= 0 is False: they passed the check and crashed later (a cost per
+    head of NaN cannot be rounded); true (an int in Python) passed as £1."""
+    class Prog(dict):
+        path, id = "programmes/x.yaml", "x"
+
+    with pytest.raises(VfmError, match="key 'funding_gbp': must be a positive amount"):
+        vfm.programme_funding(Prog(funding_gbp=amount))
+    assert vfm.programme_funding(Prog(funding_gbp=95000)) == (95000.0, None)

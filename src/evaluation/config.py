@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -322,6 +323,8 @@ def _check_value(path, name: str, key: Key, value: Any) -> Any:
     elif k == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _fail(path, name, f"must be a number, got {_got(value)}")
+        if not math.isfinite(value):  # YAML's .nan and .inf are floats, and NaN passes every "above"/"below"
+            raise _fail(path, name, f"must be a finite number, got {value!r}")
     elif k == "bool":
         if not isinstance(value, bool):
             raise _fail(path, name, f"must be true or false, got {_got(value)}")

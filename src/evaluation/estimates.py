@@ -346,7 +346,8 @@ def _profile_fold(counts: dict[str, pd.Series], cats: list, threshold: int) -> l
 
 def _fold_label(fold: list) -> str:
     """``["Asian", "Black", "Unknown"]`` → ``"Asian, Black or not known"`` (the row says what it holds)."""
-    names = [("not known" if c in ("Unknown", "Not known") else c) for c in fold]
+    # an ethnicity can hold both "Unknown" (the code) and "Not known" (missing): one "not known" in the name
+    names = list(dict.fromkeys("not known" if c in ("Unknown", "Not known") else c for c in fold))
     if names and names[0] == "not known":
         names[0] = "Not known"
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]

@@ -638,8 +638,12 @@ def link(referrals: pd.DataFrame, nominals: pd.DataFrame, *, threshold: float | 
         links["_group"] = ""
     # The first of a person's referrals to a programme is the earliest referral date, then the lowest referral
     # id (a list's order says nothing), the one rule the pipeline's referrals table (_pipeline_referrals) keeps.
+    # Dates read as clean() reads them (ISO or dd/mm/yyyy; unreadable ones an error naming rows): pandas' own
+    # guess reads 05/02/2021 month-first (2 May) and, in a mixed or UK list, coerces the rest to missing, which
+    # would silently decide which repeat referral is kept.
     if "referral_date" in referrals.columns:
-        when = pd.Series(pd.to_datetime(referrals["referral_date"], errors="coerce").to_numpy(), index=ref["unique_id"])
+        when = pd.Series(_parse_dates(referrals["referral_date"], source=names[0], column="referral_date")
+                         .to_numpy(), index=ref["unique_id"])
         links["_when"] = links["referral_id"].map(when)
     else:
         links["_when"] = pd.NaT

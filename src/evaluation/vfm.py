@@ -171,7 +171,8 @@ def programme_funding(programme) -> tuple[float, str | None]:
     if amount is None:
         raise VfmError(f"{programme.path}: key 'funding_gbp': funding not published for '{programme.id}', so cost "
                        "per participant and value for money cannot be calculated")
-    if not isinstance(amount, (int, float)) or amount <= 0:
+    # YAML reads ".nan" and ".inf" as floats, and NaN <= 0 is False: finite, and not a bool (True is an int)
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not math.isfinite(amount) or amount <= 0:
         raise VfmError(f"{programme.path}: key 'funding_gbp': must be a positive amount in GBP, got {amount!r}")
     year = programme.get("funding_price_year")
     return float(amount), (financial_year(year) if year is not None else None)
@@ -315,9 +316,11 @@ class VfmResult:
                 return None
             return _wording.round_half_up(self.funding / k, -1) if k > 0 else None
 
-        if "referred" in shown and shown["referred"] != f"{referred:,}":
+        if "referred" in shown:
             # the report's count is rounded: "about", and the cost per referral no more exact than it (£10), from
-            # the rounded count (from the exact one, funding / cost would give the exact count back)
+            # the rounded count (from the exact one, funding / cost would give the exact count back). Always so in
+            # a report, also when the rounding leaves the count as it was: "the 175 people referred" only then
+            # would tell a reader which rounded counts are exact
             cost = per_head(shown["referred"])
             s = f"The programme cost £{self.funding:,.0f} for about {fmt['referred']} referrals"
             if cost is not None:

@@ -158,12 +158,18 @@ def signed_num(x: float, decimals: int = 0) -> str:
     return sign + magnitude(x, decimals=decimals)
 
 
+#: A difference of two proportions smaller than this is floating-point noise, not a difference (a real one between
+#: groups of up to a million people is at least about 1e-12).
+NOISE = 1e-13
+
+
 def pp_size(difference: float) -> str:
     """The size of a difference of two proportions in percentage points, as every sentence and table prints it
     (one decimal, more only when it would print as 0): ``-0.006 -> '0.6'``. The headline table's signed value
     (:func:`pp_difference`) is this with its sign, so a summary's "0.6 percentage points" never meets "−1 pp"
-    in the table (issue 11)."""
-    return magnitude(difference, scale=100, decimals=1)
+    in the table (issue 11). A difference below :data:`NOISE` is floating-point noise (equal rates through a
+    weighted regression give 2e-17), printed ``'0.0'``, not "less than 0.0001"."""
+    return magnitude(0.0 if abs(difference) < NOISE else difference, scale=100, decimals=1)
 
 
 def pp_difference(difference: float) -> str:
@@ -172,7 +178,7 @@ def pp_difference(difference: float) -> str:
     if _is_missing(difference):
         return "–"
     size = pp_size(difference)
-    return ("+" if difference > 0 else "−" if difference < 0 else "") + size
+    return ("+" if difference >= NOISE else "−" if difference <= -NOISE else "") + size
 
 
 def pp_bound(x: float) -> str:
