@@ -18,7 +18,7 @@ import pandas as pd
 from numba import njit
 
 from ._inputs import MatchingError, check_inputs, model_matrix
-from ._nn import group_minmax, irls_pass, linear_predictor, logit_linkinv
+from ._nn import group_minmax, irls_pass, scores
 
 __all__ = ["fit_propensity", "scaled_covariates", "COVARIATE_DISTANCES"]
 
@@ -41,11 +41,14 @@ def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: in
     (start mu = (y + 0.5)/2, IRLS = Newton steps for the logit link, same convergence rule) reproduces R's
     coefficients to ~1e-13 and MatchIt's matched pairs exactly. Each iteration is one numba pass over the rows
     (gradient, Hessian and deviance together), which is also what makes pools of millions fast.
-    Returns (coefficients, iterations). Equal to statsmodels' Logit MLE up to glm's convergence tolerance
-    (tests/test_matching.py::test_glm_path_equals_statsmodels_and_r).
+
+    ``X`` is the n x k design; Fortran order (each column contiguous, as :func:`fit_propensity` builds it) is
+    used as it is, any other order is copied once. Returns (coefficients, iterations). Equal to statsmodels'
+    Logit MLE up to glm's convergence tolerance (tests/test_matching.py::test_glm_path_equals_statsmodels_and_r).
     """
     n, k = X.shape
-    yf = y.astype(float)
+    Xt = np.ascontiguousarray(X.T, dtype=np.float64)  # k x n, C order: no copy when X is Fortran-ordered
+    yf = np.ascontiguousarray(y, dtype=np.float64)
     starts = list(range(0, n, chunk))
     # Fixed-size chunks, summed in chunk order: the result does not depend on the number of threads or cores.
     workers = min(len(starts), os.cpu_count() or 1)
@@ -55,7 +58,7 @@ def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: in
         H = np.zeros((k, k))
         rhs = np.zeros(k)
         dev = 0.0
-        run = (lambda a: irls_pass(X[a:a + chunk], yf[a:a + chunk], b, first))
+        run = (lambda a: irls_pass(Xt, yf, b, first, a, min(a + chunk, n)))
         for Hc, rc, dc in (pool.map(run, starts) if pool is not None else map(run, starts)):
             H += Hc
             rhs += rc
@@ -111,18 +114,19 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
         raise MatchingError(f"link must be 'logit' or 'linear.logit', not {link!r}")
     if all(pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]) for c in covariates):
         names = list(covariates)
-        Xc = np.empty((len(data), len(names) + 1))
+        Xc = np.empty((len(data), len(names) + 1), order="F")  # columns contiguous: what the IRLS passes read
         Xc[:, 0] = 1.0
         for j, c in enumerate(names):  # column by column: no intermediate frame on pools of millions
             Xc[:, j + 1] = data[c].to_numpy(dtype=float)
     else:
         X = model_matrix(data, covariates, drop_first=True)
         names = list(X.columns)
-        Xc = np.empty((len(X), len(names) + 1))
+        Xc = np.empty((len(X), len(names) + 1), order="F")
         Xc[:, 0] = 1.0
         Xc[:, 1:] = X.to_numpy(dtype=float)
         del X
-    glo, ghi = group_minmax(Xc[:, 1:], tt.astype(np.int64))
+    t8 = np.ascontiguousarray(tt, dtype=np.int8)
+    glo, ghi = group_minmax(Xc.T[1:], t8)
     lo, hi = glo.min(axis=0), ghi.max(axis=0)
     const = [c for c, a, b in zip(names, lo, hi) if a == b]
     if const:
@@ -148,7 +152,7 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
         warnings.warn(f"covariate(s) {aliased} are linear combinations of the other covariates (and the intercept) "
                       "and are left out of the propensity model, as R's glm does (NA coefficients); they are "
                       "still shown in the balance table", stacklevel=3)
-        Xc = np.ascontiguousarray(Xc[:, keep])
+        Xc = np.asfortranarray(Xc[:, keep])
     params, _ = _glm_logit(Xc, tt)
     res = None
     if len(Xc) <= _STATSMODELS_ROWS:
@@ -162,14 +166,14 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
                 res = model.fit(method="newton", disp=0, maxiter=100, tol=1e-12, start_params=params)
             except Exception:  # noqa: BLE001 - the distance does not depend on it
                 res = None
-    eta = linear_predictor(Xc, params)  # row by row: identical rows get identical scores
-    p = logit_linkinv(eta)  # R's binomial()$linkinv (C_logit_linkinv)
+    # each row's sum in column order and libm's exp, as R: identical rows get identical scores
+    eta, p = scores(np.ascontiguousarray(Xc.T), params)
     if np.any(p > 1 - 1e-10) or np.any(p < 1e-10) or not np.all(np.isfinite(params)):
         n_extreme = int(np.sum((p > 1 - 1e-10) | (p < 1e-10)))
         raise MatchingError(
             f"perfect separation: the propensity model predicts treatment with certainty for {n_extreme} "
             f"row(s) (covariates {list(covariates)}); there is no overlap to match on")
-    plo, phi = group_minmax(p[:, None], tt.astype(np.int64))  # per group (control row 0, treated row 1)
+    plo, phi = group_minmax(p[None, :], t8)  # per group (control row 0, treated row 1)
     if plo[1, 0] > phi[0, 0] or phi[1, 0] < plo[0, 0]:
         raise MatchingError("no overlap: treated and control propensity scores do not overlap at all "
                             f"(treated {plo[1, 0]:.3g}-{phi[1, 0]:.3g}, control {plo[0, 0]:.3g}-{phi[0, 0]:.3g})")
