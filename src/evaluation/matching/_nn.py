@@ -315,97 +315,105 @@ def group_minmax(Xt, t):
 
 
 @njit(cache=True)
-def fix_ties(idx, d):
-    """Make an (unstable) argsort of d stable: within runs of equal d, order the indices increasingly."""
-    n = idx.shape[0]
-    a = 0
-    while a < n:
-        b = a + 1
-        while b < n and d[idx[b]] == d[idx[a]]:
-            b += 1
-        if b - a > 1:
-            idx[a:b] = np.sort(idx[a:b])
-        a = b
-    return idx
+def sort_split(d, tt, discarded):
+    """R's stable ``order(d)`` over all units, and from it what matching needs, in one radix sort.
 
-
-@njit(cache=True)
-def stable_argsort(d):
-    """Indices that sort the float64 array ``d`` increasingly, equal values in data order (R's ``order()``).
-
-    The same permutation as ``np.argsort(d, kind="stable")`` (and as ``fix_ties(np.argsort(d), d)``; -0.0 and
-    0.0 are equal) for arrays without NaN. Why not numpy: an LSD radix sort on the bits of the doubles (11 bits a
-    pass, passes where every value has the same digit skipped) is stable by construction and takes ~40% less CPU
-    than numpy's argsort plus the tie fix-up on the 5 million propensity scores of a national pool.
+    Returns (t_rank, c_idx, c_rank, c_dist): the sorted position of each treated unit (``tt == 1``, in data
+    order, discarded ones included) and the controls that can be matched (``tt == 0``, not discarded) in sorted
+    order with their positions and distances. Why not numpy's ``argsort(kind="stable")`` (a merge sort) and
+    then a scatter and gathers: ~3x the CPU on millions of rows. Here the keys (the order-preserving integer map of the doubles, minus their
+    minimum) are sorted on only as many bits as their range needs (12-bit digits: 5 passes instead of 6 for
+    propensity scores), the sorted payload carries the unit's group (so no gathers from tt / discarded in
+    random order), treated units carry their ordinal (a rank array over all units is not built), and the
+    controls' distances are decoded from the sorted keys. -0.0 and 0.0 tie (c_dist holds 0.0); no NaN.
     """
     n = d.shape[0]
-    keys = np.empty(n, np.uint64)
-    bits = (d + 0.0).view(np.uint64)  # + 0.0: -0.0 becomes 0.0, as numpy's comparison sorts treat them equal
     sign = np.uint64(1) << np.uint64(63)
-    mask = np.uint64(2047)
-    hist = np.zeros((6, 2048), np.int64)
+    keys = np.empty(n, np.uint64)
+    tags = np.empty(n, np.int64)
+    bits = (d + 0.0).view(np.uint64)  # + 0.0: -0.0 becomes 0.0, as numpy's comparison sorts treat them equal
+    kmin = ~np.uint64(0)
+    kmax = np.uint64(0)
+    n1 = 0
+    nc = 0
+    TFLAG = np.int64(1) << np.int64(62)
     for i in range(n):
         b = bits[i]
-        # order-preserving map of IEEE doubles to unsigned integers: negatives reversed, below the positives
         k = ~b if (b & sign) != np.uint64(0) else (b | sign)
         keys[i] = k
-        for p in range(6):
-            hist[p, (k >> np.uint64(11 * p)) & mask] += 1
-    idx = np.arange(n)
-    keys2 = np.empty(n, np.uint64)
-    idx2 = np.empty(n, np.int64)
-    off = np.empty(2048, np.int64)
-    for p in range(6):
-        h = hist[p]
-        single = False
-        for b in range(2048):
-            if h[b] != 0:
-                single = h[b] == n
-                break
-        if single:  # every key has this digit: the pass would not move anything
-            continue
-        s = 0
-        for b in range(2048):
-            off[b] = s
-            s += h[b]
-        sh = np.uint64(11 * p)
-        for i in range(n):
-            k = keys[i]
-            b = (k >> sh) & mask
-            q = off[b]
-            off[b] = q + 1
-            keys2[q] = k
-            idx2[q] = idx[i]
-        keys, keys2 = keys2, keys
-        idx, idx2 = idx2, idx
-    return idx
-
-
-@njit(cache=True)
-def split_sorted(sort_idx, tt, discarded, d):
-    """From the sorted order of all units: each unit's position in it (``rank``) and the controls that can be
-    matched (``tt == 0``, not discarded) in sorted order with their positions and distances (one pass instead of
-    numpy's scatter, mask and three gathers over millions of rows). Returns (rank, c_idx, c_rank, c_dist)."""
-    n = sort_idx.shape[0]
-    rank = np.empty(n, np.int64)
-    nc = 0
-    for p in range(n):
-        j = sort_idx[p]
-        rank[j] = p
-        if tt[j] == 0 and not discarded[j]:
+        if k < kmin:
+            kmin = k
+        if k > kmax:
+            kmax = k
+        if tt[i] == 1:
+            tags[i] = n1 | TFLAG
+            n1 += 1
+        elif not discarded[i]:
+            tags[i] = i
             nc += 1
+        else:
+            tags[i] = -1
+    span = kmax - kmin
+    nbits = 0
+    while nbits < 64 and (span >> np.uint64(nbits)) != np.uint64(0):
+        nbits += 1
+    passes = (nbits + 11) // 12
+    if passes > 0:
+        D = (nbits + passes - 1) // passes
+        nb = 1 << D
+        mask = np.uint64(nb - 1)
+        hist = np.zeros((passes, nb), np.int64)
+        for i in range(n):
+            k = keys[i] - kmin
+            keys[i] = k
+            for p in range(passes):
+                hist[p, (k >> np.uint64(D * p)) & mask] += 1
+        keys2 = np.empty(n, np.uint64)
+        tags2 = np.empty(n, np.int64)
+        off = np.empty(nb, np.int64)
+        for p in range(passes):
+            h = hist[p]
+            single = False
+            for b in range(nb):
+                if h[b] != 0:
+                    single = h[b] == n
+                    break
+            if single:  # every key has this digit: the pass would not move anything
+                continue
+            s = 0
+            for b in range(nb):
+                off[b] = s
+                s += h[b]
+            sh = np.uint64(D * p)
+            for i in range(n):
+                k = keys[i]
+                q = off[(k >> sh) & mask]
+                off[(k >> sh) & mask] = q + 1
+                keys2[q] = k
+                tags2[q] = tags[i]
+            keys, keys2 = keys2, keys
+            tags, tags2 = tags2, tags
+    else:
+        for i in range(n):
+            keys[i] = keys[i] - kmin
+    t_rank = np.empty(n1, np.int64)
     c_idx = np.empty(nc, np.int64)
     c_rank = np.empty(nc, np.int64)
-    c_dist = np.empty(nc, np.float64)
-    k = 0
+    c_bits = np.empty(nc, np.uint64)
+    m = 0
     for p in range(n):
-        j = sort_idx[p]
-        if tt[j] == 0 and not discarded[j]:
-            c_idx[k] = j
-            c_rank[k] = p
-            c_dist[k] = d[j]
-            k += 1
-    return rank, c_idx, c_rank, c_dist
+        v = tags[p]
+        if v < 0:
+            continue
+        if v >= TFLAG:
+            t_rank[v - TFLAG] = p
+        else:
+            k = keys[p] + kmin
+            c_idx[m] = v
+            c_rank[m] = p
+            c_bits[m] = (k ^ sign) if (k & sign) != np.uint64(0) else ~k
+            m += 1
+    return t_rank, c_idx, c_rank, c_bits.view(np.float64)
 
 
 @njit(cache=True, nogil=True)
