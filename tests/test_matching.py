@@ -842,7 +842,9 @@ def test_sort_split_is_numpy_stable_sort():
     cases = [rng.normal(size=1000) * 10.0 ** rng.integers(-300, 300, size=1000),
              rng.choice(np.array([-1.5, -0.0, 0.0, 5e-324, -5e-324, 2.0, np.inf, -np.inf]), 2000),
              np.round(rng.random(5000), 2), np.round(rng.random(3000), 3), rng.random(4000) * 1e-3,
-             np.zeros(3), np.array([1.0]), np.array([0.5, 0.25])]
+             np.zeros(3), np.array([1.0]), np.array([0.5, 0.25]),
+             np.r_[np.round(rng.random(20000), 3), 1e300, np.round(rng.random(5000), 1)],  # large buckets
+             rng.random(300_000) * 1e-3]
     for d in cases:
         n = len(d)
         for tt, disc in (((rng.random(n) < 0.2).astype(np.int8), rng.random(n) < 0.1),

@@ -322,8 +322,9 @@ def sort_split(d, tt, discarded):
     order, discarded ones included) and the controls that can be matched (``tt == 0``, not discarded) in sorted
     order with their positions and distances. Why not numpy's ``argsort(kind="stable")`` (a merge sort) and
     then a scatter and gathers: ~3x the CPU on millions of rows. Here the keys (the order-preserving integer map of the doubles, minus their
-    minimum) are sorted on only as many bits as their range needs (12-bit digits: 5 passes instead of 6 for
-    propensity scores), the sorted payload carries the unit's group (so no gathers from tt / discarded in
+    minimum) are distributed by the top bits of their range in one pass over memory (most significant digit
+    first), then each bucket is sorted in cache on the remaining bits (insertion sort, or 8-bit least significant
+    digit passes; both stable), the sorted payload carries the unit's group (so no gathers from tt / discarded in
     random order), treated units carry their ordinal (a rank array over all units is not built), and the
     controls' distances are decoded from the sorted keys. -0.0 and 0.0 tie (c_dist holds 0.0); no NaN.
     """
@@ -357,45 +358,95 @@ def sort_split(d, tt, discarded):
     nbits = 0
     while nbits < 64 and (span >> np.uint64(nbits)) != np.uint64(0):
         nbits += 1
-    passes = (nbits + 11) // 12
-    if passes > 0:
-        D = (nbits + passes - 1) // passes
+    for i in range(n):
+        keys[i] -= kmin
+    if nbits > 0:
+        # most significant digit first: one stable counting pass over all rows on the top bits of the range
+        # (about 2**(log2(n) - 11) buckets, a thousand keys each on average) ...
+        nlog = 0
+        while (n >> nlog) > 0:
+            nlog += 1
+        D = min(nbits, max(8, min(16, nlog - 11)))
+        sh = np.uint64(nbits - D)
         nb = 1 << D
-        mask = np.uint64(nb - 1)
-        hist = np.zeros((passes, nb), np.int64)
+        off = np.zeros(nb + 1, np.int64)
         for i in range(n):
-            k = keys[i] - kmin
-            keys[i] = k
-            for p in range(passes):
-                hist[p, (k >> np.uint64(D * p)) & mask] += 1
+            off[(keys[i] >> sh) + np.uint64(1)] += 1
+        for b in range(nb):
+            off[b + 1] += off[b]
         keys2 = np.empty(n, np.uint64)
         tags2 = np.empty(n, np.int64)
-        off = np.empty(nb, np.int64)
-        for p in range(passes):
-            h = hist[p]
-            single = False
-            for b in range(nb):
-                if h[b] != 0:
-                    single = h[b] == n
-                    break
-            if single:  # every key has this digit: the pass would not move anything
-                continue
-            s = 0
-            for b in range(nb):
-                off[b] = s
-                s += h[b]
-            sh = np.uint64(D * p)
-            for i in range(n):
-                k = keys[i]
-                q = off[(k >> sh) & mask]
-                off[(k >> sh) & mask] = q + 1
-                keys2[q] = k
-                tags2[q] = tags[i]
-            keys, keys2 = keys2, keys
-            tags, tags2 = tags2, tags
-    else:
+        pos = off[:nb].copy()
         for i in range(n):
-            keys[i] = keys[i] - kmin
+            k = keys[i]
+            q = pos[k >> sh]
+            pos[k >> sh] = q + 1
+            keys2[q] = k
+            tags2[q] = tags[i]
+        keys, keys2 = keys2, keys
+        tags, tags2 = tags2, tags
+        # ... then each bucket on the remaining bits, in cache: insertion sort on a few keys, else 8-bit least
+        # significant digit passes (both stable, so equal keys stay in data order)
+        rb = nbits - D
+        lpasses = (rb + 7) // 8
+        hist = np.zeros((max(lpasses, 1), 256), np.int64)
+        lmask = np.uint64(255)
+        for b in range(nb):
+            lo = off[b]
+            hi = off[b + 1]
+            m = hi - lo
+            if m <= 1 or rb == 0:
+                continue
+            if m <= 32:
+                for i in range(lo + 1, hi):
+                    k = keys[i]
+                    t = tags[i]
+                    j = i - 1
+                    while j >= lo and keys[j] > k:
+                        keys[j + 1] = keys[j]
+                        tags[j + 1] = tags[j]
+                        j -= 1
+                    keys[j + 1] = k
+                    tags[j + 1] = t
+                continue
+            hist[:, :] = 0
+            for i in range(lo, hi):
+                k = keys[i]
+                for p in range(lpasses):
+                    hist[p, (k >> np.uint64(8 * p)) & lmask] += 1
+            src_k = keys
+            src_t = tags
+            dst_k = keys2
+            dst_t = tags2
+            moved = 0
+            for p in range(lpasses):
+                h = hist[p]
+                single = False
+                for d8 in range(256):
+                    if h[d8] != 0:
+                        single = h[d8] == m
+                        break
+                if single:
+                    continue
+                sacc = lo
+                for d8 in range(256):
+                    c = h[d8]
+                    h[d8] = sacc
+                    sacc += c
+                psh = np.uint64(8 * p)
+                for i in range(lo, hi):
+                    k = src_k[i]
+                    q = h[(k >> psh) & lmask]
+                    h[(k >> psh) & lmask] = q + 1
+                    dst_k[q] = k
+                    dst_t[q] = src_t[i]
+                src_k, dst_k = dst_k, src_k
+                src_t, dst_t = dst_t, src_t
+                moved += 1
+            if moved % 2 == 1:
+                for i in range(lo, hi):
+                    keys[i] = keys2[i]
+                    tags[i] = tags2[i]
     t_rank = np.empty(n1, np.int64)
     c_idx = np.empty(nc, np.int64)
     c_rank = np.empty(nc, np.int64)
