@@ -49,27 +49,42 @@ def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: in
     n, k = X.shape
     Xt = np.ascontiguousarray(X.T, dtype=np.float64)  # k x n, C order: no copy when X is Fortran-ordered
     yf = np.ascontiguousarray(y, dtype=np.float64)
-    starts = list(range(0, n, chunk))
-    # Fixed-size chunks, summed in chunk order: the result does not depend on the number of threads or cores.
-    workers = min(len(starts), os.cpu_count() or 1)
-    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
 
-    def _pass(b, first):
+    def _pass(b, first, pool):
         H = np.zeros((k, k))
         rhs = np.zeros(k)
         dev = 0.0
-        run = (lambda a: irls_pass(Xt, yf, b, first, a, min(a + chunk, n)))
-        for Hc, rc, dc in (pool.map(run, starts) if pool is not None else map(run, starts)):
+        for Hc, rc, dc in _chunks(lambda a, e: irls_pass(Xt, yf, b, first, a, e), n, chunk, pool):
             H += Hc
             rhs += rc
             dev += dc
         return H, rhs, dev
 
-    try:
-        return _glm_iterate(_pass, k, epsilon, maxit)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    with _pool(n, chunk) as pool:
+        return _glm_iterate(lambda b, first: _pass(b, first, pool), k, epsilon, maxit)
+
+
+class _pool:
+    """A thread pool for the chunks of a large pool of rows (None when there is one chunk or one core)."""
+
+    def __init__(self, n: int, chunk: int):
+        workers = min(-(-n // chunk), os.cpu_count() or 1)
+        self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+
+    def __enter__(self):
+        return self.pool
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def _chunks(run, n: int, chunk: int, pool):
+    """``run(start, stop)`` over fixed-size chunks of ``range(n)``, results in chunk order: summing them in this
+    order makes the result independent of the number of threads or cores."""
+    starts = range(0, n, chunk)
+    call = (lambda a: run(a, min(a + chunk, n)))
+    return pool.map(call, starts) if pool is not None else map(call, starts)
 
 
 def _glm_iterate(_pass, k: int, epsilon: float, maxit: int) -> tuple[np.ndarray, int]:
@@ -167,7 +182,10 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
             except Exception:  # noqa: BLE001 - the distance does not depend on it
                 res = None
     # each row's sum in column order and libm's exp, as R: identical rows get identical scores
-    eta, p = scores(np.ascontiguousarray(Xc.T), params)
+    Xt = np.ascontiguousarray(Xc.T)  # a view: Xc is Fortran-ordered
+    eta, p = np.empty(len(Xc)), np.empty(len(Xc))
+    with _pool(len(Xc), 1_000_000) as pool:
+        list(_chunks(lambda a, e: scores(Xt, params, eta, p, a, e), len(Xc), 1_000_000, pool))
     if np.any(p > 1 - 1e-10) or np.any(p < 1e-10) or not np.all(np.isfinite(params)):
         n_extreme = int(np.sum((p > 1 - 1e-10) | (p < 1e-10)))
         raise MatchingError(
