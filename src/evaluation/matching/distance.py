@@ -32,7 +32,7 @@ _STATSMODELS_ROWS = 200_000
 
 
 def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: int = 25,
-               chunk: int = 250_000) -> tuple[np.ndarray, int]:
+               chunk: int = 250_000, start=None) -> tuple[np.ndarray, int]:
     """Logistic regression along R's ``glm.fit`` iteration path (what MatchIt's ``distance = "glm"`` runs).
 
     Why not only statsmodels: glm stops when the relative change in deviance is below 1e-8, so its coefficients
@@ -43,7 +43,8 @@ def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: in
     (gradient, Hessian and deviance together), which is also what makes pools of millions fast.
 
     ``X`` is the n x k design; Fortran order (each column contiguous, as :func:`fit_propensity` builds it) is
-    used as it is, any other order is copied once. Returns (coefficients, iterations). Equal to statsmodels'
+    used as it is, any other order is copied once. ``start``: the result of :func:`_glm_start` on the same
+    data, when already computed. Returns (coefficients, iterations). Equal to statsmodels'
     Logit MLE up to glm's convergence tolerance (tests/test_matching.py::test_glm_path_equals_statsmodels_and_r).
     """
     n, k = X.shape
@@ -51,17 +52,33 @@ def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: in
     yf = np.ascontiguousarray(y, dtype=np.float64)
 
     def _pass(b, first, pool):
-        H = np.zeros((k, k))
-        rhs = np.zeros(k)
-        dev = 0.0
-        for Hc, rc, dc in _chunks(lambda a, e: irls_pass(Xt, yf, b, first, a, e), n, chunk, pool):
-            H += Hc
-            rhs += rc
-            dev += dc
-        return H, rhs, dev
+        return start if first and start is not None else _irls_sum(Xt, yf, b, first, chunk, pool)
 
     with _pool(n, chunk) as pool:
         return _glm_iterate(lambda b, first: _pass(b, first, pool), k, epsilon, maxit)
+
+
+def _glm_start(X: np.ndarray, y: np.ndarray, chunk: int = 250_000):
+    """glm.fit's first pass (at its start mu = (y + 0.5) / 2): (H, rhs, deviance), H = X'X * 3/16 (every row
+    has weight 3/4 * 1/4), so H also gives the cross-products that the aliasing check needs without a pass of
+    its own."""
+    n, k = X.shape
+    with _pool(n, chunk) as pool:
+        return _irls_sum(np.ascontiguousarray(X.T, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64),
+                         np.zeros(k), True, chunk, pool)
+
+
+def _irls_sum(Xt, yf, b, first, chunk, pool):
+    """One IRLS pass (:func:`._nn.irls_pass`) over all rows: the chunks' (H, rhs, deviance) summed in order."""
+    k, n = Xt.shape
+    H = np.zeros((k, k))
+    rhs = np.zeros(k)
+    dev = 0.0
+    for Hc, rc, dc in _chunks(lambda a, e: irls_pass(Xt, yf, b, first, a, e), n, chunk, pool):
+        H += Hc
+        rhs += rc
+        dev += dc
+    return H, rhs, dev
 
 
 class _pool:
@@ -155,7 +172,8 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
                     "or use exact=[...] on it instead")
     # Like R's glm (pivoted QR, tolerance 1e-7), a column that is a linear combination of the earlier ones (e.g.
     # norwich + yarmouth == 1 when a programme only covers those two districts) is aliased: dropped from the fit.
-    G = Xc.T @ Xc
+    start = _glm_start(Xc, tt)  # glm's first pass; its matrix is X'X * 3/16
+    G = start[0]
     keep = [0]
     for j in range(1, G.shape[0]):
         K = np.array(keep)
@@ -168,7 +186,8 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
                       "and are left out of the propensity model, as R's glm does (NA coefficients); they are "
                       "still shown in the balance table", stacklevel=3)
         Xc = np.asfortranarray(Xc[:, keep])
-    params, _ = _glm_logit(Xc, tt)
+        start = None
+    params, _ = _glm_logit(Xc, tt, start=start)
     res = None
     if len(Xc) <= _STATSMODELS_ROWS:
         import statsmodels.api as sm  # here, not above: importing it takes ~1 s, and large pools do not use it
