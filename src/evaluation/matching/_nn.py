@@ -321,12 +321,13 @@ def sort_split(d, tt, discarded):
     Returns (t_rank, c_idx, c_rank, c_dist): the sorted position of each treated unit (``tt == 1``, in data
     order, discarded ones included) and the controls that can be matched (``tt == 0``, not discarded) in sorted
     order with their positions and distances. Why not numpy's ``argsort(kind="stable")`` (a merge sort) and
-    then a scatter and gathers: ~3x the CPU on millions of rows. Here the keys (the order-preserving integer map of the doubles, minus their
-    minimum) are distributed by the top bits of their range in one pass over memory (most significant digit
-    first), then each bucket is sorted in cache on the remaining bits (insertion sort, or 8-bit least significant
-    digit passes; both stable), the sorted payload carries the unit's group (so no gathers from tt / discarded in
-    random order), treated units carry their ordinal (a rank array over all units is not built), and the
-    controls' distances are decoded from the sorted keys. -0.0 and 0.0 tie (c_dist holds 0.0); no NaN.
+    then a scatter and gathers: ~3x the CPU on millions of rows. Here the keys (the order-preserving integer map
+    of the doubles, minus their minimum) are distributed by the top bits of their range in one pass over memory
+    (most significant digit first), then each bucket is sorted in cache on the remaining bits (insertion sort,
+    or 8-bit least significant digit passes; both stable), the sorted payload carries the unit's group (so no
+    gathers from tt / discarded in random order), treated units carry their ordinal (a rank array over all units
+    is not built), and the controls' distances are decoded from the sorted keys. -0.0 and 0.0 tie (c_dist holds
+    0.0); no NaN.
     """
     n = d.shape[0]
     sign = np.uint64(1) << np.uint64(63)
