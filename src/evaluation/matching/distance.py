@@ -49,10 +49,10 @@ def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: in
     """
     n, k = X.shape
     Xt = np.ascontiguousarray(X.T, dtype=np.float64)  # k x n, C order: no copy when X is Fortran-ordered
-    yf = np.ascontiguousarray(y, dtype=np.float64)
+    y8 = np.ascontiguousarray(y, dtype=np.int8)
 
     def _pass(b, first, pool):
-        return start if first and start is not None else _irls_sum(Xt, yf, b, first, chunk, pool)
+        return start if first and start is not None else _irls_sum(Xt, y8, b, first, chunk, pool)
 
     with _pool(n, chunk) as pool:
         return _glm_iterate(lambda b, first: _pass(b, first, pool), k, epsilon, maxit)
@@ -64,17 +64,17 @@ def _glm_start(X: np.ndarray, y: np.ndarray, chunk: int = 250_000):
     its own."""
     n, k = X.shape
     with _pool(n, chunk) as pool:
-        return _irls_sum(np.ascontiguousarray(X.T, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64),
+        return _irls_sum(np.ascontiguousarray(X.T, dtype=np.float64), np.ascontiguousarray(y, dtype=np.int8),
                          np.zeros(k), True, chunk, pool)
 
 
-def _irls_sum(Xt, yf, b, first, chunk, pool):
+def _irls_sum(Xt, y8, b, first, chunk, pool):
     """One IRLS pass (:func:`._nn.irls_pass`) over all rows: the chunks' (H, rhs, deviance) summed in order."""
     k, n = Xt.shape
     H = np.zeros((k, k))
     rhs = np.zeros(k)
     dev = 0.0
-    for Hc, rc, dc in _chunks(lambda a, e: irls_pass(Xt, yf, b, first, a, e), n, chunk, pool):
+    for Hc, rc, dc in _chunks(lambda a, e: irls_pass(Xt, y8, b, first, a, e), n, chunk, pool):
         H += Hc
         rhs += rc
         dev += dc
