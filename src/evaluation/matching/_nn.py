@@ -604,14 +604,16 @@ def irls_pass(Xt, y, b, first, a0, a1):
     wz = np.empty(BS)
     q = np.empty(BS)
     wx = np.empty(BS)
-    eta1 = np.log(0.75 / 0.25)  # R's start: mu = (y + 0.5) / 2, i.e. 3/4 (y = 1) or 1/4 (y = 0)
+    # R's start: mu = (y + 0.5) / 2, i.e. 3/4 (y = 1) or 1/4 (y = 0), and eta = log(mu / (1 - mu))
+    eta1 = np.log(0.75 / 0.25)
+    eta0 = np.log(0.25 / 0.75)
     for a in range(a0, a1, BS):
         B = min(BS, a1 - a)
         if first:
             for i in range(B):
                 yi = np.float64(y[a + i])
                 mu = (yi + 0.5) / 2.0
-                e = eta1 if yi > 0.0 else -eta1
+                e = eta1 if yi > 0.0 else eta0
                 wi = mu * (1.0 - mu)
                 w[i] = wi
                 wz[i] = wi * e + (yi - mu)
