@@ -832,25 +832,28 @@ def test_optimal_and_full_on_lalonde(lalonde):
         match(lalonde, "treat", LALONDE_COVS, method="optimal", ratio=3)
 
 
-def test_stable_argsort_is_numpy_stable_sort_and_split_sorted_matches_numpy():
+def test_sort_split_is_numpy_stable_sort():
     """The radix sort behind nearest-neighbour matching gives R's order(): increasing, ties in data order
-    (-0.0 and 0.0 tie), infinities at the ends; split_sorted gives numpy's ranks and sorted controls."""
-    from evaluation.matching._nn import split_sorted, stable_argsort
+    (-0.0 and 0.0 tie), infinities at the ends; sort_split gives numpy's ranks of the treated and the sorted
+    controls."""
+    from evaluation.matching._nn import sort_split
 
     rng = np.random.default_rng(7)
     cases = [rng.normal(size=1000) * 10.0 ** rng.integers(-300, 300, size=1000),
              rng.choice(np.array([-1.5, -0.0, 0.0, 5e-324, -5e-324, 2.0, np.inf, -np.inf]), 2000),
-             np.round(rng.random(5000), 2), np.zeros(3), np.array([1.0])]
+             np.round(rng.random(5000), 2), np.round(rng.random(3000), 3), rng.random(4000) * 1e-3,
+             np.zeros(3), np.array([1.0]), np.array([0.5, 0.25]),
+             np.r_[np.round(rng.random(20000), 3), 1e300, np.round(rng.random(5000), 1)],  # large buckets
+             rng.random(300_000) * 1e-3]
     for d in cases:
-        np.testing.assert_array_equal(stable_argsort(d), np.argsort(d, kind="stable"))
-    d = np.round(rng.random(3000), 3)
-    tt = (rng.random(3000) < 0.2).astype(np.int8)
-    disc = rng.random(3000) < 0.1
-    order = np.argsort(d, kind="stable")
-    rank, c_idx, c_rank, c_dist = split_sorted(order, tt, disc, d)
-    expected_rank = np.empty(3000, dtype=np.int64)
-    expected_rank[order] = np.arange(3000)
-    np.testing.assert_array_equal(rank, expected_rank)
-    np.testing.assert_array_equal(c_idx, order[((tt == 0) & ~disc)[order]])
-    np.testing.assert_array_equal(c_rank, expected_rank[c_idx])
-    np.testing.assert_array_equal(c_dist, d[c_idx])
+        n = len(d)
+        for tt, disc in (((rng.random(n) < 0.2).astype(np.int8), rng.random(n) < 0.1),
+                         ((np.arange(n) % 2).astype(np.int8), np.zeros(n, dtype=bool))):
+            t_rank, c_idx, c_rank, c_dist = sort_split(d, tt, disc)
+            order = np.argsort(d, kind="stable")
+            expected_rank = np.empty(n, dtype=np.int64)
+            expected_rank[order] = np.arange(n)
+            np.testing.assert_array_equal(t_rank, expected_rank[tt == 1])
+            np.testing.assert_array_equal(c_idx, order[((tt == 0) & ~disc)[order]])
+            np.testing.assert_array_equal(c_rank, expected_rank[c_idx])
+            np.testing.assert_array_equal(c_dist, d[c_idx])

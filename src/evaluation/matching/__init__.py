@@ -48,6 +48,13 @@ def _discard(d, tt, how):
     return out
 
 
+def _labelled(mm_pos: dict, index: pd.Index) -> dict:
+    """The match matrix with index labels instead of row positions (as it is when the index is 0..n-1)."""
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return mm_pos  # labels are the positions (Python ints): no second dict of ten thousand lists
+    return {index[i]: [index[j] for j in js] for i, js in mm_pos.items()}
+
+
 def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *, method: str = "nearest",
           distance="glm", estimand: str = "ATT", ratio: int = 1, replace: bool = False,
           caliper: float | dict | None = None, std_caliper: bool | dict = True, link: str = "logit",
@@ -239,7 +246,7 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
             caliper_covs=cal_raw, order=order_given if cov_distance else order,  # no score: MatchIt's "data"
             exact=covariate_list(exact, "exact") or None,
             antiexact=antiexact or None, random_state=random_state, discarded=disc)
-        mmat = {index[i]: [index[j] for j in js] for i, js in mm_pos.items()}
+        mmat = _labelled(mm_pos, index)
         sub = np.asarray(sub, dtype=float)
         if mahvars:
             dname = f"{dname}; Mahalanobis on {', '.join(mahvars)}"
@@ -254,7 +261,7 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         mm_f = k2k_match(data, focal, covariates, strata, k2k_method,
                          order="data" if order_given is None else order_given, random_state=random_state)
         w, sub, mm_pos = _weights_from_mm(len(tt), focal, np.flatnonzero(focal == 1), mm_f, False)
-        mmat = {index[i]: [index[j] for j in js] for i, js in mm_pos.items()}
+        mmat = _labelled(mm_pos, index)
         disc = strata < 0
         dname = f"coarsened strata; {k2k_method} within"
     elif method in ("optimal", "full"):
@@ -275,7 +282,7 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
             mm_f = optimal_pairs(focal, None if cov_distance else d, X, ratio=int(ratio), strata=strata,
                                  discarded=disc)
             w, sub, mm_pos = _weights_from_mm(len(tt), focal, np.flatnonzero(focal == 1), mm_f, False)
-            mmat = {index[i]: [index[j] for j in js] for i, js in mm_pos.items()}
+            mmat = _labelled(mm_pos, index)
         else:
             codes = full_matching(tt, None if cov_distance else d, X, strata=strata, discarded=disc)
             w = weights_from_subclass(codes, tt, estimand)
@@ -288,7 +295,7 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
         w, sub, mm_pos, disc, cal = nearest_on_distance(
             data, focal, d, ratio=ratio, replace=replace, caliper=caliper, std_caliper=std_caliper, order=order,
             exact=exact, random_state=random_state, discarded=disc, short_ok=estimand == "ATC")
-        mmat = {index[i]: [index[j] for j in js] for i, js in mm_pos.items()}
+        mmat = _labelled(mm_pos, index)
         sub = np.asarray(sub, dtype=float)
     else:
         if method == "exact":

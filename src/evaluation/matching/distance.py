@@ -18,7 +18,7 @@ import pandas as pd
 from numba import njit
 
 from ._inputs import MatchingError, check_inputs, model_matrix
-from ._nn import group_minmax, irls_pass, linear_predictor, logit_linkinv
+from ._nn import group_minmax, irls_pass, scores
 
 __all__ = ["fit_propensity", "scaled_covariates", "COVARIATE_DISTANCES"]
 
@@ -32,7 +32,7 @@ _STATSMODELS_ROWS = 200_000
 
 
 def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: int = 25,
-               chunk: int = 250_000) -> tuple[np.ndarray, int]:
+               chunk: int = 250_000, start=None) -> tuple[np.ndarray, int]:
     """Logistic regression along R's ``glm.fit`` iteration path (what MatchIt's ``distance = "glm"`` runs).
 
     Why not only statsmodels: glm stops when the relative change in deviance is below 1e-8, so its coefficients
@@ -41,32 +41,67 @@ def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: in
     (start mu = (y + 0.5)/2, IRLS = Newton steps for the logit link, same convergence rule) reproduces R's
     coefficients to ~1e-13 and MatchIt's matched pairs exactly. Each iteration is one numba pass over the rows
     (gradient, Hessian and deviance together), which is also what makes pools of millions fast.
-    Returns (coefficients, iterations). Equal to statsmodels' Logit MLE up to glm's convergence tolerance
-    (tests/test_matching.py::test_glm_path_equals_statsmodels_and_r).
+
+    ``X`` is the n x k design; Fortran order (each column contiguous, as :func:`fit_propensity` builds it) is
+    used as it is, any other order is copied once. ``start``: the result of :func:`_glm_start` on the same
+    data, when already computed. Returns (coefficients, iterations). Equal to statsmodels'
+    Logit MLE up to glm's convergence tolerance (tests/test_matching.py::test_glm_path_equals_statsmodels_and_r).
     """
     n, k = X.shape
-    yf = y.astype(float)
-    starts = list(range(0, n, chunk))
-    # Fixed-size chunks, summed in chunk order: the result does not depend on the number of threads or cores.
-    workers = min(len(starts), os.cpu_count() or 1)
-    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+    Xt = np.ascontiguousarray(X.T, dtype=np.float64)  # k x n, C order: no copy when X is Fortran-ordered
+    y8 = np.ascontiguousarray(y, dtype=np.int8)
 
-    def _pass(b, first):
-        H = np.zeros((k, k))
-        rhs = np.zeros(k)
-        dev = 0.0
-        run = (lambda a: irls_pass(X[a:a + chunk], yf[a:a + chunk], b, first))
-        for Hc, rc, dc in (pool.map(run, starts) if pool is not None else map(run, starts)):
-            H += Hc
-            rhs += rc
-            dev += dc
-        return H, rhs, dev
+    def _pass(b, first, pool):
+        return start if first and start is not None else _irls_sum(Xt, y8, b, first, chunk, pool)
 
-    try:
-        return _glm_iterate(_pass, k, epsilon, maxit)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+    with _pool(n, chunk) as pool:
+        return _glm_iterate(lambda b, first: _pass(b, first, pool), k, epsilon, maxit)
+
+
+def _glm_start(X: np.ndarray, y: np.ndarray, chunk: int = 250_000):
+    """glm.fit's first pass (at its start mu = (y + 0.5) / 2): (H, rhs, deviance), H = X'X * 3/16 (every row
+    has weight 3/4 * 1/4), so H also gives the cross-products that the aliasing check needs without a pass of
+    its own."""
+    n, k = X.shape
+    with _pool(n, chunk) as pool:
+        return _irls_sum(np.ascontiguousarray(X.T, dtype=np.float64), np.ascontiguousarray(y, dtype=np.int8),
+                         np.zeros(k), True, chunk, pool)
+
+
+def _irls_sum(Xt, y8, b, first, chunk, pool):
+    """One IRLS pass (:func:`._nn.irls_pass`) over all rows: the chunks' (H, rhs, deviance) summed in order."""
+    k, n = Xt.shape
+    H = np.zeros((k, k))
+    rhs = np.zeros(k)
+    dev = 0.0
+    for Hc, rc, dc in _chunks(lambda a, e: irls_pass(Xt, y8, b, first, a, e), n, chunk, pool):
+        H += Hc
+        rhs += rc
+        dev += dc
+    return H, rhs, dev
+
+
+class _pool:
+    """A thread pool for the chunks of a large pool of rows (None when there is one chunk or one core)."""
+
+    def __init__(self, n: int, chunk: int):
+        workers = min(-(-n // chunk), os.cpu_count() or 1)
+        self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+
+    def __enter__(self):
+        return self.pool
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def _chunks(run, n: int, chunk: int, pool):
+    """``run(start, stop)`` over fixed-size chunks of ``range(n)``, results in chunk order: summing them in this
+    order makes the result independent of the number of threads or cores."""
+    starts = range(0, n, chunk)
+    call = (lambda a: run(a, min(a + chunk, n)))
+    return pool.map(call, starts) if pool is not None else map(call, starts)
 
 
 def _glm_iterate(_pass, k: int, epsilon: float, maxit: int) -> tuple[np.ndarray, int]:
@@ -111,18 +146,19 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
         raise MatchingError(f"link must be 'logit' or 'linear.logit', not {link!r}")
     if all(pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c]) for c in covariates):
         names = list(covariates)
-        Xc = np.empty((len(data), len(names) + 1))
+        Xc = np.empty((len(data), len(names) + 1), order="F")  # columns contiguous: what the IRLS passes read
         Xc[:, 0] = 1.0
         for j, c in enumerate(names):  # column by column: no intermediate frame on pools of millions
             Xc[:, j + 1] = data[c].to_numpy(dtype=float)
     else:
         X = model_matrix(data, covariates, drop_first=True)
         names = list(X.columns)
-        Xc = np.empty((len(X), len(names) + 1))
+        Xc = np.empty((len(X), len(names) + 1), order="F")
         Xc[:, 0] = 1.0
         Xc[:, 1:] = X.to_numpy(dtype=float)
         del X
-    glo, ghi = group_minmax(Xc[:, 1:], tt.astype(np.int64))
+    t8 = np.ascontiguousarray(tt, dtype=np.int8)
+    glo, ghi = group_minmax(Xc.T[1:], t8)
     lo, hi = glo.min(axis=0), ghi.max(axis=0)
     const = [c for c, a, b in zip(names, lo, hi) if a == b]
     if const:
@@ -136,7 +172,8 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
                     "or use exact=[...] on it instead")
     # Like R's glm (pivoted QR, tolerance 1e-7), a column that is a linear combination of the earlier ones (e.g.
     # norwich + yarmouth == 1 when a programme only covers those two districts) is aliased: dropped from the fit.
-    G = Xc.T @ Xc
+    start = _glm_start(Xc, tt)  # glm's first pass; its matrix is X'X * 3/16
+    G = start[0]
     keep = [0]
     for j in range(1, G.shape[0]):
         K = np.array(keep)
@@ -148,8 +185,9 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
         warnings.warn(f"covariate(s) {aliased} are linear combinations of the other covariates (and the intercept) "
                       "and are left out of the propensity model, as R's glm does (NA coefficients); they are "
                       "still shown in the balance table", stacklevel=3)
-        Xc = np.ascontiguousarray(Xc[:, keep])
-    params, _ = _glm_logit(Xc, tt)
+        Xc = np.asfortranarray(Xc[:, keep])
+        start = None
+    params, _ = _glm_logit(Xc, tt, start=start)
     res = None
     if len(Xc) <= _STATSMODELS_ROWS:
         import statsmodels.api as sm  # here, not above: importing it takes ~1 s, and large pools do not use it
@@ -162,14 +200,17 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
                 res = model.fit(method="newton", disp=0, maxiter=100, tol=1e-12, start_params=params)
             except Exception:  # noqa: BLE001 - the distance does not depend on it
                 res = None
-    eta = linear_predictor(Xc, params)  # row by row: identical rows get identical scores
-    p = logit_linkinv(eta)  # R's binomial()$linkinv (C_logit_linkinv)
+    # each row's sum in column order and libm's exp, as R: identical rows get identical scores
+    Xt = np.ascontiguousarray(Xc.T)  # a view: Xc is Fortran-ordered
+    eta, p = np.empty(len(Xc)), np.empty(len(Xc))
+    with _pool(len(Xc), 1_000_000) as pool:
+        list(_chunks(lambda a, e: scores(Xt, params, eta, p, a, e), len(Xc), 1_000_000, pool))
     if np.any(p > 1 - 1e-10) or np.any(p < 1e-10) or not np.all(np.isfinite(params)):
         n_extreme = int(np.sum((p > 1 - 1e-10) | (p < 1e-10)))
         raise MatchingError(
             f"perfect separation: the propensity model predicts treatment with certainty for {n_extreme} "
             f"row(s) (covariates {list(covariates)}); there is no overlap to match on")
-    plo, phi = group_minmax(p[:, None], tt.astype(np.int64))  # per group (control row 0, treated row 1)
+    plo, phi = group_minmax(p[None, :], t8)  # per group (control row 0, treated row 1)
     if plo[1, 0] > phi[0, 0] or phi[1, 0] < plo[0, 0]:
         raise MatchingError("no overlap: treated and control propensity scores do not overlap at all "
                             f"(treated {plo[1, 0]:.3g}-{phi[1, 0]:.3g}, control {plo[0, 0]:.3g}-{phi[0, 0]:.3g})")

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from ._inputs import MatchingError
-from ._nn import nn_match, split_sorted, stable_argsort
+from ._nn import nn_match, sort_split
 
 __all__ = ["nearest_on_distance", "nearest_general"]
 
@@ -53,7 +53,7 @@ def nearest_on_distance(data, tt, d, *, ratio=1, replace=False, caliper=None, st
         if discarded[tt == 1].all():  # noqa: SIM102
             raise MatchingError(f"exact={ex_cols}: no stratum has both treated and control units")
     else:
-        codes = np.zeros(n, dtype=np.int64)
+        codes = None  # one stratum
         discarded = pre.copy()
     n1 = int((tt == 1).sum())
     n0 = n - n1
@@ -73,28 +73,28 @@ def nearest_on_distance(data, tt, d, *, ratio=1, replace=False, caliper=None, st
                               f"ratio x treated; not all treated units will get {ratio} match(es)", stacklevel=2)
     cal = np.inf
     if caliper is not None:
-        cal = caliper * (np.std(d[~discarded], ddof=1) if std_caliper else 1.0)
-    # sorted positions over all units (R's stable order())
-    # (a radix sort of the doubles, stable by construction, ~40% less CPU than argsort + fix_ties: see
-    # _nn.stable_argsort)
+        kept = d[~discarded] if discarded.any() else d  # (no copy of millions of scores when none is discarded)
+        cal = caliper * (np.std(kept, ddof=1) if std_caliper else 1.0)
+    # sorted positions (R's stable order() over all units) of the treated, and the controls in sorted order: one
+    # radix sort of the doubles, stable by construction (see _nn.sort_split)
     d64 = np.ascontiguousarray(d, dtype=np.float64)
-    sort_idx = stable_argsort(d64)
-    rank, c_idx, c_rank, c_dist = split_sorted(sort_idx, np.ascontiguousarray(tt, dtype=np.int8),
-                                               np.ascontiguousarray(discarded, dtype=np.bool_), d64)
+    t_rank, c_idx, c_rank, c_dist = sort_split(d64, np.ascontiguousarray(tt, dtype=np.int8),
+                                               np.ascontiguousarray(discarded, dtype=np.bool_))
     t_idx = np.flatnonzero(tt == 1)
-    # controls grouped by stratum, sorted by position (sort_idx is already in position order)
+    # controls grouped by stratum, sorted by position (c_idx is already in position order)
     if exact is not None:
         _, seg_code = np.unique(codes, return_inverse=True)
         seg_code = seg_code.astype(np.int64)
+        if seg_code.max() > 0:
+            perm = np.argsort(seg_code[c_idx], kind="stable")
+            c_idx, c_rank, c_dist = c_idx[perm], c_rank[perm], c_dist[perm]
+        n_seg = int(seg_code.max()) + 1
+        seg_off = np.zeros(n_seg + 1, dtype=np.int64)
+        np.cumsum(np.bincount(seg_code[c_idx], minlength=n_seg), out=seg_off[1:])
+        t_seg = np.where(discarded[t_idx], -1, seg_code[t_idx]).astype(np.int64)
     else:
-        seg_code = codes
-    if seg_code.max() > 0:
-        c_idx = c_idx[np.argsort(seg_code[c_idx], kind="stable")]
-        c_rank, c_dist = rank[c_idx], d64[c_idx]
-    n_seg = int(seg_code.max()) + 1
-    seg_off = np.zeros(n_seg + 1, dtype=np.int64)
-    np.cumsum(np.bincount(seg_code[c_idx], minlength=n_seg), out=seg_off[1:])
-    t_seg = np.where(discarded[t_idx], -1, seg_code[t_idx]).astype(np.int64)
+        seg_off = np.array([0, len(c_idx)], dtype=np.int64)
+        t_seg = np.where(discarded[t_idx], -1, 0).astype(np.int64)
     td = d[t_idx]
     if replace:
         mord = np.flatnonzero(t_seg >= 0)  # MatchIt sets m.order = "data" with unlimited reuse
@@ -107,7 +107,7 @@ def nearest_on_distance(data, tt, d, *, ratio=1, replace=False, caliper=None, st
     else:
         rng = np.random.default_rng(random_state)
         mord = rng.permutation(np.flatnonzero(t_seg >= 0))
-    mm = nn_match(rank[t_idx], td.astype(np.float64), t_seg, mord.astype(np.int64), int(ratio), bool(replace),
+    mm = nn_match(t_rank, td.astype(np.float64), t_seg, mord.astype(np.int64), int(ratio), bool(replace),
                   float(cal), seg_off, c_rank, c_dist)
     matched_t = mm[:, 0] >= 0
     if not matched_t.any():
@@ -137,10 +137,10 @@ def _weights_from_mm(n, tt, t_idx, mm_pos, replace):
     else:
         np.add.at(w, mm_pos[rows, cols], 1.0 / n_ctrl[rows])
         w[t_idx[matched_t]] += 1.0
-    c_pos = (tt == 0) & (w > 0)
-    w[c_pos] = w[c_pos] * c_pos.sum() / w[c_pos].sum()
-    t_pos = (tt == 1) & (w > 0)
-    w[t_pos] = w[t_pos] * t_pos.sum() / w[t_pos].sum()
+    # each group's matched units rescaled to sum to their number (the sums in index order, as over a mask)
+    for pos in (np.unique(mm_pos[rows, cols]), np.unique(t_idx[matched_t])):
+        wg = w[pos]
+        w[pos] = wg * len(pos) / wg.sum()
     mmat = {t: [j for j in js if j >= 0] for t, js in zip(t_idx.tolist(), mm_pos.tolist())}  # Python ints
     return w, subclass, mmat
 
