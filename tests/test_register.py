@@ -357,17 +357,44 @@ def test_a_large_profile_group_is_never_hidden_beside_a_small_one():
     # nothing small: nothing folded; a table of two categories is left to suppression
     assert _profile_fold({"participants": pd.Series({"Female": 30, "Male": 100})}, ["Female", "Male"], 5) == []
     assert _profile_fold({"participants": pd.Series({"Female": 3, "Male": 100})}, ["Female", "Male"], 5) == []
-    # the unmatched (eligible minus analysed) count is a cell a reader can form: it counts as small too
+    # the few unmatched (eligible minus analysed) do not drive folding: they are small in nearly every category,
+    # and folding for them merged 3 of 4 age bands (hostile review, seed 7); disclosure control protects them
     pre = {"participants": pd.Series({"A": 40, "B": 50, "C": 20}), "prematch": pd.Series({"A": 42, "B": 60, "C": 30})}
-    assert _profile_fold(pre, ["A", "B", "C"], 5) == ["A", "C"]
+    assert _profile_fold(pre, ["A", "B", "C"], 5) == []
 
 
 def test_no_large_profile_group_is_suppressed(pathways):
-    """Built through the register: every [c] left in the profile table is a group of fewer than 10 people."""
+    """Built through the register: every [c] left in the analysed or comparison columns of the profile table is a
+    group of fewer than 10 people."""
     reg = pathways.register()
     big = [k for k, f in reg.figures.items() if f.section == "profile" and f.status == "suppressed"
-           and f.value >= 2 * reg.threshold]
+           and f.value >= 2 * reg.threshold and not k.endswith(".prematch")]
     assert big == []
+
+
+def test_the_unmatched_few_are_protected_in_the_eligible_column_not_the_analysed_one():
+    """Hostile review (seed 23, detached youth work): "Female or not known" 41 analysed and 42 eligible were both
+    [c], because 1 unmatched participant in that row had to be protected. The eligible (pre-match) cell is given
+    up first: the analysed group's row is shown."""
+    from evaluation.disclosure import protect_register
+
+    reg = Register(threshold=5)
+    reg.count("n.participants", "Participants analysed", 123, "headline", exact=True)
+    reg.count("profile.total.prematch", "All eligible", 134, "profile", exact=True)  # as known from elsewhere
+    for g, vals, total in (("participants", (82, 41), "n.participants"), ("prematch", (92, 42),
+                                                                            "profile.total.prematch")):
+        ids = []
+        for cat, v in zip(("male", "female_or_not_known"), vals):
+            ids.append(f"profile.sex.{cat}.{g}")
+            reg.count(ids[-1], f"Sex: {cat} ({g})", v, "profile")
+        reg.relate({**{i: 1.0 for i in ids}, total: -1.0}, 0.0, "categories add to the total")
+    for cat in ("male", "female_or_not_known"):
+        reg.difference(f"profile.sex.{cat}.prematch", f"profile.sex.{cat}.participants", f"hidden.unmatched.{cat}",
+                       "unmatched", "profile", "pre-match minus matched")
+    protect_register(reg)
+    assert reg.checked
+    assert reg.display("profile.sex.female_or_not_known.participants") == "40"
+    assert reg.display("profile.sex.male.participants") == "80"
 
 
 def test_headline_interval_and_difference_do_not_wrap(pathways):

@@ -389,9 +389,10 @@ def _partners(reg, target: str) -> list[str]:
         for r in live:
             if near & set(r.terms):
                 out += [k for k in list(r.terms) + list(r.via) if k != target and reg.figures[k].status == "shown"]
-    def key(k):  # counts first, smallest first; an exact count (the analysed N or reoffenders, published the
-        f = reg.figures[k]  # same everywhere and the headline's base) only when nothing else in reach protects
-        return (f.exact, f.unit != "people", f.value == 0, f.value if isinstance(f.value, (int, float)) else 0)
+    def key(k):  # counts first, context (the profile's pre-match column) before the analysed groups, smallest
+        f = reg.figures[k]  # first; an exact count (the analysed N or reoffenders, the headline's base) last
+        return (f.exact, f.unit != "people", not k.endswith(".prematch"), f.value == 0,
+                f.value if isinstance(f.value, (int, float)) else 0)
     return sorted(set(out), key=key)
 
 
@@ -581,7 +582,8 @@ def _interval_partners(reg, target: str) -> list[str]:
     if not out:
         near = {k for r in live if target in r.terms for k in r.terms if k != target}
         out = [k for r in live if near & set(r.terms) for k in r.terms if ok(k)]
-    out = sorted(set(out), key=lambda k: (reg.figures[k].status != "rounded", reg.figures[k].value))
+    out = sorted(set(out), key=lambda k: (reg.figures[k].status != "rounded", not k.endswith(".prematch"),
+                                          reg.figures[k].value))
     if not out:  # no count to give up: withhold a published rate that defines a term (e.g. a proportion x N)
         near = {k for r in live if target in r.terms for k in r.terms}
         out = sorted({v for r in live if near & set(r.terms) for v in r.via

@@ -294,8 +294,7 @@ def _profile_columns(frame: pd.DataFrame) -> dict[str, pd.Series]:
 
 def _profile_fold(counts: dict[str, pd.Series], cats: list, threshold: int) -> list:
     """The categories of one characteristic to publish as one row, so that no cell of the profile table is a
-    small count (1 to ``threshold − 1`` people) in any group, nor the difference between the eligible and the
-    analysed participants.
+    small count (1 to ``threshold − 1`` people) in any group.
 
     Without this, primary suppression of a small category (1 participant of unknown sex) needs a partner, and
     secondary suppression takes the next smallest: "Female [c]" beside "Male 100" of 133, which a reader takes
@@ -321,10 +320,11 @@ def _profile_fold(counts: dict[str, pd.Series], cats: list, threshold: int) -> l
     groups = list(counts)
 
     def cells(members):
-        out = [int(sum(counts[g].get(c, 0) for c in members)) for g in groups]
-        if "prematch" in counts and "participants" in counts:
-            out.append(out[groups.index("prematch")] - out[groups.index("participants")])
-        return out
+        # the published cells only: the few unmatched participants (eligible minus analysed) are small in nearly
+        # every category, so folding for them merged nearly everything ("18-24, 25-34 or 35-44" of 4 bands, 89%)
+        # and still left a cell to suppress; disclosure control protects them by withholding an eligible-column
+        # cell instead (evaluation.disclosure._partners prefers the pre-match context to the analysed group)
+        return [int(sum(counts[g].get(c, 0) for c in members)) for g in groups]
 
     def small(members):
         return any(0 < v < threshold for v in cells(members))
