@@ -299,3 +299,16 @@ def test_svg_namespace_uris_are_not_dates_of_birth():
     svg = '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
     assert not guard.find_identifiers({"x": svg}, ids)
     assert guard.find_identifiers({"x": svg + " born 1999/02/22"}, ids)
+
+
+def test_measure_label_from_config_is_inert_markdown():
+    """Hostile review: the programme's outcome label (config) went into the methods and limitations as Markdown
+    ("**Outcome.** {label} ..."), so `*x*` or `[a](b)` in it would render. The measure words are escaped."""
+    import types
+
+    from evaluation.report import content as rc
+
+    ev = types.SimpleNamespace(programme=types.SimpleNamespace(outcome={"label": "*bold* [x](http://e.com) <b>"}))
+    w = rc._words(ev)
+    assert w["noun"] == "\\*bold\\* \\[x\\](http://e.com) &lt;b&gt;"
+    assert "*" not in w["measure"].replace("\\*", "")

@@ -439,7 +439,8 @@ class KaplanMeier:
             col = (colors or {}).get(g, default_colors[k % len(default_colors)])
             ax.step(x, s, where="post", color=col, lw=2, label=str(labels.get(g, g)))
             if ci:
-                ax.fill_between(x, np.nan_to_num(lo, nan=0.0 if not reoffended else 1.0), up,
+                # a missing limit draws the widest band (0 below, 1 above) in either orientation
+                ax.fill_between(x, np.nan_to_num(lo, nan=0.0), np.nan_to_num(up, nan=1.0),
                                 step="post", color=col, alpha=0.18, lw=0)
         ax.set_ylim(0, 1.0 if not reoffended else max(0.05, min(1.0, ax.get_ylim()[1] * 1.1)))
         xmax = max(tmax, float(np.max(times)))

@@ -196,9 +196,11 @@ cumulative proportions. The extra days without proven {w['offending']} are the d
 
 
 def _words(ev) -> dict:
-    """The programme's measure words (:func:`evaluation.wording.measure_terms`)."""
+    """The programme's measure words (:func:`evaluation.wording.measure_terms`), made inert for Markdown: the
+    label comes from the programme's config and goes into Markdown text."""
     p = getattr(ev, "programme", None)
-    return wording.measure_terms((getattr(p, "outcome", None) or {}).get("label"))
+    return {k: _escape(v) for k, v in
+            wording.measure_terms((getattr(p, "outcome", None) or {}).get("label")).items()}
 
 
 def _linkage_methods(ev) -> str:
