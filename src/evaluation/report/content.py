@@ -1255,9 +1255,12 @@ def area_headline_notes(results: dict) -> str:
             auto.append(f"{str(m).replace('_', ' ')} ({'Ljung–Box' if k == 'ljung_box' else 'Breusch–Godfrey'} "
                         f"p {'' if wording.p_value(p).startswith('<') else '= '}{wording.p_value(p)})")
     if auto:
-        notes.append("Correlation between months is left in the area-alone (ITS) model of " + "; ".join(auto)
-                     + ": its standard errors allow for correlation between neighbouring months (Newey–West), but "
-                     "with a series this short its intervals may still be somewhat too narrow.")
+        listed = auto[0] if len(auto) == 1 else ", ".join(auto[:-1]) + " and " + auto[-1]
+        many = len(auto) > 1
+        notes.append(f"Correlation between months is left in the area-alone (ITS) model{'s' if many else ''} of "
+                     f"{listed}: {'their' if many else 'its'} standard errors allow for correlation between "
+                     "neighbouring months (Newey–West), but with a series this short the intervals may still be "
+                     "somewhat too narrow.")
     notes.append(f"Placebo p: share of the {n} areas (each comparison area treated as if it had had the pilot, "
                  f"and {did.treated}) with a difference at least as large; its smallest possible value is "
                  f"{1 / n:.2f}, so it is a sense check, not a significance test.")
