@@ -485,6 +485,8 @@ def test_small_monthly_counts_cannot_be_read_off_the_chart_or_its_data():
     from evaluation.report import content as rc
 
     out = rc.area_results(prog, "2024-12-31", res)
+    assert out["schema"] == rc.AREA_RESULTS_SCHEMA and out["synthetic"] is None  # not known unless told
+    assert rc.area_results(prog, "2024-12-31", res, synthetic=True)["synthetic"] is True
     obs = out["measures"]["drug_deaths"]["chart_observed"]
     assert obs and all(r["months"] > 1 for r in obs)
     assert f"{agg}ly averages" in rc.area_measure_text("drug_deaths", res["drug_deaths"])

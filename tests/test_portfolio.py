@@ -168,3 +168,18 @@ def test_portfolio_says_each_programmes_measure_and_tells_similar_names_apart():
     assert _short_name("WONDER+ (Women of Norfolk Diversion, Engagement and Rehabilitation)") == "WONDER+"
     assert _provider_short("Mancroft Advice Project (MAP)") == "MAP"
     assert _provider_short("Norfolk County Council (with the MACE team)") == "Norfolk County Council"
+
+
+def test_area_report_data_quality_names_its_failed_checks():
+    """Funder read 4: the portfolio said "No data-quality notes." for Project ADDER although its arrests failed the
+    pre-trend check and two series kept correlation between months."""
+    from evaluation.report.portfolio import data_quality
+
+    res = {"design": "area", "measures": {
+        "arrests": {"did": {"pretrend_failed": True}, "its": {"autocorrelation": {"ljung_box_p": 0.019}}},
+        "drug_deaths": {"did": {"pretrend_failed": False}, "its": {"autocorrelation": {"ljung_box_p": 0.6,
+                                                                                       "breusch_godfrey_p": None}}}}}
+    notes = data_quality(res)
+    assert any("pre-trend check failed): arrests;" in n for n in notes)
+    assert any("area-alone model: arrests (" in n for n in notes)
+    assert not any("drug deaths" in n for n in notes)

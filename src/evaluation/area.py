@@ -667,7 +667,9 @@ class DiDResult:
             if ta is not None:
                 tch = _change_text(ta.estimate, *ta.ci, ta.scale, "a difference of")
                 s += (" Allowing the earlier divergence to continue, the difference "
-                      + (f"is {tch.removeprefix('a difference of ')}; {_p(ta.p)}."
+                      + (f"is {tch.removeprefix('a difference of ')}; {_p(ta.p)}. That estimate assumes the "
+                         "drift would have gone on in a straight line, which nothing here can check: an indication, "
+                         "not evidence of what the pilot changed."
                          if ta.p <= ta.alpha else f"is not reliable ({tch}; {_p(ta.p)})."))
         else:
             s = head + (f"changed more than expected: {change}; {_p(self.p)}." if sig else

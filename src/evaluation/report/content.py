@@ -175,14 +175,16 @@ def _survival_methods(ev) -> str:
     head = "Time to first or repeat proven offence" if first else "Time to reoffence"
     verb = w["verb"].removesuffix("ed")  # "reoffend" / "offend"
     competing = sv.cif is not None and len(sv.cif.causes) > 1
+    drawn = "" if survival_drawn(ev) else " (In this report the curves themselves are not drawn: see the time section.)"
     if not competing:
         return (f"**{head}.** The curves are the cumulative proportion proven to have {w['verb']} by each "
                 "day (weighted by the matching; no one in the matched groups entered custody before a "
                 f"{w['offence']}, so this equals one minus the Kaplan–Meier curve). The hazard ratio comes from a "
                 "Cox model with matched-set-clustered standard errors (Austin 2013) and the extra days without "
                 f"proven {w['offending']} are the difference in restricted mean survival time to {sv.tau:g} days "
-                "(all agreeing with R survival).")
-    beside = (", and the cumulative incidence of custody is shown beside them" if 2 in _published_causes(ev)
+                "(all agreeing with R survival)." + drawn)
+    beside = ("" if drawn else ", and the cumulative incidence of custody is shown beside them"
+              if 2 in _published_causes(ev)
               else "; the cumulative incidence of custody is not shown because it rests on too few people")
     return f"""**{head}.** Custody that begins before any {w['offence']} stops a person {w['offending']} in the
 community: it is a competing event, not censoring. One minus a Kaplan–Meier curve would treat people in custody as
@@ -192,7 +194,7 @@ standard errors){beside}. The hazard ratio is the
 cause-specific one (a Cox model of proven {w['offending']} in which custody ends follow-up; matched-set-clustered
 standard errors, Austin 2013): it compares the rate of {w['offending']} among people still in the community, not the
 cumulative proportions. The extra days without proven {w['offending']} are the difference in restricted mean time to
-{sv.tau:g} days with custody likewise ending follow-up. All agree with R survival."""
+{sv.tau:g} days with custody likewise ending follow-up. All agree with R survival.{drawn}"""
 
 
 def _words(ev) -> dict:
@@ -516,7 +518,7 @@ def survival_intro(ev) -> str:
     if competing:
         text += (". These proportions can be lower than the headline one-year rate, which counts anyone with a "
                  f"{offence} in the year, including one after a spell in custody")
-    elif cif is not None:  # custody ends follow-up here too, though too few spells to draw their own curve
+    elif cif is not None and len(cif.causes) > 1:  # custody ends follow-up, too few spells for their own curve
         text += (". A spell in custody ends a person's follow-up for these curves (too few for a curve of their "
                  "own), so these proportions can be a little lower than the headline one-year rate, which counts "
                  f"anyone with a {offence} in the year, including one after a spell in custody")
@@ -1159,7 +1161,8 @@ def area_summary(programme, results: dict) -> str:
                      "raises them, so a rise is not evidence of more drug crime, nor a fall evidence of less.*")
     split = [MEASURE_LABELS.get(m, m) for m, r in results.items() if area_estimates_disagree(r)]
     if split:
-        lines.append(f"\nFor {', '.join(split)}, the change against the area's own past and the change against "
+        listed = split[0] if len(split) == 1 else ", ".join(split[:-1]) + " and " + split[-1]
+        lines.append(f"\nFor {listed}, the change against the area's own past and the change against "
                      "similar areas tell different stories; each measure's section explains why and which the report "
                      "leans on (in short: the comparison with similar areas, which allows for changes those areas "
                      "shared, and only when the areas were moving in parallel before the pilot).")
@@ -1414,9 +1417,13 @@ def area_measure_figure(result: dict, threshold: int = 5):
     return fig
 
 
-def area_results(programme, extract_date, results: dict, threshold: int = 5) -> dict:
+AREA_RESULTS_SCHEMA = "evaluation.area_results/1"
+
+
+def area_results(programme, extract_date, results: dict, threshold: int = 5, *, synthetic: bool | None = None) -> dict:
     """Published figures of an area evaluation: estimates, placebo results and the data behind each chart
-    (observed points aggregated so no small count can be read off; no counts of people)."""
+    (observed points aggregated so no small count can be read off; no counts of people). ``synthetic``: whether
+    the figures come from the synthetic world (``None``: not known), as in an individual report's results."""
     from evaluation.estimates import _clean
 
     out = {}
@@ -1426,7 +1433,8 @@ def area_results(programme, extract_date, results: dict, threshold: int = 5) -> 
         out[m] = {"its": _clean(r["its"].to_dict()), "did": _clean(r["did"].to_dict()),
                   "its_text": r["its"].text(), "did_text": r["did"].text(placebo=True),
                   "later_text": r["its"].later_text(), "chart_observed": pts.to_dict(orient="records")}
-    return {"programme_id": programme.id, "extract_date": pd.Timestamp(extract_date).date().isoformat(),
+    return {"schema": AREA_RESULTS_SCHEMA, "programme_id": programme.id,
+            "extract_date": pd.Timestamp(extract_date).date().isoformat(), "synthetic": synthetic,
             "design": "area", "estimate_period": {"start": f"{programme.start:%Y-%m}", "end": f"{programme.end:%Y-%m}"},
             "measures": _clean(out)}
 

@@ -129,6 +129,21 @@ def data_quality(res: dict) -> list[str]:
                          + (" (rounded to 5)" if f.get("status") == "rounded" else ""))
     if res.get("estimate_possible") is False:
         notes.append("No impact estimate was possible: see the programme report for the reason.")
+    if res.get("design") == "area":  # an area report's checks, from its own results
+        measures = res.get("measures") or {}
+        label = (lambda m: str(m).replace("_", " "))
+        drift = [label(m) for m, r in measures.items() if (r.get("did") or {}).get("pretrend_failed")]
+        if drift:
+            notes.append("Already moving apart from the comparison areas before the pilot (pre-trend check failed): "
+                         + ", ".join(drift) + "; their comparison-area results are not evidence of a change.")
+        auto = [label(m) for m, r in measures.items()
+                if any(isinstance(p, (int, float)) and p < 0.05 for p in
+                       ((((r.get("its") or {}).get("autocorrelation") or {}).get(k)) for k in
+                        ("ljung_box_p", "breusch_godfrey_p")))]
+        if auto:
+            notes.append("Correlation between months left in the area-alone model: " + ", ".join(auto)
+                         + " (intervals may be somewhat too narrow).")
+        notes.append("One pilot area against a few comparison areas: the placebo test can never reach p < 0.05.")
     return notes
 
 
