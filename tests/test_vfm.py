@@ -320,3 +320,23 @@ def test_funding_must_be_a_finite_positive_amount(amount):
     with pytest.raises(VfmError, match="key 'funding_gbp': must be a positive amount"):
         vfm.programme_funding(Prog(funding_gbp=amount))
     assert vfm.programme_funding(Prog(funding_gbp=95000)) == (95000.0, None)
+
+
+def test_the_printed_savings_range_is_a_register_figure(small_world_namespace):
+    """Funder read 4: a non-significant value-for-money statement prints "the savings could be anywhere from
+    −£104,000 to £61,000", but the range was not in results.json. It is now the figure vfm.savings_range, with
+    the bounds as printed (nearest £1,000 or £100)."""
+    import warnings
+
+    from evaluation.estimates import evaluate_programme
+    from evaluation.vfm import NBSP, gbp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ev = evaluate_programme(small_world_namespace, "pathway-out-adder")
+    if ev.vfm is None or ev.vfm.significant:
+        pytest.skip("value for money significant in this world: the point estimate is published instead")
+    f = ev.register()["vfm.savings_range"]
+    assert f.status == "shown" and f.unit == "gbp" and f.lower < f.upper
+    assert f"{gbp(f.lower)}{NBSP}to{NBSP}{gbp(f.upper)}" in ev.vfm.text()
+    assert "vfm.benefit" not in ev.register() and "vfm.savings_range" in ev.results(synthetic=True)["figures"]

@@ -542,7 +542,15 @@ def build_register(ev: "ProgrammeEvaluation"):
         for k, v in d.items():
             if k == "statement":  # prose with counts in it: the report words it from the checked figures
                 continue
-            # "no benefit–cost ratio can be claimed": no point figure of savings either, only their range
+            # "no benefit–cost ratio can be claimed": no point figure of savings either, only their range (as the
+            # statement prints it, to the nearest £1,000: vfm._range), so the printed range is in the register too
+            if k == "benefit" and not ev.vfm.significant and isinstance(d.get("benefit_ci"), list):
+                lo, hi = d["benefit_ci"]
+                if all(isinstance(x, (int, float)) and math.isfinite(x) for x in (lo, hi)):
+                    step = 1000 if max(abs(lo), abs(hi)) >= 10_000 else 100
+                    reg.add("vfm.savings_range", "possible savings, 95% interval (the effect is not reliable: no "
+                            "point estimate)", None, "gbp", "vfm", lower=float(step * round(lo / step)),
+                            upper=float(step * round(hi / step)))
             if k in ("bcr", "bcr_ci", "benefit", "reoffences_avoided", "programme_id") and not ev.vfm.significant:
                 continue
             if k in people and isinstance(v, (int, float)):
