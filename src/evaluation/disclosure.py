@@ -329,6 +329,15 @@ def protect_register(reg, *, round_sections=("attrition", "profile", "risk", "et
     check_register(reg)
 
 
+def per_head_amount(total: float, count: int, nearest: int = 10) -> int | None:
+    """An amount per person as published: ``total / count`` over the *published* (rounded) count, to the nearest
+    ``nearest`` pounds, halves up; ``None`` for no count. The register (:func:`_per_head`) and the value-for-money
+    statement (:meth:`evaluation.vfm.VfmResult.text`) both print this, so they cannot disagree."""
+    from evaluation.wording import round_half_up
+
+    return int(nearest * round_half_up(total / count / nearest)) if count else None
+
+
 def _per_head(reg, nearest: int = 10) -> None:
     """An amount per person (unit ``gbp``, ``denominator`` a count of people, ``meta["numerator"]`` the total it
     divides, e.g. the funding) is published as the total over the *published* count, to the nearest
@@ -342,7 +351,7 @@ def _per_head(reg, nearest: int = 10) -> None:
         if den.status in ("suppressed", "withheld", "hidden") or not isinstance(num.value, (int, float)):
             f.status, f.shown = "withheld", None
         elif den.status == "rounded":
-            f.shown = round_base(num.value / den.shown, nearest) if den.shown else None
+            f.shown = per_head_amount(num.value, den.shown, nearest)
             if f.shown is None:
                 f.status = "withheld"
 
@@ -370,6 +379,12 @@ def _suppress_until_unrecoverable(reg) -> None:
     _suppress_until(reg, recoverable, _partners, "can be worked out")
 
 
+def _analysed(k: str) -> bool:
+    """False for context figures (the profile's pre-match column), which a partner search gives up before the
+    analysed groups' figures: "41 analysed" stays shown beside an eligible [c]."""
+    return not k.endswith(".prematch")
+
+
 def _partners(reg, target: str) -> list[str]:
     """Published figures whose suppression could protect ``target``: those in its relations, and (when those are
     all rounded, hidden or exact, e.g. a part = total − other part, where the total and the other part are each
@@ -391,7 +406,7 @@ def _partners(reg, target: str) -> list[str]:
                 out += [k for k in list(r.terms) + list(r.via) if k != target and reg.figures[k].status == "shown"]
     def key(k):  # counts first, context (the profile's pre-match column) before the analysed groups, smallest
         f = reg.figures[k]  # first; an exact count (the analysed N or reoffenders, the headline's base) last
-        return (f.exact, f.unit != "people", not k.endswith(".prematch"), f.value == 0,
+        return (f.exact, f.unit != "people", _analysed(k), f.value == 0,
                 f.value if isinstance(f.value, (int, float)) else 0)
     return sorted(set(out), key=key)
 
@@ -582,8 +597,7 @@ def _interval_partners(reg, target: str) -> list[str]:
     if not out:
         near = {k for r in live if target in r.terms for k in r.terms if k != target}
         out = [k for r in live if near & set(r.terms) for k in r.terms if ok(k)]
-    out = sorted(set(out), key=lambda k: (reg.figures[k].status != "rounded", not k.endswith(".prematch"),
-                                          reg.figures[k].value))
+    out = sorted(set(out), key=lambda k: (reg.figures[k].status != "rounded", _analysed(k), reg.figures[k].value))
     if not out:  # no count to give up: withhold a published rate that defines a term (e.g. a proportion x N)
         near = {k for r in live if target in r.terms for k in r.terms}
         out = sorted({v for r in live if near & set(r.terms) for v in r.via

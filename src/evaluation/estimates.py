@@ -350,12 +350,14 @@ def _fold_label(fold: list) -> str:
     names = list(dict.fromkeys("not known" if c in ("Unknown", "Not known") else c for c in fold))
     if names and names[0] == "not known":
         names[0] = "Not known"
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return wording.listing(names, "or")
 
 
 def build_register(ev: "ProgrammeEvaluation"):
     """The figures of one analysis and the relations among them, before disclosure control."""
+    from evaluation.linkage import REFERRED_ID
     from evaluation.register import Register, slug as _slug
+    from evaluation.vfm import range_bounds
 
     reg = Register(threshold=ev.threshold)
     labels = ev.labels
@@ -543,21 +545,18 @@ def build_register(ev: "ProgrammeEvaluation"):
             if k == "statement":  # prose with counts in it: the report words it from the checked figures
                 continue
             # "no benefit–cost ratio can be claimed": no point figure of savings either, only their range (as the
-            # statement prints it, to the nearest £1,000: vfm._range), so the printed range is in the register too
+            # statement prints it: vfm.range_bounds), so the printed range is in the register too
             if k == "benefit" and not ev.vfm.significant and isinstance(d.get("benefit_ci"), list):
                 lo, hi = d["benefit_ci"]
                 if all(isinstance(x, (int, float)) and math.isfinite(x) for x in (lo, hi)):
-                    step = 1000 if max(abs(lo), abs(hi)) >= 10_000 else 100
+                    lo, hi = range_bounds(lo, hi)
                     reg.add("vfm.savings_range", "possible savings, 95% interval (the effect is not reliable: no "
-                            "point estimate)", None, "gbp", "vfm", lower=float(step * round(lo / step)),
-                            upper=float(step * round(hi / step)))
+                            "point estimate)", None, "gbp", "vfm", lower=lo, upper=hi)
             if k in ("bcr", "bcr_ci", "benefit", "reoffences_avoided", "programme_id") and not ev.vfm.significant:
                 continue
             if k in people and isinstance(v, (int, float)):
                 # counts of people behind the cost per head: under disclosure control like every other count
                 reg.count(f"vfm.{_slug(k)}", k.replace("_", " "), v, "vfm")
-                from evaluation.linkage import REFERRED_ID
-
                 first = REFERRED_ID if REFERRED_ID in reg else "attrition.referred.participants"
                 same = {"participants": first,
                         "eligible_participants": "attrition.with_a_full_follow_up_and_waiting_period.participants",

@@ -418,24 +418,19 @@ class KaplanMeier:
             step = next(s for s in (30, 60, 90, 180, 365, 730, 1e9) if tmax / s <= 8)
             times = np.arange(0, tmax + 1e-9, step)
         default_colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        gridded = self.at(np.arange(step_every, tmax + step_every, step_every)) if step_every else None
         for k, g in enumerate(self.groups):
-            c = self.curve(g)
-            if step_every:
-                grid = np.arange(step_every, tmax + step_every, step_every)
-                c = self.at(grid).loc[lambda d: d["group"] == g].reset_index(drop=True)
+            c = self.curve(g) if gridded is None else gridded[gridded["group"] == g]
             x = np.concatenate([[0.0], c["time"].to_numpy()])
             s = np.concatenate([[1.0], c["survival"].to_numpy()])
             lo = np.concatenate([[1.0], c["lower"].to_numpy()])
             up = np.concatenate([[1.0], c["upper"].to_numpy()])
-            if reoffended:
-                s, lo, up = 1 - s, 1 - up, 1 - lo
-            if round_to and g in round_to:
-                s = coarsened(s, round_to[g]) if reoffended else 1 - coarsened(1 - s, round_to[g])
-                if reoffended:
-                    lo, up = coarsened_band(lo, up, round_to[g])
-                else:  # the band of 1 - S, widened outwards to whole steps, turned back
-                    f_lo, f_up = coarsened_band(1 - up, 1 - lo, round_to[g])
-                    lo, up = 1 - f_up, 1 - f_lo
+            rounded = bool(round_to) and g in round_to
+            if reoffended or rounded:  # the cumulative scale 1 - S (limits 1 - upper, 1 - lower): steps are people
+                f, f_lo, f_up = 1 - s, 1 - up, 1 - lo
+                if rounded:
+                    f, (f_lo, f_up) = coarsened(f, round_to[g]), coarsened_band(f_lo, f_up, round_to[g])
+                s, lo, up = (f, f_lo, f_up) if reoffended else (1 - f, 1 - f_up, 1 - f_lo)
             col = (colors or {}).get(g, default_colors[k % len(default_colors)])
             ax.step(x, s, where="post", color=col, lw=2, label=str(labels.get(g, g)))
             if ci:

@@ -64,13 +64,18 @@ def gbp(x: float) -> str:
     return MINUS + text if x < 0 and text != "£0" else text
 
 
+def range_bounds(lo: float, hi: float) -> tuple[float, float]:
+    """The bounds of an interval in GBP as published: to the nearest £1,000 (£100 when both are below £10,000);
+    more digits would be false precision."""
+    step = 1000 if max(abs(lo), abs(hi)) >= 10_000 else 100
+    return float(step * round(lo / step)), float(step * round(hi / step))
+
+
 def _range(lo: float, hi: float) -> str:
-    """``'−£92,000 to £18,000'`` with non-breaking spaces, so a range never splits across lines; the bounds of an
-    interval are rounded to the nearest £1,000 (to £100 below £10,000): more digits would be false precision."""
-    def r(x):
-        step = 1000 if max(abs(lo), abs(hi)) >= 10_000 else 100
-        return step * round(x / step)
-    return f"{gbp(r(lo))}{NBSP}to{NBSP}{gbp(r(hi))}"
+    """``'−£92,000 to £18,000'`` (:func:`range_bounds`) with non-breaking spaces, so a range never splits across
+    lines."""
+    a, b = range_bounds(lo, hi)
+    return f"{gbp(a)}{NBSP}to{NBSP}{gbp(b)}"
 
 
 class VfmError(EvaluationError):
@@ -306,7 +311,7 @@ class VfmResult:
         # give back their small difference)
         fmt = {k: shown[k] if k in shown else (f"{v:,}" if isinstance(v, (int, np.integer)) else str(v))
                for k, v in (("referred", referred), ("matched", matched), ("analysed", n.get("analysed")))}
-        from evaluation import wording as _wording
+        from evaluation.disclosure import per_head_amount
 
         def per_head(text):
             """The funding over a published (rounded) count, to £10: never more exact than the count."""
@@ -314,7 +319,7 @@ class VfmResult:
                 k = int(str(text).replace(",", ""))
             except ValueError:
                 return None
-            return _wording.round_half_up(self.funding / k, -1) if k > 0 else None
+            return per_head_amount(self.funding, k) if k > 0 else None
 
         if "referred" in shown:
             # the report's count is rounded: "about", and the cost per referral no more exact than it (£10), from

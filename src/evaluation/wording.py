@@ -139,6 +139,16 @@ def first_or_repeat(text: str) -> str:
     return text
 
 
+def listing(items, last: str = "and") -> str:
+    """``["a", "b", "c"]`` → ``"a, b and c"`` (``last="or"``: ``"a, b or c"``); one item as it is, none ``""``.
+
+    >>> listing(["arrests"]), listing(["a", "b", "c"], "or")
+    ('arrests', 'a, b or c')
+    """
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else (", ".join(items[:-1]) + f" {last} " + items[-1]) if items else ""
+
+
 def magnitude(x: float, *, scale: float = 1.0, decimals: int = 0) -> str:
     """``|x| * scale`` with enough decimals that a non-zero value never prints as 0 (``0.0022 pp -> '0.2'``)."""
     v = abs(x) * scale

@@ -143,7 +143,7 @@ def matched_on(programme) -> str:
     words = list(dict.fromkeys(_COVARIATE_WORDS.get(c, c.replace("_", " ")) for c in cols))
     if not words:
         return "recorded characteristics"
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return wording.listing(words)
 
 
 def no_estimate(ev) -> str:
@@ -1161,8 +1161,7 @@ def area_summary(programme, results: dict) -> str:
                      "raises them, so a rise is not evidence of more drug crime, nor a fall evidence of less.*")
     split = [MEASURE_LABELS.get(m, m) for m, r in results.items() if area_estimates_disagree(r)]
     if split:
-        listed = split[0] if len(split) == 1 else ", ".join(split[:-1]) + " and " + split[-1]
-        lines.append(f"\nFor {listed}, the change against the area's own past and the change against "
+        lines.append(f"\nFor {wording.listing(split)}, the change against the area's own past and the change against "
                      "similar areas tell different stories; each measure's section explains why and which the report "
                      "leans on (in short: the comparison with similar areas, which allows for changes those areas "
                      "shared, and only when the areas were moving in parallel before the pilot).")
@@ -1258,10 +1257,9 @@ def area_headline_notes(results: dict) -> str:
             auto.append(f"{str(m).replace('_', ' ')} ({'Ljung–Box' if k == 'ljung_box' else 'Breusch–Godfrey'} "
                         f"p {'' if wording.p_value(p).startswith('<') else '= '}{wording.p_value(p)})")
     if auto:
-        listed = auto[0] if len(auto) == 1 else ", ".join(auto[:-1]) + " and " + auto[-1]
         many = len(auto) > 1
         notes.append(f"Correlation between months is left in the area-alone (ITS) model{'s' if many else ''} of "
-                     f"{listed}: {'their' if many else 'its'} standard errors allow for correlation between "
+                     f"{wording.listing(auto)}: {'their' if many else 'its'} standard errors allow for correlation between "
                      "neighbouring months (Newey–West), but with a series this short the intervals may still be "
                      "somewhat too narrow.")
     notes.append(f"Placebo p: share of the {n} areas (each comparison area treated as if it had had the pilot, "

@@ -95,7 +95,10 @@ def confidence(res: dict, prefix: str = "") -> str:
 
 def measure_of(res: dict) -> str:
     """The programme's one-year measure in words, from its published headline: ``"proven offending (first or
-    repeat)"`` for children's programmes that count first offences too, else ``"proven reoffending"``."""
+    repeat)"`` for children's programmes that count first offences too, else ``"proven reoffending"``. Read from
+    results.json's ``measure``; a file written before that key existed is read from its headline label."""
+    if res.get("measure"):
+        return str(res["measure"])
     h = (res.get("figures") or {}).get("rate.difference") or {}
     label = str(h.get("label", ""))
     if label.startswith("One-year rate of ") and ":" in label:

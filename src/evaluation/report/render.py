@@ -37,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from evaluation import wording
 from evaluation.errors import EvaluationError
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -102,8 +103,7 @@ def rounded_tables(results: dict) -> str:
     names = [n for k, n in ROUNDED_SECTIONS.items() if k in sections]
     text = ""
     if names:
-        text = (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + \
-            (" tables" if len(names) > 1 else " table")
+        text = wording.listing(names) + (" tables" if len(names) > 1 else " table")
     if "vfm" in sections:
         text += (" and " if text else "") + "the value-for-money section"
     return text
