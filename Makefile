@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the numba kernels compiled and the ahead-of-time module of the default matching path built (again when their
+# source changes); see src/evaluation/matching/_kernels.py
+KERNELS := $(VENV)/.kernels
 SEED ?= 20190401
 WORLD ?= data/raw/synthetic
 JOBS ?= 2
@@ -17,15 +20,18 @@ help:
 	@echo "make lab         JupyterLab with the 'evaluation' kernel"
 	@echo "make benchmarks  run the speed benchmarks (national scale; minutes)"
 
-venv: $(STAMP)
+venv: $(KERNELS)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name evaluation --display-name "Python (evaluation)" >/dev/null
-	$(PY) -m evaluation.matching --warm
 	@touch $(STAMP)
+
+$(KERNELS): $(STAMP) src/evaluation/matching/_nn.py src/evaluation/matching/_kernels.py
+	$(PY) -m evaluation.matching --warm
+	@touch $(KERNELS)
 
 # The accessibility test (tests/test_accessibility.py) runs axe-core in headless Chromium: Debian's chromium
 # package and axe-core from npm (tests/browser/package-lock.json). Installed once; a no-op when present. Under
@@ -44,10 +50,10 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: $(STAMP) browser-setup
+test: $(KERNELS) browser-setup
 	EVALUATION_BROWSER_TESTS=1 $(PY) -m pytest
 
-test-fast: $(STAMP)
+test-fast: $(KERNELS)
 	$(PY) -m pytest -m "not slow"
 
 $(WORLD)/people.csv: | $(STAMP)
@@ -58,18 +64,18 @@ $(WORLD)/people.csv: | $(STAMP)
 $(WORLD)/linkage/nominal_index.csv: | $(STAMP)
 	$(PY) -m evaluation synth --seed $(SEED) --out $(WORLD)
 
-synth: $(STAMP)
+synth: $(KERNELS)
 	$(PY) -m evaluation synth --seed $(SEED) --out $(WORLD)
 
-reports: $(STAMP) $(WORLD)/people.csv $(WORLD)/linkage/nominal_index.csv
+reports: $(KERNELS) $(WORLD)/people.csv $(WORLD)/linkage/nominal_index.csv
 	$(PY) -m evaluation link --world $(WORLD) --out data/processed/linked
 	$(PY) -m evaluation build --world $(WORLD) --linked data/processed/linked --jobs $(JOBS)
 	$(PY) -m evaluation portfolio
 
-lab: $(STAMP)
+lab: $(KERNELS)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
-benchmarks: $(STAMP)
+benchmarks: $(KERNELS)
 	$(PY) benchmarks/outcomes.py
 	$(PY) benchmarks/matching.py
 	$(PY) benchmarks/reports.py

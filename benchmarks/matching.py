@@ -12,9 +12,11 @@ set size of a fresh subprocess running only ``match()`` on data it loads from a 
 before the call (psutil, sampled every 10 ms) and tracemalloc's peak of Python/numpy allocations; R is
 ``gc()``'s "max used" (Ncells + Vcells) over the ``matchit()`` call, a lower bound of R's RSS growth.
 CPU seconds (user + system, all threads) are printed beside wall times: on a machine shared with other work they
-move less. Cold: a fresh process's first call (Python: import of evaluation.matching plus ``match()``, whose first
-call loads the numba kernels that ``make venv`` compiled and cached, ~0.7 s of numba start-up; R:
-``library(MatchIt)`` plus ``matchit()``). Warm: a second call in the same process.
+move less. Cold: a fresh process's first call (Python: import of evaluation.matching plus ``match()``; up to
+4,000,000 rows it runs the kernels that ``make venv`` compiled ahead of time, with no numba start-up, and above
+that the numba JIT kernels from their on-disk cache, ~0.9 s of start-up, whose passes run in parallel threads:
+see ``evaluation/matching/_kernels.py``; R: ``library(MatchIt)`` plus ``matchit()``). Warm: a second call in the
+same process. ``EVALUATION_MATCHING_KERNELS=jit`` (or ``aot``) in the environment forces one kind of kernel.
 
 Goals (issue 14), checked on the last line of each size: cold at least 10x faster than MatchIt's cold, and 10,000
 treated vs 5,000,000 in at most 2 s warm. Matched pairs must be MatchIt's (compared pair by pair).
@@ -63,8 +65,8 @@ _PY_CHILD = textwrap.dedent("""
     d = pd.DataFrame(arr[:, 1:], columns=["x1", "x2", "x3", "x4", "x5"])
     d.insert(0, "treat", arr[:, 0].astype(np.int64))
     del arr
-    # cold: the researcher's first call in a fresh process (import of the package and loading the numba cache
-    # that `make venv` wrote included), no warm-up
+    # cold: the researcher's first call in a fresh process (import of the package and loading the kernels that
+    # `make venv` built included), no warm-up
     proc = psutil.Process()
     c0 = sum(proc.cpu_times()[:2])
     t0 = time.perf_counter()

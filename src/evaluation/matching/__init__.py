@@ -6,8 +6,10 @@ balance (:mod:`.balance`) and effect (:mod:`.effect`); it returns a :class:`Matc
 ``balance()``, ``summary()``, ``plot()`` and ``effect(outcome, adjust=...)``. ``weight(data, "treat",
 covariates)`` is the inverse-probability (ATT odds) weighting alternative with the same interface.
 
-Warm-up: ``python -m evaluation.matching --warm`` compiles (and caches on disk) the numba kernels, so a fresh
-environment's first ``match()`` does not wait for the compiler; ``make venv`` runs it.
+Warm-up: ``python -m evaluation.matching --warm`` compiles (and caches on disk) the numba kernels and builds the
+ahead-of-time module of the default path's kernels (:mod:`._kernels`), so a fresh environment's first ``match()``
+does not wait for the compiler and a fresh process's first ``match()`` of up to 4,000,000 rows does not load
+numba at all; ``make venv`` runs it.
 """
 from __future__ import annotations
 

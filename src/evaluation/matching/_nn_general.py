@@ -335,3 +335,18 @@ def nn_general(treat, ord_, ratio, reuse_max, discarded, sort_var, distance, use
             for q in range(cnt):
                 mm[ti, q] = pot_j[q]
     return mm
+
+
+@njit(cache=True)
+def rowwise_product(A, B):
+    """A @ B.T with each entry summed over the inner index in order (no blocking, no fused multiply-add)."""
+    n, k = A.shape
+    m = B.shape[0]
+    out = np.empty((n, m))
+    for i in range(n):
+        for j in range(m):
+            s = 0.0
+            for q in range(k):
+                s += A[i, q] * B[j, q]
+            out[i, j] = s
+    return out

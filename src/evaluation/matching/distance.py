@@ -15,10 +15,9 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from ._inputs import MatchingError, check_inputs, model_matrix
-from ._nn import group_minmax, irls_pass, scores
+from ._kernels import kernels
 
 __all__ = ["fit_propensity", "scaled_covariates", "COVARIATE_DISTANCES"]
 
@@ -54,7 +53,7 @@ def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: in
     def _pass(b, first, pool):
         return start if first and start is not None else _irls_sum(Xt, y8, b, first, chunk, pool)
 
-    with _pool(n, chunk) as pool:
+    with _pool(n, chunk, kernels(n).threads) as pool:
         return _glm_iterate(lambda b, first: _pass(b, first, pool), k, epsilon, maxit)
 
 
@@ -63,7 +62,7 @@ def _glm_start(X: np.ndarray, y: np.ndarray, chunk: int = 250_000):
     has weight 3/4 * 1/4), so H also gives the cross-products that the aliasing check needs without a pass of
     its own."""
     n, k = X.shape
-    with _pool(n, chunk) as pool:
+    with _pool(n, chunk, kernels(n).threads) as pool:
         return _irls_sum(np.ascontiguousarray(X.T, dtype=np.float64), np.ascontiguousarray(y, dtype=np.int8),
                          np.zeros(k), True, chunk, pool)
 
@@ -71,6 +70,7 @@ def _glm_start(X: np.ndarray, y: np.ndarray, chunk: int = 250_000):
 def _irls_sum(Xt, y8, b, first, chunk, pool):
     """One IRLS pass (:func:`._nn.irls_pass`) over all rows: the chunks' (H, rhs, deviance) summed in order."""
     k, n = Xt.shape
+    irls_pass = kernels(n).irls_pass
     H = np.zeros((k, k))
     rhs = np.zeros(k)
     dev = 0.0
@@ -82,10 +82,11 @@ def _irls_sum(Xt, y8, b, first, chunk, pool):
 
 
 class _pool:
-    """A thread pool for the chunks of a large pool of rows (None when there is one chunk or one core)."""
+    """A thread pool for the chunks of a large pool of rows (None when there is one chunk or one core, or the
+    kernels hold the GIL)."""
 
-    def __init__(self, n: int, chunk: int):
-        workers = min(-(-n // chunk), os.cpu_count() or 1)
+    def __init__(self, n: int, chunk: int, threads: bool = True):
+        workers = min(-(-n // chunk), os.cpu_count() or 1) if threads else 1
         self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
 
     def __enter__(self):
@@ -158,7 +159,8 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
         Xc[:, 1:] = X.to_numpy(dtype=float)
         del X
     t8 = np.ascontiguousarray(tt, dtype=np.int8)
-    glo, ghi = group_minmax(Xc.T[1:], t8)
+    kern = kernels(len(Xc))
+    glo, ghi = kern.group_minmax(Xc.T[1:], t8)
     lo, hi = glo.min(axis=0), ghi.max(axis=0)
     const = [c for c, a, b in zip(names, lo, hi) if a == b]
     if const:
@@ -203,14 +205,14 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
     # each row's sum in column order and libm's exp, as R: identical rows get identical scores
     Xt = np.ascontiguousarray(Xc.T)  # a view: Xc is Fortran-ordered
     eta, p = np.empty(len(Xc)), np.empty(len(Xc))
-    with _pool(len(Xc), 1_000_000) as pool:
-        list(_chunks(lambda a, e: scores(Xt, params, eta, p, a, e), len(Xc), 1_000_000, pool))
+    with _pool(len(Xc), 1_000_000, kern.threads) as pool:
+        list(_chunks(lambda a, e: kern.scores(Xt, params, eta, p, a, e), len(Xc), 1_000_000, pool))
     if np.any(p > 1 - 1e-10) or np.any(p < 1e-10) or not np.all(np.isfinite(params)):
         n_extreme = int(np.sum((p > 1 - 1e-10) | (p < 1e-10)))
         raise MatchingError(
             f"perfect separation: the propensity model predicts treatment with certainty for {n_extreme} "
             f"row(s) (covariates {list(covariates)}); there is no overlap to match on")
-    plo, phi = group_minmax(p[None, :], t8)  # per group (control row 0, treated row 1)
+    plo, phi = kern.group_minmax(p[None, :], t8)  # per group (control row 0, treated row 1)
     if plo[1, 0] > phi[0, 0] or phi[1, 0] < plo[0, 0]:
         raise MatchingError("no overlap: treated and control propensity scores do not overlap at all "
                             f"(treated {plo[1, 0]:.3g}-{phi[1, 0]:.3g}, control {plo[0, 0]:.3g}-{phi[0, 0]:.3g})")
@@ -262,22 +264,9 @@ def _mahalanobize(X: np.ndarray, inv_var: np.ndarray) -> np.ndarray:
     p = np.argsort(piv - 1, kind="stable")
     # row by row, summed in column order (R's reference BLAS dgemm): identical covariate rows get identical
     # transformed rows, so ties between identical units break as in MatchIt (a blocked BLAS product need not)
-    return _rowwise_product(np.ascontiguousarray(X, dtype=float), np.ascontiguousarray(ch[:, p], dtype=float))
+    from ._nn_general import rowwise_product  # numba: imported only for covariate distances
 
-
-@njit(cache=True)
-def _rowwise_product(A, B):
-    """A @ B.T with each entry summed over the inner index in order (no blocking, no fused multiply-add)."""
-    n, k = A.shape
-    m = B.shape[0]
-    out = np.empty((n, m))
-    for i in range(n):
-        for j in range(m):
-            s = 0.0
-            for q in range(k):
-                s += A[i, q] * B[j, q]
-            out[i, j] = s
-    return out
+    return rowwise_product(np.ascontiguousarray(X, dtype=float), np.ascontiguousarray(ch[:, p], dtype=float))
 
 
 def _pooled_cov(X: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ Conventions (MatchIt 4.7.2; checked against its fixtures in ``tests/results/matc
 - subclass: the k-th matched focal unit in data order and its matches form subclass ``k``.
 
 The matching kernel is :mod:`evaluation.matching._nn` (numba; a port of MatchIt's C++ with the same
-tie-breaking).
+tie-breaking), compiled ahead of time where it can be (:mod:`._kernels`).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from ._inputs import MatchingError
-from ._nn import nn_match, sort_split
+from ._kernels import kernels
 
 __all__ = ["nearest_on_distance", "nearest_general"]
 
@@ -78,7 +78,8 @@ def nearest_on_distance(data, tt, d, *, ratio=1, replace=False, caliper=None, st
     # sorted positions (R's stable order() over all units) of the treated, and the controls in sorted order: one
     # radix sort of the doubles, stable by construction (see _nn.sort_split)
     d64 = np.ascontiguousarray(d, dtype=np.float64)
-    t_rank, c_idx, c_rank, c_dist = sort_split(d64, np.ascontiguousarray(tt, dtype=np.int8),
+    K = kernels(n)
+    t_rank, c_idx, c_rank, c_dist = K.sort_split(d64, np.ascontiguousarray(tt, dtype=np.int8),
                                                np.ascontiguousarray(discarded, dtype=np.bool_))
     t_idx = np.flatnonzero(tt == 1)
     # controls grouped by stratum, sorted by position (c_idx is already in position order)
@@ -107,7 +108,7 @@ def nearest_on_distance(data, tt, d, *, ratio=1, replace=False, caliper=None, st
     else:
         rng = np.random.default_rng(random_state)
         mord = rng.permutation(np.flatnonzero(t_seg >= 0))
-    mm = nn_match(t_rank, td.astype(np.float64), t_seg, mord.astype(np.int64), int(ratio), bool(replace),
+    mm = K.nn_match(t_rank, td.astype(np.float64), t_seg, mord.astype(np.int64), int(ratio), bool(replace),
                   float(cal), seg_off, c_rank, c_dist)
     matched_t = mm[:, 0] >= 0
     if not matched_t.any():
