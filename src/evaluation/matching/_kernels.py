@@ -169,20 +169,25 @@ def _with_fallback(name: str, fn):
 FALLBACKS: dict[str, int] = {}
 
 
-def build_aot(output_dir: str | os.PathLike | None = None, *, verbose: bool = False) -> Path | None:
+def build_aot(*, verbose: bool = False) -> Path | None:
     """Compile :mod:`._nn`'s kernels ahead of time into ``<package>/_nn_aot_<hash>.<ext>`` (a C compiler is
-    needed). Removes older builds. Returns the path, or None (with a message on stderr) when it cannot be built,
-    in which case matching uses the JIT kernels."""
+    needed). The module is built in a temporary folder and moved into place in one step, so a process matching
+    meanwhile never loads half a file; older builds are removed. Returns the path, or None (with a message on
+    stderr) when it cannot be built, in which case matching uses the JIT kernels."""
+    import shutil
     import sysconfig
+    import tempfile
     import warnings
 
-    out = Path(output_dir) if output_dir is not None else Path(__file__).parent
+    out = Path(__file__).parent
     name = aot_module_name()
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     target = out / f"{name}{suffix}"
     if target.exists():
         return target
+    tmp = None
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=".aot-build-", dir=out))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numba.pycc's pending-deprecation and distutils warnings
             from numba.pycc import CC
@@ -190,16 +195,20 @@ def build_aot(output_dir: str | os.PathLike | None = None, *, verbose: bool = Fa
             from . import _nn
 
             cc = CC(name)
-            cc.output_dir = str(out)
+            cc.output_dir = str(tmp)
             cc.target_cpu = "host"  # as the JIT compiles: same vector width, so the same sums bit for bit
             cc.verbose = verbose
             for fname, sig in _EXPORTS.items():
                 cc.export(fname, sig)(getattr(_nn, fname).py_func)
             cc.compile()
+        os.replace(tmp / target.name, target)
     except Exception as exc:  # noqa: BLE001 - any build failure leaves the JIT kernels in use
         print(f"evaluation.matching: ahead-of-time kernels not built ({type(exc).__name__}: {exc}); the JIT "
               "kernels are used (about 0.9 s more on a fresh process's first match)", file=sys.stderr)
         return None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     for old in out.glob(f"_nn_aot_*{suffix}"):
         if old != target:
             old.unlink(missing_ok=True)

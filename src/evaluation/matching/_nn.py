@@ -10,7 +10,8 @@ recovered from global sorted positions so that its tie-breaking (which candidate
 which one ``std::partial_sort`` keeps among equal distances) is reproduced exactly.
 
 All functions are numba-compiled; they work on integer codes and float arrays prepared by
-:mod:`evaluation.matching`.
+:mod:`evaluation.matching`. The five that the default path calls (``irls_pass``, ``scores``, ``group_minmax``,
+``sort_split``, ``nn_match``) are also compiled ahead of time from this same source (:mod:`._kernels`).
 """
 from __future__ import annotations
 
