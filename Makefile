@@ -5,13 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # the numba kernels compiled and the ahead-of-time module of the default matching path built (again when their
-# source changes); see src/evaluation/matching/_kernels.py
+# source changes; `kernels` also rebuilds a missing module); see src/evaluation/matching/_kernels.py
 KERNELS := $(VENV)/.kernels
 SEED ?= 20190401
 WORLD ?= data/raw/synthetic
 JOBS ?= 2
 
-.PHONY: help venv test test-fast reports synth lab benchmarks clean clean-reports fixtures-r browser-setup
+.PHONY: help venv kernels test test-fast reports synth lab benchmarks clean clean-reports fixtures-r browser-setup
 
 help:
 	@echo "make reports     build every programme report from the synthetic world (generated if absent)"
@@ -20,7 +20,7 @@ help:
 	@echo "make lab         JupyterLab with the 'evaluation' kernel"
 	@echo "make benchmarks  run the speed benchmarks (national scale; minutes)"
 
-venv: $(KERNELS)
+venv: kernels
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,9 +29,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name evaluation --display-name "Python (evaluation)" >/dev/null
 	@touch $(STAMP)
 
-$(KERNELS): $(STAMP) src/evaluation/matching/_nn.py src/evaluation/matching/_kernels.py
+$(KERNELS): $(STAMP) src/evaluation/matching/_nn.py src/evaluation/matching/_nn_general.py \
+		src/evaluation/matching/_kernels.py
 	$(PY) -m evaluation.matching --warm
 	@touch $(KERNELS)
+
+# every run: the ahead-of-time module again if it is gone (deleted, or numba / the CPU changed); a no-op when there
+kernels: $(KERNELS)
+	@$(PY) -m evaluation.matching --aot-if-missing
 
 # The accessibility test (tests/test_accessibility.py) runs axe-core in headless Chromium: Debian's chromium
 # package and axe-core from npm (tests/browser/package-lock.json). Installed once; a no-op when present. Under
@@ -50,10 +55,10 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-test: $(KERNELS) browser-setup
+test: kernels browser-setup
 	EVALUATION_BROWSER_TESTS=1 $(PY) -m pytest
 
-test-fast: $(KERNELS)
+test-fast: kernels
 	$(PY) -m pytest -m "not slow"
 
 $(WORLD)/people.csv: | $(STAMP)
@@ -64,18 +69,18 @@ $(WORLD)/people.csv: | $(STAMP)
 $(WORLD)/linkage/nominal_index.csv: | $(STAMP)
 	$(PY) -m evaluation synth --seed $(SEED) --out $(WORLD)
 
-synth: $(KERNELS)
+synth: kernels
 	$(PY) -m evaluation synth --seed $(SEED) --out $(WORLD)
 
-reports: $(KERNELS) $(WORLD)/people.csv $(WORLD)/linkage/nominal_index.csv
+reports: kernels $(WORLD)/people.csv $(WORLD)/linkage/nominal_index.csv
 	$(PY) -m evaluation link --world $(WORLD) --out data/processed/linked
 	$(PY) -m evaluation build --world $(WORLD) --linked data/processed/linked --jobs $(JOBS)
 	$(PY) -m evaluation portfolio
 
-lab: $(KERNELS)
+lab: kernels
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
-benchmarks: $(KERNELS)
+benchmarks: kernels
 	$(PY) benchmarks/outcomes.py
 	$(PY) benchmarks/matching.py
 	$(PY) benchmarks/reports.py

@@ -8,10 +8,8 @@ and replacement, and that a fresh process matching a small problem never imports
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -24,16 +22,12 @@ from evaluation.matching import MatchingError, _kernels, _nn, match
 HERE = Path(__file__).parent / "results" / "matchit"
 
 
-def _c_compiler() -> str | None:
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    return shutil.which(cc) or shutil.which("cc") or shutil.which("gcc")
-
-
 @pytest.fixture(scope="module")
 def aot():
     if not _kernels.aot_available():
-        if _c_compiler() is None:  # the build needs one; without it matching uses the JIT kernels (tested above)
-            pytest.skip("no C compiler: the ahead-of-time kernels cannot be built here")
+        why = _kernels._cannot_build()
+        if why:  # without a compiler matching uses the JIT kernels (the rest of the matching tests)
+            pytest.skip(f"the ahead-of-time kernels cannot be built here: {why}")
         pytest.fail("the ahead-of-time matching kernels are not built for this source: run "
                     "`python -m evaluation.matching --warm` (make venv / make test do)")
     return _kernels.kernels(10)
@@ -42,7 +36,11 @@ def aot():
 def test_small_problems_use_the_ahead_of_time_kernels(aot, monkeypatch):
     monkeypatch.delenv("EVALUATION_MATCHING_KERNELS", raising=False)
     assert aot.kind == "aot" and not aot.threads
+    monkeypatch.setattr(_kernels, "_cache", {"aot": aot})
     assert _kernels.kernels(_kernels.THREADED_ROWS + 1).kind == "jit"  # large pools: JIT passes in threads
+    # once the JIT kernels are loaded in this process, pools of more than one chunk use them (in threads)
+    assert _kernels.kernels(_kernels.CHUNK_ROWS + 1).kind == "jit"
+    assert _kernels.kernels(_kernels.CHUNK_ROWS).kind == "aot"
     monkeypatch.setenv("EVALUATION_MATCHING_KERNELS", "jit")
     assert _kernels.kernels(10).kind == "jit"
     monkeypatch.setenv("EVALUATION_MATCHING_KERNELS", "fast")
@@ -161,13 +159,42 @@ def test_other_argument_types_fall_back_to_the_jit_kernel(aot, monkeypatch):
     assert _kernels.FALLBACKS == {"sort_split": 1}
 
 
-def test_a_fresh_process_matches_without_numba(aot):
+def test_argument_checks(aot):
+    """Only exactly the compiled signature reaches the compiled module; read-only arrays only where read."""
+    f8 = ("f8", 1, "C", False)
+    assert _kernels._fits(f8, np.zeros(3))
+    ro = np.zeros(3)
+    ro.setflags(write=False)
+    assert _kernels._fits(f8, ro) and not _kernels._fits(("f8", 1, "C", True), ro)
+    assert not _kernels._fits(f8, np.zeros(3, np.float32))
+    assert not _kernels._fits(f8, np.zeros(6)[::2]) and _kernels._fits(("f8", 1, "A", False), np.zeros(6)[::2])
+    assert not _kernels._fits(f8, np.zeros((3, 1)))
+    assert not _kernels._fits(f8, [0.0, 1.0])
+    assert _kernels._fits(int, 2 ** 63 - 1) and not _kernels._fits(int, 2 ** 63) and not _kernels._fits(int, True)
+    assert _kernels._fits(bool, np.bool_(True)) and not _kernels._fits(bool, 1)
+    assert _kernels._fits(float, np.inf) and not _kernels._fits(float, 1)
+
+
+def test_the_module_name_covers_source_versions_and_cpu_settings(monkeypatch):
+    name = _kernels.aot_module_name()
+    assert name.startswith(f"_nn_aot_{_kernels._source_hash()}_")
+    monkeypatch.setenv("NUMBA_CPU_NAME", "generic")  # the JIT would then compile for another CPU
+    assert _kernels.aot_module_name() != name
+    monkeypatch.delenv("NUMBA_CPU_NAME")
+    monkeypatch.setattr(_kernels, "_version", lambda package: "0.0")
+    assert _kernels.aot_module_name() != name
+
+
+@pytest.mark.parametrize("copy_on_write", [False, True])
+def test_a_fresh_process_matches_without_numba(aot, copy_on_write):
     """What the cold-start speed rests on: importing evaluation.matching and nearest-neighbour matching on a
     propensity score (the default, and with ratio, order and exact) never import numba."""
     code = textwrap.dedent("""
         import sys
         import numpy as np, pandas as pd
-        from evaluation.matching import match
+        if COW:
+            pd.set_option("mode.copy_on_write", True)  # read-only arrays from to_numpy()
+        from evaluation.matching import match, _kernels
         rng = np.random.default_rng(0)
         n = 3000
         d = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.random(n)})
@@ -175,8 +202,10 @@ def test_a_fresh_process_matches_without_numba(aot):
         d["x3"] = rng.integers(0, 3, n)
         m = match(d, "treat", ["x1", "x2"], caliper=0.2)
         m = match(d, "treat", ["x1", "x2"], ratio=2, order="smallest", exact="x3")
-        print(sorted(k for k in sys.modules if k == "numba" or k.startswith("numba.")))
-    """)
+        s = pd.Series(np.random.default_rng(1).random(n), index=d.index)
+        m = match(d, "treat", ["x1", "x2"], distance=s.to_numpy(), replace=True)
+        print(sorted(k for k in sys.modules if k == "numba" or k.startswith("numba.")), _kernels.FALLBACKS)
+    """).replace("COW", str(copy_on_write))
     env = {k: v for k, v in os.environ.items() if k != "EVALUATION_MATCHING_KERNELS"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == "[]", out.stdout[-500:]
+    assert out.stdout.strip() == "[] {}", out.stdout[-500:]

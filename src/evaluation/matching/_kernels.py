@@ -4,15 +4,24 @@ Why: loading numba-compiled kernels costs a fresh process about 0.9 s before any
 initialising its compiler and type registries even to load kernels from its on-disk cache), while
 ``match()`` itself takes about 0.25 s at 2,000 treated vs 1,000,000 controls. ``numba.pycc`` compiles the same
 Python source (:mod:`._nn`, unchanged) into an ordinary extension module that imports in under a millisecond and
-without numba. ``python -m evaluation.matching --warm`` builds it (``make venv`` runs that); its results are the
-JIT kernels' bit for bit (``tests/test_matching_kernels.py``).
+without numba. ``python -m evaluation.matching --warm`` builds it (``make`` runs that whenever the module is
+missing); its results are the JIT kernels' bit for bit (``tests/test_matching_kernels.py``). The path it serves:
+nearest-neighbour matching on a propensity score or a given distance (with ratio, replacement, caliper in SD or
+distance units, exact, discard, any order and estimand), the propensity model of every method. Covariate
+distances (``mahalanobis`` and the others, ``mahvars``), ``antiexact`` and calipers on covariates use other
+numba kernels (:mod:`._nn_general`), which load numba.
 
-- The module's name carries a hash of ``_nn.py``, numba's version and the CPU it was built for, so a build from
-  older source (or another machine) is never loaded; then the JIT kernels are used, as they are when the
-  build is missing (no C compiler, say).
-- The ahead-of-time functions hold the GIL, so on pools of more than :data:`THREADED_ROWS` rows the JIT
-  kernels are used instead: their passes over the rows run in parallel threads, which saves more than
-  numba's start-up there.
+- The module's name is ``_nn_aot_<source hash>_<target hash>``: a hash of ``_nn.py`` and the export signatures,
+  and a hash of the versions of numba, llvmlite and numpy, numba's CPU settings (``NUMBA_CPU_NAME``,
+  ``NUMBA_CPU_FEATURES``, ``NUMBA_OPT``) and the CPU's model and instruction-set flags. A build for other source,
+  versions or another kind of CPU is therefore never loaded; then, and when the build is missing (no C
+  compiler, say), the JIT kernels are used.
+- The ahead-of-time functions hold the GIL. ``auto`` therefore uses the JIT kernels, whose passes over the rows
+  run in parallel threads, on pools of more than :data:`THREADED_ROWS` rows, and on pools of more than one chunk
+  (:data:`CHUNK_ROWS`) once this process has loaded them anyway (numba's start-up already paid).
+- Every call is checked against the one signature the module was compiled for (:func:`_fits`): the compiled
+  module does not check argument types itself (an array of another dtype is read as the wrong type, a crash),
+  so any other argument goes to the JIT kernel, which compiles for it.
 - ``EVALUATION_MATCHING_KERNELS=jit`` (or ``aot``) forces one kind; the default is ``auto``.
 """
 from __future__ import annotations
@@ -28,18 +37,24 @@ __all__ = ["kernels", "aot_module_name", "build_aot", "aot_available"]
 
 #: above this many rows (treated + controls) ``auto`` uses the JIT kernels in threads (see the module docstring)
 THREADED_ROWS = 4_000_000
+#: rows per chunk of the propensity model's passes (distance.py): above one chunk, threads can help
+CHUNK_ROWS = 250_000
 
 # Each kernel's arguments as the callers in distance.py and nearest.py pass them: arrays as (dtype, ndim, layout:
-# "C" contiguous or "A" any), scalars as bool / int / float; and its return type. They make the one signature
-# each function is compiled for, and :func:`_with_fallback` checks every call against them (an array of another
-# dtype is not converted by the compiled module: it would be read as the wrong type).
+# "C" contiguous or "A" any, written: whether the kernel writes into it), scalars as bool / int / float; and its
+# return type. They make the one signature each function is compiled for, and :func:`_with_fallback` checks every
+# call against them: the compiled module converts nothing and checks no dtype (a float32 array given for float64
+# is read as the wrong type: a crash), so the check must never be bypassed.
 _ARGS = {
-    "irls_pass": ((("f8", 2, "C"), ("i1", 1, "C"), ("f8", 1, "C"), bool, int, int), "Tuple((f8[:,:], f8[:], f8))"),
-    "scores": ((("f8", 2, "C"), ("f8", 1, "C"), ("f8", 1, "C"), ("f8", 1, "C"), int, int), "void"),
-    "group_minmax": ((("f8", 2, "A"), ("i1", 1, "C")), "Tuple((f8[:,:], f8[:,:]))"),
-    "sort_split": ((("f8", 1, "C"), ("i1", 1, "C"), ("b1", 1, "C")), "Tuple((i8[:], i8[:], i8[:], f8[:]))"),
-    "nn_match": ((("i8", 1, "A"), ("f8", 1, "A"), ("i8", 1, "A"), ("i8", 1, "A"), int, bool, float,
-                  ("i8", 1, "A"), ("i8", 1, "A"), ("f8", 1, "A")), "i8[:,:]"),
+    "irls_pass": ((("f8", 2, "C", False), ("i1", 1, "C", False), ("f8", 1, "C", False), bool, int, int),
+                  "Tuple((f8[:,:], f8[:], f8))"),
+    "scores": ((("f8", 2, "C", False), ("f8", 1, "C", False), ("f8", 1, "C", True), ("f8", 1, "C", True), int, int),
+               "void"),
+    "group_minmax": ((("f8", 2, "A", False), ("i1", 1, "C", False)), "Tuple((f8[:,:], f8[:,:]))"),
+    "sort_split": ((("f8", 1, "C", False), ("i1", 1, "C", False), ("b1", 1, "C", False)),
+                   "Tuple((i8[:], i8[:], i8[:], f8[:]))"),
+    "nn_match": ((("i8", 1, "A", False), ("f8", 1, "A", False), ("i8", 1, "A", False), ("i8", 1, "A", False), int,
+                  bool, float, ("i8", 1, "A", False), ("i8", 1, "A", False), ("f8", 1, "A", False)), "i8[:,:]"),
 }
 _NUMBA_SCALAR = {bool: "b1", int: "i8", float: "f8"}
 
@@ -56,52 +71,76 @@ _DTYPES = {"f8": "float64", "i8": "int64", "i1": "int8", "b1": "bool"}
 
 
 def _fits(spec, value) -> bool:
-    """Whether ``value`` is what the compiled signature takes for ``spec``."""
+    """Whether ``value`` is what the compiled signature takes for ``spec`` (a read-only array is fine where the
+    kernel only reads it: pandas' copy-on-write hands those out)."""
     import numpy as np
 
     if spec is bool:
         return isinstance(value, (bool, np.bool_))
     if spec is int:
-        return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        return (isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+                and -(2 ** 63) <= int(value) < 2 ** 63)
     if spec is float:
         return isinstance(value, (float, np.floating))
-    code, ndim, layout = spec
+    code, ndim, layout, written = spec
     return (type(value) is np.ndarray and value.dtype == _DTYPES[code] and value.ndim == ndim
-            and value.flags.writeable and (layout == "A" or value.flags.c_contiguous))
+            and (value.flags.writeable or not written) and (layout == "A" or value.flags.c_contiguous))
 
 
 _SOURCE = Path(__file__).with_name("_nn.py")
 _cache: dict[str, SimpleNamespace] = {}
 
 
+_CPU_KEYS = ("model name", "flags", "Features", "CPU implementer", "CPU architecture", "CPU variant", "CPU part")
+
+
 def _cpu() -> str:
-    """The host CPU's model and instruction-set flags (the build targets them), or the machine type."""
+    """The CPU the build targets: its model and instruction-set flags from /proc/cpuinfo (x86 and Arm names),
+    elsewhere LLVM's name and features of the host CPU."""
     import platform
 
     try:
         first = Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines()
     except OSError:
         first = []
-    return "|".join([platform.machine()] + [ln for ln in first if ln.startswith(("model name", "flags"))])
+    lines = [ln for ln in first if ln.startswith(_CPU_KEYS)]
+    if not lines:  # no /proc/cpuinfo (macOS, Windows): ask LLVM (loads llvmlite, ~0.1 s, only here)
+        try:
+            import llvmlite.binding as llvm
+
+            lines = [llvm.get_host_cpu_name(), str(llvm.get_host_cpu_features().flatten())]
+        except Exception:  # noqa: BLE001 - then the build is named for the machine type only
+            lines = ["unknown"]
+    return "|".join([platform.machine()] + lines)
 
 
-def _numba_version() -> str:
+def _version(package: str) -> str:
     # importlib.metadata, not ``import numba``: that import is what the ahead-of-time module avoids
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("numba")
-    except PackageNotFoundError:  # pragma: no cover - numba is a dependency
+        return version(package)
+    except PackageNotFoundError:  # pragma: no cover - numba, llvmlite and numpy are dependencies
         return "none"
 
 
-def aot_module_name() -> str:
-    """``_nn_aot_<hash>``: the hash of ``_nn.py``, the export signatures, numba's version and the CPU."""
+def _source_hash() -> str:
     h = hashlib.sha256(_SOURCE.read_bytes())
     h.update(repr(sorted(_EXPORTS.items())).encode())
-    h.update(_numba_version().encode())
-    h.update(_cpu().encode())
-    return f"_nn_aot_{h.hexdigest()[:12]}"
+    return h.hexdigest()[:12]
+
+
+def _target_hash() -> str:
+    h = hashlib.sha256()
+    for part in (_version("numba"), _version("llvmlite"), _version("numpy"), _cpu(),
+                 *(os.environ.get(v, "") for v in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_OPT"))):
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()[:8]
+
+
+def aot_module_name() -> str:
+    """``_nn_aot_<source hash>_<target hash>`` (see the module docstring)."""
+    return f"_nn_aot_{_source_hash()}_{_target_hash()}"
 
 
 def _load_aot():
@@ -124,7 +163,11 @@ def kernels(n_rows: int = 0) -> SimpleNamespace:
         from ._inputs import MatchingError
 
         raise MatchingError(f"EVALUATION_MATCHING_KERNELS must be 'auto', 'aot' or 'jit', not {mode!r}")
-    kind = "jit" if mode == "jit" or (mode == "auto" and n_rows > THREADED_ROWS) else "aot"
+    if mode == "auto":
+        threaded = n_rows > THREADED_ROWS or (n_rows > CHUNK_ROWS and "jit" in _cache and (os.cpu_count() or 1) > 1)
+        kind = "jit" if threaded else "aot"
+    else:
+        kind = mode
     if kind == "aot" and "aot" not in _cache:
         if "aot_missing" not in _cache:
             mod = _load_aot()
@@ -169,6 +212,26 @@ def _with_fallback(name: str, fn):
 FALLBACKS: dict[str, int] = {}
 
 
+def c_compiler() -> str | None:
+    """The C compiler numba.pycc would call (Python's configured ``CC``, else ``cc`` or ``gcc``), or None."""
+    import shutil
+    import sysconfig
+
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    return shutil.which(cc) or shutil.which("cc") or shutil.which("gcc")
+
+
+def _cannot_build() -> str | None:
+    """Why the ahead-of-time module cannot be built here (None when it can)."""
+    if c_compiler() is None:
+        return "no C compiler found"
+    try:
+        import setuptools  # noqa: F401 - numba.pycc needs it at build time
+    except ImportError:
+        return "setuptools is not installed (numba.pycc needs it)"
+    return None
+
+
 def build_aot(*, verbose: bool = False) -> Path | None:
     """Compile :mod:`._nn`'s kernels ahead of time into ``<package>/_nn_aot_<hash>.<ext>`` (a C compiler is
     needed). The module is built in a temporary folder and moved into place in one step, so a process matching
@@ -185,6 +248,11 @@ def build_aot(*, verbose: bool = False) -> Path | None:
     target = out / f"{name}{suffix}"
     if target.exists():
         return target
+    why = _cannot_build()
+    if why:
+        print(f"evaluation.matching: ahead-of-time kernels not built ({why}); the JIT kernels are used (about "
+              "0.9 s more on a fresh process's first match)", file=sys.stderr)
+        return None
     tmp = None
     try:
         tmp = Path(tempfile.mkdtemp(prefix=".aot-build-", dir=out))
@@ -209,8 +277,9 @@ def build_aot(*, verbose: bool = False) -> Path | None:
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+    # builds of older source go; builds of this source for other CPUs or versions stay (a shared file system)
     for old in out.glob(f"_nn_aot_*{suffix}"):
-        if old != target:
+        if not old.name.startswith(f"_nn_aot_{_source_hash()}_"):
             old.unlink(missing_ok=True)
     _cache.pop("aot", None)
     _cache.pop("aot_missing", None)
