@@ -498,6 +498,11 @@ def test_method_and_estimand_errors(lalonde):
         match(lalonde, "treat", LALONDE_COVS, estimand="ATE")
     with pytest.raises(MatchingError, match="method must be one of"):
         match(lalonde, "treat", LALONDE_COVS, method="genetic")
+    for bad in (True, 0, 2.0):
+        with pytest.raises(MatchingError, match="ratio must be a positive integer"):
+            match(lalonde, "treat", LALONDE_COVS, ratio=bad)
+    with pytest.raises(MatchingError, match="more than the number of rows"):
+        match(lalonde, "treat", LALONDE_COVS, ratio=2 ** 63, replace=True)
 
 
 def test_balance_thresholds_interactions_and_flags(lalonde):

@@ -154,8 +154,10 @@ def match(data: pd.DataFrame, treatment: str, covariates: str | Sequence[str], *
     if estimand not in ESTIMANDS[method]:
         raise MatchingError(f"method={method!r} allows estimand {list(ESTIMANDS[method])}, not {estimand!r} "
                             "(as MatchIt)")
-    if not (isinstance(ratio, (int, np.integer)) and ratio >= 1):
+    if not (isinstance(ratio, (int, np.integer)) and not isinstance(ratio, (bool, np.bool_)) and ratio >= 1):
         raise MatchingError(f"ratio must be a positive integer, not {ratio!r}")
+    if ratio > len(data):  # (each focal unit's row of matches is allocated: 2**40 would exhaust memory)
+        raise MatchingError(f"ratio={ratio} is more than the number of rows ({len(data)})")
     order_given = order
     if order is None:
         order = "smallest" if estimand == "ATC" else "largest"  # MatchIt's defaults
