@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation import wording
+from evaluation.outcomes import first_time_entrant_definition, proven_offence_definition
 from evaluation.register import slug
 
 SMD_THRESHOLD = 0.1
@@ -225,9 +226,8 @@ inside the programme period. The comparison pool is people in police records who
 the programme's target group and had a police contact in the programme period; a pool member's index date is their
 first such contact.{_linkage_methods(ev)}
 
-**Outcome.** {_first_upper(w['noun'])} follows the Ministry of Justice definition of proven reoffending: an offence
-committed after the index date and within {oc['follow_up_months']} calendar months, that received a caution,
-conviction, reprimand, warning or youth caution within a further {oc['waiting_months']}-month waiting period. People whose waiting period had not
+**Outcome.** {_first_upper(w['noun'])} follows the Ministry of Justice definition of proven reoffending:
+{proven_offence_definition(oc['follow_up_months'], oc['waiting_months'])}. People whose waiting period had not
 ended by the extract date are excluded and counted in the attrition table. Frequency is the number of such
 offences per person; days to {w['first']} is shown for {w['people']} only.{_fte_methods(p)}
 
@@ -274,9 +274,8 @@ def _fte_methods(p) -> str:
         return ""
     return ("\n\n**First or repeat offending.** Some participants had no proven offence before their index date. "
             "For them a proven offence in the follow-up is first offending, not reoffending, so the measure is "
-            "called proven offending (first or repeat). First-time entrants (Ministry of Justice: people receiving "
-            "their first caution, conviction or youth caution) are the participants with no earlier offence record "
-            "and a proven offence in the follow-up, reported as a share of everyone analysed.")
+            "called proven offending (first or repeat). A first-time entrant is "
+            f"{first_time_entrant_definition()}; first-time entrants are reported as a share of everyone analysed.")
 
 
 def limitations(ev) -> str:
@@ -387,10 +386,10 @@ def headline_note(ev) -> str:
         notes.append(f"{'; '.join(withheld)}: not shown (–), because the figures would reveal a count of 1 to "
                      f"{ev.threshold - 1} people.")
     if "fte.difference" in reg:
-        notes.append(f"First-time entrants: participants with no proven offence before they started "
-                     f"({reg.display('fte.no_prior_record.participants')} of the participants analysed) who "
-                     "received their first caution, conviction or youth caution in the year, as a share of all "
-                     "participants analysed.")
+        notes.append(f"First-time entrants: participants with no offence record of any kind before they started "
+                     f"({reg.display('fte.no_prior_record.participants')} of the participants analysed) who had a "
+                     "proven offence in the year (as defined in the Methods), as a share of all participants "
+                     "analysed.")
     return " ".join(notes)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from evaluation import wording
+from evaluation.outcomes import first_time_entrant_definition, proven_offence_definition
 
 ASSUMED = "assumed for this illustration"
 
@@ -172,6 +173,23 @@ def say_boxes(ev) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- glossary
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _proven_entry(follow_up_months: int = 12, waiting_months: int = 6) -> str:
+    """The glossary's "Proven reoffending": the definition the code counts (as in every report's Methods)."""
+    return (f"The Ministry of Justice definition: {proven_offence_definition(follow_up_months, waiting_months)}. "
+            "The index date is when a person's follow-up starts (for participants, their "
+            "referral or start date).")
+
+
+def _fte_entry() -> str:
+    """The glossary's "First-time entrant": who the code counts (as in every report's Methods)."""
+    return (f"{_cap(first_time_entrant_definition())}. For children with no earlier offence record, "
+            "a proven offence in the follow-up is a first entry into the justice system, not a reoffence.")
+
+
 GLOSSARY: dict[str, str] = {
     "ATT (average effect on the treated)": "The difference the programme made, on average, to the people who took "
     "part: their outcome minus the outcome of matched comparison people like them. It says nothing directly about "
@@ -186,9 +204,7 @@ GLOSSARY: dict[str, str] = {
     "ETE (education, training or employment)": "Whether a person is in education, training or employment. "
     "Reported from the provider's records for participants only: there are no such records for people who did "
     "not take part, so ETE figures describe participants and do not show what the programme changed.",
-    "First-time entrant": "A young person who receives their first caution, reprimand, warning or conviction. For "
-    "children with no earlier proven offence, a proven offence in the follow-up is a first entry into the "
-    "justice system, not a reoffence.",
+    "First-time entrant": _fte_entry(),
     "Γ (Rosenbaum bound)": "Gamma: how much more likely one of two matched people could be to take part because of "
     "something the data do not record before the result would stop being significant. Γ = 1 means no hidden bias; "
     "a result that survives only up to Γ = 1.1 is fragile.",
@@ -197,9 +213,7 @@ GLOSSARY: dict[str, str] = {
     "ITT (intention to treat)": "Participants are analysed whether or not they completed the programme (everyone "
     "with a full follow-up who could be matched; the attrition table shows who that is). It answers 'what happened "
     "to the people the programme set out to help' and avoids the bias of analysing only completers.",
-    "Proven reoffending": "An offence committed within one year of the start date that leads to a caution, "
-    "conviction, reprimand or warning within that year or a further six months (the Ministry of Justice "
-    "definition). Offences dealt with otherwise (e.g. community resolutions) are not counted.",
+    "Proven reoffending": _proven_entry(),
     "RMST (restricted mean survival time)": "The average number of days, out of the first 365, that people spent "
     "without a proven reoffence. The difference between groups is in days.",
     "SMD (standardised mean difference)": "The difference between the groups' averages of a characteristic, divided "
@@ -207,13 +221,15 @@ GLOSSARY: dict[str, str] = {
 }
 
 
-def glossary(terms: list[str] | None = None) -> str:
+def glossary(terms: list[str] | None = None, definitions: dict[str, str] | None = None) -> str:
     """The glossary as Markdown (a heading, then one bold term and its definition per paragraph).
 
     Parameters
     ----------
     terms : list of str, optional
         Keys of :data:`GLOSSARY` to include (default all, in alphabetical order).
+    definitions : dict of str to str, optional
+        Texts that replace those of :data:`GLOSSARY` for some of its keys (a report's own follow-up months).
 
     Returns
     -------
@@ -236,7 +252,8 @@ def glossary(terms: list[str] | None = None) -> str:
         if unknown:
             raise KeyError(f"glossary: unknown term(s) {', '.join(unknown)}; known: {', '.join(GLOSSARY)}")
         keys = [k for k in keys if k in terms]
-    return "## Glossary\n\n" + "\n\n".join(f"**{k}.** {GLOSSARY[k]}" for k in keys) + "\n"
+    text = {**GLOSSARY, **(definitions or {})}
+    return "## Glossary\n\n" + "\n\n".join(f"**{k}.** {text[k]}" for k in keys) + "\n"
 
 
 def glossary_for(ev) -> str:
@@ -247,7 +264,9 @@ def glossary_for(ev) -> str:
         skip.add("First-time entrant")
     if getattr(ev, "ete", None) is None:
         skip.add("ETE (education, training or employment)")
-    text = glossary([k for k in GLOSSARY if k not in skip])
+    oc = ev.programme.outcome
+    own = {"Proven reoffending": _proven_entry(oc.get("follow_up_months", 12), oc.get("waiting_months", 6))}
+    text = glossary([k for k in GLOSSARY if k not in skip], own)
     if ev.programme.outcome.get("label"):  # the event is a proven offence, first or repeat (issue 11)
         text = (text.replace("(a proven reoffence)", "(a proven offence, first or repeat)")
                 .replace("without a proven reoffence", "without a proven offence")
