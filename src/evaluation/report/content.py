@@ -734,8 +734,9 @@ def power_text(ev) -> str:
             and wording.too_small_to_detect(d.value, nn, n):
         # a near-zero estimate: no absurd head count, and what the design can detect is the figure above
         text += (f" The difference observed ({wording.pp_size(d.value)} percentage points) "
-                 "is far smaller than that. The data are consistent with no effect, and an effect this small could "
-                 "not be detected with any realistic number of participants.")
+                 "is far smaller than that. " + wording.consistent_with_no_effect(d.lower, d.upper)
+                 + " An effect as small as the one observed could not be detected with any realistic number of "
+                 "participants.")
     elif shown and nn and not wording.too_small_to_detect(d.value, nn, n):
         text += (f" To detect a difference of the size observed ({wording.pp_size(d.value)} "
                  f"percentage points), about **{wording.approx(nn)}** participants would be needed, each with a "
