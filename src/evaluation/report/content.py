@@ -668,19 +668,54 @@ def survival_table(ev) -> pd.DataFrame:
 
 
 def survival_note(ev) -> str:
-    """A note under the time-to-reoffence table when one of its secondary measures has p <= 0.05 but the headline
-    rate does not differ reliably (empty otherwise): a reader must not take the secondary measure as the finding."""
+    """Notes under the time-to-reoffence table (empty when none applies): when one of its secondary measures has
+    p <= 0.05 but the headline rate does not differ reliably, a reader must not take the secondary measure as the
+    finding; and when the one-year rate and the extra days point in different directions
+    (:func:`directions_note`), why that can happen."""
     reg = ev.register()
     d = reg.get("rate.difference")
-    if d is None or d.significant:
-        return ""
+    notes = []
     hits = [f.label for f in reg.section("survival") if f.p_value is not None and f.p_value <= 0.05
-            and f.status in ("shown", "rounded")]
-    if not hits:
+            and f.status in ("shown", "rounded")] if d is not None and not d.significant else []
+    if hits:
+        notes.append(f"*{_escape('; '.join(hits))}: p ≤ 0.05 on this secondary measure, but the headline one-year "
+                     "rate does not differ reliably. Several measures are tested here, so one of them can reach "
+                     "p ≤ 0.05 by chance; it is not evidence of an effect on its own.*")
+    mismatch = directions_note(ev)
+    if mismatch:
+        notes.append(mismatch)
+    return "\n\n".join(notes)
+
+
+def directions_note(ev) -> str:
+    """A sentence when the headline one-year rate and the extra days without a proven (re)offence (RMST
+    difference, days) point in different directions (empty otherwise), from the register's published figures.
+
+    A lower rate (difference < 0) favours the participants, as do more days (difference > 0); the two point in
+    different directions when the differences have the same sign. The sentence says that the measures summarise
+    different things (whether someone offended within the year, and how soon), and whether either difference is
+    statistically significant (the rate by the register's flag; the days when their 95% interval excludes 0).
+    """
+    reg = ev.register()
+    r, t = reg.get("rate.difference"), reg.get("survival.rmst_difference")
+    shown = ("shown", "rounded")
+    if r is None or t is None or r.status not in shown or t.status not in shown or r.value is None \
+            or t.value is None or not r.value * t.value > 0:
         return ""
-    return (f"*{_escape('; '.join(hits))}: p ≤ 0.05 on this secondary measure, but the headline one-year rate does "
-            "not differ reliably. Several measures are tested here, so one of them can reach p ≤ 0.05 by chance; "
-            "it is not evidence of an effect on its own.*")
+    w = _words(ev)
+    better = r.value < 0  # the rate favours the participants, the days do not
+    text = (f"*The one-year rate and the extra days point in different directions: participants were "
+            f"{'less' if better else 'more'} likely than the comparison group to have a {w['offence']} within the "
+            f"year, but on average spent {'fewer' if better else 'more'} of the first 365 days without one. The two "
+            f"measures summarise different things (whether someone {w['verb']} within the year, and how soon), so "
+            "they can differ, more so when few people have the event.")
+    r_sig = bool(r.significant)
+    t_sig = t.lower is not None and t.upper is not None and (t.lower > 0 or t.upper < 0)
+    if not r_sig and not t_sig:
+        text += " Neither difference is statistically significant."
+    elif r_sig != t_sig:
+        text += f" Only the {'one-year rate' if r_sig else 'difference in days'} is statistically significant."
+    return text + "*"
 
 
 def sensitivity_text(ev) -> str:
