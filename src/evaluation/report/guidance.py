@@ -279,10 +279,11 @@ def abbreviations_in(*texts: str) -> dict[str, str]:
 
 
 def _programme_text(programme) -> str:
-    """The programme's printed facts (name, provider, partners, funders, description, notes) as one text."""
+    """What a report prints about the programme as one text: its name, the cover's facts (:func:`facts_table`) and
+    the description its summary opens with (so the glossary spells out only what the report uses)."""
     raw = getattr(programme, "raw", None) or {}
-    return " ".join(str(raw.get(k, "")) for k in ("name", "provider", "partners", "funders", "funding_note",
-                                                   "description", "area"))
+    return " ".join([str(raw.get("name", "")), *map(str, facts_table(programme)["value"]),
+                     str(raw.get("description", ""))])
 
 
 def glossary(terms: list[str] | None = None, definitions: dict[str, str] | None = None) -> str:
