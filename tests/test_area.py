@@ -369,7 +369,36 @@ def test_event_study_centred_on_the_pre_period_average():
     post = es[es["period"] >= 0]
     assert ((post["lower_vs_pre"] < 0.2) & (0.2 < post["upper_vs_pre"])).mean() >= 0.75
     ax = res.plot().axes[0]
-    assert "average before the intervention" in ax.get_xlabel()
+    assert "average before the intervention" in ax.get_ylabel()
+
+
+def test_event_study_chart_says_what_zero_the_bars_and_the_dotted_line_are():
+    """Funder read (Project ADDER): x = 0 is the first period of the pilot, not the pre-pilot average (that is
+    y = 0); the log scale, the bars (95% CIs) and the dotted line (start of the pilot) are named in the chart, so
+    in its alt text too."""
+    import matplotlib
+
+    from evaluation.report.alttext import describe_figure
+
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(8)
+    res = area.difference_in_differences(_panel(rng, effect=0.2), "T", list("ABCDE"), T0, "arrests", end=END)
+    fig = res.plot()
+    ax = fig.axes[0]
+    assert "0 =" not in ax.get_xlabel() and "average" not in ax.get_xlabel()
+    assert ax.get_xlabel().startswith("months from the start of the pilot")
+    assert "6-month period, at its first month" in ax.get_xlabel()
+    assert "minus its average before the pilot" in ax.get_ylabel()
+    assert ("log scale" in ax.get_ylabel()) == (res.scale == "log")
+    key = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("95% confidence interval (bar)" in t for t in key)
+    assert any(t.startswith("0: the difference as it was on average before the pilot") for t in key)
+    assert "dotted line: start of the pilot" in key
+    alt = describe_figure(fig)
+    assert "95% confidence interval" in alt and "start of the pilot" in alt
+    res90 = area.difference_in_differences(_panel(rng, effect=0.2), "T", list("ABCDE"), T0, "arrests", alpha=0.1)
+    key90 = [t.get_text() for t in res90.plot().axes[0].get_legend().get_texts()]
+    assert any("90% confidence interval" in t for t in key90) and "dotted line: start of the intervention" in key90
 
 
 # ------------------------------------------------------------------ Project ADDER honestly (issue 11, item 6)

@@ -176,3 +176,30 @@ def test_chart_target_lines_say_aim_in_people_and_target_in_sessions():
     fig = r.plot("sessions")
     labels = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
     assert "target: 120 sessions" in labels
+
+
+@pytest.mark.parametrize("pid", ["sos-plus", "capacity-building"])
+def test_delivery_chart_dates_do_not_overlap_and_the_key_is_off_the_lines(small_world_tables, pid):
+    """Funder read (SOS+ p8): the date labels (2019-05 ... 2022-01) overlapped in all three panels and the pupils'
+    line ran through the key. Each panel now has at most 4 unrotated date labels, each with its year, none
+    overlapping at the printed size, and the key sits below the panel."""
+    from evaluation.report import content as rc
+    from evaluation.report.alttext import fit_to_print
+
+    rc.configure_figures()
+    r = dl.delivery_progress(small_world_tables["delivery"], pid)
+    fig = rc.delivery_figure(r)
+    fit_to_print(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        lo, hi = ax.get_xlim()
+        ticks = [t for t, v in zip(ax.get_xticklabels(), ax.get_xticks()) if lo <= v <= hi and t.get_text()]
+        assert 2 <= len(ticks) <= 4, [t.get_text() for t in ticks]
+        assert all(t.get_rotation() == 0 for t in ticks)
+        assert all(any(str(y) in t.get_text() for y in range(2015, 2031)) for t in ticks), [t.get_text() for t in ticks]
+        boxes = sorted((t.get_window_extent(renderer) for t in ticks), key=lambda b: b.x0)
+        assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), "date labels overlap"
+        key = ax.get_legend().get_window_extent(renderer)
+        assert key.y1 <= ax.get_window_extent(renderer).y0, "the key overlaps the panel"
+    matplotlib.pyplot.close("all")

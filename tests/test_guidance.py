@@ -1,6 +1,7 @@
 """Reader guidance: JDL "What you can say / What you cannot say" boxes, the glossary, facts with assumptions marked."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -127,3 +128,51 @@ def test_area_cover_marks_assumed_start_and_comparison_areas():
     assert "January 2021 (assumed for this illustration) – March 2023" in text
     assert "Luton (assumed for this illustration)" in text and "SYNTHETIC DATA" in text
     assert "https://www.norfolk-pcc.gov.uk/" in text and "seeds/" not in text
+
+
+def _glossary_keys(text: str) -> set[str]:
+    return set(re.findall(r"^\*\*(.+?)\.\*\* ", text, re.M))
+
+
+def test_abbreviations_and_methods_terms_are_in_each_reports_glossary():
+    """Funder read: MACE's "MASE and CCE teams", detached youth work's "MASH", "YOT" and "Early Help", "hazard
+    ratio" and "cause-specific hazard ratio", Project ADDER's Newey–West (HAC), Ljung–Box, placebo p and pre-trend
+    check, and "OPCCN" were used and never explained. Each report's glossary now has the abbreviations in its
+    programme's facts and referral destinations, the hazard ratios where a survival analysis is shown, and the area
+    report its methods' terms."""
+    import pandas as pd
+
+    mace = SimpleNamespace(programme=load_programme("mace"), ete=None, survival=object())
+    keys = _glossary_keys(g.glossary_for(mace))
+    assert {"MASE", "CCE", "OPCCN", "MACE", "Hazard ratio", "Cause-specific hazard ratio"} <= keys
+    assert not keys & set(g.AREA_TERMS)
+    no_survival = SimpleNamespace(programme=load_programme("mace"), ete=None, survival=None)
+    assert not _glossary_keys(g.glossary_for(no_survival)) & set(g.SURVIVAL_TERMS)
+    funnel = pd.DataFrame({"stage": ["contacts", "referrals", "referred_to", "referred_to", "referred_to"],
+                           "destination": [None, None, "mash", "early_help", "yot"], "count": [100, 30, 10, 10, 10]})
+    dyw = SimpleNamespace(programme=load_programme("detached-youth-work"), ete=None, survival=object())
+    keys = _glossary_keys(g.glossary_for(dyw, SimpleNamespace(funnel=funnel)))
+    assert {"MASH", "YOT", "Early Help", "OPCCN"} <= keys
+    assert "YOT" not in _glossary_keys(g.glossary_for(dyw))  # only what the report shows
+    area_keys = _glossary_keys(g.area_glossary(load_programme("project-adder")))
+    assert set(g.AREA_TERMS) <= area_keys and "ADDER" in area_keys
+    assert "OPCCN" not in area_keys  # a partner the report does not print: nothing to spell out
+    assert "Newey–West" in g.GLOSSARY["HAC standard errors"]
+    assert {"CCE", "VCSE", "OPCCN"} <= _glossary_keys(g.delivery_glossary(load_programme("capacity-building")))
+    assert g.abbreviations_in("the MASHED potato", "non-YOT") == {}
+
+
+def test_every_abbreviation_a_report_prints_is_spelled_out():
+    """Every capitalised abbreviation in the programmes' printed facts and the referral destinations is in
+    guidance.ABBREVIATIONS, or spelled out where it stands ("Mancroft Advice Project (MAP)"), or a project's name."""
+    from evaluation.delivery import DESTINATION_LABELS
+
+    names = {"SOS"}  # SOS+ is the project's name, not an abbreviation it spells out
+    for pid, prog in load_programmes().items():
+        text = g._programme_text(prog)
+        for tok in set(re.findall(r"(?<![\w-])[A-Z]{2,}(?![\w-])", text)):
+            assert tok in g.ABBREVIATIONS or f"({tok})" in text or tok in names or \
+                re.search(rf"{tok}\W*\(", text), (pid, tok)
+    for label in DESTINATION_LABELS.values():
+        if label.isupper() or label[:1].isupper():
+            assert label in g.ABBREVIATIONS, label

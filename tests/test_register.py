@@ -501,3 +501,57 @@ def test_a_folded_row_says_not_known_once():
     assert fold == ["Asian", "Not known", "Unknown"]
     assert _fold_label(fold) == "Asian or not known"
     assert _fold_label(["Not known", "Unknown"]) == "Not known"
+
+
+def test_methods_and_glossary_define_proven_reoffending_and_first_time_entrants_alike(pathways):
+    """Funder read (Pathways Out pp8-9, MACE pp9-10): Methods said first-time entrants receive a "caution,
+    conviction or youth caution", the Glossary "caution, reprimand, warning or conviction", and the Glossary's proven
+    reoffending left out youth cautions. Both now print the one definition of what the code counts
+    (outcomes.proven_offence_definition: schemas.COUNTED_DISPOSALS; outcomes.first_time_entrant_definition: no
+    offence record before the index date, PRIOR_RECORD_SQL, and a proven offence in the follow-up)."""
+    from evaluation.outcomes import first_time_entrant_definition, proven_offence_definition
+    from evaluation.report import content as rc
+    from evaluation.report import guidance
+    from evaluation.schemas import COUNTED_DISPOSALS, DISPOSAL_LABELS, NOT_COUNTED_DISPOSALS
+
+    oc = pathways.programme.outcome
+    proven = proven_offence_definition(oc["follow_up_months"], oc["waiting_months"])
+    fte = first_time_entrant_definition()
+    methods, glossary = rc.methods(pathways), guidance.glossary_for(pathways)
+    for text in (methods, glossary):
+        assert proven in text and fte[1:] in text  # the Glossary's entry starts with a capital
+        # nothing else in either lists disposals: no second, different definition can creep back
+        rest = text.replace(proven, "")
+        assert not any(w in rest for w in ("caution", "reprimand", "warning", "conviction")), rest
+    assert guidance.glossary().count(proven_offence_definition()) == 1
+    counted, _, excluded = proven.partition("(an offence dealt with by")
+    assert all(DISPOSAL_LABELS[d] in counted for d in COUNTED_DISPOSALS)
+    assert all(DISPOSAL_LABELS[d] in excluded for d in NOT_COUNTED_DISPOSALS)
+    assert not any(DISPOSAL_LABELS[d] in counted for d in ("penalty_notice", "community_resolution", "nfa"))
+    assert "no offence record of any kind" in fte and "before the index date" in fte
+
+
+def test_a_rate_and_days_pointing_different_ways_are_explained():
+    """Funder read (Pathways Out pp4-5): the rate favoured participants (22% against 25%) while the extra days
+    without proven offending were −21 (−60 to +18), and no sentence said why. A note, driven by the register's
+    figures, says the two measures summarise different things and whether either is significant."""
+    from types import SimpleNamespace
+
+    from evaluation.report import content as rc
+
+    def ev(rate, days, lo, hi, sig=False, label="proven offending (first or repeat)"):
+        reg = Register(threshold=5)
+        reg.add("rate.difference", "Rate difference", rate, "proportion", "headline", significant=sig, p_value=0.7)
+        reg.add("survival.rmst_difference", "Extra days", days, "days", "survival", lower=lo, upper=hi,
+                p_value=0.28)
+        return SimpleNamespace(register=lambda: reg, programme=SimpleNamespace(outcome={"label": label}))
+
+    note = rc.survival_note(ev(-0.028, -21, -60, 18))
+    assert "point in different directions" in note and "less likely" in note and "fewer of the first 365" in note
+    assert "whether someone offended within the year, and how soon" in note
+    assert "Neither difference is statistically significant" in note and "reoffen" not in note
+    up = rc.directions_note(ev(0.05, 30, 5, 55, label=None))
+    assert "more likely" in up and "more of the first 365" in up and "a proven reoffence" in up
+    assert "Only the difference in days is statistically significant" in up
+    assert rc.directions_note(ev(-0.05, 12, -20, 44)) == ""  # both favour participants: nothing to explain
+    assert rc.directions_note(ev(0.0, -5, -20, 10)) == ""

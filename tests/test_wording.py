@@ -256,3 +256,41 @@ def test_measure_words_for_first_or_repeat_offending():
     assert "fewer than 30 participants reoffended" in wording.days_finding(-3, -2, -1, 12)
     s = wording.days_finding(-3, -2, -1, 12, offence="proven offence", verb="offended")
     assert "fewer than 30 participants offended" in s and "reoffend" not in s
+
+
+def test_consistent_with_no_effect_also_says_what_the_interval_allows():
+    """Funder read (MACE p2, p7, portfolio p4): "The data are consistent with no effect ... could not be detected"
+    read as "MACE doesn't work" while the interval still allowed 7 fewer per 100. Wherever that sentence is written
+    (findings, say boxes, power section) it now says, from the interval's bounds, what it allows on the side of
+    benefit (and of harm)."""
+    from evaluation.register import Register
+    from evaluation.report.content import power_text
+    from evaluation.report.guidance import say_boxes_for
+
+    assert w.consistent_with_no_effect(-0.07, 0.05) == (
+        "The data are consistent with no effect, but also with a reduction of up to 7 per 100 participants (or an "
+        "increase of up to 5 per 100).")
+    assert w.consistent_with_no_effect(0.0, 0.04).endswith("an increase of up to 4 per 100 participants.")
+    assert w.consistent_with_no_effect(0.01, 0.04) == "" and w.consistent_with_no_effect(float("nan"), 0.1) == ""
+    f = w.rate_finding(-0.003, -0.071, 0.065, 0.93, 12, number_needed=404473, n_analysed=41)
+    assert "consistent with no effect, but also with a reduction of up to 7 per 100 participants." in f.sentence
+    box = say_boxes_for("X", difference=-0.003, lower=-0.071, upper=0.065, p=0.93, n=41, reoffenders=9,
+                        number_needed=404473)
+    assert "a reduction of up to 7.1 per 100 participants (or an increase of up to 6.5 per 100)" in box
+    reg = Register()
+    reg.count("n.participants", "Participants analysed", 41, "headline", exact=True)
+    reg.add("rate.difference", "difference", -0.003, "pp", "headline", lower=-0.071, upper=0.065, p_value=0.9,
+            significant=False)
+    reg.add("power.mdd", "mdd", 0.27, "pp", "power")
+    reg.add("power.p_control", "p", 0.27, "proportion", "power")
+    reg.add("power.number_needed", "nn", 404473, "number", "power")
+    prog = type("P", (), {"outcome": {}})()
+    ev = type("Ev", (), {"register": lambda self: reg, "treated_reoffenders": 40, "programme": prog})()
+    assert "a reduction of up to 7 per 100 participants (or an increase of up to 7 per 100)" in power_text(ev)
+    rng = random.Random(7)
+    for _ in range(2000):
+        r = _random_result(rng)
+        s = w.rate_finding(r["diff"], r["lower"], r["upper"], r["p"], r["reoffenders"],
+                           number_needed=r["needed"], n_analysed=r["n"], **w.measure_words(r["label"])).sentence
+        if "consistent with no effect" in s and min(r["lower"], r["upper"]) < 0:
+            assert "a reduction of up to" in s, s

@@ -690,7 +690,8 @@ class DiDResult:
         return s + " " + AREA_CAVEAT
 
     def plot(self, ax=None):
-        """Event-study plot: treated − comparison difference by period relative to the intervention (95% CI)."""
+        """Event-study plot: treated − comparison difference by period from the start of the intervention, minus
+        its pre-intervention average, with 95% CIs and a key (:func:`plot_event_study`)."""
         return plot_event_study(self.event_study, self, ax=ax)
 
     def plot_series(self, ax=None):
@@ -711,6 +712,17 @@ class DiDResult:
 
 
 def plot_event_study(es: pd.DataFrame, result: DiDResult | None = None, ax=None):
+    """Event-study chart of the treated-minus-comparison difference by period.
+
+    Each point is one ``event_bin``-month period, drawn at its first month counted from the start of the
+    intervention (x = 0: the intervention's first period; negative: before it). On a centred frame
+    (``estimate_vs_pre``) the y value is the period's difference (treated minus the comparison-area mean; log
+    units when ``result.scale == "log"``, where 0.1 is about +11%) minus the average difference over all the
+    periods before the intervention, so y = 0 is that pre-intervention average. Bars: the ``1 - alpha``
+    confidence interval of each period (95% by default; feasible GLS with AR(1) errors, see
+    :func:`difference_in_differences`). The dotted vertical line marks the start of the intervention. The
+    key names all three, so the chart explains itself.
+    """
     import matplotlib.pyplot as plt
 
     fig = None
@@ -720,15 +732,20 @@ def plot_event_study(es: pd.DataFrame, result: DiDResult | None = None, ax=None)
     centred = "estimate_vs_pre" in es  # centred on the pre-period average (see did()); older frames: last period
     est, lo, hi = (es[c] for c in (("estimate_vs_pre", "lower_vs_pre", "upper_vs_pre") if centred
                                    else ("estimate", "lower", "upper")))
-    ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="o", color="C0", capsize=2)
-    ax.axhline(0, color="0.5", lw=0.8)
-    ax.axvline(-0.5, color="k", lw=0.8, ls=":")
+    what = "the pilot" if result is not None and getattr(result, "end", None) is not None else "the intervention"
+    level = round(100 * (1 - (result.alpha if result is not None else 0.05)))
+    ref = f"average before {what}" if centred else f"last period before {what}"
+    ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="o", color="C0", capsize=2,
+                label=f"each period's difference minus its {ref} (dot), with {level}% confidence interval (bar)")
+    ax.axhline(0, color="0.5", lw=0.8, label=f"0: the difference as it was on average before {what}")
+    ax.axvline(-0.5, color="k", lw=0.8, ls=":", label=f"dotted line: start of {what}")
     bin_ = result.event_bin if result is not None else int(es["period_start"].diff().dropna().min() or 1)
-    ref_text = "0 = average before the intervention" if centred else "reference = last pre-period"
-    ax.set_xlabel(f"months relative to the intervention (periods of {bin_} months; {ref_text})")
+    ax.set_xlabel(f"months from the start of {what} (each point: a {bin_}-month period, at its first month)")
     scale = result.scale if result is not None else ""
-    ax.set_ylabel(("difference vs pre-period average" if centred else "difference vs reference period")
-                  + (" (log)" if scale == "log" else ""))
+    ax.set_ylabel(f"difference from comparison areas,\nminus its {ref}"
+                  + ("\n(log scale: +0.1 ≈ +11%)" if scale == "log" else ""))
+    # below the axes and the x label: inside, the key covered points
+    ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     if result is not None:
         ax.set_title(f"{MEASURE_LABELS.get(result.measure, result.measure)}: {result.treated} vs comparison areas")
     return fig if fig is not None else ax.figure

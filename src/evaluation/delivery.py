@@ -208,8 +208,9 @@ class DeliveryResult:
                         label="projection at current pace")
             ax.set_title(AUDIENCE_LABELS.get(aud, aud), fontsize=10)
             ax.set_xlim(self.start, self.end)
-            ax.tick_params(axis="x", labelrotation=45, labelsize=8)
-            ax.legend(frameon=False, fontsize=7)
+            _date_axis(ax)
+            # below the panel: inside, the key sat on the line it describes (SOS+, pupils)
+            ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14))
         axes[0][0].set_ylabel("cumulative sessions" if measure == "sessions" else "cumulative attendances")
         return fig
 
@@ -230,6 +231,21 @@ class DeliveryResult:
         ax.set_xlabel("number")
         ax.set_title("Contacts and onward referrals")
         return fig if fig is not None else ax.figure
+
+
+def _date_axis(ax, max_ticks: int = 4) -> None:
+    """At most ``max_ticks`` date ticks on ``ax``'s x axis, labelled concisely (years, or months within a year with
+    the year once), unrotated: the delivery panels are narrow, and 2019-05 ... 2022-01 every few months overlapped."""
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=2, maxticks=max_ticks)
+    formatter = mdates.ConciseDateFormatter(locator, show_offset=False)
+    # every label carries its year (no offset text to look for): "May 2019", "Sep 2019", "2020" (a January)
+    formatter.formats = ["%Y", "%b %Y", "%d %b %Y", "%H:%M", "%H:%M", "%S.%f"]
+    formatter.zero_formats = ["", "%Y", "%b %Y", "%d %b", "%H:%M", "%H:%M"]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(formatter)
+    ax.tick_params(axis="x", labelrotation=0, labelsize=8)
 
 
 #: How referral destinations are written for a reader (codes from the data dictionary; others as recorded).

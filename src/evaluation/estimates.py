@@ -446,7 +446,7 @@ def build_register(ev: "ProgrammeEvaluation"):
                 "comparison people", int(wording.round_half_up(100 * e.mean_control)), "number", "per100")
     if "first_time_entrant" in ev.effects:
         nop = md[(md["treat"] == 1) & md["no_prior_record"].astype(bool)] if "no_prior_record" in md else md[:0]
-        reg.count("fte.no_prior_record.participants", "Participants analysed with no earlier proven offence",
+        reg.count("fte.no_prior_record.participants", "Participants analysed with no earlier offence record",
                   len(nop), "headline", denominator="n.participants")
         if "fte.participants" in reg:
             k = int(md.loc[md["treat"] == 1, "first_time_entrant"].fillna(0).sum())
@@ -833,7 +833,7 @@ def _with_outcomes(cohort, world, programme: Programme, extract: dt.date) -> pd.
               waiting_months=int(oc["waiting_months"]))
     if oc.get("first_time_entrants"):
         # children with no earlier proven offence: the measure is first *or* repeat proven offending, and
-        # first-time entrants are reported separately (MoJ definition: first caution, conviction or youth caution)
+        # first-time entrants are reported separately (outcomes.first_time_entrant_definition: no earlier record)
         from evaluation.outcomes import first_time_entry
 
         out = first_time_entry(data[["person_id", "index_date"]], world.offences, **kw)

@@ -62,7 +62,8 @@ import pandas as pd
 import pyarrow as pa
 
 from evaluation.errors import EvaluationError
-from evaluation.schemas import COUNTED_DISPOSALS, NOT_COUNTED_DISPOSALS
+from evaluation.schemas import COUNTED_DISPOSALS, DISPOSAL_LABELS, NOT_COUNTED_DISPOSALS, PENDING_DISPOSAL
+from evaluation.wording import listing
 
 WAITING_NOT_ENDED = "waiting period not ended by extract date"
 OUTCOME_COLUMNS = ["person_id", "eligible", "exclusion_reason", "reoffended", "reoffence_count", "days_to_first"]
@@ -141,6 +142,45 @@ FROM windows_w AS w LEFT JOIN counts AS c USING (row_id)
 
 #: The proven reoffence records themselves (for the offence mix of value for money).
 PROVEN_OFFENCES_SQL = "WITH" + DEFINITION_SQL + "SELECT * FROM proven"
+
+# ---------------------------------------------------------------------------------------------------------------
+# the definitions in words: every report's Methods and Glossary print these, so the two cannot disagree with each
+# other or with the SQL above (tests/test_guidance.py)
+# ---------------------------------------------------------------------------------------------------------------
+def proven_offence_definition(follow_up_months: int = 12, waiting_months: int = 6,
+                              counted_disposals: Sequence[str] | None = None) -> str:
+    """What :data:`DEFINITION_SQL` counts as a proven (re)offence, in words (no full stop, lower case first).
+
+    ``follow_up_months`` and ``waiting_months`` are calendar months; ``counted_disposals`` defaults to
+    :data:`~evaluation.schemas.COUNTED_DISPOSALS`, and every other disposal type of
+    :data:`~evaluation.schemas.NOT_COUNTED_DISPOSALS` is named as not counted.
+
+    >>> proven_offence_definition().startswith("an offence committed after the index date and within 12 calendar")
+    True
+    """
+    counted = list(COUNTED_DISPOSALS if counted_disposals is None else counted_disposals)
+    other = [d for d in NOT_COUNTED_DISPOSALS if d not in counted and d != PENDING_DISPOSAL]
+    not_counted = listing([DISPOSAL_LABELS.get(d, d.replace("_", " ")) for d in other], "or")
+    pending = PENDING_DISPOSAL not in counted
+    return (f"an offence committed after the index date and within {follow_up_months} calendar months of it that "
+            f"received a {listing([DISPOSAL_LABELS.get(d, d.replace('_', ' ')) for d in counted], 'or')} by the end "
+            f"of a further {waiting_months}-month waiting period"
+            + (f" (an offence dealt with by a {not_counted}" if other else "")
+            + (", or still pending," if other and pending else " (a case still pending" if pending else "")
+            + (" is not counted)" if other or pending else ""))
+
+
+def first_time_entrant_definition() -> str:
+    """Who :func:`first_time_entry` counts as a first-time entrant, in words (no full stop, lower case first):
+    no offence record of any disposal dated before the index date (:data:`PRIOR_RECORD_SQL`) and a proven offence
+    in the follow-up (:func:`proven_offence_definition`).
+
+    >>> first_time_entrant_definition().startswith("someone with no offence record")
+    True
+    """
+    return ("someone with no offence record of any kind (whatever its outcome) before the index date who has a "
+            "proven offence in the follow-up, counted by the same definition of proven reoffending")
+
 
 #: First-time entry: people with any offence record (whatever its disposal) dated strictly before the index date.
 PRIOR_RECORD_SQL = """
@@ -854,4 +894,4 @@ def headline_table(outcomes: pd.DataFrame, treat, *, threshold: int = 5) -> pd.D
 __all__ = ["COUNTED_DISPOSALS", "NOT_COUNTED_DISPOSALS", "WAITING_NOT_ENDED", "OUTCOME_COLUMNS", "OutcomeInputError",
            "DEFINITION_SQL", "BOUNDS_SQL", "PROVEN_REOFFENDING_SQL", "PROVEN_OFFENCES_SQL", "PRIOR_RECORD_SQL", "add_months",
            "proven_reoffending", "survival_view", "first_time_entry", "proven_offences", "summarise",
-           "headline_table"]
+           "headline_table", "proven_offence_definition", "first_time_entrant_definition"]

@@ -19,6 +19,11 @@ from evaluation.config import PROGRAMME_IDS
 COUNTED_DISPOSALS = ("conviction", "caution", "reprimand", "warning", "youth_caution", "youth_conditional_caution")
 NOT_COUNTED_DISPOSALS = ("penalty_notice", "community_resolution", "nfa", "pending")
 DISPOSAL_TYPES = COUNTED_DISPOSALS + NOT_COUNTED_DISPOSALS
+#: Each disposal type in words, for the reports' definitions (:func:`evaluation.outcomes.proven_offence_definition`).
+DISPOSAL_LABELS = {"conviction": "conviction", "caution": "caution", "reprimand": "reprimand", "warning": "warning",
+                   "youth_caution": "youth caution", "youth_conditional_caution": "youth conditional caution",
+                   "penalty_notice": "penalty notice", "community_resolution": "community resolution",
+                   "nfa": "no further action", "pending": "still pending"}
 OFFENCE_GROUPS = (
     "violence_with_injury", "violence_without_injury", "robbery", "sexual", "burglary", "theft", "vehicle",
     "criminal_damage", "arson", "drug_possession", "drug_supply", "public_order", "weapons", "fraud", "other",
@@ -155,7 +160,7 @@ def is_identifying(column: str | None) -> bool:
     return c in IDENTIFYING_COLUMNS or any(part in c for part in IDENTIFYING_NAME_PARTS)
 
 __all__ = ["SCHEMAS", "COLUMN_KINDS", "TABLES", "REQUIRED_TABLES", "OPTIONAL_TABLES", "COUNTED_DISPOSALS",
-           "NOT_COUNTED_DISPOSALS", "DISPOSAL_TYPES", "OFFENCE_GROUPS", "COMPLETION_STATUSES", "AREA_MEASURES",
+           "NOT_COUNTED_DISPOSALS", "DISPOSAL_TYPES", "DISPOSAL_LABELS", "OFFENCE_GROUPS", "COMPLETION_STATUSES", "AREA_MEASURES",
            "SEXES", "ETHNICITY_GROUPS", "CONTACT_TYPES", "ACTIVITIES", "AUDIENCES", "PENDING_DISPOSAL",
            "NORFOLK_DISTRICTS", "REFERRAL_SOURCES", "IDENTIFYING_COLUMNS", "MISSING_TEXT", "LATEST_RECORD_COLUMNS",
            "EVENT_DATE_COLUMNS", "MAX_AGE_YEARS", "RULES_VERSION", "WORLD_TABLES", "is_identifying", "pa"]

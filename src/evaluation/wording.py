@@ -236,6 +236,40 @@ def too_small_to_detect(difference: float, number_needed: float | None, n_analys
     return number_needed > REALISTIC_MULTIPLE * n_analysed
 
 
+def consistent_with_no_effect(lower: float, upper: float, *, who: str = "participants", harm: bool = True,
+                              bound=None) -> str:
+    """"The data are consistent with no effect" with what the same interval allows on each side, so the words never
+    read as "the programme does not work" while the interval still allows a benefit.
+
+    ``lower`` and ``upper`` are the 95% interval of a difference of two rates (participants − comparison, 0–1
+    scale; a reduction is negative), as the register publishes them; the sizes are people per 100 ``who``
+    (:func:`_per_100_bound`; ``bound``: another formatter of a bound's size, e.g. to match the precision of a
+    sentence beside it). ``harm=False`` leaves out the increase where the text beside it already gives it. An
+    interval not crossing 0 gives ``""`` (the data are then not consistent with no effect).
+
+    >>> consistent_with_no_effect(-0.07, 0.05)
+    'The data are consistent with no effect, but also with a reduction of up to 7 per 100 participants (or an increase of up to 5 per 100).'
+    """
+    if _is_missing(lower) or _is_missing(upper):
+        return ""
+    lo, hi = sorted((lower, upper))
+    if not crosses_zero(lo, hi):
+        return ""
+    if bound is None:
+        fewer = _per_100_bound(lo, "fewer").removesuffix(" fewer")
+        more = _per_100_bound(hi, "more").removesuffix(" more")
+    else:
+        fewer, more = bound(abs(lo)), bound(abs(hi))
+    text = "The data are consistent with no effect"
+    if lo < 0:
+        text += f", but also with a reduction of up to {fewer} per 100 {who}"
+        if hi > 0 and harm:
+            text += f" (or an increase of up to {more} per 100)"
+    elif hi > 0:
+        text += f", but also with an increase of up to {more} per 100 {who}"
+    return text + "."
+
+
 def power_sentence(difference: float, lower: float, upper: float, significant: bool,
                    number_needed: float | None, n_analysed: int | None, *, who: str = "participants") -> str:
     """What more data could do for a headline that is not significant (empty for a significant one).
@@ -249,7 +283,7 @@ def power_sentence(difference: float, lower: float, upper: float, significant: b
     if significant or _is_missing(lower) or _is_missing(upper) or not crosses_zero(*sorted((lower, upper))):
         return ""
     if too_small_to_detect(difference, number_needed, n_analysed):
-        return ("The data are consistent with no effect. Analysing more people would narrow this range, but a "
+        return (consistent_with_no_effect(lower, upper, who=who, harm=False) + " Analysing more people would narrow this range, but a "
                 f"difference as small as the one observed ({pp_size(difference)} percentage "
                 f"points) could not be detected with any realistic number of {who}.")
     text = "More people would need to be analysed to be confident of the effect."

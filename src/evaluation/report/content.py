@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation import wording
+from evaluation.outcomes import first_time_entrant_definition, proven_offence_definition
 from evaluation.register import slug
 
 SMD_THRESHOLD = 0.1
@@ -225,9 +226,8 @@ inside the programme period. The comparison pool is people in police records who
 the programme's target group and had a police contact in the programme period; a pool member's index date is their
 first such contact.{_linkage_methods(ev)}
 
-**Outcome.** {_first_upper(w['noun'])} follows the Ministry of Justice definition of proven reoffending: an offence
-committed after the index date and within {oc['follow_up_months']} calendar months, that received a caution,
-conviction, reprimand, warning or youth caution within a further {oc['waiting_months']}-month waiting period. People whose waiting period had not
+**Outcome.** {_first_upper(w['noun'])} follows the Ministry of Justice definition of proven reoffending:
+{proven_offence_definition(oc['follow_up_months'], oc['waiting_months'])}. People whose waiting period had not
 ended by the extract date are excluded and counted in the attrition table. Frequency is the number of such
 offences per person; days to {w['first']} is shown for {w['people']} only.{_fte_methods(p)}
 
@@ -274,9 +274,8 @@ def _fte_methods(p) -> str:
         return ""
     return ("\n\n**First or repeat offending.** Some participants had no proven offence before their index date. "
             "For them a proven offence in the follow-up is first offending, not reoffending, so the measure is "
-            "called proven offending (first or repeat). First-time entrants (Ministry of Justice: people receiving "
-            "their first caution, conviction or youth caution) are the participants with no earlier offence record "
-            "and a proven offence in the follow-up, reported as a share of everyone analysed.")
+            "called proven offending (first or repeat). A first-time entrant is "
+            f"{first_time_entrant_definition()}; first-time entrants are reported as a share of everyone analysed.")
 
 
 def limitations(ev) -> str:
@@ -387,10 +386,10 @@ def headline_note(ev) -> str:
         notes.append(f"{'; '.join(withheld)}: not shown (–), because the figures would reveal a count of 1 to "
                      f"{ev.threshold - 1} people.")
     if "fte.difference" in reg:
-        notes.append(f"First-time entrants: participants with no proven offence before they started "
-                     f"({reg.display('fte.no_prior_record.participants')} of the participants analysed) who "
-                     "received their first caution, conviction or youth caution in the year, as a share of all "
-                     "participants analysed.")
+        notes.append(f"First-time entrants: participants with no offence record of any kind before they started "
+                     f"({reg.display('fte.no_prior_record.participants')} of the participants analysed) who had a "
+                     "proven offence in the year (as defined in the Methods), as a share of all participants "
+                     "analysed.")
     return " ".join(notes)
 
 
@@ -669,19 +668,54 @@ def survival_table(ev) -> pd.DataFrame:
 
 
 def survival_note(ev) -> str:
-    """A note under the time-to-reoffence table when one of its secondary measures has p <= 0.05 but the headline
-    rate does not differ reliably (empty otherwise): a reader must not take the secondary measure as the finding."""
+    """Notes under the time-to-reoffence table (empty when none applies): when one of its secondary measures has
+    p <= 0.05 but the headline rate does not differ reliably, a reader must not take the secondary measure as the
+    finding; and when the one-year rate and the extra days point in different directions
+    (:func:`directions_note`), why that can happen."""
     reg = ev.register()
     d = reg.get("rate.difference")
-    if d is None or d.significant:
-        return ""
+    notes = []
     hits = [f.label for f in reg.section("survival") if f.p_value is not None and f.p_value <= 0.05
-            and f.status in ("shown", "rounded")]
-    if not hits:
+            and f.status in ("shown", "rounded")] if d is not None and not d.significant else []
+    if hits:
+        notes.append(f"*{_escape('; '.join(hits))}: p ≤ 0.05 on this secondary measure, but the headline one-year "
+                     "rate does not differ reliably. Several measures are tested here, so one of them can reach "
+                     "p ≤ 0.05 by chance; it is not evidence of an effect on its own.*")
+    mismatch = directions_note(ev)
+    if mismatch:
+        notes.append(mismatch)
+    return "\n\n".join(notes)
+
+
+def directions_note(ev) -> str:
+    """A sentence when the headline one-year rate and the extra days without a proven (re)offence (RMST
+    difference, days) point in different directions (empty otherwise), from the register's published figures.
+
+    A lower rate (difference < 0) favours the participants, as do more days (difference > 0); the two point in
+    different directions when the differences have the same sign. The sentence says that the measures summarise
+    different things (whether someone offended within the year, and how soon), and whether either difference is
+    statistically significant (the rate by the register's flag; the days when their 95% interval excludes 0).
+    """
+    reg = ev.register()
+    r, t = reg.get("rate.difference"), reg.get("survival.rmst_difference")
+    shown = ("shown", "rounded")
+    if r is None or t is None or r.status not in shown or t.status not in shown or r.value is None \
+            or t.value is None or not r.value * t.value > 0:
         return ""
-    return (f"*{_escape('; '.join(hits))}: p ≤ 0.05 on this secondary measure, but the headline one-year rate does "
-            "not differ reliably. Several measures are tested here, so one of them can reach p ≤ 0.05 by chance; "
-            "it is not evidence of an effect on its own.*")
+    w = _words(ev)
+    better = r.value < 0  # the rate favours the participants, the days do not
+    text = (f"*The one-year rate and the extra days point in different directions: participants were "
+            f"{'less' if better else 'more'} likely than the comparison group to have a {w['offence']} within the "
+            f"year, but on average spent {'fewer' if better else 'more'} of the first 365 days without one. The two "
+            f"measures summarise different things (whether someone {w['verb']} within the year, and how soon), so "
+            "they can differ, more so when few people have the event.")
+    r_sig = bool(r.significant)
+    t_sig = t.lower is not None and t.upper is not None and (t.lower > 0 or t.upper < 0)
+    if not r_sig and not t_sig:
+        text += " Neither difference is statistically significant."
+    elif r_sig != t_sig:
+        text += f" Only the {'one-year rate' if r_sig else 'difference in days'} is statistically significant."
+    return text + "*"
 
 
 def sensitivity_text(ev) -> str:
@@ -735,8 +769,9 @@ def power_text(ev) -> str:
             and wording.too_small_to_detect(d.value, nn, n):
         # a near-zero estimate: no absurd head count, and what the design can detect is the figure above
         text += (f" The difference observed ({wording.pp_size(d.value)} percentage points) "
-                 "is far smaller than that. The data are consistent with no effect, and an effect this small could "
-                 "not be detected with any realistic number of participants.")
+                 "is far smaller than that. " + wording.consistent_with_no_effect(d.lower, d.upper)
+                 + " An effect as small as the one observed could not be detected with any realistic number of "
+                 "participants.")
     elif shown and nn and not wording.too_small_to_detect(d.value, nn, n):
         text += (f" To detect a difference of the size observed ({wording.pp_size(d.value)} "
                  f"percentage points), about **{wording.approx(nn)}** participants would be needed, each with a "

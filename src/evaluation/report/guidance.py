@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from evaluation import wording
+from evaluation.outcomes import first_time_entrant_definition, proven_offence_definition
 
 ASSUMED = "assumed for this illustration"
 
@@ -123,8 +124,9 @@ def say_boxes_for(name: str, *, difference: float, lower: float, upper: float, p
             can.append("The true difference could be " + " or ".join(rng) + " people in every 100 participants "
                        f"with {measure} within a year than in the comparison group (95% confidence interval).")
         if wording.crosses_zero(lower, upper) and wording.too_small_to_detect(difference, number_needed, n):
-            can.append("The data are consistent with no effect. More people would narrow the range, but an effect as "
-                       "small as the one estimated could not be detected with any realistic number of participants.")
+            can.append(wording.consistent_with_no_effect(lower, upper, bound=_bound_pp) + " More people would narrow the range, but an "
+                       "effect as small as the one estimated could not be detected with any realistic number of "
+                       "participants.")
         else:
             can.append(f"More people would need to be analysed to say whether the programme affects {measure}.")
         cannot.append(f"This analysis shows that {who} reduces or increases {rate}.")
@@ -172,6 +174,23 @@ def say_boxes(ev) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- glossary
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _proven_entry(follow_up_months: int = 12, waiting_months: int = 6) -> str:
+    """The glossary's "Proven reoffending": the definition the code counts (as in every report's Methods)."""
+    return (f"The Ministry of Justice definition: {proven_offence_definition(follow_up_months, waiting_months)}. "
+            "The index date is when a person's follow-up starts (for participants, their "
+            "referral or start date).")
+
+
+def _fte_entry() -> str:
+    """The glossary's "First-time entrant": who the code counts (as in every report's Methods)."""
+    return (f"{_cap(first_time_entrant_definition())}. For children with no earlier offence record, "
+            "a proven offence in the follow-up is a first entry into the justice system, not a reoffence.")
+
+
 GLOSSARY: dict[str, str] = {
     "ATT (average effect on the treated)": "The difference the programme made, on average, to the people who took "
     "part: their outcome minus the outcome of matched comparison people like them. It says nothing directly about "
@@ -186,20 +205,35 @@ GLOSSARY: dict[str, str] = {
     "ETE (education, training or employment)": "Whether a person is in education, training or employment. "
     "Reported from the provider's records for participants only: there are no such records for people who did "
     "not take part, so ETE figures describe participants and do not show what the programme changed.",
-    "First-time entrant": "A young person who receives their first caution, reprimand, warning or conviction. For "
-    "children with no earlier proven offence, a proven offence in the follow-up is a first entry into the "
-    "justice system, not a reoffence.",
+    "First-time entrant": _fte_entry(),
     "Γ (Rosenbaum bound)": "Gamma: how much more likely one of two matched people could be to take part because of "
     "something the data do not record before the result would stop being significant. Γ = 1 means no hidden bias; "
     "a result that survives only up to Γ = 1.1 is fragile.",
+    "Cause-specific hazard ratio": "A hazard ratio in which people who enter custody before the event stop being "
+    "followed at that point (custody is a competing event). It compares the rates among people still in the "
+    "community, so it need not move with the proportions who have the event by day 365.",
+    "Difference-in-differences (DiD)": "The change in the pilot area's figures from before to during the pilot, "
+    "minus the same change in the average of similar comparison areas. Changes the areas shared (such as national "
+    "trends) cancel out.",
     "HAC standard errors": "Heteroskedasticity- and autocorrelation-consistent (Newey–West) standard errors: they "
     "allow neighbouring months of an area series to be correlated, which ordinary standard errors ignore.",
+    "Hazard ratio": "The rate at which participants have the event (a proven reoffence) among those who have not yet "
+    "had it, divided by the same rate in the comparison group, over the follow-up. Below 1: a lower rate among "
+    "participants; 1: the same rate.",
+    "Interrupted time series (ITS)": "A model of one area's monthly figures before the pilot (trend and seasonal "
+    "pattern) carried forward as what would have happened without it; the change is the difference from that line.",
+    "Ljung–Box test": "A test of whether the errors of a time-series model are still correlated from month to month. "
+    "A small p-value (below 0.05) means they are, and the model's intervals may be too narrow.",
+    "Placebo test (placebo p)": "Each comparison area in turn is treated as if it had had the pilot. The placebo p is "
+    "the share of all areas whose difference is at least as large as the pilot area's (either direction): a sense "
+    "check, not a significance test, because with few areas it cannot be small.",
+    "Pre-trend check": "A check that the pilot area and the comparison areas moved in parallel before the pilot: a "
+    "test that their difference was the same in every period before it, and a test of a steady drift in it. If "
+    "either gives p < 0.05 the check fails, and a difference during the pilot is not read as the pilot's effect.",
     "ITT (intention to treat)": "Participants are analysed whether or not they completed the programme (everyone "
     "with a full follow-up who could be matched; the attrition table shows who that is). It answers 'what happened "
     "to the people the programme set out to help' and avoids the bias of analysing only completers.",
-    "Proven reoffending": "An offence committed within one year of the start date that leads to a caution, "
-    "conviction, reprimand or warning within that year or a further six months (the Ministry of Justice "
-    "definition). Offences dealt with otherwise (e.g. community resolutions) are not counted.",
+    "Proven reoffending": _proven_entry(),
     "RMST (restricted mean survival time)": "The average number of days, out of the first 365, that people spent "
     "without a proven reoffence. The difference between groups is in days.",
     "SMD (standardised mean difference)": "The difference between the groups' averages of a characteristic, divided "
@@ -207,18 +241,67 @@ GLOSSARY: dict[str, str] = {
 }
 
 
-def glossary(terms: list[str] | None = None) -> str:
+#: Terms only an area (time-series) evaluation uses; the individual reports leave them out.
+AREA_TERMS = ("Difference-in-differences (DiD)", "HAC standard errors", "Interrupted time series (ITS)",
+              "Ljung–Box test", "Placebo test (placebo p)", "Pre-trend check")
+#: Terms of the time-to-event analysis; left out of a report without it.
+SURVIVAL_TERMS = ("Hazard ratio", "Cause-specific hazard ratio")
+
+#: Abbreviations and local service names that programme pages and referral records use, spelled out in the glossary
+#: of every report whose text has them (:func:`abbreviations_in`). Plain descriptions, nothing from outside the
+#: repository beyond the names themselves.
+ABBREVIATIONS: dict[str, str] = {
+    "ADDER": "Addiction, Diversion, Disruption, Enforcement and Recovery: the Home Office's project against drug "
+    "misuse and drug-related crime in a few pilot areas.",
+    "CAMHS": "Child and Adolescent Mental Health Services.",
+    "CCE": "Child criminal exploitation: children used by others to commit crime, such as carrying drugs for "
+    "County Lines.",
+    "DWP": "Department for Work and Pensions.",
+    "Early Help": "Support from the council and its partners for a child or family as soon as problems emerge, "
+    "before children's social care is needed.",
+    "MACE": "Multi-Agency Child Exploitation: the police and council team for children at risk of exploitation.",
+    "MASE": "Multi-Agency Sexual Exploitation: the police and council arrangements for children at risk of sexual "
+    "exploitation.",
+    "MASH": "Multi-Agency Safeguarding Hub: where police, children's services, health and education share "
+    "information to decide how to respond to a concern about a child.",
+    "OHID": "Office for Health Improvement and Disparities.",
+    "OPCCN": "Office of the Police and Crime Commissioner for Norfolk.",
+    "PCC": "Police and Crime Commissioner.",
+    "VCSE": "Voluntary, community and social enterprise (organisations).",
+    "YOT": "Youth Offending Team: the council's multi-agency team working with children who offend.",
+}
+
+
+def abbreviations_in(*texts: str) -> dict[str, str]:
+    """The entries of :data:`ABBREVIATIONS` whose abbreviation appears (as a whole word, same case) in ``texts``."""
+    joined = " ".join(str(t) for t in texts)
+    return {k: v for k, v in ABBREVIATIONS.items() if re.search(rf"(?<![\w-]){re.escape(k)}(?![\w-])", joined)}
+
+
+def _programme_text(programme) -> str:
+    """What a report prints about the programme as one text: its name, the cover's facts (:func:`facts_table`) and
+    the description its summary opens with (so the glossary spells out only what the report uses)."""
+    raw = getattr(programme, "raw", None) or {}
+    return " ".join([str(raw.get("name", "")), *map(str, facts_table(programme)["value"]),
+                     str(raw.get("description", ""))])
+
+
+def glossary(terms: list[str] | None = None, definitions: dict[str, str] | None = None) -> str:
     """The glossary as Markdown (a heading, then one bold term and its definition per paragraph).
 
     Parameters
     ----------
     terms : list of str, optional
-        Keys of :data:`GLOSSARY` to include (default all, in alphabetical order).
+        Keys of :data:`GLOSSARY` (or of ``definitions``) to include (default all of :data:`GLOSSARY`, in
+        alphabetical order).
+    definitions : dict of str to str, optional
+        Texts that replace those of :data:`GLOSSARY` for some of its keys (a report's own follow-up months), or add
+        terms (abbreviations, :func:`abbreviations_in`); added terms are always included.
 
     Returns
     -------
     str
-        Markdown text, the same as ``docs/glossary.md``.
+        Markdown text; with no arguments, the same as ``docs/glossary.md``.
 
     Raises
     ------
@@ -230,29 +313,60 @@ def glossary(terms: list[str] | None = None) -> str:
     >>> "RMST" in glossary()
     True
     """
-    keys = sorted(GLOSSARY, key=lambda k: k.lstrip("Γ").lower() if not k.startswith("Γ") else "gamma")
+    text = {**GLOSSARY, **(definitions or {})}
     if terms is not None:
-        unknown = [t for t in terms if t not in GLOSSARY]
+        unknown = [t for t in terms if t not in text]
         if unknown:
             raise KeyError(f"glossary: unknown term(s) {', '.join(unknown)}; known: {', '.join(GLOSSARY)}")
-        keys = [k for k in keys if k in terms]
-    return "## Glossary\n\n" + "\n\n".join(f"**{k}.** {GLOSSARY[k]}" for k in keys) + "\n"
+    chosen = set(GLOSSARY if terms is None else terms) | (set(definitions or {}) - set(GLOSSARY))
+    keys = sorted(chosen, key=lambda k: k.lstrip("Γ").lower() if not k.startswith("Γ") else "gamma")
+    return "## Glossary\n\n" + "\n\n".join(f"**{k}.** {text[k]}" for k in keys) + "\n"
 
 
-def glossary_for(ev) -> str:
+def glossary_for(ev, delivery=None) -> str:
     """The glossary for one report: every term except those its measures do not use (first-time entrants only
-    where the programme reports them)."""
-    skip = {"HAC standard errors"}  # area (time-series) designs only; matched comparisons do not use them
+    where the programme reports them; the time-to-event terms only with a survival analysis; no area terms), and
+    every abbreviation of :data:`ABBREVIATIONS` in the programme's facts or, with ``delivery`` (its
+    :class:`~evaluation.delivery.DeliveryResult`), in its referral destinations."""
+    skip = set(AREA_TERMS)  # area (time-series) designs only; matched comparisons do not use them
     if not ev.programme.outcome.get("first_time_entrants"):
         skip.add("First-time entrant")
     if getattr(ev, "ete", None) is None:
         skip.add("ETE (education, training or employment)")
-    text = glossary([k for k in GLOSSARY if k not in skip])
+    if getattr(ev, "survival", None) is None:
+        skip.update(SURVIVAL_TERMS)
+    oc = ev.programme.outcome
+    own = {"Proven reoffending": _proven_entry(oc.get("follow_up_months", 12), oc.get("waiting_months", 6)),
+           **abbreviations_in(_programme_text(ev.programme), _destinations(delivery))}
+    text = glossary([k for k in GLOSSARY if k not in skip], own)
     if ev.programme.outcome.get("label"):  # the event is a proven offence, first or repeat (issue 11)
         text = (text.replace("(a proven reoffence)", "(a proven offence, first or repeat)")
                 .replace("without a proven reoffence", "without a proven offence")
                 .replace("taking part and to reoffending", "taking part and to offending"))
     return text
+
+
+def _destinations(delivery) -> str:
+    """The referral destinations of a delivery result as a reader sees them (empty without one)."""
+    funnel = getattr(delivery, "funnel", None)
+    if funnel is None or funnel.empty or "destination" not in funnel:
+        return ""
+    from evaluation.delivery import destination_label
+
+    return " ".join(destination_label(d) for d in funnel["destination"].dropna())
+
+
+def area_glossary(programme) -> str:
+    """The glossary of an area (time-series) evaluation: its methods' terms (:data:`AREA_TERMS`) and the
+    abbreviations in the programme's facts."""
+    return glossary(list(AREA_TERMS), abbreviations_in(_programme_text(programme)))
+
+
+def delivery_glossary(programme, result=None) -> str:
+    """The glossary of a delivery report: the abbreviations in the programme's facts and referral destinations
+    (empty text when there are none)."""
+    found = abbreviations_in(_programme_text(programme), _destinations(result))
+    return glossary([], found) if found else ""
 
 
 # ------------------------------------------------------------------------------------------------------- facts
