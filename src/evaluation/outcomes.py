@@ -666,8 +666,9 @@ def proven_reoffending(cohort: pd.DataFrame, offences, *, extract_date, follow_u
     >>> c = pd.DataFrame({"person_id": [1], "index_date": pd.to_datetime(["2019-05-10"])})
     >>> o = pd.DataFrame({"person_id": [1], "offence_date": pd.to_datetime(["2019-06-01"]),
     ...                   "disposal_date": pd.to_datetime(["2019-07-01"]), "disposal_type": ["caution"]})
-    >>> proven_reoffending(c, o, extract_date="2024-12-31")[["reoffended", "days_to_first"]].iloc[0].tolist()
-    [1, 22.0]
+    >>> r = proven_reoffending(c, o, extract_date="2024-12-31").iloc[0]
+    >>> int(r["reoffended"]), float(r["days_to_first"])
+    (1, 22.0)
     """
     d = _Derived(cohort, offences, extract_date, follow_up_months, waiting_months, counted_disposals, engine)
     return _assemble(cohort, d.eligible, d.count, d.first, d.index_day)

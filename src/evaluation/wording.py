@@ -283,7 +283,8 @@ def power_sentence(difference: float, lower: float, upper: float, significant: b
     if significant or _is_missing(lower) or _is_missing(upper) or not crosses_zero(*sorted((lower, upper))):
         return ""
     if too_small_to_detect(difference, number_needed, n_analysed):
-        return (consistent_with_no_effect(lower, upper, who=who, harm=False) + " Analysing more people would narrow this range, but a "
+        return (consistent_with_no_effect(lower, upper, who=who, harm=False)
+                + " Analysing more people would narrow this range, but a "
                 f"difference as small as the one observed ({pp_size(difference)} percentage "
                 f"points) could not be detected with any realistic number of {who}.")
     text = "More people would need to be analysed to be confident of the effect."

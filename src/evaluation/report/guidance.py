@@ -124,9 +124,9 @@ def say_boxes_for(name: str, *, difference: float, lower: float, upper: float, p
             can.append("The true difference could be " + " or ".join(rng) + " people in every 100 participants "
                        f"with {measure} within a year than in the comparison group (95% confidence interval).")
         if wording.crosses_zero(lower, upper) and wording.too_small_to_detect(difference, number_needed, n):
-            can.append(wording.consistent_with_no_effect(lower, upper, bound=_bound_pp) + " More people would narrow the range, but an "
-                       "effect as small as the one estimated could not be detected with any realistic number of "
-                       "participants.")
+            can.append(wording.consistent_with_no_effect(lower, upper, bound=_bound_pp)
+                       + " More people would narrow the range, but an effect as small as the one estimated could not "
+                       "be detected with any realistic number of participants.")
         else:
             can.append(f"More people would need to be analysed to say whether the programme affects {measure}.")
         cannot.append(f"This analysis shows that {who} reduces or increases {rate}.")
