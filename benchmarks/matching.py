@@ -12,11 +12,11 @@ set size of a fresh subprocess running only ``match()`` on data it loads from a 
 before the call (psutil, sampled every 10 ms) and tracemalloc's peak of Python/numpy allocations; R is
 ``gc()``'s "max used" (Ncells + Vcells) over the ``matchit()`` call, a lower bound of R's RSS growth.
 CPU seconds (user + system, all threads) are printed beside wall times: on a machine shared with other work they
-move less. Cold: a fresh process's first call (Python: import of evaluation.matching plus ``match()``; up to
-4,000,000 rows it runs the kernels that ``make venv`` compiled ahead of time, with no numba start-up, and above
-that the numba JIT kernels from their on-disk cache, ~0.9 s of start-up, whose passes run in parallel threads:
-see ``evaluation/matching/_kernels.py``; R: ``library(MatchIt)`` plus ``matchit()``). Warm: a second call in the
-same process. ``EVALUATION_MATCHING_KERNELS=jit`` (or ``aot``) in the environment forces one kind of kernel.
+move less. Cold: a fresh process's first call (Python: import of evaluation.matching plus ``match()``, which runs
+the kernels that ``make venv`` compiled ahead of time, so no numba start-up: see
+``evaluation/matching/_kernels.py``; R: ``library(MatchIt)`` plus ``matchit()``). Warm: a second call in the same
+process. ``EVALUATION_MATCHING_KERNELS=jit`` in the environment times the numba JIT kernels instead (their
+start-up, ~0.9 s, then falls in the cold call).
 
 Goals (issue 14), checked on the last line of each size: cold at least 10x faster than MatchIt's cold, and 10,000
 treated vs 5,000,000 in at most 2 s warm. Matched pairs must be MatchIt's (compared pair by pair).

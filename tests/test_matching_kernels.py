@@ -35,17 +35,22 @@ def aot():
 
 def test_small_problems_use_the_ahead_of_time_kernels(aot, monkeypatch):
     monkeypatch.delenv("EVALUATION_MATCHING_KERNELS", raising=False)
-    assert aot.kind == "aot" and not aot.threads
-    monkeypatch.setattr(_kernels, "_cache", {"aot": aot})
-    assert _kernels.kernels(_kernels.THREADED_ROWS + 1).kind == "jit"  # large pools: JIT passes in threads
-    # once the JIT kernels are loaded in this process, pools of more than one chunk use them (in threads)
-    assert _kernels.kernels(_kernels.CHUNK_ROWS + 1).kind == "jit"
-    assert _kernels.kernels(_kernels.CHUNK_ROWS).kind == "aot"
+    assert aot.kind == "aot" and aot.threads
+    assert _kernels.kernels(50_000_000).kind == "aot"  # large pools too: the passes run in threads
     monkeypatch.setenv("EVALUATION_MATCHING_KERNELS", "jit")
     assert _kernels.kernels(10).kind == "jit"
     monkeypatch.setenv("EVALUATION_MATCHING_KERNELS", "fast")
     with pytest.raises(MatchingError, match="EVALUATION_MATCHING_KERNELS"):
         _kernels.kernels(10)
+
+
+def test_the_compiled_module_releases_the_gil(aot):
+    """The chunks of a large pool run in parallel threads only if the compiled wrapper releases the GIL: it then
+    calls PyEval_SaveThread, which a build without it does not reference (checked in the file, not by timing)."""
+    path = Path(_kernels.__file__).parent
+    (so,) = [p for p in path.glob(f"{_kernels.aot_module_name()}.*") if p.suffix in (".so", ".pyd")]
+    data = so.read_bytes()
+    assert b"PyEval_SaveThread" in data and b"PyEval_RestoreThread" in data
 
 
 def test_a_stale_build_is_never_loaded(tmp_path, monkeypatch):

@@ -9,8 +9,8 @@ covariates)`` is the inverse-probability (ATT odds) weighting alternative with t
 Warm-up: ``python -m evaluation.matching --warm`` compiles (and caches on disk) the numba kernels and builds the
 ahead-of-time module of the default path's kernels (:mod:`._kernels`), so a fresh environment's first ``match()``
 does not wait for the compiler, and a fresh process's first nearest-neighbour match on a propensity score or a
-given distance, up to 4,000,000 rows, does not load numba at all (covariate distances, ``mahvars``,
-``antiexact`` and covariate calipers still do); ``make`` runs it.
+given distance does not load numba at all (covariate distances, ``mahvars``, ``antiexact`` and covariate
+calipers still do); ``make`` runs it.
 """
 from __future__ import annotations
 

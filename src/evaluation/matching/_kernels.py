@@ -11,14 +11,14 @@ distance units, exact, discard, any order and estimand), the propensity model of
 distances (``mahalanobis`` and the others, ``mahvars``), ``antiexact`` and calipers on covariates use other
 numba kernels (:mod:`._nn_general`), which load numba.
 
-- The module's name is ``_nn_aot_<source hash>_<target hash>``: a hash of ``_nn.py`` and the export signatures,
+- The module's name is ``_nn_aot_<source hash>_<target hash>``: a hash of ``_nn.py``, the export signatures and
+  the build recipe,
   and a hash of the versions of numba, llvmlite and numpy, numba's CPU settings (``NUMBA_CPU_NAME``,
   ``NUMBA_CPU_FEATURES``, ``NUMBA_OPT``) and the CPU's model and instruction-set flags. A build for other source,
   versions or another kind of CPU is therefore never loaded; then, and when the build is missing (no C
   compiler, say), the JIT kernels are used.
-- The ahead-of-time functions hold the GIL. ``auto`` therefore uses the JIT kernels, whose passes over the rows
-  run in parallel threads, on pools of more than :data:`THREADED_ROWS` rows, and on pools of more than one chunk
-  (:data:`CHUNK_ROWS`) once this process has loaded them anyway (numba's start-up already paid).
+- The compiled functions release the GIL while they run, as the JIT kernels do (``nogil``), so the propensity
+  model's passes over the chunks of a large pool run in parallel threads either way (see :func:`build_aot`).
 - Every call is checked against the one signature the module was compiled for (:func:`_fits`): the compiled
   module does not check argument types itself (an array of another dtype is read as the wrong type, a crash),
   so any other argument goes to the JIT kernel, which compiles for it.
@@ -35,10 +35,6 @@ from types import SimpleNamespace
 
 __all__ = ["kernels", "aot_module_name", "build_aot", "aot_available"]
 
-#: above this many rows (treated + controls) ``auto`` uses the JIT kernels in threads (see the module docstring)
-THREADED_ROWS = 4_000_000
-#: rows per chunk of the propensity model's passes (distance.py): above one chunk, threads can help
-CHUNK_ROWS = 250_000
 
 # Each kernel's arguments as the callers in distance.py and nearest.py pass them: arrays as (dtype, ndim, layout:
 # "C" contiguous or "A" any, written: whether the kernel writes into it), scalars as bool / int / float; and its
@@ -124,8 +120,13 @@ def _version(package: str) -> str:
         return "none"
 
 
+#: how the module is built (bumped when :func:`build_aot` changes what it makes from the same source)
+_BUILD = "pycc, host CPU, GIL released"
+
+
 def _source_hash() -> str:
     h = hashlib.sha256(_SOURCE.read_bytes())
+    h.update(_BUILD.encode())
     h.update(repr(sorted(_EXPORTS.items())).encode())
     return h.hexdigest()[:12]
 
@@ -156,23 +157,20 @@ def aot_available() -> bool:
 
 
 def kernels(n_rows: int = 0) -> SimpleNamespace:
-    """The kernels for a problem of ``n_rows`` rows: a namespace with ``irls_pass``, ``scores``,
-    ``group_minmax``, ``sort_split``, ``nn_match`` and ``threads`` (whether calls may run in parallel threads)."""
+    """The kernels: a namespace with ``irls_pass``, ``scores``, ``group_minmax``, ``sort_split``, ``nn_match``,
+    ``kind`` ("aot" or "jit") and ``threads`` (whether calls may run in parallel threads: both kinds release the
+    GIL). ``n_rows`` (the problem's rows) is accepted for callers that pass it; the choice does not depend on it."""
     mode = os.environ.get("EVALUATION_MATCHING_KERNELS", "auto").strip().lower()
     if mode not in ("auto", "aot", "jit"):
         from ._inputs import MatchingError
 
         raise MatchingError(f"EVALUATION_MATCHING_KERNELS must be 'auto', 'aot' or 'jit', not {mode!r}")
-    if mode == "auto":
-        threaded = n_rows > THREADED_ROWS or (n_rows > CHUNK_ROWS and "jit" in _cache and (os.cpu_count() or 1) > 1)
-        kind = "jit" if threaded else "aot"
-    else:
-        kind = mode
+    kind = "jit" if mode == "jit" else "aot"
     if kind == "aot" and "aot" not in _cache:
         if "aot_missing" not in _cache:
             mod = _load_aot()
             if mod is not None:
-                _cache["aot"] = SimpleNamespace(threads=False, kind="aot",
+                _cache["aot"] = SimpleNamespace(threads=True, kind="aot",
                                                 **{k: _with_fallback(k, getattr(mod, k)) for k in _EXPORTS})
             else:
                 _cache["aot_missing"] = SimpleNamespace()
@@ -262,13 +260,30 @@ def build_aot(*, verbose: bool = False) -> Path | None:
 
             from . import _nn
 
+            import numba.pycc.compiler as pycc_compiler
+
             cc = CC(name)
             cc.output_dir = str(tmp)
             cc.target_cpu = "host"  # as the JIT compiles: same vector width, so the same sums bit for bit
             cc.verbose = verbose
             for fname, sig in _EXPORTS.items():
                 cc.export(fname, sig)(getattr(_nn, fname).py_func)
-            cc.compile()
+            # numba.pycc has no ``nogil`` option: its compiler makes a fresh ``Flags()`` for the exported functions.
+            # ``release_gil`` is the flag ``@njit(nogil=True)`` sets; with it the generated CPython wrapper releases
+            # the GIL around the native call (PyEval_SaveThread), so the chunks of a large pool run in parallel
+            # threads as with the JIT kernels. The kernels touch no Python object, so that is safe.
+            plain = pycc_compiler.Flags
+
+            class _NoGil(plain):
+                def __init__(self, *args, **kwargs):
+                    super().__init__(*args, **kwargs)
+                    self.release_gil = True
+
+            pycc_compiler.Flags = _NoGil
+            try:
+                cc.compile()
+            finally:
+                pycc_compiler.Flags = plain
         os.replace(tmp / target.name, target)
     except Exception as exc:  # noqa: BLE001 - any build failure leaves the JIT kernels in use
         print(f"evaluation.matching: ahead-of-time kernels not built ({type(exc).__name__}: {exc}); the JIT "
