@@ -640,3 +640,20 @@ def test_residual_autocorrelation_left_in_the_its_model_is_said_beside_the_table
     notes = rc.area_headline_notes(res)
     assert "area-alone (ITS) model of drug offences (Ljung–Box p = 0.01)" in notes
     assert "may still be somewhat too narrow" in notes
+
+
+def test_rate_scale_differences_carry_their_unit_in_chart_and_placebo_table():
+    """Off the log scale a difference is per 100,000 a month (rate) or a month (count): the event-study axis and
+    the placebo table say so (a reader took a bare +0.31 for a percentage)."""
+    import matplotlib.pyplot as plt
+
+    from evaluation.report import content as rc
+
+    panel = _panel(np.random.default_rng(8), effect=0.2)
+    for scale, unit in (("rate", "per 100,000 a month"), ("count", "a month")):
+        did = area.difference_in_differences(panel, "T", list("ABCDE"), T0, "arrests", scale=scale)
+        fig = did.plot()
+        assert f"({unit})" in fig.axes[0].get_ylabel() and "log" not in fig.axes[0].get_ylabel()
+        plt.close(fig)
+        pl = rc.area_placebo_table({"did": did})
+        assert list(pl.columns) == [f"Difference (DiD, {unit})", "p"]

@@ -60,6 +60,8 @@ def _p(p: float) -> str:
 MIN_PRE_MONTHS = 24
 MIN_POST_MONTHS = 3
 SCALES = ("auto", "log", "rate", "count")
+#: the unit of a difference on the ``rate`` and ``count`` scales (log differences are ratios: see the docstring)
+SCALE_UNITS = {"rate": "per 100,000 a month", "count": "a month"}
 AREA_CAVEAT = (
     "These are changes in whole-area figures: many services, policing and national trends act on an area at "
     "the same time, so a change cannot be attributed to one service."
@@ -267,7 +269,7 @@ def _change_text(est: float, lo: float, hi: float, scale: str, what: str) -> str
     if scale == "log":
         pct = _pcts([100 * (math.exp(v) - 1) for v in (est, lo, hi)])
         return f"{what} {pct[0]}% (95% CI {pct[1]}% to {pct[2]}%)"
-    unit = "per 100,000 a month" if scale == "rate" else "a month"
+    unit = SCALE_UNITS["rate" if scale == "rate" else "count"]
     return f"{what} {signed(est, '+.2f')} {unit} (95% CI {signed(lo, '+.2f')} to {signed(hi, '+.2f')})"
 
 
@@ -742,8 +744,9 @@ def plot_event_study(es: pd.DataFrame, result: DiDResult | None = None, ax=None)
     bin_ = result.event_bin if result is not None else int(es["period_start"].diff().dropna().min() or 1)
     ax.set_xlabel(f"months from the start of {what} (each point: a {bin_}-month period, at its first month)")
     scale = result.scale if result is not None else ""
-    ax.set_ylabel(f"difference from comparison areas,\nminus its {ref}"
-                  + ("\n(log scale: +0.1 ≈ +11%)" if scale == "log" else ""))
+    units = {"log": "\n(log scale: +0.1 ≈ +11%)", "rate": f"\n({SCALE_UNITS['rate']})",
+             "count": f"\n({SCALE_UNITS['count']})"}
+    ax.set_ylabel(f"difference from comparison areas,\nminus its {ref}" + units.get(scale, ""))
     # below the axes and the x label: inside, the key covered points
     ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     if result is not None:

@@ -1307,11 +1307,15 @@ def area_placebo_table(result: dict) -> pd.DataFrame:
     """One measure's placebo-in-space results: each area's DiD estimate against the others, with its HAC p-value."""
     did = result["did"]
     pl = did.placebo.copy()
+    from evaluation.area import SCALE_UNITS
+
     if did.scale == "log":
         est = [wording.signed(100 * (math.exp(v) - 1), "+.1f") + "%" for v in pl["estimate"]]
+        head = "Difference (DiD)"  # the values carry their % sign
     else:
         est = [wording.signed(v, "+.2f") for v in pl["estimate"]]
-    out = pd.DataFrame({"Difference (DiD)": est, "p": [wording.p_value(v) for v in pl["p"]]},
+        head = f"Difference (DiD, {SCALE_UNITS.get(did.scale, did.scale)})"
+    out = pd.DataFrame({head: est, "p": [wording.p_value(v) for v in pl["p"]]},
                        index=[f"{a} (pilot area)" if t else a for a, t in zip(pl["area"], pl["treated"])])
     out.index.name = "Area treated as the pilot area"
     return table(out)

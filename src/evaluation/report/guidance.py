@@ -188,7 +188,10 @@ def _proven_entry(follow_up_months: int = 12, waiting_months: int = 6) -> str:
 def _fte_entry() -> str:
     """The glossary's "First-time entrant": who the code counts (as in every report's Methods)."""
     return (f"{_cap(first_time_entrant_definition())}. For children with no earlier offence record, "
-            "a proven offence in the follow-up is a first entry into the justice system, not a reoffence.")
+            "a proven offence in the follow-up is a first entry into the justice system, not a reoffence. This is "
+            "stricter than the national first-time entrant figures (which count a first caution or conviction even "
+            "after an earlier offence dealt with in another way, such as a community resolution), so the two "
+            "cannot be compared.")
 
 
 GLOSSARY: dict[str, str] = {
