@@ -172,7 +172,7 @@ def test_chart_target_lines_say_aim_in_people_and_target_in_sessions():
     r = dl.delivery_progress(_sos(), "sos-plus", asof="2019-06-30")
     fig = r.plot()
     labels = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
-    assert "aim: 8,600 people" in labels and not any(t.startswith("target") for t in labels)
+    assert "aim: reach 8,600 people" in labels and not any(t.startswith("target") for t in labels)
     fig = r.plot("sessions")
     labels = [t.get_text() for ax in fig.axes for t in ax.get_legend().get_texts()]
     assert "target: 120 sessions" in labels

@@ -176,3 +176,11 @@ def test_every_abbreviation_a_report_prints_is_spelled_out():
     for label in DESTINATION_LABELS.values():
         if label.isupper() or label[:1].isupper():
             assert label in g.ABBREVIATIONS, label
+
+
+def test_outcome_sentence_names_the_measure_once():
+    from evaluation.report import content as rc
+
+    assert rc._outcome_lead("proven reoffending") == "Proven reoffending, as the Ministry of Justice defines it:"
+    lead = rc._outcome_lead("proven offending (first or repeat)")
+    assert lead.startswith("Proven offending (first or repeat) follows") and lead.count("reoffending") == 1

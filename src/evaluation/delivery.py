@@ -201,7 +201,7 @@ class DeliveryResult:
             if pd.notna(target):
                 # in the words and unit of the tables: an attendee target is an aim of reaching people (the
                 # series counts attendances), a session target counts sessions
-                what = f"aim: {target:,.0f} people" if measure == "attendees" else f"target: {target:,.0f} sessions"
+                what = f"aim: reach {target:,.0f} people" if measure == "attendees" else f"target: {target:,.0f} sessions"
                 ax.axhline(target, color="C3", ls="--", lw=1, label=what)
             if pd.notna(row[f"projected_{measure}"]) and self.asof < self.end:
                 ax.plot([self.asof, self.end], [row[measure], row[f"projected_{measure}"]], ls=":", color="C0",

@@ -226,7 +226,7 @@ inside the programme period. The comparison pool is people in police records who
 the programme's target group and had a police contact in the programme period; a pool member's index date is their
 first such contact.{_linkage_methods(ev)}
 
-**Outcome.** {_first_upper(w['noun'])} follows the Ministry of Justice definition of proven reoffending:
+**Outcome.** {_outcome_lead(w['noun'])}
 {proven_offence_definition(oc['follow_up_months'], oc['waiting_months'])}. People whose waiting period had not
 ended by the extract date are excluded and counted in the attrition table. Frequency is the number of such
 offences per person; days to {w['first']} is shown for {w['people']} only.{_fte_methods(p)}
@@ -267,6 +267,14 @@ def _rounded_tables(ev) -> str:
 
     figs = {k: {"section": f.section, "unit": f.unit, "status": f.status} for k, f in ev.register().figures.items()}
     return rounded_tables({"figures": figs}) or "tables"
+
+
+def _outcome_lead(noun: str) -> str:
+    """The Methods' outcome sentence up to the definition ("Proven reoffending follows the ... definition of proven
+    reoffending" said the measure's name twice)."""
+    if noun.strip().lower() == "proven reoffending":
+        return "Proven reoffending, as the Ministry of Justice defines it:"
+    return f"{_first_upper(noun)} follows the Ministry of Justice definition of proven reoffending:"
 
 
 def _fte_methods(p) -> str:
