@@ -184,3 +184,16 @@ def test_outcome_sentence_names_the_measure_once():
     assert rc._outcome_lead("proven reoffending") == "Proven reoffending, as the Ministry of Justice defines it:"
     lead = rc._outcome_lead("proven offending (first or repeat)")
     assert lead.startswith("Proven offending (first or repeat) follows") and lead.count("reoffending") == 1
+
+
+def test_statistical_terms_are_in_every_glossary_and_matching_terms_only_with_a_design():
+    from types import SimpleNamespace
+
+    prog = load_programme("pathways-out")
+    with_design = g.glossary_for(SimpleNamespace(programme=prog, design=object(), survival=None, ete=None))
+    without = g.glossary_for(SimpleNamespace(programme=prog, design=None, survival=None, ete=None))
+    for term in g.STATS_TERMS:
+        assert f"**{term}.**" in with_design and f"**{term}.**" in without
+        assert f"**{term}.**" in g.area_glossary(load_programme("project-adder"))
+    assert "**Propensity score.**" in with_design and "**Variance ratio.**" in with_design
+    assert "**Propensity score.**" not in without

@@ -183,3 +183,13 @@ def test_area_report_data_quality_names_its_failed_checks():
     assert any("pre-trend check failed): arrests;" in n for n in notes)
     assert any("area-alone model: arrests (" in n for n in notes)
     assert not any("drug deaths" in n for n in notes)
+
+
+def test_portfolio_ends_with_a_glossary_of_the_terms_it_uses(tmp_path):
+    from evaluation.report.portfolio import portfolio_html
+
+    doc = portfolio_html(_fake_build(tmp_path))
+    gloss = doc[doc.index("<h2>Glossary</h2>"):]
+    for term in ("95% confidence interval (CI)", "p-value", "Percentage points (pp)", "Statistically significant",
+                 "Placebo test (placebo p)", "Pre-trend check"):
+        assert f"<b>{term}.</b>" in gloss

@@ -241,6 +241,21 @@ GLOSSARY: dict[str, str] = {
     "without a proven reoffence. The difference between groups is in days.",
     "SMD (standardised mean difference)": "The difference between the groups' averages of a characteristic, divided "
     "by its standard deviation. After matching, values within ±0.1 show the groups are well balanced on it.",
+    "95% confidence interval (CI)": "The range of values the data are consistent with. Intervals made this way "
+    "contain the true value in 95 of every 100 evaluations like this one. An interval for a difference that "
+    "includes 0 means the data allow no difference as well as a rise or a fall.",
+    "p-value": "How often a difference at least as large as the one seen would arise by chance alone if the "
+    "programme made no difference. A small value (0.05 or less) is evidence against 'no difference'; a large value "
+    "does not show that there is no effect.",
+    "Percentage points (pp)": "The difference between two percentages: 22% against 25% is a difference of 3 "
+    "percentage points (which is 12% of 25%, not 3%).",
+    "Statistically significant": "A difference with a p-value of 0.05 or less: unlikely to be chance alone. A "
+    "difference that is not significant is not shown to be zero; the confidence interval says what it could be.",
+    "Propensity score": "Each person's estimated chance of taking part, given the characteristics the data record "
+    "(such as age, sex and earlier offences), from a logistic regression. Participants are matched to comparison "
+    "people with similar scores.",
+    "Variance ratio": "The spread (variance) of a characteristic among participants divided by its spread among the "
+    "matched comparison people. Between 0.5 and 2 counts as balanced.",
 }
 
 
@@ -249,6 +264,11 @@ AREA_TERMS = ("Difference-in-differences (DiD)", "HAC standard errors", "Interru
               "Ljung–Box test", "Placebo test (placebo p)", "Pre-trend check")
 #: Terms of the time-to-event analysis; left out of a report without it.
 SURVIVAL_TERMS = ("Hazard ratio", "Cause-specific hazard ratio")
+#: Terms of every report with a statistical comparison (people and area designs, and the portfolio).
+STATS_TERMS = ("95% confidence interval (CI)", "p-value", "Percentage points (pp)", "Statistically significant")
+#: Terms of a matched comparison; left out of a report without one.
+MATCHING_TERMS = ("Propensity score", "Variance ratio", "SMD (standardised mean difference)", "Caliper",
+                  "ATT (average effect on the treated)")
 
 #: Abbreviations and local service names that programme pages and referral records use, spelled out in the glossary
 #: of every report whose text has them (:func:`abbreviations_in`). Plain descriptions, nothing from outside the
@@ -338,6 +358,8 @@ def glossary_for(ev, delivery=None) -> str:
         skip.add("ETE (education, training or employment)")
     if getattr(ev, "survival", None) is None:
         skip.update(SURVIVAL_TERMS)
+    if getattr(ev, "design", None) is None:
+        skip.update(MATCHING_TERMS)
     oc = ev.programme.outcome
     own = {"Proven reoffending": _proven_entry(oc.get("follow_up_months", 12), oc.get("waiting_months", 6)),
            **abbreviations_in(_programme_text(ev.programme), _destinations(delivery))}
@@ -362,7 +384,14 @@ def _destinations(delivery) -> str:
 def area_glossary(programme) -> str:
     """The glossary of an area (time-series) evaluation: its methods' terms (:data:`AREA_TERMS`) and the
     abbreviations in the programme's facts."""
-    return glossary(list(AREA_TERMS), abbreviations_in(_programme_text(programme)))
+    return glossary(list(AREA_TERMS) + list(STATS_TERMS), abbreviations_in(_programme_text(programme)))
+
+
+def portfolio_glossary(text: str) -> dict[str, str]:
+    """The portfolio's glossary entries ({term: definition}): the statistical terms its table and notes use, the
+    area terms of its area rows, and every abbreviation of :data:`ABBREVIATIONS` in ``text`` (its own words)."""
+    keys = list(STATS_TERMS) + ["Difference-in-differences (DiD)", "Placebo test (placebo p)", "Pre-trend check"]
+    return {**{k: GLOSSARY[k] for k in keys}, **abbreviations_in(text)}
 
 
 def delivery_glossary(programme, result=None) -> str:

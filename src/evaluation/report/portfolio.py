@@ -20,11 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from evaluation import wording
+from evaluation.report import guidance
 
 
 
@@ -411,6 +413,12 @@ their own reports.{truth_note}</p>"""]
 <h3>Data quality</h3><ul>{dq}</ul>
 <p class="note">Full report: {html.escape(report_path(pid))} in the published reports folder (listed on its
 index.html page).</p></section>""")
+    # a glossary of the terms and abbreviations the portfolio itself uses (a funder reads it on its own)
+    words = re.sub(r"<[^>]+>", " ", "".join(pages))
+    entries = guidance.portfolio_glossary(html.unescape(words))
+    keys = sorted(entries, key=lambda k: k.lower().lstrip("0123456789% "))
+    pages.append('<section class="glossary"><h2>Glossary</h2>' + "".join(
+        f"<p><b>{html.escape(k)}.</b> {html.escape(entries[k])}</p>" for k in keys) + "</section>")
     body_class = "synthetic" if synthetic else ""
     title = "Portfolio overview" + (" (synthetic data)" if synthetic else "")
     doc = (f"<!doctype html><html lang='en-GB'><head><meta charset='utf-8'>"
