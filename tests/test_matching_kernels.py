@@ -30,18 +30,17 @@ def aot():
             pytest.skip(f"the ahead-of-time kernels cannot be built here: {why}")
         pytest.fail("the ahead-of-time matching kernels are not built for this source: run "
                     "`python -m evaluation.matching --warm` (make venv / make test do)")
-    return _kernels.kernels(10)
+    return _kernels.kernels()
 
 
-def test_small_problems_use_the_ahead_of_time_kernels(aot, monkeypatch):
+def test_the_ahead_of_time_kernels_are_the_default(aot, monkeypatch):
     monkeypatch.delenv("EVALUATION_MATCHING_KERNELS", raising=False)
-    assert aot.kind == "aot" and aot.threads
-    assert _kernels.kernels(50_000_000).kind == "aot"  # large pools too: the passes run in threads
+    assert aot.kind == "aot"
     monkeypatch.setenv("EVALUATION_MATCHING_KERNELS", "jit")
-    assert _kernels.kernels(10).kind == "jit"
+    assert _kernels.kernels().kind == "jit"
     monkeypatch.setenv("EVALUATION_MATCHING_KERNELS", "fast")
     with pytest.raises(MatchingError, match="EVALUATION_MATCHING_KERNELS"):
-        _kernels.kernels(10)
+        _kernels.kernels()
 
 
 def test_the_compiled_module_releases_the_gil(aot):
@@ -64,10 +63,10 @@ def test_a_stale_build_is_never_loaded(tmp_path, monkeypatch):
     assert _kernels.aot_module_name() != name
     assert not _kernels.aot_available()
     monkeypatch.delenv("EVALUATION_MATCHING_KERNELS", raising=False)
-    assert _kernels.kernels(10).kind == "jit"
+    assert _kernels.kernels().kind == "jit"
     monkeypatch.setenv("EVALUATION_MATCHING_KERNELS", "aot")
     with pytest.raises(MatchingError, match="--warm"):
-        _kernels.kernels(10)
+        _kernels.kernels()
 
 
 def _design(rng, n, k=5):

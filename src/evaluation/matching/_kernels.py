@@ -156,10 +156,9 @@ def aot_available() -> bool:
     return _load_aot() is not None
 
 
-def kernels(n_rows: int = 0) -> SimpleNamespace:
-    """The kernels: a namespace with ``irls_pass``, ``scores``, ``group_minmax``, ``sort_split``, ``nn_match``,
-    ``kind`` ("aot" or "jit") and ``threads`` (whether calls may run in parallel threads: both kinds release the
-    GIL). ``n_rows`` (the problem's rows) is accepted for callers that pass it; the choice does not depend on it."""
+def kernels() -> SimpleNamespace:
+    """The kernels: a namespace with ``irls_pass``, ``scores``, ``group_minmax``, ``sort_split``, ``nn_match`` and
+    ``kind`` ("aot" or "jit"). Both kinds release the GIL, so calls may run in parallel threads."""
     mode = os.environ.get("EVALUATION_MATCHING_KERNELS", "auto").strip().lower()
     if mode not in ("auto", "aot", "jit"):
         from ._inputs import MatchingError
@@ -170,7 +169,7 @@ def kernels(n_rows: int = 0) -> SimpleNamespace:
         if "aot_missing" not in _cache:
             mod = _load_aot()
             if mod is not None:
-                _cache["aot"] = SimpleNamespace(threads=True, kind="aot",
+                _cache["aot"] = SimpleNamespace(kind="aot",
                                                 **{k: _with_fallback(k, getattr(mod, k)) for k in _EXPORTS})
             else:
                 _cache["aot_missing"] = SimpleNamespace()
@@ -184,7 +183,7 @@ def kernels(n_rows: int = 0) -> SimpleNamespace:
     if "jit" not in _cache:
         from . import _nn
 
-        _cache["jit"] = SimpleNamespace(threads=True, kind="jit", **{k: getattr(_nn, k) for k in _EXPORTS})
+        _cache["jit"] = SimpleNamespace(kind="jit", **{k: getattr(_nn, k) for k in _EXPORTS})
     return _cache["jit"]
 
 

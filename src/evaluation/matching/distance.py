@@ -53,7 +53,7 @@ def _glm_logit(X: np.ndarray, y: np.ndarray, *, epsilon: float = 1e-8, maxit: in
     def _pass(b, first, pool):
         return start if first and start is not None else _irls_sum(Xt, y8, b, first, chunk, pool)
 
-    with _pool(n, chunk, kernels(n).threads) as pool:
+    with _pool(n, chunk) as pool:
         return _glm_iterate(lambda b, first: _pass(b, first, pool), k, epsilon, maxit)
 
 
@@ -62,7 +62,7 @@ def _glm_start(X: np.ndarray, y: np.ndarray, chunk: int = 250_000):
     has weight 3/4 * 1/4), so H also gives the cross-products that the aliasing check needs without a pass of
     its own."""
     n, k = X.shape
-    with _pool(n, chunk, kernels(n).threads) as pool:
+    with _pool(n, chunk) as pool:
         return _irls_sum(np.ascontiguousarray(X.T, dtype=np.float64), np.ascontiguousarray(y, dtype=np.int8),
                          np.zeros(k), True, chunk, pool)
 
@@ -70,7 +70,7 @@ def _glm_start(X: np.ndarray, y: np.ndarray, chunk: int = 250_000):
 def _irls_sum(Xt, y8, b, first, chunk, pool):
     """One IRLS pass (:func:`._nn.irls_pass`) over all rows: the chunks' (H, rhs, deviance) summed in order."""
     k, n = Xt.shape
-    irls_pass = kernels(n).irls_pass
+    irls_pass = kernels().irls_pass
     H = np.zeros((k, k))
     rhs = np.zeros(k)
     dev = 0.0
@@ -82,11 +82,11 @@ def _irls_sum(Xt, y8, b, first, chunk, pool):
 
 
 class _pool:
-    """A thread pool for the chunks of a large pool of rows (None when there is one chunk or one core, or the
-    kernels hold the GIL)."""
+    """A thread pool for the chunks of a large pool of rows (None when there is one chunk or one core); the kernels
+    release the GIL (:mod:`._kernels`)."""
 
-    def __init__(self, n: int, chunk: int, threads: bool = True):
-        workers = min(-(-n // chunk), os.cpu_count() or 1) if threads else 1
+    def __init__(self, n: int, chunk: int):
+        workers = min(-(-n // chunk), os.cpu_count() or 1)
         self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
 
     def __enter__(self):
@@ -159,7 +159,7 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
         Xc[:, 1:] = X.to_numpy(dtype=float)
         del X
     t8 = np.ascontiguousarray(tt, dtype=np.int8)
-    kern = kernels(len(Xc))
+    kern = kernels()
     glo, ghi = kern.group_minmax(Xc.T[1:], t8)
     lo, hi = glo.min(axis=0), ghi.max(axis=0)
     const = [c for c, a, b in zip(names, lo, hi) if a == b]
@@ -205,7 +205,7 @@ def fit_propensity(data: pd.DataFrame, treatment: str, covariates: Sequence[str]
     # each row's sum in column order and libm's exp, as R: identical rows get identical scores
     Xt = np.ascontiguousarray(Xc.T)  # a view: Xc is Fortran-ordered
     eta, p = np.empty(len(Xc)), np.empty(len(Xc))
-    with _pool(len(Xc), 1_000_000, kern.threads) as pool:
+    with _pool(len(Xc), 1_000_000) as pool:
         list(_chunks(lambda a, e: kern.scores(Xt, params, eta, p, a, e), len(Xc), 1_000_000, pool))
     if np.any(p > 1 - 1e-10) or np.any(p < 1e-10) or not np.all(np.isfinite(params)):
         n_extreme = int(np.sum((p > 1 - 1e-10) | (p < 1e-10)))

@@ -78,7 +78,7 @@ def nearest_on_distance(data, tt, d, *, ratio=1, replace=False, caliper=None, st
     # sorted positions (R's stable order() over all units) of the treated, and the controls in sorted order: one
     # radix sort of the doubles, stable by construction (see _nn.sort_split)
     d64 = np.ascontiguousarray(d, dtype=np.float64)
-    K = kernels(n)
+    K = kernels()
     t_rank, c_idx, c_rank, c_dist = K.sort_split(d64, np.ascontiguousarray(tt, dtype=np.int8),
                                                np.ascontiguousarray(discarded, dtype=np.bool_))
     t_idx = np.flatnonzero(tt == 1)
