@@ -189,9 +189,8 @@ def _fte_entry() -> str:
     """The glossary's "First-time entrant": who the code counts (as in every report's Methods)."""
     return (f"{_cap(first_time_entrant_definition())}. For children with no earlier offence record, "
             "a proven offence in the follow-up is a first entry into the justice system, not a reoffence. This is "
-            "stricter than the national first-time entrant figures (which count a first caution or conviction even "
-            "after an earlier offence dealt with in another way, such as a community resolution), so the two "
-            "cannot be compared.")
+            "stricter than the national first-time entrant figures (which also count a child whose earlier offence "
+            "was dealt with in another way, such as a community resolution), so the two cannot be compared.")
 
 
 GLOSSARY: dict[str, str] = {
