@@ -213,3 +213,21 @@ def test_a_fresh_process_matches_without_numba(aot, copy_on_write):
     env = {k: v for k, v in os.environ.items() if k != "EVALUATION_MATCHING_KERNELS"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[] {}", out.stdout[-500:]
+
+
+def test_a_build_that_cannot_run_says_why_and_leaves_the_jit_kernels(monkeypatch, capsys):
+    monkeypatch.setattr(_kernels, "aot_module_name", lambda: "_nn_aot_notbuilt_00000000")
+    monkeypatch.setattr(_kernels, "c_compiler", lambda: None)
+    assert _kernels._cannot_build() == "no C compiler found"
+    assert _kernels.build_aot() is None
+    assert "ahead-of-time kernels not built (no C compiler found); the JIT kernels are used" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "setuptools", None)  # import fails
+    monkeypatch.setattr(_kernels, "c_compiler", lambda: "/usr/bin/cc")
+    assert "setuptools" in _kernels._cannot_build()
+
+
+def test_warm_up_command_rebuilds_only_what_is_missing(aot, capsys):
+    from evaluation.matching.__main__ import main
+
+    assert main(["--aot-if-missing"]) == 0  # built already: nothing to do, nothing said
+    assert capsys.readouterr().out == ""
