@@ -253,6 +253,12 @@ def build_aot(*, verbose: bool = False) -> Path | None:
     tmp = None
     try:
         tmp = Path(tempfile.mkdtemp(prefix=".aot-build-", dir=out))
+        # numba.pycc's compiler probe (platform._gentmpfile) passes a file object to os.remove and so never removes
+        # its temporary folder (temp.c, temp.o): while it runs, temporary files go into this build's folder, which
+        # is removed below
+        saved_tempdir, saved_env = tempfile.tempdir, os.environ.get("TMPDIR")
+        tempfile.tempdir = str(tmp)
+        os.environ["TMPDIR"] = str(tmp)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numba.pycc's pending-deprecation and distutils warnings
             from numba.pycc import CC
@@ -290,6 +296,11 @@ def build_aot(*, verbose: bool = False) -> Path | None:
         return None
     finally:
         if tmp is not None:
+            tempfile.tempdir = saved_tempdir
+            if saved_env is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = saved_env
             shutil.rmtree(tmp, ignore_errors=True)
     # builds of older source go; builds of this source for other CPUs or versions stay (a shared file system)
     for old in out.glob(f"_nn_aot_*{suffix}"):
