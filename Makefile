@@ -26,7 +26,11 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
-	$(PY) -m ipykernel install --sys-prefix --name evaluation --display-name "Python (evaluation)" >/dev/null
+	@# ipykernel's install removes the kernel spec it staged, not the temporary folder around it: stage it here
+	@mkdir -p $(VENV)/.tmp
+	TMPDIR=$(CURDIR)/$(VENV)/.tmp $(PY) -m ipykernel install --sys-prefix --name evaluation \
+		--display-name "Python (evaluation)" >/dev/null
+	@rm -rf $(VENV)/.tmp
 	@touch $(STAMP)
 
 $(KERNELS): $(STAMP) src/evaluation/matching/_nn.py src/evaluation/matching/_nn_general.py \

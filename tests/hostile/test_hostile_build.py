@@ -168,7 +168,14 @@ def test_second_build_from_another_process_exits_2(small_world, tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
 def test_killed_build_leaves_no_workers_that_publish(small_world, tmp_path):
+    import glob
+    import tempfile
+
     psutil = pytest.importorskip("psutil")
+    # a killed worker cannot remove its kernel's connection folder (build.run_job's evk-*: sockets, kernel.json,
+    # no data); this test removes the ones its build leaves
+    conn_dirs = os.path.join(tempfile.gettempdir(), "evk-*")
+    before = set(glob.glob(conn_dirs))
     out = tmp_path / "reports"
     sleep = 20
     env = {**os.environ, "HOSTILE_SLEEP": str(sleep)}
@@ -200,6 +207,9 @@ def test_killed_build_leaves_no_workers_that_publish(small_world, tmp_path):
                 p.kill()
             except psutil.NoSuchProcess:
                 pass
+        psutil.wait_procs(kernels, timeout=30)
+        for d in set(glob.glob(conn_dirs)) - before:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------ R14 the skip key
