@@ -139,6 +139,15 @@ def first_or_repeat(text: str) -> str:
     return text
 
 
+def first_upper(text: str) -> str:
+    """Capitalise the first letter only (``str.capitalize`` would turn "VCSE" into "Vcse").
+
+    >>> first_upper("proven reoffending (MoJ)")
+    'Proven reoffending (MoJ)'
+    """
+    return text[:1].upper() + text[1:]
+
+
 def listing(items, last: str = "and") -> str:
     """``["a", "b", "c"]`` → ``"a, b and c"`` (``last="or"``: ``"a, b or c"``); one item as it is, none ``""``.
 

@@ -1580,9 +1580,7 @@ def difference_text(x: float, decimals: int = 0) -> str:
     return ("+" if x > 0 else "−") + text
 
 
-def _first_upper(text: str) -> str:
-    """Capitalise the first letter only (``str.capitalize`` would turn "VCSE" into "Vcse")."""
-    return text[:1].upper() + text[1:]
+_first_upper = wording.first_upper
 
 
 def delivery_table(result) -> pd.DataFrame:

@@ -174,10 +174,6 @@ def say_boxes(ev) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- glossary
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def _proven_entry(follow_up_months: int = 12, waiting_months: int = 6) -> str:
     """The glossary's "Proven reoffending": the definition the code counts (as in every report's Methods)."""
     return (f"The Ministry of Justice definition: {proven_offence_definition(follow_up_months, waiting_months)}. "
@@ -187,7 +183,7 @@ def _proven_entry(follow_up_months: int = 12, waiting_months: int = 6) -> str:
 
 def _fte_entry() -> str:
     """The glossary's "First-time entrant": who the code counts (as in every report's Methods)."""
-    return (f"{_cap(first_time_entrant_definition())}. For children with no earlier offence record, "
+    return (f"{wording.first_upper(first_time_entrant_definition())}. For children with no earlier offence record, "
             "a proven offence in the follow-up is a first entry into the justice system, not a reoffence. This is "
             "stricter than the national first-time entrant figures (which also count a child whose earlier offence "
             "was dealt with in another way, such as a community resolution), so the two cannot be compared.")
